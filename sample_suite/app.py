@@ -24,6 +24,7 @@ import hmac
 import html
 import itertools
 import json
+import logging
 import re
 import secrets
 import socket
@@ -31,7 +32,6 @@ import ssl
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,6 +44,7 @@ PREVIOUS_VERSION = "1.4.1"
 SESSION_COOKIE = "shop_session"
 MAX_BODY = 64 * 1024
 SLOW_SEARCH_SECONDS = 0.4
+LOG = logging.getLogger("sample_suite.app")
 
 #: The regressions ``--defect`` can inject, one realistic mistake each.
 DEFECTS: dict[str, str] = {
@@ -497,9 +498,10 @@ class ShopHandler(BaseHTTPRequestHandler):
                     body=self.rfile.read(length) if length else b"",
                     https=isinstance(self.connection, ssl.SSLSocket))
                 reply = shop.handle(request)
-        except Exception:
-            # The trace goes to the server's log, never to the client.
-            sys.stderr.write(f"request {request_id} failed:\n{traceback.format_exc()}")
+        except Exception as exc:
+            # The cause goes to the server's log, never to the client.
+            LOG.error("request %s %s %s failed: %s: %s", request_id, self.command, self.path,
+                      type(exc).__name__, exc, exc_info=self.server.verbose)
             reply = json_reply({"error": "internal error", "request_id": request_id}, 500)
         self._send(reply, request_id)
 
@@ -572,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keyfile", help="private key of --certfile (PEM)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     context = None
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
