@@ -92,6 +92,11 @@ class StagingSession(requests.Session):
         full = self.url_for(url.decode() if isinstance(url, bytes) else url)
         if kwargs.get("timeout") is None and len(args) < 9:
             kwargs["timeout"] = self.timeout
+        if kwargs.get("verify") is None and len(args) < 12:
+            # Per request, because requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
+            # a Session's verify (psf/requests#3829): --staging-ca-bundle and
+            # --staging-insecure must win over the environment.
+            kwargs["verify"] = self.verify
         started = time.perf_counter()
         try:
             response = super().request(method, full, *args, **kwargs)
