@@ -17,8 +17,8 @@ pytestmark = pytest.mark.performance
 
 #: p95 budgets in milliseconds, per request, as agreed with the product owner.
 BUDGET_MS = {
-    "GET /api/products": 150.0,
-    "GET /api/search": 150.0,
+    "GET /api/products": 200.0,
+    "GET /api/search": 200.0,
 }
 
 
