@@ -6,6 +6,8 @@ The defect runs start together (three at a time) so the whole file stays around 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,6 +95,10 @@ def test_defect_is_no_go_naming_the_cause(defect_runs: dict[str, SampleRun],
         assert phrase in run.reasons, f"{defect}: {phrase!r} not in reasons:\n{run.reasons}"
     assert "NO-GO  target" in run.output
     assert "Traceback" not in run.output
+    # What the defects leak (the .env secrets, a live session token) is not copied anywhere.
+    written = run.output + json.dumps(run.verdict)
+    assert "s3cr3t-db-pass" not in written
+    assert not re.search(r"shop_session=[\w-]{16,}", written)
 
 
 def test_defect_with_a_staging_url_is_a_usage_error(tmp_path: Path) -> None:
