@@ -75,3 +75,11 @@ def test_example_suite_is_go_against_the_demo(demo: RunningApp, tmp_path: Path,
     assert verdict["gates"]["integration"]["metrics"] == {"catalogue": {"products": 24}}
     advisory = [t for t in verdict["tests"] if not t["blocking"]]
     assert [t["nodeid"].split("::")[1] for t in advisory] == ["test_catalogue_sends_an_etag"]
+
+
+def test_quickstart_lists_every_defect() -> None:
+    from sample_suite.app import DEFECTS
+
+    text = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    missing = [name for name in DEFECTS if f"| `{name}` |" not in text]
+    assert not missing, f"docs/quickstart.md does not list the defects {missing}"
