@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sample_runs import SampleRun, run_sample
+from sample_runs import ROOT, SampleRun, run_sample
 
 from pytest_staging.schema import validation_errors
 from sample_suite.app import DEFECTS, PREVIOUS_VERSION, RELEASE_VERSION
@@ -99,6 +99,32 @@ def test_defect_is_no_go_naming_the_cause(defect_runs: dict[str, SampleRun],
     written = run.output + json.dumps(run.verdict)
     assert "s3cr3t-db-pass" not in written
     assert not re.search(r"shop_session=[\w-]{16,}", written)
+
+
+def test_failure_carries_the_http_evidence(defect_runs: dict[str, SampleRun]) -> None:
+    run = defect_runs["broken-orders"]
+    [failure] = run.verdict["gates"]["integration"]["failures"]
+    assert failure["nodeid"].endswith("test_orders_list_pages_through_my_orders")
+    last = failure["evidence"][-1]
+    assert (last["method"], last["status"]) == ("GET", 500)
+    assert "/api/orders" in last["url"]
+    assert "staging: last HTTP exchanges" in run.output
+
+
+def test_destructive_tests_are_skipped_on_a_sensitive_target(tmp_path: Path) -> None:
+    # A policy that calls the loopback demo "production": destructive tests must not run there.
+    policy = (ROOT / "sample_suite" / "policy.toml").read_text(encoding="utf-8")
+    sensitive = re.sub(r"(?m)^sensitive_url = .*$", r"sensitive_url = '127\\.0\\.0\\.1'",
+                       policy)
+    assert sensitive != policy
+    (tmp_path / "policy.toml").write_text(sensitive, encoding="utf-8")
+    run = run_sample(tmp_path / "report", "-p", "no:xdist",
+                     f"--staging-policy={tmp_path / 'policy.toml'}")
+    assert run.exit_code == 0, run.output[-3000:]
+    assert run.verdict["verdict"] == "GO"
+    skipped = run.verdict["destructive_skipped"]
+    assert len(skipped) == 6 and all("test_catalogue.py" in n for n in skipped)
+    assert "6 destructive test(s) not run: target matches sensitive_url" in run.verdict["warnings"]
 
 
 def test_defect_with_a_staging_url_is_a_usage_error(tmp_path: Path) -> None:
