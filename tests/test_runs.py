@@ -452,3 +452,25 @@ def test_reports_dir_default_location(pytester: pytest.Pytester, server: Loopbac
     assert result.ret == 0
     assert json.loads(Path(pytester.path / "staging-report" / "verdict.json").read_text())[
         "verdict"] == "GO"
+
+
+def test_tls_options(pytester: pytest.Pytester, run_staging, tls_server: LoopbackServer,
+                     tls_ca, tmp_path: Path) -> None:
+    pytester.makepyfile(test_three=THREE_GATES)
+    pytester.makefile(".toml", policy="[target]\nwait = 1\n")
+    untrusted = run_staging("--staging-policy=policy.toml", url=tls_server.url)
+    assert untrusted.ret == 1
+    assert "TLS error (certificate not trusted? use --staging-ca-bundle)" in (
+        untrusted.verdict["reasons"][0])
+    bundle = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    trusted = run_staging("--staging-policy=policy.toml", f"--staging-ca-bundle={bundle}",
+                          url=tls_server.url)
+    assert trusted.ret == 0, trusted.output
+    assert trusted.verdict["warnings"] == []
+    insecure = run_staging("--staging-policy=policy.toml", "--staging-insecure",
+                           url=tls_server.url)
+    assert insecure.ret == 0, insecure.output
+    assert "TLS certificate verification disabled by --staging-insecure" in (
+        insecure.verdict["warnings"])
+    assert insecure.verdict["run"]["insecure"] is True
