@@ -484,9 +484,12 @@ class ShopHandler(BaseHTTPRequestHandler):
         shop = self.server.shop
         request_id = secrets.token_hex(8)
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                reply = json_reply({"error": "request body too large"}, 413)
+            raw_length = self.headers.get("Content-Length") or "0"
+            length = int(raw_length) if raw_length.isdigit() else -1
+            if not 0 <= length <= MAX_BODY:
+                # Unreadable or too large: answer, then drop the connection (the body is unread).
+                reply = (json_reply({"error": "request body too large"}, 413) if length > 0
+                         else json_reply({"error": "invalid Content-Length"}, 400))
                 self.close_connection = True
             else:
                 url = urlsplit(self.path)
@@ -514,6 +517,8 @@ class ShopHandler(BaseHTTPRequestHandler):
             headers["Content-Type"] = reply.content_type
         headers["Content-Length"] = str(len(reply.body))
         headers["X-Request-Id"] = request_id
+        if self.close_connection:
+            headers["Connection"] = "close"
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()

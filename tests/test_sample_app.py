@@ -138,3 +138,22 @@ def test_pagination_and_validation_rules() -> None:
     with pytest.raises(ShopError) as bad:
         validate_product({"name": "x", "price_cents": True}, partial=False)
     assert set(bad.value.fields or {}) == {"price_cents"}
+
+
+@pytest.mark.parametrize("length, status", [("-5", 400), ("abc", 400), ("999999999", 413)])
+def test_bad_content_length_is_refused_without_reading(length: str, status: int) -> None:
+    import http.client
+
+    app = start_app()
+    try:
+        host, port = app.server.server_address[:2]
+        connection = http.client.HTTPConnection(str(host), int(port), timeout=5)
+        connection.putrequest("POST", "/api/login")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == status
+        assert response.getheader("Connection") == "close"
+        connection.close()
+    finally:
+        app.stop()
