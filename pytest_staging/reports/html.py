@@ -127,6 +127,7 @@ def _failures(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "blocking": f.get("blocking") is not False,
                 "evidence": _evidence(f.get("evidence")),
             })
+    out.sort(key=lambda f: not f["blocking"])  # what blocks first; stable within each
     return out
 
 
