@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from verdict_samples import clone, go_verdict
 
+from pytest_staging.reports.json_report import render_json
 from pytest_staging.signing import (
     canonical_json,
     key_from_env,
@@ -67,3 +70,24 @@ def test_key_from_env() -> None:
     assert key_from_env(environ={"STAGING_VERDICT_KEY": ""}) is None
     assert key_from_env("MY_KEY", environ={"MY_KEY": "m", "STAGING_VERDICT_KEY": "k"}) == "m"
     assert key_from_env("MY_KEY", environ={}) is None
+
+
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(),
+                      st.floats(allow_nan=False, allow_infinity=False))
+json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=4)
+                          | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                          max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(max_size=10), json_value, max_size=6))
+def test_signature_survives_the_file_round_trip(body: dict) -> None:
+    """Signed as the run writes it (render_json), verified as verify reads it (json.loads)."""
+    v = signed(body, KEY)
+    on_disk = render_json(v)
+    assert verify_signature(json.loads(on_disk), KEY)
+    if body:
+        first = next(iter(body))
+        altered = json.loads(on_disk)
+        altered[first] = [altered[first], 0]
+        assert not verify_signature(altered, KEY)
