@@ -83,9 +83,10 @@ class LoopbackServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def default(self, req: Request) -> Answer:
-        if req.path == "/version":
+        path = req.path.split("?", 1)[0]
+        if path == "/version":
             return json_answer({"version": self.version})
-        if req.path in ("/", "/health"):
+        if path in ("/", "/health"):
             return json_answer({"status": "ok"})
         return json_answer({"error": "not found"}, 404)
 
