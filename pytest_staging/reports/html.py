@@ -106,6 +106,7 @@ def _gate_rows(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append({
             "name": name,
             "status": str(g.get("status") or "unknown"),
+            "description": str(g.get("description") or ""),
             "blocking": g.get("blocking") is not False,
             "min_tests": g.get("min_tests"),
             "counts": {k: counts.get(k, 0) for k in COUNT_KEYS},
