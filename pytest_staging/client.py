@@ -97,6 +97,10 @@ class StagingSession(requests.Session):
         full = self.url_for(url.decode() if isinstance(url, bytes) else url)
         if kwargs.get("timeout") is None and len(args) < 9:
             kwargs["timeout"] = self.timeout
+        if kwargs.get("verify") is None and len(args) < 13:
+            # requests lets REQUESTS_CA_BUNDLE beat a session-level verify (psf/requests#3829):
+            # pass --staging-ca-bundle / --staging-insecure with each request instead.
+            kwargs["verify"] = self.verify
         started = time.perf_counter()
         try:
             response = super().request(method, full, *args, **kwargs)

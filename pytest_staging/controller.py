@@ -175,6 +175,9 @@ class Controller:
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
+        broken = getattr(report, "staging_plugin_error", None)
+        if broken:
+            self.plugin_errors.append(str(broken))
         test = self.tests.get(nodeid)
         if test is None:
             gate = getattr(report, "staging_gate", None) or self.settings.policy.default_gate
@@ -223,13 +226,24 @@ class Controller:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         status = int(exitstatus)
-        with self.guard("version check at end"):
-            if self.target.ready and self.wants_version():
-                end, error = self.observe_version()
-                self.target.version_end = end
-                self.target.version_error = self.target.version_error or error
-        self.verdict = self.conclude(status, complete=True)
-        self.write(self.verdict)
+        try:
+            with self.guard("version check at end"):
+                if self.target.ready and self.wants_version():
+                    end, error = self.observe_version()
+                    self.target.version_end = end
+                    self.target.version_error = self.target.version_error or error
+            self.verdict = self.conclude(status, complete=True)
+            self.write(self.verdict)
+        except Exception as exc:  # whatever broke, the verdict is NO-GO
+            reason = self.redactor.text(
+                f"pytest-staging could not write its verdict: {type(exc).__name__}: {exc}")
+            self.verdict = placeholder(reason.splitlines()[0], run_id=self.run_id,
+                                       started=self.started, url=self.target.url,
+                                       exit_status=status)
+            with contextlib.suppress(Exception):
+                write_placeholder(self.settings.report_dir, self.verdict["reasons"][0],
+                                  self.redactor, run_id=self.run_id, started=self.started,
+                                  url=self.target.url)
         go = self.verdict["verdict"] == "GO"
         session.exitstatus = 0 if go else (status if status in (2, 3, 4) else 1)
         if status not in SUMMARY_EXIT_CODES:
@@ -313,7 +327,12 @@ class Controller:
             return
         terminalreporter.write_sep("=", "staging verdict", bold=True)
         path = str(self.settings.report_dir / "verdict.json") if self.written else ""
-        for text, markup in render_terminal(self.verdict, path):
+        try:
+            lines = render_terminal(self.verdict, path)
+        except Exception as exc:  # the file is written; say the essentials
+            lines = [(f"{self.verdict['verdict']} (summary unavailable: {exc})", {"bold": True}),
+                     *[(f"  - {r}", {}) for r in self.verdict["reasons"]]]
+        for text, markup in lines:
             terminalreporter.write_line(self.redactor.text(text), **markup)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:

@@ -72,8 +72,9 @@ def wait_ready(
             attempts += 1
             remaining = deadline - time.monotonic()
             try:
+                # verify= per request: a session-level value loses to REQUESTS_CA_BUNDLE.
                 response = session.get(url, timeout=max(min(remaining, 5.0), 0.5),
-                                       allow_redirects=True)
+                                       allow_redirects=True, verify=verify)
                 reachable = True
                 status = response.status_code
                 redirects = [redactor.url(r.url) for r in response.history]

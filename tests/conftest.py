@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from servers import LoopbackServer
 
+from pytest_staging.schema import validation_errors
+
 pytest_plugins = ["pytester"]
 
 #: Both ways an important path must work: serial without xdist, and two xdist workers.
@@ -37,7 +39,10 @@ class StagingRun:
 
     @property
     def verdict(self) -> dict[str, Any]:
-        return json.loads((self.report_dir / "verdict.json").read_text())
+        """The run's verdict.json, which must always validate against the shipped schema."""
+        verdict = json.loads((self.report_dir / "verdict.json").read_text())
+        assert validation_errors(verdict) == [], validation_errors(verdict)
+        return verdict
 
     @property
     def output(self) -> str:
@@ -71,3 +76,22 @@ def mode(request: pytest.FixtureRequest) -> list[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+
+
+@pytest.fixture(scope="session")
+def tls_ca():
+    """A throwaway certificate authority (trustme) for real HTTPS on 127.0.0.1."""
+    trustme = pytest.importorskip("trustme")
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_server(tls_ca, tmp_path: Path) -> Iterator[LoopbackServer]:
+    """An HTTPS loopback server whose certificate only ``tls_ca`` trusts."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    srv = LoopbackServer(ssl_context=context).start()
+    yield srv
+    srv.stop()

@@ -92,3 +92,16 @@ def test_streamed_body_is_left_to_the_test(server: LoopbackServer) -> None:
     response = client.get("/stream", stream=True)
     assert response.text == "chunked body"
     assert client.evidence(Redactor())[0]["body"] == ""
+
+
+def test_ca_bundle_beats_requests_ca_bundle_env(tls_server: LoopbackServer, tls_ca,
+                                                tmp_path, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    bundle = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
+    client = StagingSession(tls_server.url, verify=str(bundle), retries=0)
+    assert client.get("/health").json() == {"status": "ok"}
+    untrusting = StagingSession(tls_server.url, retries=0)
+    with pytest.raises(requests.exceptions.SSLError):
+        untrusting.get("/health")

@@ -452,3 +452,66 @@ def test_reports_dir_default_location(pytester: pytest.Pytester, server: Loopbac
     assert result.ret == 0
     assert json.loads(Path(pytester.path / "staging-report" / "verdict.json").read_text())[
         "verdict"] == "GO"
+
+
+def test_tls_options(pytester: pytest.Pytester, run_staging, tls_server: LoopbackServer,
+                     tls_ca, tmp_path: Path) -> None:
+    pytester.makepyfile(test_three=THREE_GATES)
+    pytester.makefile(".toml", policy="[target]\nwait = 1\n")
+    untrusted = run_staging("--staging-policy=policy.toml", url=tls_server.url)
+    assert untrusted.ret == 1
+    assert "TLS error (certificate not trusted? use --staging-ca-bundle)" in (
+        untrusted.verdict["reasons"][0])
+    bundle = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    trusted = run_staging("--staging-policy=policy.toml", f"--staging-ca-bundle={bundle}",
+                          url=tls_server.url)
+    assert trusted.ret == 0, trusted.output
+    assert trusted.verdict["warnings"] == []
+    insecure = run_staging("--staging-policy=policy.toml", "--staging-insecure",
+                           url=tls_server.url)
+    assert insecure.ret == 0, insecure.output
+    assert "TLS certificate verification disabled by --staging-insecure" in (
+        insecure.verdict["warnings"])
+    assert insecure.verdict["run"]["insecure"] is True
+
+
+def test_record_refuses_non_builtin_data(pytester: pytest.Pytester, run_staging,
+                                         server: LoopbackServer) -> None:
+    pytester.makepyfile(test_three=THREE_GATES + """
+import datetime
+from pytest_staging.record import record
+
+def test_bad_record(request):
+    record(request.node, metrics={"at": datetime.datetime.now()})
+""")
+    run = run_staging("-n", "2", url=server.url)
+    assert run.ret == 1
+    assert run.verdict["reasons"] == [
+        "integration: test_three.py::test_bad_record failed: TypeError: record(): only str, "
+        "int, float, bool, None, lists and dicts may be recorded, got datetime"]
+
+
+def test_bug_in_plugin_machinery_is_no_go(pytester: pytest.Pytester, run_staging,
+                                          server: LoopbackServer, mode: list[str]) -> None:
+    server.routes["/broken"] = lambda req: text_answer("no", 500)
+    pytester.makeconftest("""
+from pytest_staging.client import StagingSession
+
+def explode(self, redactor):
+    raise RuntimeError("evidence machinery broke")
+
+StagingSession.evidence = explode
+""")
+    pytester.makepyfile(test_three=THREE_GATES + """
+@pytest.mark.advisory
+def test_advisory_broken(staging):
+    assert staging.get("/broken").ok
+""")
+    run = run_staging(*mode, url=server.url)
+    assert run.ret == 1
+    assert run.verdict["verdict"] == "NO-GO"
+    assert run.verdict["reasons"] == [
+        "pytest-staging failed: report of test_three.py::test_advisory_broken: RuntimeError: "
+        "evidence machinery broke"]
+    assert "INTERNALERROR" not in run.output
