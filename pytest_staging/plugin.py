@@ -70,7 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how long to wait for the target to become ready [policy, 30]")
     group.addoption("--staging-timeout", dest="staging_timeout", type=float, metavar="SECONDS",
                     help="default timeout of each request of the staging client [policy, 10]")
-    group.addoption("--staging-retries", dest="staging_retries", type=int, metavar="N",
+    group.addoption("--staging-retries", dest="staging_retries", type=promotion.retries_count,
+                    metavar="N",
                     help="rerun a failed test up to N times with pytest-rerunfailures; one that "
                          "passes only on retry is flaky [policy flaky.retries, 0]")
     group.addoption("--staging-key-env", dest="staging_key_env", metavar="NAME",

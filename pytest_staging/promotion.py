@@ -3,6 +3,7 @@ and the per-test flaky property. The logic lives in signing, reports.html and re
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -14,6 +15,17 @@ from pytest_staging.reports.html import render_html
 from pytest_staging.reports.json_report import render_json
 from pytest_staging.reports.junit import annotate_junit
 from pytest_staging.signing import DEFAULT_KEY_ENV, signed
+
+
+def retries_count(text: str) -> int:
+    """``--staging-retries`` value: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 def key_env_name(config: pytest.Config) -> str:

@@ -59,3 +59,12 @@ def test_unsignable_verdict_makes_nogo() -> None:
     assert verdict["verdict"] == "NO-GO"
     assert "cannot sign the verdict: ValueError" in verdict["reasons"]
     assert '"verdict": "NO-GO"' in text and "signature" not in verdict
+
+
+def test_retries_option_rejects_negative_and_non_numbers(pytester: pytest.Pytester) -> None:
+    assert promotion.retries_count("2") == 2
+    for bad in ("-1", "x", "1.5"):
+        result = pytester.runpytest_subprocess("--staging-retries", bad, "-p", "no:cacheprovider")
+        assert result.ret == 4
+        result.stderr.fnmatch_lines([f"*--staging-retries: expected a whole number >= 0, got "
+                                     f"'{bad}'*"])
