@@ -66,6 +66,7 @@ def test_clean_run_is_go(tmp_path: Path) -> None:
                                                          "end": RELEASE_VERSION}
     assert run.verdict["target"]["expected_version"] == RELEASE_VERSION
     assert run.verdict["run"]["workers"] == 0
+    assert {"verdict.json", "verdict.md", "verdict.html"} <= {p.name for p in tmp_path.iterdir()}
     metrics = run.verdict["gates"]["performance"]["metrics"]
     assert metrics["GET /api/search"]["requests"] == 40
     assert metrics["GET /api/products"]["p95_ms"] <= metrics["GET /api/products"]["budget_p95_ms"]
