@@ -45,7 +45,7 @@ def one_line(report: pytest.TestReport | pytest.CollectReport, limit: int = 240)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@dataclass
+@dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set
 class ItemHooks:
     """Hooks for the process that collects and runs the tests."""
 
