@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MODES
 from servers import LoopbackServer
 
+MODES = {"serial": ["-p", "no:xdist"], "xdist": ["-n", "2"]}
 TEST = """
 def test_registry(pytestconfig):
     plugins = pytestconfig.pluginmanager.get_plugins()  # a set: every plugin must be hashable
