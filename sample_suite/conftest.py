@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -47,11 +48,39 @@ def pytest_staging_default_url(config: pytest.Config) -> str:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _stand_in_for_missing_gate_fixtures(config)
     if hasattr(config, "workerinput") or not config.getoption("defect"):
         return
     if DEMO_STARTED not in config.stash:
         raise pytest.UsageError(
             "--defect changes the embedded demo app only; it cannot be used with a staging URL")
+
+
+# -- fixtures of optional gates --------------------------------------------------------------
+#: Fixtures that come with a gate of pytest-staging, and the gate that brings each.
+GATE_FIXTURES = {"staging_scan": "the security gate", "staging_load": "the performance gate"}
+
+
+def _skipping(name: str, gate: str) -> Callable[[], None]:
+    @pytest.fixture(name=name)
+    def missing() -> None:
+        pytest.skip(f"needs the {name} fixture ({gate}), which the installed pytest-staging "
+                    f"does not provide")
+    return missing
+
+
+def _stand_in_for_missing_gate_fixtures(config: pytest.Config) -> None:
+    """Tests that use a gate fixture the installation lacks skip with a reason, not an error.
+
+    Only missing fixtures get a stand-in, so the real ones are used as soon as they exist.
+    """
+    plugins = config.pluginmanager.get_plugins()
+    missing = {name: _skipping(name, gate) for name, gate in GATE_FIXTURES.items()
+               if not any(hasattr(plugin, name) for plugin in plugins)}
+    if missing:
+        stand_ins = ModuleType("sample_gate_stand_ins")  # pytest reads fixtures off a module
+        stand_ins.__dict__.update(missing)
+        config.pluginmanager.register(stand_ins, "sample-gate-stand-ins")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -21,16 +21,3 @@ def expect(response: requests.Response, status: int) -> requests.Response:
         snippet = " ".join(response.text[:160].split())
         pytest.fail(f"{describe(response)}, expected {status}: {snippet}", pytrace=False)
     return response
-
-
-def fixture_or_skip(request: pytest.FixtureRequest, name: str, provided_by: str) -> object:
-    """The value of fixture ``name``, or skip the test when no installed plugin provides it.
-
-    The sample suite uses this for fixtures of optional gates, so it runs (with a visible skip
-    reason) on an installation that does not have them yet.
-    """
-    try:
-        return request.getfixturevalue(name)
-    except pytest.FixtureLookupError:
-        pytest.skip(f"needs the {name} fixture ({provided_by}), which the installed "
-                    f"pytest-staging does not provide")

@@ -6,13 +6,15 @@ The security gate's built-in scan (``staging_scan``) checks anonymous pages on i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
 import requests
 
 from sample_suite.accounts import Account, log_in
-from sample_suite.expect import describe, expect, fixture_or_skip
+from sample_suite.expect import describe, expect
 
 pytestmark = pytest.mark.security
 
@@ -142,10 +144,9 @@ def test_logged_out_session_cannot_be_replayed(staging: requests.Session,
     assert replay.status_code == 401, "a session cookie still works after logout"
 
 
-def test_account_page_passes_the_builtin_scan(request: pytest.FixtureRequest,
+def test_account_page_passes_the_builtin_scan(staging_scan: Callable[..., list[dict[str, Any]]],
                                               shopper: requests.Session) -> None:
     """The security gate's own checks, run on a page only a logged-in customer sees."""
-    staging_scan = fixture_or_skip(request, "staging_scan", "the security gate")
-    findings = staging_scan(shopper.get("/account"))  # type: ignore[operator]
+    findings = staging_scan(shopper.get("/account"))
     failing = [f"{f['rule']}: {f['title']}" for f in findings if f["level"] == "fail"]
     assert not failing, f"/account (logged in): {'; '.join(failing)}"

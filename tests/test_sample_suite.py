@@ -7,13 +7,15 @@ The defect runs start together (three at a time) so the whole file stays around 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sample_runs import ROOT, SampleRun, run_sample
+from sample_runs import ROOT, SampleRun, clean_env, finish_sample, run_sample, sample_command
 
 from pytest_staging.schema import validation_errors
 from sample_suite.app import DEFECTS, PREVIOUS_VERSION, RELEASE_VERSION
@@ -129,6 +131,41 @@ def test_destructive_tests_are_skipped_on_a_sensitive_target(tmp_path: Path) -> 
     skipped = run.verdict["destructive_skipped"]
     assert len(skipped) == 6 and all("test_catalogue.py" in n for n in skipped)
     assert "6 destructive test(s) not run: target matches sensitive_url" in run.verdict["warnings"]
+
+
+FAKE_GATES = """
+import pytest
+
+
+class LoadResult:
+    def check(self, expr):
+        return {"expr": expr, "passed": True}
+
+
+@pytest.fixture
+def staging_scan():
+    return lambda response: [{"rule": "x-demo", "title": "demo", "level": "info"}]
+
+
+@pytest.fixture
+def staging_load():
+    return lambda **options: LoadResult()
+"""
+
+
+def test_real_gate_fixtures_replace_the_stand_ins(tmp_path: Path) -> None:
+    # A plugin that provides the gate fixtures (as the security and performance gates do):
+    # the sample's skipping stand-ins must step aside.
+    (tmp_path / "fake_gates.py").write_text(FAKE_GATES, encoding="utf-8")
+    env = clean_env()
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    process = subprocess.Popen(
+        sample_command(tmp_path / "report", "-p", "fake_gates", "-p", "no:xdist"),
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = finish_sample(process, tmp_path / "report")
+    assert run.exit_code == 0, run.output[-3000:]
+    outcomes = {t["nodeid"]: t["outcome"] for t in run.verdict["tests"]}
+    assert all(outcomes[nodeid] == "passed" for nodeid in OPTIONAL_FIXTURE_TESTS), outcomes
 
 
 def test_defect_with_a_staging_url_is_a_usage_error(tmp_path: Path) -> None:
