@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import secrets
+import signal
 import socket
 import ssl
 import sys
@@ -584,12 +585,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.certfile, args.keyfile)
+    # Ctrl-C and SIGTERM stop the server cleanly, even when started from a script that
+    # ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     app = start_app(args.port, args.defect, ssl_context=context, verbose=args.verbose)
-    defects = ", ".join(args.defect) or "none"
-    print(f"demo shop {RELEASE_VERSION} on {app.url} (defects: {defects}); Ctrl-C stops it",
-          flush=True)
     try:
-        app.thread.join()
+        defects = ", ".join(args.defect) or "none"
+        print(f"demo shop {RELEASE_VERSION} on {app.url} (defects: {defects}); Ctrl-C stops it",
+              flush=True)
+        # Short waits: SIGINT may land on a server thread, and an untimed join() in the main
+        # thread would then never wake up to run the KeyboardInterrupt handler.
+        while app.thread.is_alive():
+            app.thread.join(timeout=0.5)
     except KeyboardInterrupt:
         pass
     finally:

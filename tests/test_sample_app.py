@@ -49,11 +49,12 @@ def app_process(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
             process.stdout.close()
 
 
-def test_app_runs_by_hand_and_stops_on_ctrl_c() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_app_runs_by_hand_and_stops_cleanly(stop: signal.Signals) -> None:
     with app_process() as (url, process):
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
         assert requests.get(url + "health", timeout=5).json() == {"status": "ok"}
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert process.wait(timeout=10) == 0
 
 
