@@ -83,16 +83,18 @@ def test_example_suite_is_go_against_the_demo(demo: RunningApp, tmp_path: Path,
 
 
 def test_readme_example_command_is_go_against_the_demo(demo: RunningApp, tmp_path: Path) -> None:
-    # The README's form: no policy file, only the integration and security gates.
+    # The README's command: the first example file alone, default policy, every gate blocking.
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "docs/examples", *QUIET, f"--staging-url={demo.url}",
-         "--staging-gate", "integration", "--staging-gate", "security",
-         f"--staging-report-dir={tmp_path}"],
+        [sys.executable, "-m", "pytest", "docs/examples/test_first_staging_test.py", *QUIET,
+         f"--staging-url={demo.url}", f"--staging-report-dir={tmp_path}"],
         cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     assert verdict["verdict"] == "GO"
-    assert list(verdict["gates"]) == ["integration", "security"]
+    assert {name: gate["counts"]["passed"] for name, gate in verdict["gates"].items()} == {
+        "integration": 2, "security": 1, "performance": 1}
+    assert [t["nodeid"].split("::")[1] for t in verdict["tests"] if not t["blocking"]] == [
+        "test_new_search_is_ready"]
 
 
 def test_pyproject_policy_example_loads() -> None:
