@@ -1,0 +1,87 @@
+"""Policy keys of the ``[performance]`` section, as a declarative table for policy.py.
+
+Each row: key -> (expected type(s), default, validator or None, description). ``validate``
+applies the table to a parsed TOML section and returns the effective settings; errors name the
+key (policy.py prefixes the file name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pytest_staging.gates.performance.baseline import parse_regressions
+from pytest_staging.gates.performance.runner import LoadError, parse_timespan
+from pytest_staging.gates.performance.thresholds import parse_thresholds
+
+
+def _list_of_str(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings")
+
+
+def _thresholds(value: Any) -> None:
+    _list_of_str(value)
+    parse_thresholds(value)
+
+
+def _regressions(value: Any) -> None:
+    _list_of_str(value)
+    parse_regressions(value)
+
+
+def _positive(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError("expected a positive number")
+
+
+def _non_negative_int(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("expected an integer >= 0")
+
+
+def _timespan(value: Any) -> None:
+    try:
+        parse_timespan(value)
+    except LoadError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Validator = Callable[[Any], None]
+
+PERFORMANCE_KEYS: dict[str, tuple[tuple[type, ...], Any, Validator | None, str]] = {
+    "thresholds": ((list,), [], _thresholds, "k6-style thresholds for every load test"),
+    "max_regression": (
+        (list,),
+        [],
+        _regressions,
+        "allowed change vs the baseline, e.g. 'p95 +15%'",
+    ),
+    "users": ((int,), 10, _positive, "default number of simulated users"),
+    "spawn_rate": ((int, float), 10, _positive, "default users started per second"),
+    "run_time": ((str, int, float), "10s", _timespan, "default load duration, e.g. '30s'"),
+    "stop_timeout": ((int, float), 5, _positive, "seconds Locust lets tasks finish at the end"),
+    "processes": ((int,), 0, _non_negative_int, "locust --processes (0: one process)"),
+    "workers": ((int,), 0, _non_negative_int, "external locust workers to expect (master mode)"),
+    "lock_timeout": ((int, float), 300, _positive, "seconds to wait for other tests to finish"),
+}
+
+
+def validate(section: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated ``[performance]`` settings with defaults filled in; ValueError names the key."""
+    result = {key: spec[1] for key, spec in PERFORMANCE_KEYS.items()}
+    for key, value in section.items():
+        if key not in PERFORMANCE_KEYS:
+            raise ValueError(
+                f"performance.{key}: unknown key (known: {', '.join(PERFORMANCE_KEYS)})"
+            )
+        types, _default, check, description = PERFORMANCE_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ValueError(f"performance.{key}: {description}: wrong type {type(value).__name__}")
+        if check is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise ValueError(f"performance.{key}: {exc}") from None
+        result[key] = value
+    return result
