@@ -32,6 +32,7 @@ from pytest_staging.gates.performance.profile import HEADERS_ENV, render_locustf
 LOCUST_ENV = "PYTEST_STAGING_LOCUST"
 EXIT_REQUESTS_FAILED = 42  # passed as --exit-code-on-error: distinct from locust's own 1 and 2
 STATS_PREFIX = "stats"
+PROGRESS_HOOK = Path(__file__).with_name("locust_progress.py")
 _TIMESPAN = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
 )
@@ -171,7 +172,7 @@ def build_command(options: LoadOptions, locustfile: Path, workdir: Path) -> list
     prefix = str(workdir / STATS_PREFIX)
     command = [
         *resolve_locust_command(options.locust_command),
-        "-f", str(locustfile),
+        "-f", f"{locustfile},{PROGRESS_HOOK}",
         "--headless",
         "--users", str(int(options.users)),
         "--spawn-rate", f"{float(options.spawn_rate):g}",
