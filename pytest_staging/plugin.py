@@ -14,6 +14,7 @@ import pytest
 from pytest_staging import hookspecs
 from pytest_staging.client import StagingSession
 from pytest_staging.controller import Controller, XdistControllerHooks, write_placeholder
+from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.items import CLIENT_KEY, ItemHooks
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.redact import Redactor
@@ -38,6 +39,8 @@ GATE_HELP = {
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
+    # The performance gate's options, staging_load fixture and isolation hooks.
+    pluginmanager.register(performance_glue, "staging-performance")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

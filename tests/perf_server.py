@@ -50,6 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         with self.server.lock:
             self.server.hits += 1
+            self.server.log.append((time.time(), path))
         if path == "/slow":
             time.sleep(0.05)
             self._send(200)

@@ -106,7 +106,7 @@ def test_evaluate(expr: str, passed: bool, observed: float) -> None:
 def test_failed_detail_shows_observed_and_required() -> None:
     result = evaluate("p95 < 1ms", {"requests": 10, "p95": 52.0, "endpoints": {}})
     assert result["passed"] is False
-    assert result["detail"] == "p95 = 52 ms, required < 1.00 ms"
+    assert result["detail"] == "p95 = 52 ms, required < 1 ms"
     ratio = evaluate("fail_ratio < 0.1%", METRICS)
     assert ratio["detail"] == "fail_ratio = 0.50%, required < 0.10%"
 

@@ -85,3 +85,28 @@ def validate(section: Mapping[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"performance.{key}: {exc}") from None
         result[key] = value
     return result
+
+
+def _as_check(validator: Validator | None) -> Callable[[Any], str | None] | None:
+    """Adapt a raising validator to policy.py's ``check(value) -> problem | None``."""
+    if validator is None:
+        return None
+
+    def check(value: Any) -> str | None:
+        try:
+            validator(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+def policy_rows() -> list[
+    tuple[str, tuple[type, ...], Any, str, Callable[[Any], str | None] | None]
+]:
+    """``(path, type, default, doc, check)`` rows for policy.py's ``Key`` table."""
+    return [
+        (f"performance.{key}", types, default, doc, _as_check(validator))
+        for key, (types, default, validator, doc) in PERFORMANCE_KEYS.items()
+    ]

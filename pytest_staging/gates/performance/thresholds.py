@@ -116,7 +116,8 @@ def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"
     if unit == "ms":
-        return f"{value:.0f} ms" if value >= 10 else f"{value:.2f} ms"
+        whole = value >= 10 or float(value).is_integer()
+        return f"{value:.0f} ms" if whole else f"{value:.2f} ms"
     if unit == "ratio":
         return f"{value * 100:.2f}%"
     if unit == "rps":
