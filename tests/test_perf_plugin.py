@@ -12,10 +12,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from perf_server import base_url, loopback_server
+
+import pytest_staging
 
 
 @pytest.fixture
@@ -72,6 +76,9 @@ def test_generous_thresholds_go_serial(pytester: pytest.Pytester, server: Any) -
     assert "load test_shop.py::test_load: " in out and " req/s, p95 " in out
     assert "users 3, " in out, "no live progress line"  # progress every 1 s
     assert "ok   p95 = " in out  # thresholds in the terminal summary
+    schema = json.loads((Path(pytest_staging.__file__).parent / "schema" /
+                         "verdict.schema.json").read_text())  # fmt: skip
+    jsonschema.validate(verdict, schema)
     markdown = (pytester.path / "report" / "verdict.md").read_text()
     assert "### Performance" in markdown and "`fail_ratio < 1%`" in markdown
 

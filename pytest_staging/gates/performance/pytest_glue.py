@@ -238,6 +238,7 @@ class StagingLoad:
         if warning:
             warnings.append(warning)
         metrics["isolated"] = warning is None
+        metrics["wall_time"] = run.wall_time
         metrics["thresholds"] = results
         record(node, metrics={name: metrics}, checks=checks, warnings=warnings)
         self._emit(f"load {name}: {metrics_line(metrics)} ({run.wall_time:.1f}s)")
