@@ -26,6 +26,10 @@ class _Server(ThreadingHTTPServer):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().server_bind()
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Load generators drop keep-alive connections when they stop: not worth a traceback.
+        return
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
