@@ -101,7 +101,8 @@ def main() -> None:
         if server.stdin:
             server.stdin.close()
         server.wait(10)
-    ratio = statistics.median(r["staging_load"]["rps"] / r["bare"]["rps"] for r in rows)
+    ratios = sorted(r["staging_load"]["rps"] / r["bare"]["rps"] for r in rows)
+    ratio = statistics.median(ratios)
     overhead = statistics.median(r["staging_load"]["test_duration"] - args.run_time
                                  for r in rows)
     bare_overhead = statistics.median(r["bare"]["wall"] - args.run_time for r in rows)
@@ -111,6 +112,12 @@ def main() -> None:
         "median_rps_staging_load": round(
             statistics.median(r["staging_load"]["rps"] for r in rows), 1),
         "median_rps_ratio": round(ratio, 3),
+        "rps_ratio_range": [round(ratios[0], 3), round(ratios[-1], 3)],
+        "pooled_rps_ratio": round(
+            sum(r["staging_load"]["requests"] for r in rows)
+            / sum(r["staging_load"]["requests"] / r["staging_load"]["rps"] for r in rows)
+            / (sum(r["bare"]["requests"] for r in rows)
+               / sum(r["bare"]["requests"] / r["bare"]["rps"] for r in rows)), 3),
         "median_fixed_overhead_s": round(overhead, 3),
         "median_bare_locust_overhead_s": round(bare_overhead, 3),
     }, indent=2))
