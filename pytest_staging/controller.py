@@ -126,7 +126,7 @@ class Controller:
         readiness = wait_ready(
             self.settings.url, policy["target.health"], wait=policy["target.wait"],
             interval=policy["target.interval"], verify=self.settings.verify, headers=headers,
-            redactor=self.redactor)
+            params=dict(self.settings.params), redactor=self.redactor)
         self.target.reachable = readiness.reachable
         self.target.ready = readiness.ready
         self.target.ready_after = round(readiness.elapsed, 3) if readiness.ready else None
@@ -150,14 +150,16 @@ class Controller:
         return fetch_version(
             self.settings.url, policy["target.version"], field_name=policy["target.version_field"],
             header=policy["target.version_header"], verify=self.settings.verify,
-            headers=dict(self.settings.headers), timeout=policy["target.timeout"])
+            headers=dict(self.settings.headers), params=dict(self.settings.params),
+            timeout=policy["target.timeout"])
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
-        # Not ready: running the tests would only add noise and minutes of timeouts.
-        if not self.target.ready or self.target.off_target or self.plugin_errors:
-            return True
-        return None
+    def blocked(self) -> str:
+        """Why no test may run: the target is not ready, or our own checks broke."""
+        if not self.target.ready:
+            return self.target.not_ready_reason or "target not ready"
+        if self.target.off_target:
+            return self.target.off_target
+        return "; ".join(self.plugin_errors)
 
     # -- aggregation -----------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -173,6 +175,9 @@ class Controller:
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
+        broken = getattr(report, "staging_plugin_error", None)
+        if broken:
+            self.plugin_errors.append(str(broken))
         test = self.tests.get(nodeid)
         if test is None:
             gate = getattr(report, "staging_gate", None) or self.settings.policy.default_gate
@@ -221,13 +226,24 @@ class Controller:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         status = int(exitstatus)
-        with self.guard("version check at end"):
-            if self.target.ready and self.wants_version():
-                end, error = self.observe_version()
-                self.target.version_end = end
-                self.target.version_error = self.target.version_error or error
-        self.verdict = self.conclude(status, complete=True)
-        self.write(self.verdict)
+        try:
+            with self.guard("version check at end"):
+                if self.target.ready and self.wants_version():
+                    end, error = self.observe_version()
+                    self.target.version_end = end
+                    self.target.version_error = self.target.version_error or error
+            self.verdict = self.conclude(status, complete=True)
+            self.write(self.verdict)
+        except Exception as exc:  # whatever broke, the verdict is NO-GO
+            reason = self.redactor.text(
+                f"pytest-staging could not write its verdict: {type(exc).__name__}: {exc}")
+            self.verdict = placeholder(reason.splitlines()[0], run_id=self.run_id,
+                                       started=self.started, url=self.target.url,
+                                       exit_status=status)
+            with contextlib.suppress(Exception):
+                write_placeholder(self.settings.report_dir, self.verdict["reasons"][0],
+                                  self.redactor, run_id=self.run_id, started=self.started,
+                                  url=self.target.url)
         go = self.verdict["verdict"] == "GO"
         session.exitstatus = 0 if go else (status if status in (2, 3, 4) else 1)
         if status not in SUMMARY_EXIT_CODES:
@@ -307,7 +323,12 @@ class Controller:
             return
         terminalreporter.write_sep("=", "staging verdict", bold=True)
         path = str(self.settings.report_dir / "verdict.json") if self.written else ""
-        for text, markup in render_terminal(self.verdict, path):
+        try:
+            lines = render_terminal(self.verdict, path)
+        except Exception as exc:  # the file is written; say the essentials
+            lines = [(f"{self.verdict['verdict']} (summary unavailable: {exc})", {"bold": True}),
+                     *[(f"  - {r}", {}) for r in self.verdict["reasons"]]]
+        for text, markup in lines:
             terminalreporter.write_line(self.redactor.text(text), **markup)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
@@ -333,8 +354,9 @@ class XdistControllerHooks:
         self.controller = controller
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["staging_url"] = self.controller.settings.url
+        node.workerinput["staging_url"] = self.controller.settings.full_url
         node.workerinput["staging_sensitive"] = self.controller.target.sensitive
+        node.workerinput["staging_blocked"] = self.controller.blocked()
 
     def pytest_testnodeready(self, node: Any) -> None:
         self.controller.workers += 1

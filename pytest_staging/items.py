@@ -53,11 +53,18 @@ class ItemHooks:
     redactor: Redactor
     #: Whether the target (or its redirect chain) matches sensitive_url; asked at collection.
     is_sensitive: Callable[[], bool]
+    #: Why no test may run (the target is not ready), or "" when they may.
+    blocked: Callable[[], str] = lambda: ""
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         policy = self.settings.policy
+        if self.blocked():
+            # Running tests against an unready target only adds minutes of timeouts.
+            config.hook.pytest_deselected(items=list(items))
+            items[:] = []
+            return
         selected = set(self.settings.gates_selected)
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
@@ -87,6 +94,15 @@ class ItemHooks:
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         report: pytest.TestReport = yield
+        try:
+            self.annotate(item, report)
+        except Exception as exc:  # the controller turns this into NO-GO
+            report.staging_plugin_error = (  # type: ignore[attr-defined]
+                f"report of {item.nodeid}: {type(exc).__name__}: {exc}".splitlines()[0])
+        return report  # type: ignore[return-value]
+
+    def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """Put gate, blocking flag, gate data and evidence on the report; redact it."""
         gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
         report.staging_gate = gate  # type: ignore[attr-defined]
         report.staging_blocking = blocking  # type: ignore[attr-defined]
@@ -101,7 +117,6 @@ class ItemHooks:
             report.staging_evidence = evidence  # type: ignore[attr-defined]
             report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
         self.redact_report(report)
-        return report  # type: ignore[return-value]
 
     def redactor_data(self, data: dict[str, Any]) -> dict[str, Any]:
         return redact_data(data, self.redactor)  # type: ignore[return-value]
@@ -111,8 +126,26 @@ class ItemHooks:
         if not self.redactor.secrets:
             return
         if report.longrepr is not None:
+            report.longrepr = scrub(report.longrepr, self.redactor, set())
             text = str(report.longrepr)
-            masked = self.redactor.text(text)
-            if masked != text:
-                report.longrepr = masked
+            if self.redactor.text(text) != text:  # a shape scrub() does not know: flatten it
+                report.longrepr = self.redactor.text(text)
         report.sections = [(title, self.redactor.text(body)) for title, body in report.sections]
+
+
+def scrub(value: Any, redactor: Redactor, seen: set[int]) -> Any:
+    """Mask secrets inside pytest's failure representation, keeping its structure (so the
+    traceback keeps its colours and the short summary its one-line message)."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, list):
+        value[:] = [scrub(v, redactor, seen) for v in value]
+        return value
+    if isinstance(value, tuple):
+        return tuple(scrub(v, redactor, seen) for v in value)
+    if id(value) in seen or not type(value).__module__.startswith("_pytest"):
+        return value
+    seen.add(id(value))
+    for name, attr in list(vars(value).items()):
+        object.__setattr__(value, name, scrub(attr, redactor, seen))
+    return value
