@@ -39,11 +39,9 @@ GATE_HELP = {
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
-    # The performance gate's options, staging_load fixture and isolation hooks.
-    pluginmanager.register(performance_glue, "staging-performance")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("staging", "staging: release gate for a live staging environment")
     group.addoption("--staging-url", dest="staging_url", metavar="URL",
                     help="base URL of the staging target; activates the release gate "
@@ -77,6 +75,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
                                         "the ini file")
+    # The performance gate's options (after these), staging_load fixture and isolation hooks.
+    pluginmanager.register(performance_glue, "staging-performance")
 
 
 def _register_markers(config: pytest.Config, gates: Any) -> None:

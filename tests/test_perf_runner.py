@@ -82,9 +82,11 @@ def test_half_percent_failures(tmp_path: Path) -> None:
             tmp_path,
         )  # fmt: skip
     m = run.metrics
-    assert m["requests"] >= 1000, "too few requests to tell 0.5% from 0.1%"
+    assert m["requests"] >= 400, "too few requests to tell 0.5% from 0.1%"
     assert run.status == "requests-failed" and run.exit_code == 42
-    assert m["fail_ratio"] == pytest.approx(0.005, abs=0.001)
+    # the server fails exactly every 200th request (give or take one still in flight at stop)
+    assert abs(m["failures"] - m["requests"] // 200) <= 1 and m["failures"] >= 2
+    assert 0.003 <= m["fail_ratio"] <= 0.0051
     assert evaluate("fail_ratio < 1%", m)["passed"] is True
     low = evaluate("fail_ratio < 0.1%", m)
     assert low["passed"] is False and "required < 0.10%" in low["detail"]
