@@ -267,3 +267,34 @@ def test_inactive_run_names_the_missing_url(pytester: pytest.Pytester) -> None:
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*no staging URL: pass --staging-url or set STAGING_URL*"])
     assert not (pytester.path / "staging-report").exists()
+
+
+def test_bad_policy_threshold_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", policy='[performance]\nthresholds = ["p95 < soon"]\n')
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    report = pytester.path / "report"
+    result = pytester.runpytest_subprocess(
+        "--staging-url=http://127.0.0.1:9/", "--staging-policy=policy.toml",
+        f"--staging-report-dir={report}", "-p", "no:xdist")  # fmt: skip
+    assert result.ret == 4
+    verdict = json.loads((report / "verdict.json").read_text())
+    assert verdict["verdict"] == "NO-GO"
+    assert any("performance.thresholds: threshold 'p95 < soon'" in r for r in verdict["reasons"])
+
+
+def test_thresholds_without_a_load_warn(pytester: pytest.Pytester, server: Any) -> None:
+    pytester.makepyfile(test_w="""
+        import pytest
+
+        @pytest.mark.performance(thresholds=["p95 < 1s"])
+        def test_latency(staging):
+            assert staging.get("/").status_code == 200
+
+        def test_forgot(staging_load):
+            pass
+    """)
+    _, verdict = run(pytester, base_url(server), "-p", "no:xdist")
+    assert verdict["verdict"] == "GO", verdict["reasons"]
+    text = "\n".join(verdict["warnings"])
+    assert "test_w.py::test_latency declares thresholds but does not use staging_load" in text
+    assert "test_w.py::test_forgot asked for staging_load but ran no load" in text

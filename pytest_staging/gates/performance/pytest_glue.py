@@ -95,6 +95,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
+    if not _active(item.config) or is_load_test(item):
+        return
+    if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
+        record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
+                               "use staging_load: nothing was measured"])  # fmt: skip
+
+
 def _lock(config: pytest.Config) -> MeasurementLock | None:
     """The run-wide measurement lock on an xdist worker of an active run, else None."""
     workerinput = getattr(config, "workerinput", None)
@@ -369,7 +378,7 @@ def node_slug(name: str) -> str:
 
 @pytest.fixture
 def staging_load(request: pytest.FixtureRequest,
-                 tmp_path_factory: pytest.TempPathFactory) -> StagingLoad:  # fmt: skip
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[StagingLoad]:  # fmt: skip
     """Run a Locust load test against the staging target and judge it with thresholds.
 
     ``result = staging_load(users=50, spawn_rate=10, run_time="30s", locustfile="lf.py")`` or
@@ -381,4 +390,8 @@ def staging_load(request: pytest.FixtureRequest,
     ``result.metrics`` holds requests, failures, fail_ratio, rps, avg/min/max, p50-p99 and
     ``endpoints``. Under xdist the measurement waits until no other test runs.
     """
-    return StagingLoad(request, tmp_path_factory.mktemp("staging-load"))
+    load = StagingLoad(request, tmp_path_factory.mktemp("staging-load"))
+    yield load
+    if not request.node.stash.get(COUNT_KEY, 0):
+        record(request.node, warnings=[f"performance: {request.node.nodeid} asked for "
+                                       "staging_load but ran no load"])  # fmt: skip
