@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from perf_server import base_url, loopback_server
 
 import pytest_staging
+from pytest_staging.gates.performance.isolation import shared_dir
 
 
 @pytest.fixture
@@ -169,8 +171,9 @@ def test_xdist_load_runs_once_and_alone(pytester: pytest.Pytester, server: Any) 
                 assert staging.get("/integration").status_code == 200
                 time.sleep(0.1)
     """)
+    uid = uuid.uuid4().hex
     result, verdict = run(pytester, base_url(server), "-n", "2", "--staging-load-progress=1",
-                          gates="integration,performance")  # fmt: skip
+                          f"--testrunuid={uid}", gates="integration,performance")  # fmt: skip
     assert result.ret == 0, result.stdout.str()
     assert verdict["verdict"] == "GO", verdict["reasons"]
     assert verdict["run"]["workers"] == 2
@@ -187,6 +190,8 @@ def test_xdist_load_runs_once_and_alone(pytester: pytest.Pytester, server: Any) 
     assert len(other) == 24 and load_times
     inside = [t for t in other if min(load_times) <= t <= max(load_times)]
     assert inside == []
+    # the run's lock directory is gone once the run is over
+    assert not shared_dir(uid, create=False).exists()
 
 
 def _free_port() -> int:

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def shared_dir(testrunuid: str) -> Path:
+def shared_dir(testrunuid: str, create: bool = True) -> Path:
     """The directory every xdist worker of one run uses for its locks."""
     safe = "".join(c for c in testrunuid if c.isalnum())[:64] or "run"
     path = Path(tempfile.gettempdir()) / f"pytest-staging-{safe}"
-    path.mkdir(mode=0o700, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 

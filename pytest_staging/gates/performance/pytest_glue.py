@@ -8,6 +8,7 @@ baseline checks with ``pytest_staging.record.record``, so they reach the verdict
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -102,6 +103,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
         record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
                                "use staging_load: nothing was measured"])  # fmt: skip
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """On the xdist controller: remove the run's lock directory once the workers are gone."""
+    dsession = config.pluginmanager.getplugin("dsession")
+    uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
+    if uid:
+        shutil.rmtree(shared_dir(str(uid), create=False), ignore_errors=True)
 
 
 def _lock(config: pytest.Config) -> MeasurementLock | None:
