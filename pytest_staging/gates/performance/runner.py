@@ -135,7 +135,12 @@ def resolve_locust_command(explicit: Sequence[str] | None = None) -> list[str]:
 
 
 def check_locustfile(path: Path) -> None:
-    """Fail early and clearly on a missing locustfile or one with a syntax error (no import)."""
+    """Fail early and clearly on a missing locustfile or one with a syntax error (no import).
+
+    A directory of locustfiles (which Locust accepts) is left to Locust to check.
+    """
+    if path.is_dir():
+        return
     if not path.is_file():
         raise LoadError("bad-locustfile", f"locustfile {path} not found")
     try:
