@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__
+from pytest_staging import __version__, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.items import one_line
 from pytest_staging.redact import Redactor, redact_data, strip_credentials
@@ -299,10 +299,15 @@ class Controller:
         """Write every report; a failure to write leaves (or makes) a NO-GO."""
         report_dir = self.settings.report_dir
         try:
+            # html and signature first: either may still turn the verdict into a NO-GO.
+            json_text, html = promotion.render_outputs(
+                verdict, self.redactor.text, promotion.signing_key(self.config))
             markdown = self.redactor.text(render_markdown(verdict))
             atomic_write_text(report_dir / "verdict.md", markdown)
+            if html is not None:
+                atomic_write_text(report_dir / "verdict.html", html)
             # verdict.json last: its presence with a decision means every report is in place.
-            atomic_write_text(report_dir / "verdict.json", self.redactor.text(render_json(verdict)))
+            atomic_write_text(report_dir / "verdict.json", json_text)
             self.written = True
         except OSError as exc:
             verdict["verdict"] = "NO-GO"

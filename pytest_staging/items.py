@@ -77,6 +77,10 @@ class ItemHooks:
                 continue
             item.user_properties.append(("staging_gate", gate))
             item.user_properties.append(("staging_blocking", str(not advisory).lower()))
+            retries = policy["flaky.retries"]
+            if retries and item.get_closest_marker("flaky") is None:
+                # pytest-rerunfailures' own marker: it reruns, the controller sees "rerun".
+                item.add_marker(pytest.mark.flaky(reruns=retries))
             if (item.get_closest_marker("destructive") is not None and self.is_sensitive()
                     and not self.settings.allow_destructive):
                 item.stash[DESTRUCTIVE_KEY] = True
