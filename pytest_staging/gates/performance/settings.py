@@ -50,20 +50,45 @@ def _timespan(value: Any) -> None:
 Validator = Callable[[Any], None]
 
 PERFORMANCE_KEYS: dict[str, tuple[tuple[type, ...], Any, Validator | None, str]] = {
-    "thresholds": ((list,), [], _thresholds, "k6-style thresholds for every load test"),
+    "thresholds": (
+        (list,),
+        [],
+        _thresholds,
+        "thresholds judged for every load test, e.g. 'p95 < 300ms', 'fail_ratio < 1%'",
+    ),
     "max_regression": (
         (list,),
         [],
         _regressions,
-        "allowed change vs the baseline, e.g. 'p95 +15%'",
+        "allowed change vs --staging-perf-baseline, e.g. 'p95 +15%', 'rps -10%'",
     ),
-    "users": ((int,), 10, _positive, "default number of simulated users"),
+    "users": ((int,), 10, _positive, "default number of simulated users of staging_load()"),
     "spawn_rate": ((int, float), 10, _positive, "default users started per second"),
-    "run_time": ((str, int, float), "10s", _timespan, "default load duration, e.g. '30s'"),
+    "run_time": (
+        (str, int, float),
+        "10s",
+        _timespan,
+        "default load duration: seconds or '30s', '2m'",
+    ),
     "stop_timeout": ((int, float), 5, _positive, "seconds Locust lets tasks finish at the end"),
-    "processes": ((int,), 0, _non_negative_int, "locust --processes (0: one process)"),
-    "workers": ((int,), 0, _non_negative_int, "external locust workers to expect (master mode)"),
-    "lock_timeout": ((int, float), 300, _positive, "seconds to wait for other tests to finish"),
+    "processes": (
+        (int,),
+        0,
+        _non_negative_int,
+        "locust --processes per load test, 0 for one process (--staging-load-processes)",
+    ),
+    "workers": (
+        (int,),
+        0,
+        _non_negative_int,
+        "master mode: external locust workers to expect, 0 for none (--staging-load-workers)",
+    ),
+    "lock_timeout": (
+        (int, float),
+        300,
+        _positive,
+        "under xdist: seconds a load waits for other tests to finish before it runs anyway",
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""An ordinary Locust file, used by test_load.py through the staging_load fixture."""
+"""An ordinary Locust file for the demo shop (sample_suite/app.py), used by load_examples.py."""
 
 from locust import FastHttpUser, constant, task
 
@@ -8,7 +8,7 @@ class Shopper(FastHttpUser):
 
     @task(3)
     def browse(self) -> None:
-        self.client.get("/api/items")
+        self.client.get("/api/products?per_page=20", name="/api/products")
 
     @task(1)
     def health(self) -> None:
