@@ -62,3 +62,27 @@ def test_test_waits_while_measurement_runs(tmp_path: Path) -> None:
     assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
     proc.wait(5)
     assert info.acquired and info.overlapping == []
+
+
+def test_measurement_inside_a_running_test_does_not_wait_on_itself(tmp_path: Path) -> None:
+    lock = MeasurementLock(tmp_path)
+    started = time.monotonic()
+    with lock.test_running("self::test_dynamic"), lock.measurement(timeout=5) as info:
+        pass
+    assert time.monotonic() - started < 2
+    assert info.acquired and info.overlapping == []
+    # and the shared hold is back afterwards: another process's measurement must wait for it
+    with lock.test_running("self::again"):
+        probe = subprocess.run(
+            [sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True,
+            timeout=30)  # fmt: skip
+    assert probe.stdout.strip() == "False", probe.stderr
+
+
+PROBE = textwrap.dedent("""
+    import sys
+    from pytest_staging.gates.performance.isolation import MeasurementLock
+    with MeasurementLock(sys.argv[1]).measurement(timeout=0.3) as info:
+        pass
+    print(info.acquired)
+""")

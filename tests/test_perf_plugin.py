@@ -303,3 +303,26 @@ def test_thresholds_without_a_load_warn(pytester: pytest.Pytester, server: Any) 
     text = "\n".join(verdict["warnings"])
     assert "test_w.py::test_latency declares thresholds but does not use staging_load" in text
     assert "test_w.py::test_forgot asked for staging_load but ran no load" in text
+
+
+def test_load_reached_through_getfixturevalue_under_xdist(pytester: pytest.Pytester,
+                                                          server: Any) -> None:  # fmt: skip
+    # staging_load is not in the item's fixture names here, so the test holds the shared lock
+    # when the measurement starts: it must not wait on itself (lock_timeout is 300 s).
+    pytester.makepyfile(test_dyn="""
+        import pytest
+
+        @pytest.mark.performance
+        def test_dynamic(request):
+            load = request.getfixturevalue("staging_load")
+            load(users=2, spawn_rate=2, run_time=2, profile=["/"], thresholds=["p95 < 2s"])
+
+        def test_other(staging):
+            assert staging.get("/").status_code == 200
+    """)
+    started = time.monotonic()
+    _, verdict = run(pytester, base_url(server), "-n", "2",
+                     gates="integration,performance")  # fmt: skip
+    assert time.monotonic() - started < 60, "the measurement waited on its own test"
+    assert verdict["verdict"] == "GO", verdict["reasons"]
+    assert verdict["gates"]["performance"]["metrics"]["test_dyn.py::test_dynamic"]["isolated"]

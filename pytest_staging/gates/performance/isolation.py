@@ -59,6 +59,8 @@ class MeasurementLock:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.activity = self.directory / "activity.log"
+        #: This process's shared hold on run.lock while an ordinary test runs, else None.
+        self._reader_fd: int | None = None
 
     def _open(self, name: str) -> int:
         return os.open(self.directory / name, os.O_RDWR | os.O_CREAT, 0o600)
@@ -76,17 +78,24 @@ class MeasurementLock:
         """Held around an ordinary test: waits while a measurement runs."""
         gate, run = self._open("gate.lock"), self._open("run.lock")
         try:
-            fcntl.flock(gate, fcntl.LOCK_SH)
-            fcntl.flock(run, fcntl.LOCK_SH)
-            fcntl.flock(gate, fcntl.LOCK_UN)
+            self._share(gate, run)
+            self._reader_fd = run
             self._log("S", nodeid)
             try:
                 yield
             finally:
                 self._log("E", nodeid)
         finally:
+            self._reader_fd = None
             os.close(run)
             os.close(gate)
+
+    @staticmethod
+    def _share(gate: int, run: int) -> None:
+        """Take the shared side of run.lock, queueing behind a waiting measurement."""
+        fcntl.flock(gate, fcntl.LOCK_SH)
+        fcntl.flock(run, fcntl.LOCK_SH)
+        fcntl.flock(gate, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def measurement(self, timeout: float, poll: float = 0.02) -> Iterator[Measurement]:
@@ -96,6 +105,11 @@ class MeasurementLock:
         isolated; after the run it lists any test that overlapped the window.
         """
         info = Measurement()
+        # A test that reached staging_load only at run time (request.getfixturevalue) holds
+        # the shared side itself: drop it for the measurement, or it would wait on itself.
+        own = self._reader_fd
+        if own is not None:
+            fcntl.flock(own, fcntl.LOCK_UN)
         gate, run = self._open("gate.lock"), self._open("run.lock")
         start_wait = time.monotonic()
         held: list[int] = []
@@ -121,6 +135,12 @@ class MeasurementLock:
         finally:
             os.close(run)
             os.close(gate)
+            if own is not None:
+                gate_again = self._open("gate.lock")
+                try:
+                    self._share(gate_again, own)
+                finally:
+                    os.close(gate_again)
 
     def overlapping(self, start: float, end: float) -> list[str]:
         """Tests of *other* processes that ran at any moment of ``[start, end]``."""
