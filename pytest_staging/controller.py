@@ -291,6 +291,7 @@ class Controller:
                 "pytest": pytest.__version__,
                 "pytest_staging": __version__,
                 "xdist": _version("pytest-xdist"),
+                "locust": _version("locust"),
             },
         )
 
