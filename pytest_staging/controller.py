@@ -184,13 +184,15 @@ class Controller:
             test = TestRecord(nodeid=nodeid, gate=gate,
                               blocking=bool(getattr(report, "staging_blocking", True)))
             self.tests[nodeid] = test
-        data = getattr(report, gate_record.REPORT_ATTR, None)
-        if data:
-            gate_record.merge(self.gate_data.setdefault(test.gate, {}), data)
         if report.outcome == "rerun":
+            # The attempt is discarded, and with it the checks and metrics it recorded: a test
+            # that passes on retry is judged by the flaky policy, not by its failed attempt.
             self.reran.add(nodeid)
             test.outcome, test.message, test.evidence = "passed", "", []
             return
+        data = getattr(report, gate_record.REPORT_ATTR, None)
+        if data:
+            gate_record.merge(self.gate_data.setdefault(test.gate, {}), data)
         test.duration += float(report.duration or 0.0)
         evidence = getattr(report, "staging_evidence", None)
         if evidence:
