@@ -190,7 +190,12 @@ def build_command(options: LoadOptions, locustfile: Path, workdir: Path) -> list
         "--exit-code-on-error", str(EXIT_REQUESTS_FAILED),
     ]  # fmt: skip
     if options.processes:
+        # The forked workers reach their master on 5557 unless told otherwise: a fixed port
+        # collides with any other locust on the machine (another xdist worker's, say).
         command += ["--processes", str(int(options.processes))]
+        if options.master_port:
+            command += ["--master-bind-port", str(options.master_port),
+                        "--master-port", str(options.master_port)]
     if options.workers:
         command += [
             "--master",
@@ -256,7 +261,7 @@ def run_load(
     else:
         locustfile = Path(options.locustfile).resolve()  # type: ignore[arg-type]
     check_locustfile(locustfile)
-    if options.workers and not options.master_port:
+    if (options.workers or options.processes) and not options.master_port:
         options.master_port = free_port(options.master_bind_host.replace("*", "127.0.0.1"))
     command = build_command(options, locustfile, work)
     env = dict(os.environ if options.env is None else options.env)
