@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -141,9 +142,11 @@ def run_bandit(source: str | Path, *, severity: str = "medium", confidence: str 
     to when the file lies below it.
     """
     try:
-        import bandit
-        from bandit.core import config as b_config
-        from bandit.core import manager as b_manager
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import bandit
+            from bandit.core import config as b_config
+            from bandit.core import manager as b_manager
     except ImportError as exc:  # pragma: no cover - bandit is a dependency
         raise BanditError(f"bandit is not importable: {exc}") from None
     for name, value in (("severity", severity), ("confidence", confidence)):
@@ -156,11 +159,15 @@ def run_bandit(source: str | Path, *, severity: str = "medium", confidence: str 
 
     logging.getLogger("bandit").setLevel(logging.ERROR)
     try:
-        conf = b_config.BanditConfig()
-        mgr = b_manager.BanditManager(conf, "file", quiet=True)
-        mgr.discover_files(files, recursive=False)
-        mgr.run_tests()
-        issues = mgr.get_issue_list(sev_level=severity.upper(), conf_level=confidence.upper())
+        with warnings.catch_warnings():
+            # bandit's plugin loading (stevedore) warns about its own deprecated arguments
+            warnings.simplefilter("ignore")
+            conf = b_config.BanditConfig()
+            mgr = b_manager.BanditManager(conf, "file", quiet=True)
+            mgr.discover_files(files, recursive=False)
+            mgr.run_tests()
+            issues = mgr.get_issue_list(sev_level=severity.upper(),
+                                        conf_level=confidence.upper())
     except Exception as exc:
         raise BanditError(f"bandit failed: {type(exc).__name__}: {exc}") from None
 
@@ -211,4 +218,5 @@ def _as_finding(item: dict[str, Any], root: Path) -> dict[str, Any]:
         "test_id": item["test_id"],
         "cwe": item["cwe"],
         "confidence": item["confidence"],
+        "text": item["text"],
     }

@@ -81,6 +81,8 @@ class SecurityCheckError(RuntimeError):
 def _fetch(session: requests.Session, method: str, url: str, *, timeout: float,
            family: str, **kwargs: Any) -> tuple[requests.Response, str]:
     """One request, body read up to BODY_LIMIT bytes; connection trouble -> SecurityCheckError."""
+    # verify passed per request: requests lets REQUESTS_CA_BUNDLE beat a Session's own verify
+    kwargs.setdefault("verify", session.verify)
     try:
         response = session.request(method, url, timeout=timeout, stream=True, **kwargs)
     except requests.RequestException as exc:

@@ -9,6 +9,7 @@ used as the CA file; otherwise the bundle requests would use), never whether to 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import ssl
 import warnings
@@ -50,7 +51,10 @@ def _not_after_from_der(der: bytes) -> dt.datetime | None:
 
 def ca_file(verify: bool | str | None) -> str:
     """The CA bundle the transport check trusts for a session's ``verify`` setting."""
-    return verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
+    if isinstance(verify, str):
+        return verify
+    return (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            or DEFAULT_CA_BUNDLE_PATH)
 
 
 def check_certificate(url: str, *, verify: bool | str | None = True, expiry_days: int = 14,
@@ -137,7 +141,8 @@ def check_https_redirect(session: requests.Session, url: str, http_url: str | No
     if not http_url:
         return []
     try:
-        response = session.get(http_url, timeout=timeout, allow_redirects=False)
+        response = session.get(http_url, timeout=timeout, allow_redirects=False,
+                               verify=session.verify)
     except requests.ConnectionError:
         return []  # nothing listens on plain HTTP: nothing to downgrade to
     except requests.RequestException as exc:
