@@ -1,0 +1,163 @@
+"""The ``staging`` client: a requests Session bound to the target, keeping evidence."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from pytest_staging.redact import Redactor
+
+RETRY_STATUSES = (502, 503, 504)
+
+
+class Exchange(NamedTuple):
+    """One request and its answer, kept raw; redacted only when it becomes evidence."""
+
+    method: str
+    url: str
+    status: int | None
+    latency_ms: float
+    request_headers: Mapping[str, str]
+    response_headers: Mapping[str, str]
+    body: bytes
+    error: str
+
+
+def make_retry(retries: int) -> Retry:
+    """Retries with backoff for idempotent methods on connection errors and 502/503/504."""
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=0.2,
+        backoff_max=5,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+        raise_on_status=False,
+        # A Retry-After of minutes would stall the release pipeline: stay bounded.
+        respect_retry_after_header=False,
+    )
+
+
+def join_url(base_url: str, url: str) -> str:
+    """``/health`` and ``health`` are relative to the base URL; absolute URLs pass through."""
+    if "://" in url:
+        return url
+    return base_url + url.lstrip("/")
+
+
+class StagingSession(requests.Session):
+    """A ``requests.Session`` aimed at the staging target.
+
+    Relative URLs join the base URL (``staging.get("/health")``), every request gets the
+    default timeout unless one is given, idempotent requests are retried on connection errors
+    and 502/503/504, and the last few exchanges are kept as evidence for a failing test.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+        keep: int = 5,
+        body_limit: int = 2048,
+    ) -> None:
+        super().__init__()
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout = timeout
+        self.body_limit = body_limit
+        self.exchanges: deque[Exchange] = deque(maxlen=max(keep, 0))
+        adapter = HTTPAdapter(max_retries=make_retry(retries))
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        self.verify = verify
+        if headers:
+            self.headers.update(headers)
+
+    def url_for(self, url: str) -> str:
+        return join_url(self.base_url, url)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
+                **kwargs: Any) -> requests.Response:
+        full = self.url_for(url.decode() if isinstance(url, bytes) else url)
+        if kwargs.get("timeout") is None and len(args) < 9:
+            kwargs["timeout"] = self.timeout
+        started = time.perf_counter()
+        try:
+            response = super().request(method, full, *args, **kwargs)
+        except requests.RequestException as exc:
+            self._keep_error(str(method), full, exc, started)
+            raise
+        streamed = bool(kwargs.get("stream"))
+        for hop in response.history:
+            self._keep(hop, streamed=False)
+        self._keep(response, streamed=streamed)
+        return response
+
+    def _keep(self, response: requests.Response, *, streamed: bool) -> None:
+        if self.exchanges.maxlen == 0:
+            return
+        request = response.request
+        # A streamed body belongs to the test: reading it here would consume it.
+        body = b"" if streamed else (response.content or b"")[: self.body_limit]
+        self.exchanges.append(Exchange(
+            method=str(request.method),
+            url=str(request.url),
+            status=response.status_code,
+            latency_ms=response.elapsed.total_seconds() * 1000.0,
+            request_headers=request.headers,
+            response_headers=response.headers,
+            body=body,
+            error="",
+        ))
+
+    def _keep_error(self, method: str, url: str, exc: Exception, started: float) -> None:
+        if self.exchanges.maxlen == 0:
+            return
+        self.exchanges.append(Exchange(
+            method=method.upper(), url=url, status=None,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            request_headers={}, response_headers={}, body=b"",
+            error=f"{type(exc).__name__}: {exc}"))
+
+    def evidence(self, redactor: Redactor) -> list[dict[str, Any]]:
+        """The kept exchanges as redacted, bounded plain dicts."""
+        return [exchange_to_dict(e, redactor, self.body_limit) for e in self.exchanges]
+
+
+def exchange_to_dict(exchange: Exchange, redactor: Redactor, body_limit: int) -> dict[str, Any]:
+    body = exchange.body[:body_limit].decode("utf-8", errors="replace")
+    if len(exchange.body) >= body_limit > 0:
+        body += " [truncated]"
+    return {
+        "method": exchange.method,
+        "url": redactor.url(exchange.url),
+        "status": exchange.status,
+        "latency_ms": round(exchange.latency_ms, 2),
+        "request_headers": redactor.headers(exchange.request_headers),
+        "response_headers": redactor.headers(exchange.response_headers),
+        "body": redactor.text(body),
+        "error": redactor.text(redactor.url(exchange.error)) if exchange.error else "",
+    }
+
+
+def format_evidence(evidence: list[dict[str, Any]]) -> str:
+    """Readable text of evidence dicts, for the failing test's report section."""
+    lines = []
+    for item in evidence:
+        status = item["status"] if item["status"] is not None else item["error"]
+        lines.append(f"{item['method']} {item['url']} -> {status} ({item['latency_ms']:.1f} ms)")
+        if item.get("body"):
+            snippet = item["body"].strip().replace("\n", " ")
+            lines.append(f"    body: {snippet[:300]}")
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Per-test machinery, on every process that runs tests (serial run or xdist worker):
+gate assignment, gate selection, the destructive guard, and what each report carries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_staging import record as gate_record
+from pytest_staging.client import StagingSession, format_evidence
+from pytest_staging.redact import Redactor, redact_data
+from pytest_staging.settings import Settings
+
+CLIENT_KEY = pytest.StashKey[StagingSession]()
+GATE_KEY = pytest.StashKey[tuple[str, bool]]()
+DESTRUCTIVE_KEY = pytest.StashKey[bool]()
+
+
+def gate_of(item: pytest.Item, gates: Any, default: str) -> str:
+    """The gate of ``item``: its closest gate marker, else the policy's default gate."""
+    for mark in item.iter_markers():
+        if mark.name in gates:
+            return str(mark.name)
+    return default
+
+
+def one_line(report: pytest.TestReport | pytest.CollectReport, limit: int = 240) -> str:
+    """The one line a human needs from a failure: the exception message, not the traceback."""
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    text = ""
+    if crash is not None and getattr(crash, "message", ""):
+        text = crash.message
+    elif isinstance(longrepr, tuple) and len(longrepr) == 3:
+        text = str(longrepr[2])
+    else:
+        lines = [ln for ln in str(longrepr or "").splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("E ")]
+        text = errors[0] if errors else (lines[-1] if lines else "")
+    text = text.strip().splitlines()[0] if text.strip() else ""
+    text = text.removeprefix("E").strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class ItemHooks:
+    """Hooks for the process that collects and runs the tests."""
+
+    settings: Settings
+    redactor: Redactor
+    #: Whether the target (or its redirect chain) matches sensitive_url; asked at collection.
+    is_sensitive: Callable[[], bool]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        policy = self.settings.policy
+        selected = set(self.settings.gates_selected)
+        keep: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            gate = gate_of(item, policy.gates, policy.default_gate)
+            advisory = item.get_closest_marker("advisory") is not None
+            item.stash[GATE_KEY] = (gate, not advisory)
+            if gate not in selected:
+                dropped.append(item)
+                continue
+            item.user_properties.append(("staging_gate", gate))
+            item.user_properties.append(("staging_blocking", str(not advisory).lower()))
+            if (item.get_closest_marker("destructive") is not None and self.is_sensitive()
+                    and not self.settings.allow_destructive):
+                item.stash[DESTRUCTIVE_KEY] = True
+                item.add_marker(pytest.mark.skip(
+                    reason="destructive test not run: the target matches sensitive_url "
+                           "(--staging-allow-destructive overrides)"))
+            keep.append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+        # Load tests measure the target: run them after every other gate so nothing overlaps.
+        items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Iterator[None]:
+        report: pytest.TestReport = yield
+        gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
+        report.staging_gate = gate  # type: ignore[attr-defined]
+        report.staging_blocking = blocking  # type: ignore[attr-defined]
+        if item.stash.get(DESTRUCTIVE_KEY, False):
+            report.staging_destructive = True  # type: ignore[attr-defined]
+        data = gate_record.take(item)
+        if data:
+            setattr(report, gate_record.REPORT_ATTR, self.redactor_data(data))
+        client = item.stash.get(CLIENT_KEY, None)
+        if report.failed and client is not None and client.exchanges:
+            evidence = client.evidence(self.redactor)
+            report.staging_evidence = evidence  # type: ignore[attr-defined]
+            report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
+        self.redact_report(report)
+        return report  # type: ignore[return-value]
+
+    def redactor_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        return redact_data(data, self.redactor)  # type: ignore[return-value]
+
+    def redact_report(self, report: pytest.TestReport) -> None:
+        """Mask secrets in the failure text and captured output before anything prints them."""
+        if not self.redactor.secrets:
+            return
+        if report.longrepr is not None:
+            text = str(report.longrepr)
+            masked = self.redactor.text(text)
+            if masked != text:
+                report.longrepr = masked
+        report.sections = [(title, self.redactor.text(body)) for title, body in report.sections]

@@ -1,0 +1,303 @@
+"""The release policy: one TOML file, every key declared, validated before anything runs.
+
+A policy comes from ``--staging-policy FILE`` (a file whose top level is the policy, or a
+``pyproject.toml`` with a ``[tool.pytest-staging]`` table) or else from ``[tool.pytest-staging]``
+in the rootdir's ``pyproject.toml``. Every key has a default; an unknown key, a wrong type or a
+bad value raises :class:`PolicyError` naming the file and the key. No pytest import here.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+BUILTIN_GATES: tuple[str, ...] = ("integration", "security", "performance")
+GATE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Gate names that would shadow pytest's or this plugin's own markers.
+RESERVED_GATE_NAMES = frozenset(
+    {"advisory", "destructive", "skip", "skipif", "xfail", "parametrize", "usefixtures",
+     "filterwarnings", "flaky", "staging"}
+)
+DEFAULT_SENSITIVE_URL = r"(?i)\bprod(uction)?\b"
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used: the message names the file and the key."""
+
+
+Check = Callable[[Any], "str | None"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One policy key: dotted path (``*`` matches any gate name), type, default and help."""
+
+    path: str
+    type: type | tuple[type, ...]
+    default: Any
+    doc: str
+    check: Check | None = None
+
+    @property
+    def type_name(self) -> str:
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        names = {str: "string", int: "integer", float: "number", bool: "boolean",
+                 list: "array", dict: "table"}
+        return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"expected one of {', '.join(choices)}"
+    return check
+
+
+def _at_least(low: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"expected a value >= {low:g}"
+    return check
+
+
+def _path_like(value: Any) -> str | None:
+    return None if value.startswith("/") else "expected a path starting with '/'"
+
+
+def _regex(value: Any) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"not a valid regular expression ({exc})"
+    return None
+
+
+def _gate_name(value: Any) -> str | None:
+    return None if GATE_NAME.match(value) else "expected a gate name like 'smoke'"
+
+
+def _strings(value: Any) -> str | None:
+    if all(isinstance(item, str) for item in value):
+        return None
+    return "expected an array of strings"
+
+
+CORE_KEYS: tuple[Key, ...] = (
+    Key("default_gate", str, "integration",
+        "gate of a test that carries no gate marker", _gate_name),
+    Key("gates.*.blocking", bool, True,
+        "a failure in this gate blocks promotion (false: the gate is advisory)"),
+    Key("gates.*.min_tests", int, None,
+        "fewest tests the gate must run when selected [1 for blocking gates, 0 otherwise]",
+        _at_least(0)),
+    Key("gates.*.description", str, "", "what the gate is for, shown in reports"),
+    Key("target.health", str, "/", "path polled until the target answers below 500",
+        _path_like),
+    Key("target.wait", (int, float), 30.0,
+        "seconds to wait for the target to become ready", _at_least(0)),
+    Key("target.interval", (int, float), 0.5, "seconds between readiness polls", _at_least(0.01)),
+    Key("target.version", str, "/version", "path of the endpoint that reports the deployed version",
+        _path_like),
+    Key("target.version_field", str, "version",
+        "JSON field (dotted for nested) holding the version in the version endpoint's body"),
+    Key("target.version_header", str, "",
+        "response header holding the version (used instead of version_field when set)"),
+    Key("target.sensitive_url", str, DEFAULT_SENSITIVE_URL,
+        "regex: destructive tests never run when the target or its redirects match it", _regex),
+    Key("target.timeout", (int, float), 10.0,
+        "default timeout in seconds of every request the staging client sends", _at_least(0.001)),
+    Key("target.retries", int, 3,
+        "retries of idempotent requests on connection errors and 502/503/504", _at_least(0)),
+    Key("target.evidence", int, 5,
+        "HTTP exchanges attached to a failing test's report", _at_least(0)),
+    Key("target.evidence_body", int, 2048,
+        "bytes of each response body kept as evidence", _at_least(0)),
+    Key("flaky.retries", int, 0,
+        "reruns of a failed test before it counts as failed", _at_least(0)),
+    Key("flaky.policy", str, "warn",
+        "a test that passed only on retry: warn (a warning) or fail (blocks)",
+        _one_of("warn", "fail")),
+)
+
+# Keys of the [security] table: the security gate's own settings.
+SECURITY_KEYS: tuple[Key, ...] = ()
+
+# Keys of the [performance] table: the performance gate's own settings.
+PERFORMANCE_KEYS: tuple[Key, ...] = ()
+
+
+def all_keys() -> tuple[Key, ...]:
+    """Every key a policy may hold, in documentation order."""
+    return CORE_KEYS + SECURITY_KEYS + PERFORMANCE_KEYS
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    name: str
+    blocking: bool = True
+    min_tests: int = 1
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated policy: every key present, defaults filled in."""
+
+    values: Mapping[str, Any]
+    gates: Mapping[str, GatePolicy]
+    source: str = "(defaults)"
+    explicit: frozenset[str] = field(default_factory=frozenset)
+
+    def __getitem__(self, path: str) -> Any:
+        return self.values[path]
+
+    def get(self, path: str, default: Any = None) -> Any:
+        return self.values.get(path, default)
+
+    def is_set(self, path: str) -> bool:
+        """Whether the policy file itself set ``path`` (rather than the default)."""
+        return path in self.explicit
+
+    def section(self, prefix: str) -> dict[str, Any]:
+        """The keys under ``prefix`` (e.g. ``"security"``) with the prefix removed."""
+        cut = len(prefix) + 1
+        return {k[cut:]: v for k, v in self.values.items() if k.startswith(prefix + ".")}
+
+    @property
+    def default_gate(self) -> str:
+        return str(self.values["default_gate"])
+
+    def gate_names(self) -> list[str]:
+        return list(self.gates)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Policy:
+        """A copy with some values replaced (command-line options beat the policy file)."""
+        values = dict(self.values)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return Policy(values=values, gates=self.gates, source=self.source,
+                      explicit=self.explicit | {k for k, v in overrides.items() if v is not None})
+
+
+def _match(pattern: str, path: str) -> bool:
+    want, have = pattern.split("."), path.split(".")
+    return len(want) == len(have) and all(w in ("*", h) for w, h in zip(want, have, strict=False))
+
+
+def _is_prefix(pattern: str, path: str) -> bool:
+    want, have = pattern.split("."), path.split(".")
+    return len(want) > len(have) and all(w in ("*", h) for w, h in zip(want, have, strict=False))
+
+
+def _type_ok(key: Key, value: Any) -> bool:
+    types = key.type if isinstance(key.type, tuple) else (key.type,)
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+def _walk(table: Mapping[str, Any], keys: tuple[Key, ...], prefix: str,
+          source: str) -> Iterator[tuple[str, Any]]:
+    for name, value in table.items():
+        path = f"{prefix}{name}"
+        exact = next((k for k in keys if _match(k.path, path)), None)
+        if exact is not None:
+            if not _type_ok(exact, value):
+                raise PolicyError(
+                    f"{source}: {path}: expected {exact.type_name}, got {type(value).__name__} "
+                    f"{value!r}")
+            problem = exact.check(value) if exact.check else None
+            if problem:
+                raise PolicyError(f"{source}: {path}: {problem}, got {value!r}")
+            yield path, value
+        elif isinstance(value, dict) and any(_is_prefix(k.path, path) for k in keys):
+            if path.startswith("gates."):
+                problem = _gate_name(name) if prefix == "gates." else None
+                if problem or name in RESERVED_GATE_NAMES:
+                    raise PolicyError(f"{source}: {path}: {problem or 'reserved name'}")
+            yield path, {}
+            yield from _walk(value, keys, path + ".", source)
+        else:
+            parents = path.split(".")[:-1]
+            known = sorted({
+                k.path.split(".")[len(parents)] for k in keys
+                if len(k.path.split(".")) > len(parents)
+                and all(w in ("*", h) for w, h in zip(k.path.split("."), parents, strict=False))
+            })
+            hint = f" (known keys here: {', '.join(known)})" if known else ""
+            raise PolicyError(f"{source}: {path}: unknown key{hint}")
+
+
+def parse_policy(data: Mapping[str, Any], source: str = "(inline)") -> Policy:
+    """Validate a policy mapping (already parsed TOML) and fill in every default."""
+    keys = all_keys()
+    explicit: dict[str, Any] = {}
+    declared_gates: list[str] = []
+    for path, value in _walk(data, keys, "", source):
+        if path.startswith("gates.") and path.count(".") == 1:
+            declared_gates.append(path.split(".", 1)[1])
+        elif not (isinstance(value, dict) and not any(_match(k.path, path) for k in keys)):
+            explicit[path] = value
+
+    values: dict[str, Any] = {k.path: k.default for k in keys if "*" not in k.path}
+    values.update({k: v for k, v in explicit.items() if "*" not in k})
+    for key in keys:
+        if key.type == (int, float) and isinstance(values.get(key.path), int):
+            values[key.path] = float(values[key.path])
+
+    gates: dict[str, GatePolicy] = {}
+    for name in (*BUILTIN_GATES, *[g for g in declared_gates if g not in BUILTIN_GATES]):
+        blocking = bool(explicit.get(f"gates.{name}.blocking", True))
+        min_tests = explicit.get(f"gates.{name}.min_tests")
+        gates[name] = GatePolicy(
+            name=name,
+            blocking=blocking,
+            min_tests=int(min_tests) if min_tests is not None else (1 if blocking else 0),
+            description=str(explicit.get(f"gates.{name}.description", "")),
+        )
+        for attr in ("blocking", "min_tests", "description"):
+            values[f"gates.{name}.{attr}"] = getattr(gates[name], attr)
+    if values["default_gate"] not in gates:
+        raise PolicyError(
+            f"{source}: default_gate: gate {values['default_gate']!r} is not declared "
+            f"(declared: {', '.join(gates)}; declare it under [gates.{values['default_gate']}])")
+    return Policy(values=values, gates=gates, source=source, explicit=frozenset(explicit))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found") from None
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read policy file ({exc.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: invalid TOML ({exc})") from None
+
+
+def load_policy(path: str | Path | None, rootdir: str | Path | None = None) -> Policy:
+    """Load the policy from ``path``, else from ``rootdir/pyproject.toml``, else the defaults."""
+    if path is not None:
+        file = Path(path)
+        data = _read_toml(file)
+        if file.name == "pyproject.toml" or "tool" in data:
+            table = data.get("tool", {}).get("pytest-staging")
+            if table is None:
+                raise PolicyError(f"{file}: no [tool.pytest-staging] table")
+            return parse_policy(table, f"{file} [tool.pytest-staging]")
+        return parse_policy(data, str(file))
+    if rootdir is not None:
+        pyproject = Path(rootdir) / "pyproject.toml"
+        if pyproject.is_file():
+            table = _read_toml(pyproject).get("tool", {}).get("pytest-staging")
+            if table is not None:
+                return parse_policy(table, f"{pyproject} [tool.pytest-staging]")
+    return parse_policy({}, "(defaults)")

@@ -1,0 +1,63 @@
+"""How a test contributes gate data (findings, metrics, checks, warnings) to the verdict.
+
+The data is kept on the test item and copied onto its TestReport, so it reaches the controller
+under pytest-xdist like any report attribute. Values must be builtins only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pytest
+
+DATA_KEY = pytest.StashKey[dict[str, Any]]()
+#: Name of the TestReport attribute that carries the data to the controller.
+REPORT_ATTR = "staging_data"
+
+
+def record(
+    node: pytest.Item | Any,
+    *,
+    findings: Iterable[Mapping[str, Any]] = (),
+    metrics: Mapping[str, Any] | None = None,
+    checks: Iterable[Mapping[str, Any]] = (),
+    warnings: Iterable[str] = (),
+) -> None:
+    """Attach gate data to ``node`` (a test item or ``request.node``).
+
+    ``checks`` are ``{"name", "passed", "blocking", "detail"}`` dicts: a failed blocking check
+    in a blocking gate is a NO-GO reason ``"<gate>: <name>: <detail>"``.
+
+    Example::
+
+        record(request.node, checks=[{"name": "p95", "passed": False, "blocking": True,
+                                      "detail": "p95 412ms, required < 300ms"}])
+    """
+    data = node.stash.setdefault(DATA_KEY, {})
+    if findings:
+        data.setdefault("findings", []).extend(dict(f) for f in findings)
+    if metrics:
+        data.setdefault("metrics", {}).update(metrics)
+    if checks:
+        data.setdefault("checks", []).extend(dict(c) for c in checks)
+    if warnings:
+        data.setdefault("warnings", []).extend(str(w) for w in warnings)
+
+
+def take(node: pytest.Item) -> dict[str, Any] | None:
+    """Remove and return what was recorded on ``node`` since the last call."""
+    data = node.stash.get(DATA_KEY, None)
+    if not data:
+        return None
+    node.stash[DATA_KEY] = {}
+    return data
+
+
+def merge(into: dict[str, Any], data: Mapping[str, Any]) -> None:
+    """Merge one report's data into a gate's accumulated data (on the controller)."""
+    for name in ("findings", "checks", "warnings"):
+        if data.get(name):
+            into.setdefault(name, []).extend(data[name])
+    if data.get("metrics"):
+        into.setdefault("metrics", {}).update(data["metrics"])

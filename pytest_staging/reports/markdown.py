@@ -1,0 +1,57 @@
+"""verdict.md: the verdict for humans, in GitHub-flavoured Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_staging.reports.summary import gate_rows, headline
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(verdict: dict[str, Any]) -> str:
+    """The whole verdict as Markdown: banner, reasons, a table of gates, failures, warnings."""
+    go = verdict["verdict"] == "GO"
+    lines = [f"## {'✅' if go else '⛔'} {verdict['verdict']}: staging verdict", ""]
+    lines.append(headline(verdict))
+    lines.append("")
+    if verdict["reasons"]:
+        lines.append("**Why NO-GO**")
+        lines.append("")
+        lines.extend(f"- {_cell(r)}" for r in verdict["reasons"])
+        lines.append("")
+    rows = gate_rows(verdict)
+    if rows:
+        lines.append("| Gate | Mode | Passed | Failed | Errors | Skipped | Flaky | Status |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---|")
+        for row in rows:
+            lines.append(
+                f"| {row['gate']} | {row['mode']} | {row['passed']} | {row['failed']} | "
+                f"{row['error']} | {row['skipped']} | {row['flaky']} | {row['status']} |")
+        lines.append("")
+    failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
+    if failures:
+        lines.append("### Failures")
+        lines.append("")
+        for name, failure in failures:
+            mark = "blocking" if failure.get("blocking") else "advisory"
+            lines.append(f"- **{_cell(failure['nodeid'])}** ({name}, {mark}, "
+                         f"{failure['outcome']}): {_cell(failure.get('message', ''))}")
+            for ex in failure.get("evidence", [])[-3:]:
+                status = ex.get("status") if ex.get("status") is not None else ex.get("error")
+                lines.append(f"  - `{ex['method']} {_cell(ex['url'])}` -> {status} "
+                             f"({ex.get('latency_ms', 0):.0f} ms)")
+        lines.append("")
+    if verdict["warnings"]:
+        lines.append("### Warnings")
+        lines.append("")
+        lines.extend(f"- {_cell(w)}" for w in verdict["warnings"])
+        lines.append("")
+    if verdict.get("destructive_skipped"):
+        lines.append("### Destructive tests not run (sensitive target)")
+        lines.append("")
+        lines.extend(f"- {_cell(n)}" for n in verdict["destructive_skipped"])
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""Plain summaries of a verdict shared by the terminal, Markdown and HTML reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def gate_rows(verdict: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per gate: name, blocking/advisory, counts and status."""
+    rows = []
+    for name, gate in verdict.get("gates", {}).items():
+        counts = gate["counts"]
+        rows.append({
+            "gate": name,
+            "mode": "blocking" if gate["blocking"] else "advisory",
+            "passed": counts["passed"],
+            "failed": counts["failed"],
+            "error": counts["error"],
+            "skipped": counts["skipped"] + counts.get("xfailed", 0),
+            "flaky": counts.get("flaky", 0),
+            "status": gate["status"],
+        })
+    return rows
+
+
+def headline(verdict: dict[str, Any]) -> str:
+    """One line of run facts: target, version, duration, workers."""
+    target = verdict.get("target", {})
+    run = verdict.get("run", {})
+    parts = [f"target {target.get('url') or '(none)'}"]
+    observed = (target.get("observed_version") or {}).get("start")
+    if observed:
+        parts.append(f"version {observed}")
+    elif target.get("expected_version"):
+        parts.append(f"expected version {target['expected_version']}")
+    parts.append(f"{run.get('duration', 0):.1f}s")
+    if run.get("workers"):
+        parts.append(f"{run['workers']} workers")
+    return " · ".join(parts)

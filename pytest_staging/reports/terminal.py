@@ -1,0 +1,43 @@
+"""The terminal summary: one line per gate, then the verdict and its reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_staging.reports.summary import gate_rows, headline
+
+#: (text, markup) pairs; markup uses pytest's TerminalWriter keywords (green, red, bold, ...).
+Line = tuple[str, dict[str, bool]]
+MAX_LINES = 12
+
+
+def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line]:
+    """The summary as lines with markup, so the plugin only has to write them."""
+    lines: list[Line] = []
+    rows = gate_rows(verdict)
+    width = max([len(r["gate"]) for r in rows] + [4])
+    if rows:
+        lines.append((f"{'gate':<{width}}  {'mode':<8}  passed failed errors skipped flaky  status",
+                      {"bold": True}))
+    for row in rows:
+        bad = row["status"] in ("failed", "error", "empty") and row["mode"] == "blocking"
+        warn = row["status"] in ("advisory", "empty") and not bad
+        markup = {"red": True} if bad else {"yellow": True} if warn else {"green": True}
+        lines.append((
+            f"{row['gate']:<{width}}  {row['mode']:<8}  {row['passed']:>6} {row['failed']:>6} "
+            f"{row['error']:>6} {row['skipped']:>7} {row['flaky']:>5}  {row['status']}",
+            markup))
+    go = verdict["verdict"] == "GO"
+    lines.append((f"{verdict['verdict']}  {headline(verdict)}",
+                  {"green": go, "red": not go, "bold": True}))
+    for reason in verdict["reasons"][:MAX_LINES]:
+        lines.append((f"  - {reason}", {"red": True}))
+    if len(verdict["reasons"]) > MAX_LINES:
+        lines.append((f"  - ... {len(verdict['reasons']) - MAX_LINES} more in the report", {}))
+    for warning in verdict["warnings"][:MAX_LINES]:
+        lines.append((f"  ! {warning}", {"yellow": True}))
+    if len(verdict["warnings"]) > MAX_LINES:
+        lines.append((f"  ! ... {len(verdict['warnings']) - MAX_LINES} more in the report", {}))
+    if report_path:
+        lines.append((f"verdict: {report_path}", {}))
+    return lines

@@ -1,0 +1,191 @@
+"""One ``resolve()`` that turns options, environment, ini and policy into frozen Settings.
+
+The single place for precedence: command line > environment > ini / policy > default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_staging.policy import Policy, PolicyError, load_policy
+from pytest_staging.redact import SECRET_HEADER, Redactor
+
+ENV_URL = "STAGING_URL"
+ENV_POLICY = "STAGING_POLICY"
+ENV_REPORT_DIR = "STAGING_REPORT_DIR"
+ENV_EXPECT_VERSION = "STAGING_EXPECT_VERSION"
+DEFAULT_REPORT_DIR = "staging-report"
+NO_URL = "no staging URL: pass --staging-url or set STAGING_URL"
+_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    url_source: str
+    policy: Policy
+    report_dir: Path
+    gates_selected: tuple[str, ...]
+    expect_version: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    verify: bool | str = True
+    insecure: bool = False
+    allow_destructive: bool = False
+    secrets: frozenset[str] = frozenset()
+
+    def redactor(self) -> Redactor:
+        redactor = Redactor(self.secrets)
+        redactor.url(self.url)
+        return redactor
+
+
+def normalise_url(url: str) -> str:
+    """Check the URL and give it a trailing slash, so relative paths join under it."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"staging URL must be an http(s) URL with a host, got {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise SettingsError(f"staging URL has an invalid port: {url!r}") from None
+    return url if url.endswith("/") else url + "/"
+
+
+def expand_header(raw: str, environ: Mapping[str, str]) -> tuple[str, str, set[str]]:
+    """``"Name: value $VAR"`` -> (name, expanded value, the secret values it carries)."""
+    name, sep, value = raw.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or re.search(r"\s", name):
+        raise SettingsError(
+            f"--staging-header must look like 'Name: value', got {raw.split(':')[0]!r}")
+    secrets: set[str] = set()
+
+    def substitute(match: re.Match[str]) -> str:
+        var = match.group("braced") or match.group("plain")
+        if var not in environ:
+            raise SettingsError(f"--staging-header {name}: ${var} is not set in the environment")
+        secrets.add(environ[var])
+        return environ[var]
+
+    expanded = _VAR.sub(substitute, value)
+    if SECRET_HEADER.search(name):
+        secrets.add(expanded)
+        scheme, _, token = expanded.partition(" ")
+        if token and scheme.isalpha():
+            secrets.add(token.strip())
+    return name, expanded, secrets
+
+
+def _ini(config: Any, name: str) -> str | None:
+    try:
+        value = config.getini(name)
+    except (ValueError, KeyError):
+        return None
+    return str(value) if value else None
+
+
+def find_url(config: Any, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """The staging URL and where it came from, or ``(None, "")`` when the run is inactive."""
+    environ = os.environ if environ is None else environ
+    if config.getoption("staging_url", None):
+        return config.getoption("staging_url"), "command line"
+    if environ.get(ENV_URL):
+        return environ[ENV_URL], ENV_URL
+    ini = _ini(config, "staging_url")
+    if ini:
+        return ini, "ini staging_url"
+    return None, ""
+
+
+def _path_from_ini(config: Any, value: str) -> Path:
+    inipath = getattr(config, "inipath", None)
+    base = Path(inipath).parent if inipath else Path(config.rootpath)
+    return (base / value).resolve()
+
+
+def resolve(config: Any, url: str, url_source: str,
+            environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting of an active run. Raises SettingsError or PolicyError."""
+    environ = os.environ if environ is None else environ
+    opt = config.getoption
+
+    policy_file: Path | None = None
+    if opt("staging_policy", None):
+        policy_file = Path(opt("staging_policy"))
+    elif environ.get(ENV_POLICY):
+        policy_file = Path(environ[ENV_POLICY])
+    elif _ini(config, "staging_policy"):
+        policy_file = _path_from_ini(config, _ini(config, "staging_policy") or "")
+    policy = load_policy(policy_file, config.rootpath)
+    policy = policy.with_overrides({
+        "target.wait": opt("staging_wait", None),
+        "target.timeout": opt("staging_timeout", None),
+        "flaky.retries": opt("staging_retries", None),
+    })
+
+    if opt("staging_report_dir", None):
+        report_dir = Path(opt("staging_report_dir"))
+    elif environ.get(ENV_REPORT_DIR):
+        report_dir = Path(environ[ENV_REPORT_DIR])
+    elif _ini(config, "staging_report_dir"):
+        report_dir = _path_from_ini(config, _ini(config, "staging_report_dir") or "")
+    else:
+        report_dir = Path(DEFAULT_REPORT_DIR)
+
+    selected: list[str] = []
+    for raw in opt("staging_gate", None) or []:
+        for name in str(raw).split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name not in policy.gates:
+                raise SettingsError(
+                    f"--staging-gate {name}: unknown gate (known: {', '.join(policy.gates)})")
+            if name not in selected:
+                selected.append(name)
+
+    headers: dict[str, str] = {}
+    secrets: set[str] = set()
+    for raw in opt("staging_header", None) or []:
+        name, value, found = expand_header(raw, environ)
+        headers[name] = value
+        secrets |= found
+
+    insecure = bool(opt("staging_insecure", False))
+    ca_bundle = opt("staging_ca_bundle", None)
+    verify: bool | str = True
+    if insecure:
+        verify = False
+    elif ca_bundle:
+        if not Path(ca_bundle).is_file():
+            raise SettingsError(f"--staging-ca-bundle {ca_bundle}: file not found")
+        verify = str(Path(ca_bundle).resolve())
+
+    expect = opt("staging_expect_version", None) or environ.get(ENV_EXPECT_VERSION) or None
+    return Settings(
+        url=normalise_url(url),
+        url_source=url_source,
+        policy=policy,
+        report_dir=report_dir,
+        gates_selected=tuple(selected or policy.gates),
+        expect_version=expect,
+        headers=headers,
+        verify=verify,
+        insecure=insecure,
+        allow_destructive=bool(opt("staging_allow_destructive", False)),
+        secrets=frozenset(secrets),
+    )
+
+
+__all__ = ["NO_URL", "PolicyError", "Settings", "SettingsError", "find_url", "resolve"]

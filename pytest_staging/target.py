@@ -1,0 +1,151 @@
+"""Checks of the target itself, once per run on the controller: readiness, version, sensitivity."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from pytest_staging.client import join_url
+from pytest_staging.redact import Redactor
+
+
+@dataclass
+class Readiness:
+    ready: bool
+    reachable: bool
+    elapsed: float
+    attempts: int
+    status: int | None = None
+    reason: str = ""
+    redirects: list[str] = field(default_factory=list)
+    final_url: str = ""
+
+
+def _problem(exc: requests.RequestException) -> str:
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error (certificate not trusted? use --staging-ca-bundle)"
+    if "Name or service not known" in text or "nodename nor servname" in text or (
+        "Temporary failure in name resolution" in text or "getaddrinfo failed" in text
+    ):
+        return "host name does not resolve"
+    if "Connection refused" in text:
+        return "connection refused"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no answer (timed out)"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
+
+
+def wait_ready(
+    base_url: str,
+    health: str,
+    *,
+    wait: float,
+    interval: float,
+    verify: bool | str = True,
+    headers: dict[str, str] | None = None,
+    redactor: Redactor | None = None,
+) -> Readiness:
+    """Poll ``health`` until it answers below 500, for at most ``wait`` seconds."""
+    redactor = redactor or Redactor()
+    url = join_url(base_url, health)
+    started = time.monotonic()
+    deadline = started + wait
+    attempts = 0
+    last = ""
+    reachable = False
+    status = None
+    with requests.Session() as session:
+        session.verify = verify
+        session.headers.update(headers or {})
+        while True:
+            attempts += 1
+            remaining = deadline - time.monotonic()
+            try:
+                response = session.get(url, timeout=max(min(remaining, 5.0), 0.5),
+                                       allow_redirects=True)
+                reachable = True
+                status = response.status_code
+                redirects = [redactor.url(r.url) for r in response.history]
+                if response.status_code < 500:
+                    return Readiness(True, True, time.monotonic() - started, attempts,
+                                     status=status, redirects=redirects,
+                                     final_url=response.url)
+                last = f"health check {redactor.url(url)} answered {response.status_code}"
+            except requests.RequestException as exc:
+                last = f"{redactor.url(url)}: {_problem(exc)}"
+            if time.monotonic() + interval > deadline:
+                break
+            time.sleep(interval)
+    elapsed = time.monotonic() - started
+    return Readiness(False, reachable, elapsed, attempts, status=status,
+                     reason=f"target not ready after {elapsed:.1f}s ({attempts} attempts): {last}")
+
+
+def off_target(base_url: str, final_url: str) -> str:
+    """A reason when the health check ended on another host than the target's."""
+    if not final_url:
+        return ""
+    want, got = urlsplit(base_url), urlsplit(final_url)
+    if (want.hostname, want.port) != (got.hostname, got.port):
+        return (f"target redirects to another host ({got.hostname}"
+                f"{':' + str(got.port) if got.port else ''}): check --staging-url")
+    return ""
+
+
+def _field(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def fetch_version(
+    base_url: str,
+    path: str,
+    *,
+    field_name: str = "version",
+    header: str = "",
+    verify: bool | str = True,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[str | None, str]:
+    """The deployed version (from a header or a JSON field), or ``(None, why not)``."""
+    url = join_url(base_url, path)
+    try:
+        response = requests.get(url, timeout=timeout, verify=verify, headers=headers or {})
+    except requests.RequestException as exc:
+        return None, f"version endpoint {path}: {_problem(exc)}"
+    if response.status_code >= 400:
+        return None, f"version endpoint {path} answered {response.status_code}"
+    if header:
+        value = response.headers.get(header)
+        return (value, "") if value else (None, f"version endpoint {path}: no {header} header")
+    try:
+        data = response.json()
+    except ValueError:
+        text = response.text.strip()
+        if text and len(text) < 100 and "\n" not in text:
+            return text, ""
+        return None, f"version endpoint {path}: body is neither JSON nor a plain version"
+    value = _field(data, field_name)
+    if value is None or isinstance(value, (dict, list)):
+        return None, f"version endpoint {path}: no '{field_name}' field"
+    return str(value), ""
+
+
+def is_sensitive(pattern: str, urls: Iterable[str]) -> bool:
+    """Whether any of ``urls`` (the target and its redirect chain) matches ``sensitive_url``."""
+    if not pattern:
+        return False
+    regex = re.compile(pattern)
+    return any(regex.search(u) for u in urls if u)

@@ -1,0 +1,325 @@
+"""The verdict: plain data in, plain data out, one pure ``decide()``. No pytest import here.
+
+``decide(facts)`` is the only producer of ``"GO"``. It starts from NO-GO reasons and returns GO
+only when it found none; every input that signals trouble (interruption, internal error, lost
+worker, collection error, unready target, version drift, empty or failed blocking gate, failed
+blocking check) adds a reason line a human can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "pytest-staging/verdict@1"
+GO = "GO"
+NO_GO = "NO-GO"
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
+#: Failures listed one by one in the reasons before "... and N more".
+MAX_LISTED = 10
+
+
+@dataclass
+class TestRecord:
+    """What the controller knows of one test once all its reports are in."""
+
+    nodeid: str
+    gate: str
+    outcome: str = "passed"
+    duration: float = 0.0
+    blocking: bool = True
+    flaky: bool = False
+    message: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class GateSpec:
+    name: str
+    blocking: bool = True
+    min_tests: int = 1
+    description: str = ""
+
+
+@dataclass
+class TargetFacts:
+    url: str = ""
+    reachable: bool = False
+    ready: bool = False
+    ready_after: float | None = None
+    not_ready_reason: str = ""
+    redirects: list[str] = field(default_factory=list)
+    off_target: str = ""
+    sensitive: bool = False
+    expected_version: str | None = None
+    version_start: str | None = None
+    version_end: str | None = None
+    version_error: str = ""
+
+
+@dataclass
+class RunFacts:
+    """Everything ``decide()`` looks at; builtins and small dataclasses only."""
+
+    run_id: str = ""
+    started: str = ""
+    finished: str | None = None
+    duration: float = 0.0
+    exit_status: int = 0
+    complete: bool = False
+    interrupted: str = ""
+    internal_error: str = ""
+    usage_errors: list[str] = field(default_factory=list)
+    plugin_errors: list[str] = field(default_factory=list)
+    collection_errors: list[str] = field(default_factory=list)
+    workers: int = 0
+    workers_lost: list[str] = field(default_factory=list)
+    target: TargetFacts = field(default_factory=TargetFacts)
+    gates: list[GateSpec] = field(default_factory=list)
+    tests: list[TestRecord] = field(default_factory=list)
+    gate_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    flaky_policy: str = "warn"
+    destructive_skipped: list[str] = field(default_factory=list)
+    allow_destructive: bool = False
+    insecure: bool = False
+    versions: dict[str, str | None] = field(default_factory=dict)
+
+
+def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
+    counts = {"total": 0, **dict.fromkeys(OUTCOMES, 0), "flaky": 0}
+    for test in tests:
+        counts["total"] += 1
+        counts[test.outcome if test.outcome in OUTCOMES else "failed"] += 1
+        counts["flaky"] += int(test.flaky)
+    return counts
+
+
+def _ran(counts: Mapping[str, int]) -> int:
+    return counts["passed"] + counts["failed"] + counts["error"]
+
+
+def _listed(lines: list[str], prefix: str) -> list[str]:
+    if len(lines) <= MAX_LISTED:
+        return lines
+    return [*lines[:MAX_LISTED], f"{prefix}... and {len(lines) - MAX_LISTED} more"]
+
+
+def _failure(test: TestRecord, blocking: bool) -> dict[str, Any]:
+    return {"nodeid": test.nodeid, "outcome": test.outcome, "message": test.message,
+            "blocking": blocking, "evidence": test.evidence}
+
+
+def _describe(test: TestRecord) -> str:
+    what = {"failed": "failed", "error": "errored"}.get(test.outcome, test.outcome)
+    text = f"{test.nodeid} {what}"
+    return f"{text}: {test.message}" if test.message else text
+
+
+def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
+          flaky_policy: str, judge_empty: bool) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Judge one gate: its verdict entry, its NO-GO reasons and its warnings."""
+    counts = _counts(tests)
+    reasons: list[str] = []
+    warnings: list[str] = []
+    failures = []
+    blocked = False
+    errored = False
+    would_block: list[str] = []
+    for test in tests:
+        if test.outcome in ("failed", "error"):
+            blocks = spec.blocking and test.blocking
+            failures.append(_failure(test, blocks))
+            if blocks:
+                blocked = True
+                errored = errored or test.outcome == "error"
+                reasons.append(f"{spec.name}: {_describe(test)}")
+            else:
+                would_block.append(f"{spec.name}: would have blocked: {_describe(test)}")
+        elif test.flaky and test.outcome == "passed":
+            line = f"{spec.name}: flaky (passed only on retry): {test.nodeid}"
+            if flaky_policy == "fail" and spec.blocking and test.blocking:
+                blocked = True
+                reasons.append(line)
+            else:
+                warnings.append(line)
+    for check in data.get("checks", []):
+        if check.get("passed", False):
+            continue
+        line = f"{spec.name}: {check.get('name', 'check')}: {check.get('detail', 'failed')}"
+        if spec.blocking and check.get("blocking", True):
+            blocked = True
+            reasons.append(line)
+        else:
+            would_block.append(f"{spec.name}: would have blocked: "
+                               f"{check.get('name', 'check')}: {check.get('detail', 'failed')}")
+    warnings.extend(str(w) for w in data.get("warnings", []))
+    reasons = _listed(reasons, f"{spec.name}: ")
+    warnings = _listed(would_block, f"{spec.name}: ") + warnings
+
+    ran = _ran(counts)
+    too_few = judge_empty and spec.blocking and ran < spec.min_tests
+    if too_few:
+        reasons.append(
+            f"{spec.name}: gate ran {ran} test(s), needs at least {spec.min_tests} "
+            f"(add tests, select gates with --staging-gate, or set "
+            f"[gates.{spec.name}] min_tests)")
+    if errored:
+        status = "error"
+    elif blocked:
+        status = "failed"
+    elif too_few or ran == 0:
+        status = "empty"
+    elif would_block:
+        status = "advisory"
+    else:
+        status = "passed"
+    entry: dict[str, Any] = {
+        "status": status,
+        "blocking": spec.blocking,
+        "min_tests": spec.min_tests,
+        "description": spec.description,
+        "counts": counts,
+        "failures": failures,
+        "findings": list(data.get("findings", [])),
+        "metrics": dict(data.get("metrics", {})),
+        "checks": list(data.get("checks", [])),
+    }
+    entry.update({k: v for k, v in data.items() if k not in entry and k != "warnings"})
+    return entry, reasons, warnings
+
+
+def _target_reasons(target: TargetFacts) -> list[str]:
+    reasons = []
+    if not target.ready:
+        reasons.append(target.not_ready_reason or f"target {target.url} was not ready")
+    if target.off_target:
+        reasons.append(target.off_target)
+    expected = target.expected_version
+    start, end = target.version_start, target.version_end
+    if expected is not None:
+        if start is None or end is None:
+            detail = target.version_error or "the version endpoint gave no version"
+            reasons.append(f"version {expected} expected but not observed: {detail}")
+        if start is not None and start != expected:
+            reasons.append(f"version mismatch at start: expected {expected}, observed {start}")
+        if end is not None and end != expected and end != start:
+            reasons.append(f"version mismatch at end: expected {expected}, observed {end}")
+    if start is not None and end is not None and start != end:
+        reasons.append(f"version changed during the run: {start} -> {end} (a redeploy?)")
+    return reasons
+
+
+def decide(facts: RunFacts) -> dict[str, Any]:
+    """Turn the facts of a run into a verdict dict; GO only when nothing stands against it."""
+    reasons: list[str] = []
+    warnings: list[str] = list(facts.warnings)
+
+    reasons.extend(facts.usage_errors)
+    if facts.interrupted:
+        reasons.append(f"run interrupted: {facts.interrupted}")
+    if facts.internal_error:
+        reasons.append(f"internal error: {facts.internal_error}")
+    reasons.extend(f"pytest-staging failed: {e}" for e in facts.plugin_errors)
+    reasons.extend(f"xdist worker lost: {w}" for w in facts.workers_lost)
+    reasons.extend(_listed([f"collection error: {e}" for e in facts.collection_errors], ""))
+    target_reasons = _target_reasons(facts.target)
+    reasons.extend(target_reasons)
+    if not facts.complete and not (facts.interrupted or facts.internal_error):
+        reasons.append("the run did not finish normally")
+    if facts.exit_status not in (0, 1, 5) and not (
+        facts.interrupted or facts.internal_error or facts.usage_errors
+    ):
+        reasons.append(f"pytest ended with exit status {facts.exit_status}")
+
+    by_gate: dict[str, list[TestRecord]] = {g.name: [] for g in facts.gates}
+    for test in facts.tests:
+        by_gate.setdefault(test.gate, []).append(test)
+    # An unready target means no test ran: the empty gates are a consequence, not a cause.
+    judge_empty = facts.target.ready and not facts.usage_errors
+    gates: dict[str, Any] = {}
+    specs = {g.name: g for g in facts.gates}
+    for name, tests in by_gate.items():
+        spec = specs.get(name) or GateSpec(name=name, blocking=True, min_tests=0)
+        entry, gate_reasons, gate_warnings = _gate(
+            spec, tests, facts.gate_data.get(name, {}), facts.flaky_policy, judge_empty)
+        gates[name] = entry
+        reasons.extend(gate_reasons)
+        warnings.extend(gate_warnings)
+    ran = sum(_ran(g["counts"]) for g in gates.values())
+    if ran == 0 and judge_empty:
+        reasons.append("no test ran")
+    if facts.destructive_skipped:
+        warnings.append(
+            f"{len(facts.destructive_skipped)} destructive test(s) not run: target matches "
+            "sensitive_url")
+    if facts.allow_destructive:
+        warnings.append("destructive tests allowed by --staging-allow-destructive")
+    if facts.insecure:
+        warnings.append("TLS certificate verification disabled by --staging-insecure")
+
+    reasons = list(dict.fromkeys(reasons))
+    return {
+        "schema": SCHEMA,
+        "verdict": GO if not reasons else NO_GO,
+        "reasons": reasons,
+        "warnings": list(dict.fromkeys(warnings)),
+        "run": {
+            "id": facts.run_id,
+            "started": facts.started,
+            "finished": facts.finished,
+            "duration": round(facts.duration, 3),
+            "complete": facts.complete,
+            "exit_status": facts.exit_status,
+            "workers": facts.workers,
+            "versions": dict(facts.versions),
+            "gates_selected": [g.name for g in facts.gates],
+            "allow_destructive": facts.allow_destructive,
+            "insecure": facts.insecure,
+        },
+        "target": {
+            "url": facts.target.url,
+            "expected_version": facts.target.expected_version,
+            "observed_version": {"start": facts.target.version_start,
+                                 "end": facts.target.version_end},
+            "reachable": facts.target.reachable,
+            "ready_after": facts.target.ready_after,
+            "redirects": list(facts.target.redirects),
+            "sensitive": facts.target.sensitive,
+        },
+        "gates": gates,
+        "tests": [
+            {"nodeid": t.nodeid, "gate": t.gate, "outcome": t.outcome,
+             "duration": round(t.duration, 4), "blocking": t.blocking, "flaky": t.flaky}
+            for t in facts.tests
+        ],
+        "destructive_skipped": list(facts.destructive_skipped),
+    }
+
+
+def placeholder(reason: str, *, run_id: str = "", started: str = "", url: str = "",
+                exit_status: int = 1) -> dict[str, Any]:
+    """A NO-GO verdict for a run that has not (or could not) come to a decision."""
+    return {
+        "schema": SCHEMA,
+        "verdict": NO_GO,
+        "reasons": [reason],
+        "warnings": [],
+        "run": {"id": run_id, "started": started, "finished": None, "duration": 0.0,
+                "complete": False, "exit_status": exit_status, "workers": 0, "versions": {},
+                "gates_selected": [], "allow_destructive": False, "insecure": False},
+        "target": {"url": url, "expected_version": None,
+                   "observed_version": {"start": None, "end": None}, "reachable": False,
+                   "ready_after": None, "redirects": [], "sensitive": False},
+        "gates": {},
+        "tests": [],
+        "destructive_skipped": [],
+    }
