@@ -92,6 +92,9 @@ class StagingSession(requests.Session):
         full = self.url_for(url.decode() if isinstance(url, bytes) else url)
         if kwargs.get("timeout") is None and len(args) < 9:
             kwargs["timeout"] = self.timeout
+        if kwargs.get("verify") is None and len(args) < 12:
+            # requests lets REQUESTS_CA_BUNDLE beat a Session's own verify; the CLI must win
+            kwargs["verify"] = self.verify
         started = time.perf_counter()
         try:
             response = super().request(method, full, *args, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_staging.reports.summary import gate_rows, headline
+from pytest_staging.reports.summary import gate_rows, headline, security_line
 
 
 def _cell(text: object) -> str:
@@ -30,6 +30,10 @@ def render_markdown(verdict: dict[str, Any]) -> str:
             lines.append(
                 f"| {row['gate']} | {row['mode']} | {row['passed']} | {row['failed']} | "
                 f"{row['error']} | {row['skipped']} | {row['flaky']} | {row['status']} |")
+        lines.append("")
+    security = security_line(verdict)
+    if security:
+        lines.append(f"**{_cell(security[0].upper() + security[1:])}**")
         lines.append("")
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:

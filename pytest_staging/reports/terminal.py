@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_staging.reports.summary import gate_rows, headline
+from pytest_staging.reports.summary import gate_rows, headline, security_line
 
 #: (text, markup) pairs; markup uses pytest's TerminalWriter keywords (green, red, bold, ...).
 Line = tuple[str, dict[str, bool]]
@@ -27,6 +27,9 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
             f"{row['gate']:<{width}}  {row['mode']:<8}  {row['passed']:>6} {row['failed']:>6} "
             f"{row['error']:>6} {row['skipped']:>7} {row['flaky']:>5}  {row['status']}",
             markup))
+    security = security_line(verdict)
+    if security:
+        lines.append((security, {"bold": True}))
     go = verdict["verdict"] == "GO"
     lines.append((f"{verdict['verdict']}  {headline(verdict)}",
                   {"green": go, "red": not go, "bold": True}))
