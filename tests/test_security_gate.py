@@ -108,6 +108,7 @@ def test_third_party_app_fails_with_expected_rules_and_low_grade(
                                  "NO-GO*"])
     markdown = (pytester.path / "report" / "verdict.md").read_text()
     assert "Security grade F (0/100)" in markdown
+    assert "| fail | `sensitive-path-exposed` | high | http://127.0.0.1:" in markdown
 
 
 def test_rules_set_to_warn_turn_the_verdict_to_go_with_warnings(

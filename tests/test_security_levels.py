@@ -14,6 +14,7 @@ from pytest_staging.gates.security.levels import apply_levels, count_levels, par
 from pytest_staging.gates.security.rules import RULES, finding
 from pytest_staging.gates.security.runner import gate_summary, grade_check, judge
 from pytest_staging.gates.security.settings import from_section, validate_section
+from pytest_staging.policy import PolicyError, load_policy
 from pytest_staging.reports.sarif import render_sarif, to_sarif
 
 TODAY = dt.date(2026, 11, 26)
@@ -163,3 +164,22 @@ def test_policy_example_in_docs_is_valid() -> None:
     flat.update({f"bandit.{k}": v for k, v in section.get("bandit", {}).items()})
     settings = from_section(flat)
     assert settings.min_grade == "B" and settings.rules["csp-missing"].owner
+    # and the project's own policy loader accepts the same file
+    policy = load_policy(Path(__file__).parent / "data" / "security-policy.toml")
+    assert policy["security.min_grade"] == "B"
+    assert policy["security.bandit.baseline"] == "bandit-baseline.json"
+    assert from_section(policy.section("security")) == settings
+
+
+def test_policy_loader_rejects_bad_security_keys(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.toml"
+    for text, message in [
+        ('[security]\nmin_grade = "Z"\n', "security.min_grade: expected a grade"),
+        ('[security]\ncolour = 1\n', "security.colour: unknown key"),
+        ('[security.bandit]\nseverity = "x"\n', "security.bandit.severity: expected one of"),
+        ('[security.rules]\nB602 = "later"\n', "security.rules: B602: expected one of"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(PolicyError) as info:
+            load_policy(bad)
+        assert str(info.value).startswith(f"{bad}: ") and message in str(info.value)

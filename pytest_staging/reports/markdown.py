@@ -35,6 +35,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     if security:
         lines.append(f"**{_cell(security[0].upper() + security[1:])}**")
         lines.append("")
+    lines.extend(_security_findings(verdict))
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:
         lines.append("### Failures")
@@ -59,3 +60,27 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.extend(f"- {_cell(n)}" for n in verdict["destructive_skipped"])
         lines.append("")
     return "\n".join(lines)
+
+
+MAX_FINDINGS = 50
+
+
+def _security_findings(verdict: dict[str, Any]) -> list[str]:
+    """A table of the security findings that matter (fail, warn), fail first."""
+    found = [f for gate in verdict.get("gates", {}).values() for f in gate.get("findings", [])
+             if isinstance(f, dict) and f.get("level") in ("fail", "warn")]
+    if not found:
+        return []
+    found.sort(key=lambda f: (f.get("level") != "fail", str(f.get("rule"))))
+    lines = ["### Security findings", "", "| Level | Rule | Severity | Where | Evidence |",
+             "|---|---|---|---|---|"]
+    for item in found[:MAX_FINDINGS]:
+        where = item.get("url") or (f"{item.get('file')}:{item.get('line')}"
+                                    if item.get("file") else "")
+        lines.append(f"| {item.get('level')} | `{_cell(item.get('rule'))}` | "
+                     f"{item.get('severity')} | {_cell(where)} | "
+                     f"{_cell(str(item.get('evidence', ''))[:200])} |")
+    if len(found) > MAX_FINDINGS:
+        lines.append(f"\n... and {len(found) - MAX_FINDINGS} more in verdict.json")
+    lines.append("")
+    return lines
