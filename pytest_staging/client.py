@@ -34,7 +34,9 @@ def make_retry(retries: int) -> Retry:
     return Retry(
         total=retries,
         connect=retries,
-        read=retries,
+        # A read timeout is a slow target, not a blip: retrying would triple the wait, and
+        # False keeps requests raising ReadTimeout rather than a generic ConnectionError.
+        read=False,
         status=retries,
         backoff_factor=0.2,
         backoff_max=5,
@@ -68,6 +70,7 @@ class StagingSession(requests.Session):
         timeout: float = 10.0,
         retries: int = 3,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         verify: bool | str = True,
         keep: int = 5,
         body_limit: int = 2048,
@@ -83,6 +86,8 @@ class StagingSession(requests.Session):
         self.verify = verify
         if headers:
             self.headers.update(headers)
+        if params:
+            self.params.update(params)  # type: ignore[union-attr]
 
     def url_for(self, url: str) -> str:
         return join_url(self.base_url, url)
@@ -92,8 +97,9 @@ class StagingSession(requests.Session):
         full = self.url_for(url.decode() if isinstance(url, bytes) else url)
         if kwargs.get("timeout") is None and len(args) < 9:
             kwargs["timeout"] = self.timeout
-        if kwargs.get("verify") is None and len(args) < 12:
-            # requests lets REQUESTS_CA_BUNDLE beat a Session's own verify; the CLI must win
+        if kwargs.get("verify") is None and len(args) < 13:
+            # requests lets REQUESTS_CA_BUNDLE beat a session-level verify (psf/requests#3829):
+            # pass --staging-ca-bundle / --staging-insecure with each request instead.
             kwargs["verify"] = self.verify
         started = time.perf_counter()
         try:

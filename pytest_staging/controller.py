@@ -128,7 +128,7 @@ class Controller:
         readiness = wait_ready(
             self.settings.url, policy["target.health"], wait=policy["target.wait"],
             interval=policy["target.interval"], verify=self.settings.verify, headers=headers,
-            redactor=self.redactor)
+            params=dict(self.settings.params), redactor=self.redactor)
         self.target.reachable = readiness.reachable
         self.target.ready = readiness.ready
         self.target.ready_after = round(readiness.elapsed, 3) if readiness.ready else None
@@ -152,14 +152,16 @@ class Controller:
         return fetch_version(
             self.settings.url, policy["target.version"], field_name=policy["target.version_field"],
             header=policy["target.version_header"], verify=self.settings.verify,
-            headers=dict(self.settings.headers), timeout=policy["target.timeout"])
+            headers=dict(self.settings.headers), params=dict(self.settings.params),
+            timeout=policy["target.timeout"])
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
-        # Not ready: running the tests would only add noise and minutes of timeouts.
-        if not self.target.ready or self.target.off_target or self.plugin_errors:
-            return True
-        return None
+    def blocked(self) -> str:
+        """Why no test may run: the target is not ready, or our own checks broke."""
+        if not self.target.ready:
+            return self.target.not_ready_reason or "target not ready"
+        if self.target.off_target:
+            return self.target.off_target
+        return "; ".join(self.plugin_errors)
 
     # -- aggregation -----------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -344,8 +346,9 @@ class XdistControllerHooks:
         self.controller = controller
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["staging_url"] = self.controller.settings.url
+        node.workerinput["staging_url"] = self.controller.settings.full_url
         node.workerinput["staging_sensitive"] = self.controller.target.sensitive
+        node.workerinput["staging_blocked"] = self.controller.blocked()
 
     def pytest_testnodeready(self, node: Any) -> None:
         self.controller.workers += 1

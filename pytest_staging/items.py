@@ -53,11 +53,18 @@ class ItemHooks:
     redactor: Redactor
     #: Whether the target (or its redirect chain) matches sensitive_url; asked at collection.
     is_sensitive: Callable[[], bool]
+    #: Why no test may run (the target is not ready), or "" when they may.
+    blocked: Callable[[], str] = lambda: ""
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         policy = self.settings.policy
+        if self.blocked():
+            # Running tests against an unready target only adds minutes of timeouts.
+            config.hook.pytest_deselected(items=list(items))
+            items[:] = []
+            return
         selected = set(self.settings.gates_selected)
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
@@ -111,8 +118,26 @@ class ItemHooks:
         if not self.redactor.secrets:
             return
         if report.longrepr is not None:
+            report.longrepr = scrub(report.longrepr, self.redactor, set())
             text = str(report.longrepr)
-            masked = self.redactor.text(text)
-            if masked != text:
-                report.longrepr = masked
+            if self.redactor.text(text) != text:  # a shape scrub() does not know: flatten it
+                report.longrepr = self.redactor.text(text)
         report.sections = [(title, self.redactor.text(body)) for title, body in report.sections]
+
+
+def scrub(value: Any, redactor: Redactor, seen: set[int]) -> Any:
+    """Mask secrets inside pytest's failure representation, keeping its structure (so the
+    traceback keeps its colours and the short summary its one-line message)."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, list):
+        value[:] = [scrub(v, redactor, seen) for v in value]
+        return value
+    if isinstance(value, tuple):
+        return tuple(scrub(v, redactor, seen) for v in value)
+    if id(value) in seen or not type(value).__module__.startswith("_pytest"):
+        return value
+    seen.add(id(value))
+    for name, attr in list(vars(value).items()):
+        object.__setattr__(value, name, scrub(attr, redactor, seen))
+    return value

@@ -132,6 +132,11 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         return
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
+    if config.option.collectonly:
+        # Listing tests decides nothing: show the gate selection, touch no verdict.
+        config.pluginmanager.register(
+            ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
+        return
     controller = Controller(config, settings)
     try:
         controller.start()
@@ -145,7 +150,8 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
     else:
         # The destructive guard needs the redirect chain, known once the target was checked.
-        items = ItemHooks(settings, controller.redactor, lambda: controller.target.sensitive)
+        items = ItemHooks(settings, controller.redactor, lambda: controller.target.sensitive,
+                          controller.blocked)
         config.pluginmanager.register(items, "staging-items")
         security_gate.register(config, settings)
 
@@ -163,7 +169,8 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     sensitive = bool(workerinput.get("staging_sensitive", False))
-    items = ItemHooks(settings, settings.redactor(), lambda: sensitive)
+    blocked = str(workerinput.get("staging_blocked", ""))
+    items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
     config.pluginmanager.register(items, "staging-items")
     security_gate.register(config, settings)
 
@@ -198,6 +205,7 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
         timeout=policy["target.timeout"],
         retries=policy["target.retries"],
         headers=settings.headers,
+        params=dict(settings.params),
         verify=settings.verify,
         keep=policy["target.evidence"],
         body_limit=policy["target.evidence_body"],

@@ -5,16 +5,17 @@ The single place for precedence: command line > environment > ini / policy > def
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pytest_staging.policy import Policy, PolicyError, load_policy
-from pytest_staging.redact import SECRET_HEADER, Redactor
+from pytest_staging.redact import SECRET_HEADER, SECRET_PARAM, Redactor
 
 ENV_URL = "STAGING_URL"
 ENV_POLICY = "STAGING_POLICY"
@@ -42,15 +43,32 @@ class Settings:
     insecure: bool = False
     allow_destructive: bool = False
     secrets: frozenset[str] = frozenset()
+    #: Query parameters of the given URL, sent with every request (e.g. an access token).
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def full_url(self) -> str:
+        """The URL as given (query included), for handing on to xdist workers."""
+        return self.url + ("?" + urlencode(self.params) if self.params else "")
 
     def redactor(self) -> Redactor:
         redactor = Redactor(self.secrets)
         redactor.url(self.url)
+        parts = urlsplit(self.url)
+        if parts.username is not None:
+            # requests turns URL credentials into a Basic header: its value is a secret too.
+            userinfo = parts.netloc.rpartition("@")[0]
+            basic = base64.b64encode(unquote(userinfo).encode()).decode()
+            redactor.add(basic)
+        for name, value in self.params:
+            if SECRET_PARAM.search(name):
+                redactor.add(value)
         return redactor
 
 
-def normalise_url(url: str) -> str:
-    """Check the URL and give it a trailing slash, so relative paths join under it."""
+def normalise_url(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Check the URL; return it with a trailing slash (so relative paths join under it) and
+    without its query, whose parameters are returned apart to be sent with every request."""
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -58,8 +76,10 @@ def normalise_url(url: str) -> str:
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise SettingsError(f"staging URL has an invalid port: {url!r}") from None
-    return url if url.endswith("/") else url + "/"
+        raise SettingsError("staging URL has an invalid port") from None
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    return base, tuple(parse_qsl(parts.query, keep_blank_values=True))
 
 
 def expand_header(raw: str, environ: Mapping[str, str]) -> tuple[str, str, set[str]]:
@@ -173,8 +193,10 @@ def resolve(config: Any, url: str, url_source: str,
         verify = str(Path(ca_bundle).resolve())
 
     expect = opt("staging_expect_version", None) or environ.get(ENV_EXPECT_VERSION) or None
+    base_url, params = normalise_url(url)
     return Settings(
-        url=normalise_url(url),
+        url=base_url,
+        params=params,
         url_source=url_source,
         policy=policy,
         report_dir=report_dir,

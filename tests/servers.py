@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ class LoopbackServer:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     version: str = "1.0.0"
+    #: Serve HTTPS with this context (e.g. from trustme) instead of plain HTTP.
+    ssl_context: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         owner = self
@@ -80,19 +83,24 @@ class LoopbackServer:
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
 
         self._server = _Server(("127.0.0.1", 0), Handler)
+        if self.ssl_context is not None:
+            self._server.socket = self.ssl_context.wrap_socket(self._server.socket,
+                                                               server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def default(self, req: Request) -> Answer:
-        if req.path == "/version":
+        path = req.path.split("?", 1)[0]
+        if path == "/version":
             return json_answer({"version": self.version})
-        if req.path in ("/", "/health"):
+        if path in ("/", "/health"):
             return json_answer({"status": "ok"})
         return json_answer({"error": "not found"}, 404)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{port}/"
 
     def start(self) -> LoopbackServer:
         self._thread.start()
