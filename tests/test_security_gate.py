@@ -173,6 +173,9 @@ def test_builtin_list_and_gate_selection(pytester: pytest.Pytester, demo: str) -
     assert security_outcomes(verdict) == {} and "security" not in verdict["gates"]
     _, verdict = run(pytester, demo, "-k", "cookies", "-p", "no:xdist")
     assert list(security_outcomes(verdict)) == ["staging-security::cookies"]
+    _, verdict = run(pytester, demo, "-p", "no:staging-security", "--staging-gate",
+                     "integration", "--staging-gate", "security", "-p", "no:xdist")
+    assert security_outcomes(verdict) == {}
 
 
 @pytest.mark.parametrize("mode", MODES)
