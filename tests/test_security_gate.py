@@ -184,8 +184,29 @@ def test_bandit_runs_once_and_baseline_by_relative_path(
     src = pytester.path / "src"
     src.mkdir()
     (src / "app.py").write_text(BAD_CODE)
+    calls = pytester.path / "bandit-calls.txt"
+    pytester.makeconftest(f"""
+        import os
+        from pytest_staging.gates.security import gate
+
+        _run_bandit = gate.run_bandit
+
+        def counting(*args, **kwargs):
+            with open({str(calls)!r}, "a") as handle:
+                handle.write(f"{{os.getpid()}}\\n")
+            return _run_bandit(*args, **kwargs)
+
+        def pytest_sessionstart(session):
+            gate.run_bandit = counting
+
+        def pytest_sessionfinish(session):
+            gate.run_bandit = _run_bandit
+    """)
     result, verdict = run(pytester, demo, "--staging-source", "src", *mode)
     assert result.ret == 1
+    assert len(calls.read_text().splitlines()) == 1  # once, whatever the number of workers
+    if "-n" in mode:
+        assert verdict["run"]["workers"] == 2
     bandit = [f for f in findings(verdict) if f["family"] == "bandit"]
     assert [(f["rule"], f["file"], f["line"], f["cwe"]) for f in bandit] == [
         ("B602", "src/app.py", 5, "CWE-78")]

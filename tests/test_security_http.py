@@ -59,6 +59,7 @@ def test_python_http_server_gets_the_expected_findings_and_a_low_grade(
     assert "hsts-missing" not in rules  # plain HTTP: HSTS does not apply
     exposed = {f["path"] for f in found if f["rule"] == "sensitive-path-exposed"}
     assert exposed == {"/.git/config", "/.env"}
+    assert not any("hunter2" in f["evidence"] for f in found)  # the leak is not repeated
     banner = next(f for f in found if f["rule"] == "version-banner")
     assert "SimpleHTTP/" in banner["evidence"] and banner["severity"] == "low"
     summary = scan.gate_summary(found, min_grade="B")

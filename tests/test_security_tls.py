@@ -107,7 +107,17 @@ def test_plain_http_must_redirect_to_https(https_url: str) -> None:
     def serving(_: BaseHTTPRequestHandler) -> Reply:
         return 200, [], b"hello over http"
 
+    seen: list[str | None] = []
+
+    def recording(handler: BaseHTTPRequestHandler) -> Reply:
+        seen.append(handler.headers.get("Authorization"))
+        return 301, [("Location", https_url)], b""
+
     with requests.Session() as session:
+        session.headers["Authorization"] = "Bearer s3cret"
+        with serve(recording) as http_url:
+            assert check_https_redirect(session, https_url, http_url) == []
+        assert seen == [None]  # the token never goes over plain HTTP
         with serve(redirecting) as http_url:
             assert check_https_redirect(session, https_url, http_url) == []
         with serve(serving) as http_url:

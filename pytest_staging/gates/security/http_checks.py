@@ -328,10 +328,11 @@ def check_exposure(session: requests.Session, url: str, *,
         if response.status_code != 200 or not body.strip():
             continue
         if signature is not None:
-            match = re.search(signature, body)
-            if not match:
+            if not re.search(signature, body):
                 continue
-            evidence = f"200, body matches {signature!r}: {_snippet(body, match, 40)}"
+            # No body snippet: the content may be the very secret that leaked.
+            evidence = (f"200, {len(body)} bytes whose content looks like {path} "
+                        f"(matches {signature!r})")
         else:
             html = "html" in response.headers.get("Content-Type", "")
             if body == soft_404 or (html and soft_404 is not None):

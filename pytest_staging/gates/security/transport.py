@@ -141,8 +141,9 @@ def check_https_redirect(session: requests.Session, url: str, http_url: str | No
     if not http_url:
         return []
     try:
-        response = session.get(http_url, timeout=timeout, allow_redirects=False,
-                               verify=session.verify)
+        # A bare session: the run's extra headers (tokens) must never travel in clear text.
+        with requests.Session() as bare:
+            response = bare.get(http_url, timeout=timeout, allow_redirects=False)
     except requests.ConnectionError:
         return []  # nothing listens on plain HTTP: nothing to downgrade to
     except requests.RequestException as exc:
