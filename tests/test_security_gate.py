@@ -14,6 +14,8 @@ import pytest
 import trustme
 from security_servers import python_http_server, secure_app, serve
 
+from pytest_staging.schema import validation_errors
+
 pytest_plugins = ["pytester"]
 
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json")
@@ -57,6 +59,7 @@ def run(pytester: pytest.Pytester, url: str, *args: str) -> tuple[Any, dict[str,
     result = pytester.runpytest("--staging-url", url, "--staging-report-dir", str(report),
                                 "-p", "no:cacheprovider", *args)
     verdict = json.loads((report / "verdict.json").read_text())
+    assert validation_errors(verdict) == []
     return result, verdict
 
 
