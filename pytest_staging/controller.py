@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__
+from pytest_staging import __version__, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.items import one_line
@@ -177,6 +177,9 @@ class Controller:
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
+        broken = getattr(report, "staging_plugin_error", None)
+        if broken:
+            self.plugin_errors.append(str(broken))
         test = self.tests.get(nodeid)
         if test is None:
             gate = getattr(report, "staging_gate", None) or self.settings.policy.default_gate
@@ -225,13 +228,24 @@ class Controller:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         status = int(exitstatus)
-        with self.guard("version check at end"):
-            if self.target.ready and self.wants_version():
-                end, error = self.observe_version()
-                self.target.version_end = end
-                self.target.version_error = self.target.version_error or error
-        self.verdict = self.conclude(status, complete=True)
-        self.write(self.verdict)
+        try:
+            with self.guard("version check at end"):
+                if self.target.ready and self.wants_version():
+                    end, error = self.observe_version()
+                    self.target.version_end = end
+                    self.target.version_error = self.target.version_error or error
+            self.verdict = self.conclude(status, complete=True)
+            self.write(self.verdict)
+        except Exception as exc:  # whatever broke, the verdict is NO-GO
+            reason = self.redactor.text(
+                f"pytest-staging could not write its verdict: {type(exc).__name__}: {exc}")
+            self.verdict = placeholder(reason.splitlines()[0], run_id=self.run_id,
+                                       started=self.started, url=self.target.url,
+                                       exit_status=status)
+            with contextlib.suppress(Exception):
+                write_placeholder(self.settings.report_dir, self.verdict["reasons"][0],
+                                  self.redactor, run_id=self.run_id, started=self.started,
+                                  url=self.target.url)
         go = self.verdict["verdict"] == "GO"
         session.exitstatus = 0 if go else (status if status in (2, 3, 4) else 1)
         if status not in SUMMARY_EXIT_CODES:
@@ -296,10 +310,15 @@ class Controller:
             verdict["verdict"] = "NO-GO"
             verdict["reasons"].append(f"cannot write findings.sarif: {type(exc).__name__}: {exc}")
         try:
+            # html and signature first: either may still turn the verdict into a NO-GO.
+            json_text, html = promotion.render_outputs(
+                verdict, self.redactor.text, promotion.signing_key(self.config))
             markdown = self.redactor.text(render_markdown(verdict))
             atomic_write_text(report_dir / "verdict.md", markdown)
+            if html is not None:
+                atomic_write_text(report_dir / "verdict.html", html)
             # verdict.json last: its presence with a decision means every report is in place.
-            atomic_write_text(report_dir / "verdict.json", self.redactor.text(render_json(verdict)))
+            atomic_write_text(report_dir / "verdict.json", json_text)
             self.written = True
         except OSError as exc:
             verdict["verdict"] = "NO-GO"
@@ -320,7 +339,12 @@ class Controller:
             return
         terminalreporter.write_sep("=", "staging verdict", bold=True)
         path = str(self.settings.report_dir / "verdict.json") if self.written else ""
-        for text, markup in render_terminal(self.verdict, path):
+        try:
+            lines = render_terminal(self.verdict, path)
+        except Exception as exc:  # the file is written; say the essentials
+            lines = [(f"{self.verdict['verdict']} (summary unavailable: {exc})", {"bold": True}),
+                     *[(f"  - {r}", {}) for r in self.verdict["reasons"]]]
+        for text, markup in lines:
             terminalreporter.write_line(self.redactor.text(text), **markup)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:

@@ -77,6 +77,10 @@ class ItemHooks:
                 continue
             item.user_properties.append(("staging_gate", gate))
             item.user_properties.append(("staging_blocking", str(not advisory).lower()))
+            retries = policy["flaky.retries"]
+            if retries and item.get_closest_marker("flaky") is None:
+                # pytest-rerunfailures' own marker: it reruns, the controller sees "rerun".
+                item.add_marker(pytest.mark.flaky(reruns=retries))
             if (item.get_closest_marker("destructive") is not None and self.is_sensitive()
                     and not self.settings.allow_destructive):
                 item.stash[DESTRUCTIVE_KEY] = True
@@ -94,6 +98,15 @@ class ItemHooks:
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         report: pytest.TestReport = yield
+        try:
+            self.annotate(item, report)
+        except Exception as exc:  # the controller turns this into NO-GO
+            report.staging_plugin_error = (  # type: ignore[attr-defined]
+                f"report of {item.nodeid}: {type(exc).__name__}: {exc}".splitlines()[0])
+        return report  # type: ignore[return-value]
+
+    def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """Put gate, blocking flag, gate data and evidence on the report; redact it."""
         gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
         report.staging_gate = gate  # type: ignore[attr-defined]
         report.staging_blocking = blocking  # type: ignore[attr-defined]
@@ -108,7 +121,6 @@ class ItemHooks:
             report.staging_evidence = evidence  # type: ignore[attr-defined]
             report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
         self.redact_report(report)
-        return report  # type: ignore[return-value]
 
     def redactor_data(self, data: dict[str, Any]) -> dict[str, Any]:
         return redact_data(data, self.redactor)  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import hookspecs
+from pytest_staging import hookspecs, promotion
 from pytest_staging.client import StagingSession
 from pytest_staging.controller import Controller, XdistControllerHooks, write_placeholder
 from pytest_staging.gates.security import gate as security_gate
@@ -74,6 +74,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how long to wait for the target to become ready [policy, 30]")
     group.addoption("--staging-timeout", dest="staging_timeout", type=float, metavar="SECONDS",
                     help="default timeout of each request of the staging client [policy, 10]")
+    group.addoption("--staging-retries", dest="staging_retries", type=promotion.retries_count,
+                    metavar="N",
+                    help="rerun a failed test up to N times with pytest-rerunfailures; one that "
+                         "passes only on retry is flaky [policy flaky.retries, 0]")
+    group.addoption("--staging-key-env", dest="staging_key_env", metavar="NAME",
+                    help="env var holding the HMAC-SHA256 key that signs verdict.json "
+                         "[STAGING_VERDICT_KEY]")
     parser.addini("staging_url", "base URL of the staging target")
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
@@ -137,6 +144,9 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
         return
+    problem = promotion.usage_problem(config, settings)
+    if problem:
+        _fail_usage(config, problem)
     controller = Controller(config, settings)
     try:
         controller.start()
@@ -146,6 +156,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
     config.pluginmanager.register(controller, "staging-controller")
+    promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
     else:
@@ -172,6 +183,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
     config.pluginmanager.register(items, "staging-items")
+    config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
 
 

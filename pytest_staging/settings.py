@@ -182,6 +182,10 @@ def resolve(config: Any, url: str, url_source: str,
         headers[name] = value
         secrets |= found
 
+    # The verdict signing key is a secret like any other: masked wherever it could show.
+    secrets.add(environ.get(opt("staging_key_env", None) or "STAGING_VERDICT_KEY", ""))
+    secrets.discard("")
+
     insecure = bool(opt("staging_insecure", False))
     ca_bundle = opt("staging_ca_bundle", None)
     verify: bool | str = True

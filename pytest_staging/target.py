@@ -31,6 +31,9 @@ def _problem(exc: requests.RequestException) -> str:
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error (certificate not trusted? use --staging-ca-bundle)"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        # Checked before the text: "connection refused" here is the proxy's, not the target's.
+        return "the proxy failed (check HTTPS_PROXY / HTTP_PROXY / NO_PROXY)"
     if "Name or service not known" in text or "nodename nor servname" in text or (
         "Temporary failure in name resolution" in text or "getaddrinfo failed" in text
     ):

@@ -475,3 +475,44 @@ def test_tls_options(pytester: pytest.Pytester, run_staging, tls_server: Loopbac
     assert "TLS certificate verification disabled by --staging-insecure" in (
         insecure.verdict["warnings"])
     assert insecure.verdict["run"]["insecure"] is True
+
+
+def test_record_refuses_non_builtin_data(pytester: pytest.Pytester, run_staging,
+                                         server: LoopbackServer) -> None:
+    pytester.makepyfile(test_three=THREE_GATES + """
+import datetime
+from pytest_staging.record import record
+
+def test_bad_record(request):
+    record(request.node, metrics={"at": datetime.datetime.now()})
+""")
+    run = run_staging("-n", "2", url=server.url)
+    assert run.ret == 1
+    assert run.verdict["reasons"] == [
+        "integration: test_three.py::test_bad_record failed: TypeError: record(): only str, "
+        "int, float, bool, None, lists and dicts may be recorded, got datetime"]
+
+
+def test_bug_in_plugin_machinery_is_no_go(pytester: pytest.Pytester, run_staging,
+                                          server: LoopbackServer, mode: list[str]) -> None:
+    server.routes["/broken"] = lambda req: text_answer("no", 500)
+    pytester.makeconftest("""
+from pytest_staging.client import StagingSession
+
+def explode(self, redactor):
+    raise RuntimeError("evidence machinery broke")
+
+StagingSession.evidence = explode
+""")
+    pytester.makepyfile(test_three=THREE_GATES + """
+@pytest.mark.advisory
+def test_advisory_broken(staging):
+    assert staging.get("/broken").ok
+""")
+    run = run_staging(*mode, url=server.url)
+    assert run.ret == 1
+    assert run.verdict["verdict"] == "NO-GO"
+    assert run.verdict["reasons"] == [
+        "pytest-staging failed: report of test_three.py::test_advisory_broken: RuntimeError: "
+        "evidence machinery broke"]
+    assert "INTERNALERROR" not in run.output

@@ -112,6 +112,8 @@ def test_third_party_app_fails_with_expected_rules_and_low_grade(
     markdown = (pytester.path / "report" / "verdict.md").read_text()
     assert "Security grade F (0/100)" in markdown
     assert "| fail | `sensitive-path-exposed` | high | http://127.0.0.1:" in markdown
+    html = (pytester.path / "report" / "verdict.html").read_text()
+    assert '<span class="grade">F</span>' in html and "sensitive-path-exposed" in html
 
 
 def test_rules_set_to_warn_turn_the_verdict_to_go_with_warnings(
