@@ -15,7 +15,7 @@ DOC = (ROOT / "docs" / "security-gate.md").read_text()
 def test_policy_example_is_the_tested_file() -> None:
     block = re.search(r"```toml\n(.*?)```", DOC, re.S)
     assert block is not None
-    assert block.group(1) == (ROOT / "tests" / "data" / "security-policy.toml").read_text()
+    assert block.group(1) == (ROOT / "docs" / "examples" / "security-policy.toml").read_text()
 
 
 def test_every_rule_and_key_is_documented() -> None:

@@ -168,6 +168,31 @@ def test_demo_app_with_correct_headers_is_clean_and_top_grade(
     assert set(security_outcomes(verdict).values()) == {"passed", "skipped"}
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_sample_shop_is_clean_and_a_plus_until_a_header_is_dropped(
+        pytester: pytest.Pytester, mode: list[str]) -> None:
+    from sample_suite.app import start_app
+
+    path = policy(pytester, '[security]\nmin_grade = "A"\n')
+    app = start_app()
+    try:
+        result, verdict = run(pytester, app.url, "--staging-policy", path, *mode)
+    finally:
+        app.stop()
+    assert result.ret == 0 and findings(verdict) == [], verdict["reasons"]
+    assert verdict["gates"]["security"]["grade"]["grade"] == "A+"
+
+    app = start_app(defects=["missing-header"])
+    try:
+        result, verdict = run(pytester, app.url, "--staging-policy", path, *mode)
+    finally:
+        app.stop()
+    assert result.ret == 1 and levels(verdict) == {"fail": {"csp-missing"}}
+    assert verdict["gates"]["security"]["grade"]["grade"] == "B"
+    assert "security: grade: grade B (75/100), minimum A: below the minimum" in \
+        verdict["reasons"]
+
+
 def test_builtin_list_and_gate_selection(pytester: pytest.Pytester, demo: str) -> None:
     path = policy(pytester, '[security]\nbuiltin = ["headers"]\n')
     pytester.makepyfile(test_app="def test_home(staging):\n"

@@ -18,6 +18,7 @@ from pytest_staging.policy import PolicyError, load_policy
 from pytest_staging.reports.sarif import render_sarif, to_sarif
 
 TODAY = dt.date(2026, 11, 26)
+EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "security-policy.toml"
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
 
@@ -158,14 +159,14 @@ def test_render_sarif_from_a_verdict() -> None:
 
 
 def test_policy_example_in_docs_is_valid() -> None:
-    data = tomllib.loads((Path(__file__).parent / "data" / "security-policy.toml").read_text())
+    data = tomllib.loads(EXAMPLE.read_text())
     section = data["security"]
     flat = {k: v for k, v in section.items() if k != "bandit"}
     flat.update({f"bandit.{k}": v for k, v in section.get("bandit", {}).items()})
     settings = from_section(flat)
     assert settings.min_grade == "B" and settings.rules["csp-missing"].owner
     # and the project's own policy loader accepts the same file
-    policy = load_policy(Path(__file__).parent / "data" / "security-policy.toml")
+    policy = load_policy(EXAMPLE)
     assert policy["security.min_grade"] == "B"
     assert policy["security.bandit.baseline"] == "bandit-baseline.json"
     assert from_section(policy.section("security")) == settings
