@@ -298,6 +298,7 @@ class Controller:
                 "pytest_staging": __version__,
                 "xdist": _version("pytest-xdist"),
                 "bandit": _version("bandit"),
+                "locust": _version("locust"),
             },
         )
 

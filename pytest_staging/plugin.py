@@ -14,6 +14,7 @@ import pytest
 from pytest_staging import hookspecs, promotion
 from pytest_staging.client import StagingSession
 from pytest_staging.controller import Controller, XdistControllerHooks, write_placeholder
+from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.items import CLIENT_KEY, ItemHooks
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
@@ -41,7 +42,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("staging", "staging: release gate for a live staging environment")
     group.addoption("--staging-url", dest="staging_url", metavar="URL",
                     help="base URL of the staging target; activates the release gate "
@@ -85,6 +86,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
                                         "the ini file")
+    # The performance gate's options (after these), staging_load fixture and isolation hooks.
+    pluginmanager.register(performance_glue, "staging-performance")
 
 
 def _register_markers(config: pytest.Config, gates: Any) -> None:
@@ -143,6 +146,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         # Listing tests decides nothing: show the gate selection, touch no verdict.
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
+        security_gate.register(config, settings)
         return
     problem = promotion.usage_problem(config, settings)
     if problem:

@@ -203,6 +203,10 @@ def test_builtin_list_and_gate_selection(pytester: pytest.Pytester, demo: str) -
     assert security_outcomes(verdict) == {} and "security" not in verdict["gates"]
     _, verdict = run(pytester, demo, "-k", "cookies", "-p", "no:xdist")
     assert list(security_outcomes(verdict)) == ["staging-security::cookies"]
+    listed = pytester.runpytest("--staging-url", demo, "--collect-only", "-q",
+                                "-p", "no:cacheprovider")
+    listed.stdout.fnmatch_lines(["test_app.py::test_home", "staging-security::headers",
+                                 "staging-security::cors"])
     _, verdict = run(pytester, demo, "-p", "no:staging-security", "--staging-gate",
                      "integration", "--staging-gate", "security", "-p", "no:xdist")
     assert security_outcomes(verdict) == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.reports.summary import gate_rows, headline, security_line
 
 
@@ -36,6 +37,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.append(f"**{_cell(security[0].upper() + security[1:])}**")
         lines.append("")
     lines.extend(_security_findings(verdict))
+    lines.extend(performance_lines(verdict))
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:
         lines.append("### Failures")
