@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import ssl
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,8 @@ def test_bandit_runs_once_and_baseline_by_relative_path(
     assert sarif["runs"][1]["tool"]["driver"]["name"] == "bandit"
 
     # the baseline, as a user makes it: bandit's own CLI, relative path
-    pytester.run("bandit", "-q", "-r", "src", "-f", "json", "-o", "baseline.json")
+    pytester.run(sys.executable, "-m", "bandit", "-q", "-r", "src", "-f", "json",
+                 "-o", "baseline.json")
     path = policy(pytester, '[security.bandit]\nsource = "src"\nbaseline = "baseline.json"\n')
     result, verdict = run(pytester, demo, "--staging-policy", path, *mode)
     assert result.ret == 0 and verdict["verdict"] == "GO", verdict["reasons"]
