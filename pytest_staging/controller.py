@@ -23,11 +23,13 @@ import pytest
 
 from pytest_staging import __version__, promotion
 from pytest_staging import record as gate_record
+from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.items import one_line
 from pytest_staging.redact import Redactor, redact_data, strip_credentials
 from pytest_staging.reports.atomic import atomic_write_text
 from pytest_staging.reports.json_report import render_json
 from pytest_staging.reports.markdown import render_markdown
+from pytest_staging.reports.sarif import write_sarif
 from pytest_staging.reports.terminal import render_terminal
 from pytest_staging.settings import Settings
 from pytest_staging.target import fetch_version, is_sensitive, off_target, wait_ready
@@ -253,6 +255,10 @@ class Controller:
 
     def conclude(self, exit_status: int, *, complete: bool) -> dict[str, Any]:
         """Decide; if deciding itself fails, a NO-GO that says so."""
+        if "security" in self.settings.gates_selected:
+            with self.guard("security grade"):
+                security_gate.finalize(self.gate_data, security_gate.security_settings(
+                    self.config, self.settings))
         try:
             return redact_data(decide(self.facts(exit_status, complete)), self.redactor)  # type: ignore[return-value]
         except Exception as exc:
@@ -293,6 +299,7 @@ class Controller:
                 "pytest": pytest.__version__,
                 "pytest_staging": __version__,
                 "xdist": _version("pytest-xdist"),
+                "bandit": _version("bandit"),
                 "locust": _version("locust"),
             },
         )
@@ -300,6 +307,11 @@ class Controller:
     def write(self, verdict: dict[str, Any]) -> None:
         """Write every report; a failure to write leaves (or makes) a NO-GO."""
         report_dir = self.settings.report_dir
+        try:
+            write_sarif(verdict, report_dir)
+        except Exception as exc:
+            verdict["verdict"] = "NO-GO"
+            verdict["reasons"].append(f"cannot write findings.sarif: {type(exc).__name__}: {exc}")
         try:
             # html and signature first: either may still turn the verdict into a NO-GO.
             json_text, html = promotion.render_outputs(

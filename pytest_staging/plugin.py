@@ -15,6 +15,7 @@ from pytest_staging import hookspecs, promotion
 from pytest_staging.client import StagingSession
 from pytest_staging.controller import Controller, XdistControllerHooks, write_placeholder
 from pytest_staging.gates.performance import pytest_glue as performance_glue
+from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.items import CLIENT_KEY, ItemHooks
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.redact import Redactor
@@ -67,6 +68,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-allow-destructive", dest="staging_allow_destructive",
                     action="store_true",
                     help="run destructive tests even on a sensitive target [off]")
+    group.addoption("--staging-source", dest="staging_source", metavar="PATH",
+                    help="source tree the security gate scans with bandit, once per run "
+                         "[policy security.bandit.source, else no scan]")
     group.addoption("--staging-wait", dest="staging_wait", type=float, metavar="SECONDS",
                     help="how long to wait for the target to become ready [policy, 30]")
     group.addoption("--staging-timeout", dest="staging_timeout", type=float, metavar="SECONDS",
@@ -142,6 +146,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         # Listing tests decides nothing: show the gate selection, touch no verdict.
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
+        security_gate.register(config, settings)
         return
     problem = promotion.usage_problem(config, settings)
     if problem:
@@ -163,6 +168,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         items = ItemHooks(settings, controller.redactor, lambda: controller.target.sensitive,
                           controller.blocked)
         config.pluginmanager.register(items, "staging-items")
+        security_gate.register(config, settings)
 
 
 def _xdist_active(config: pytest.Config) -> bool:
@@ -182,6 +188,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
     config.pluginmanager.register(items, "staging-items")
     config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
+    security_gate.register(config, settings)
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -224,3 +231,18 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def staging_scan(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Any:
+    """Run the security gate's passive checks on a path, URL or ``requests.Response``.
+
+    ``staging_scan("/account")`` checks headers and cookies of that page (relative paths join
+    the base URL); ``staging_scan(response)`` checks a response you already have (e.g. a
+    logged-in page); ``families=("headers", "cookies", "exposure", "cors", "transport")``
+    picks the checks. Returns finding dicts with policy levels applied and records them in the
+    verdict; asserting on them is up to the test.
+    """
+    settings = _settings(pytestconfig)
+    sec = security_gate.security_settings(pytestconfig, settings)
+    return security_gate.make_scanner(request.node, settings, sec)

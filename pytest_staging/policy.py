@@ -128,8 +128,15 @@ CORE_KEYS: tuple[Key, ...] = (
         _one_of("warn", "fail")),
 )
 
-# Keys of the [security] table: the security gate's own settings.
-SECURITY_KEYS: tuple[Key, ...] = ()
+def _security_keys() -> tuple[Key, ...]:
+    from pytest_staging.gates.security.settings import SECURITY_KEY_SPECS
+
+    return tuple(Key(f"security.{path}", types, default, doc, check)
+                 for path, types, default, doc, check in SECURITY_KEY_SPECS)
+
+
+# Keys of the [security] table: the security gate's own settings (declared in its module).
+SECURITY_KEYS: tuple[Key, ...] = _security_keys()
 
 # Keys of the [performance] table: the performance gate's own settings (its own key table).
 PERFORMANCE_KEYS: tuple[Key, ...] = tuple(Key(*row) for row in performance_policy_rows())

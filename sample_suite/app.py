@@ -512,6 +512,9 @@ class ShopHandler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply, request_id: str) -> None:
         self.send_response(reply.status)
         headers = {**SECURITY_HEADERS, "Cache-Control": "no-store", **reply.headers}
+        if isinstance(self.connection, ssl.SSLSocket):
+            # HTTPS only: browsers ignore HSTS sent over plain HTTP.
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         if "missing-header" in self.server.shop.defects:
             headers.pop("Content-Security-Policy")
         if reply.status != 304 and reply.status != 204:

@@ -58,7 +58,10 @@ def run_staging(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
 
     def run(*args: str, url: str | None = None, timeout: float = 120) -> StagingRun:
         report_dir = pytester.path / "staging-report"
-        argv = ["-p", "no:cacheprovider", f"--staging-report-dir={report_dir}", *args]
+        # The core's runs are not about the security gate: without its built-in HTTP checks
+        # (tests/test_security_gate.py runs them).
+        argv = ["-p", "no:cacheprovider", "-p", "no:staging-security",
+                f"--staging-report-dir={report_dir}", *args]
         if url:
             argv.insert(0, f"--staging-url={url}")
         result = pytester.runpytest_subprocess(*argv, timeout=timeout)

@@ -42,6 +42,16 @@ class _Server(ThreadingHTTPServer):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+#: What the security gate's built-in header checks ask of a hardened target.
+HARDENED_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
 @dataclass
 class LoopbackServer:
     """A programmable HTTP server: ``routes`` maps "METHOD /path" (or "/path") to a Route."""
@@ -51,6 +61,9 @@ class LoopbackServer:
     version: str = "1.0.0"
     #: Serve HTTPS with this context (e.g. from trustme) instead of plain HTTP.
     ssl_context: ssl.SSLContext | None = None
+    #: Headers added to every answer (e.g. HARDENED_HEADERS for a target the security gate
+    #: must find clean).
+    always_headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         owner = self
@@ -73,7 +86,7 @@ class LoopbackServer:
                 else:
                     status, headers, payload = route(req)
                 self.send_response(status)
-                for name, value in headers.items():
+                for name, value in {**owner.always_headers, **headers}.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import LoopbackServer, json_answer
+from servers import HARDENED_HEADERS, LoopbackServer, json_answer
 
 from pytest_staging.cli import build_parser
 
@@ -64,7 +64,8 @@ def ours(path: Path) -> list[str]:
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
-    srv = LoopbackServer(version=VERSION)
+    # hardened, so the recipe's run (security gate included) can be a GO
+    srv = LoopbackServer(version=VERSION, always_headers=HARDENED_HEADERS)
     srv.routes["/whoami"] = lambda req: json_answer(
         {"authorization": req.headers.get("Authorization", "")})
     srv.start()

@@ -448,7 +448,8 @@ def test_ca_bundle_missing_is_usage_error(pytester: pytest.Pytester, run_staging
 
 def test_reports_dir_default_location(pytester: pytest.Pytester, server: LoopbackServer) -> None:
     pytester.makepyfile(test_three=THREE_GATES)
-    result = pytester.runpytest_subprocess(f"--staging-url={server.url}", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(f"--staging-url={server.url}", "-p", "no:cacheprovider",
+                                           "-p", "no:staging-security")
     assert result.ret == 0
     assert json.loads(Path(pytester.path / "staging-report" / "verdict.json").read_text())[
         "verdict"] == "GO"

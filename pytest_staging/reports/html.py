@@ -185,7 +185,8 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "gates": _gate_rows(gates),
         "failures": _failures(gates),
         "findings": _findings(gates),
-        "grade": _dict(security.get("metrics")).get("grade"),
+        "grade": _dict(security.get("grade")).get("grade")
+        or _dict(security.get("metrics")).get("grade"),
         "has_security": bool(security),
         "perf_checks": _checks(performance),
         "perf_metrics": [(k, format_value(x)) for k, x in

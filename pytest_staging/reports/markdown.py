@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
-from pytest_staging.reports.summary import gate_rows, headline
+from pytest_staging.reports.summary import gate_rows, headline, security_line
 
 
 def _cell(text: object) -> str:
@@ -32,6 +32,11 @@ def render_markdown(verdict: dict[str, Any]) -> str:
                 f"| {row['gate']} | {row['mode']} | {row['passed']} | {row['failed']} | "
                 f"{row['error']} | {row['skipped']} | {row['flaky']} | {row['status']} |")
         lines.append("")
+    security = security_line(verdict)
+    if security:
+        lines.append(f"**{_cell(security[0].upper() + security[1:])}**")
+        lines.append("")
+    lines.extend(_security_findings(verdict))
     lines.extend(performance_lines(verdict))
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:
@@ -57,3 +62,27 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.extend(f"- {_cell(n)}" for n in verdict["destructive_skipped"])
         lines.append("")
     return "\n".join(lines)
+
+
+MAX_FINDINGS = 50
+
+
+def _security_findings(verdict: dict[str, Any]) -> list[str]:
+    """A table of the security findings that matter (fail, warn), fail first."""
+    found = [f for gate in verdict.get("gates", {}).values() for f in gate.get("findings", [])
+             if isinstance(f, dict) and f.get("level") in ("fail", "warn")]
+    if not found:
+        return []
+    found.sort(key=lambda f: (f.get("level") != "fail", str(f.get("rule"))))
+    lines = ["### Security findings", "", "| Level | Rule | Severity | Where | Evidence |",
+             "|---|---|---|---|---|"]
+    for item in found[:MAX_FINDINGS]:
+        where = item.get("url") or (f"{item.get('file')}:{item.get('line')}"
+                                    if item.get("file") else "")
+        lines.append(f"| {item.get('level')} | `{_cell(item.get('rule'))}` | "
+                     f"{item.get('severity')} | {_cell(where)} | "
+                     f"{_cell(str(item.get('evidence', ''))[:200])} |")
+    if len(found) > MAX_FINDINGS:
+        lines.append(f"\n... and {len(found) - MAX_FINDINGS} more in verdict.json")
+    lines.append("")
+    return lines

@@ -37,3 +37,20 @@ def headline(verdict: dict[str, Any]) -> str:
     if run.get("workers"):
         parts.append(f"{run['workers']} workers")
     return " · ".join(parts)
+
+
+def security_line(verdict: dict[str, Any]) -> str:
+    """The security gate's grade and findings by level, or "" when it has none."""
+    grade = (verdict.get("gates", {}).get("security") or {}).get("grade")
+    if not isinstance(grade, dict):
+        return ""
+    counts = grade.get("counts") or {}
+    if grade.get("grade"):
+        text = f"security grade {grade['grade']} ({grade.get('score')}/100)"
+    else:
+        text = "security grade: none (no passive HTTP check ran)"
+    if grade.get("min_grade"):
+        text += f", minimum {grade['min_grade']}"
+    text += (f"; findings: {counts.get('fail', 0)} fail, {counts.get('warn', 0)} warn, "
+             f"{counts.get('info', 0)} info, {counts.get('ignore', 0)} ignored")
+    return text
