@@ -40,10 +40,10 @@ def _handshake(host: str, port: int, context: ssl.SSLContext, timeout: float
 
 
 def _not_after_from_der(der: bytes) -> dt.datetime | None:
-    """Expiry of a DER certificate, when the optional ``cryptography`` package is importable."""
+    """Expiry of a DER certificate (``cryptography`` is a dependency; guarded all the same)."""
     try:
         from cryptography import x509
-    except ImportError:  # pragma: no cover - cryptography comes with trustme in tests
+    except ImportError:  # pragma: no cover - a broken install; the check says what it can
         return None
     cert = x509.load_der_x509_certificate(der)
     return cert.not_valid_after_utc
