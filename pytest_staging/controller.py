@@ -194,7 +194,7 @@ class Controller:
             return
         data = getattr(report, gate_record.REPORT_ATTR, None)
         if data:
-            gate_record.merge(self.gate_data.setdefault(test.gate, {}), data)
+            gate_record.merge(self.gate_data.setdefault(test.gate, {}), data, nodeid)
         test.duration += float(report.duration or 0.0)
         evidence = getattr(report, "staging_evidence", None)
         if evidence:

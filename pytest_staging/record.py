@@ -78,10 +78,13 @@ def take(node: pytest.Item) -> dict[str, Any] | None:
     return data
 
 
-def merge(into: dict[str, Any], data: Mapping[str, Any]) -> None:
-    """Merge one report's data into a gate's accumulated data (on the controller)."""
-    for name in ("findings", "checks", "warnings"):
+def merge(into: dict[str, Any], data: Mapping[str, Any], nodeid: str = "") -> None:
+    """Merge one report's data into a gate's accumulated data (on the controller); checks
+    remember the test that made them, so its failure and theirs read as one cause."""
+    for name in ("findings", "warnings"):
         if data.get(name):
             into.setdefault(name, []).extend(data[name])
+    for check in data.get("checks") or []:
+        into.setdefault("checks", []).append({**check, "nodeid": check.get("nodeid", nodeid)})
     if data.get("metrics"):
         into.setdefault("metrics", {}).update(data["metrics"])

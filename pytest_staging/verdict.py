@@ -136,6 +136,10 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
     blocked = False
     errored = False
     would_block: list[str] = []
+    # A test whose own blocking checks failed is explained by them (observed vs required):
+    # listing the test's assertion as well would give one cause two reason lines.
+    explained = {c.get("nodeid") for c in data.get("checks", [])
+                 if not c.get("passed", False) and c.get("blocking", True) and c.get("nodeid")}
     for test in tests:
         if test.outcome in ("failed", "error"):
             blocks = spec.blocking and test.blocking
@@ -143,7 +147,8 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
             if blocks:
                 blocked = True
                 errored = errored or test.outcome == "error"
-                reasons.append(f"{spec.name}: {_describe(test)}")
+                if test.nodeid not in explained or test.outcome == "error":
+                    reasons.append(f"{spec.name}: {_describe(test)}")
             else:
                 would_block.append(f"{spec.name}: would have blocked: {_describe(test)}")
         elif test.flaky and test.outcome == "passed":

@@ -91,8 +91,12 @@ def test_readme_example_command_is_go_against_the_demo(demo: RunningApp, tmp_pat
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     assert verdict["verdict"] == "GO"
+    # security: the example's own test plus the built-in header, cookie, exposure and CORS
+    # checks (the transport check skips on plain HTTP).
     assert {name: gate["counts"]["passed"] for name, gate in verdict["gates"].items()} == {
-        "integration": 2, "security": 1, "performance": 1}
+        "integration": 2, "security": 5, "performance": 1}
+    assert {t["nodeid"] for t in verdict["tests"] if t["gate"] == "security"} >= {
+        "docs/examples/test_first_staging_test.py::test_pages_forbid_framing"}
     assert [t["nodeid"].split("::")[1] for t in verdict["tests"] if not t["blocking"]] == [
         "test_new_search_is_ready"]
 

@@ -203,3 +203,15 @@ def test_schema_rejects_go_with_reasons() -> None:
     verdict = decide(facts())
     verdict["reasons"] = ["something"]
     assert validation_errors(verdict)
+
+
+def test_a_failed_test_explained_by_its_checks_is_one_reason() -> None:
+    tests = facts().tests
+    tests[2].outcome, tests[2].message = "failed", "Failed: p95 = 410 ms, required < 250 ms"
+    data = {"performance": {"checks": [
+        {"name": "p95 < 250ms", "passed": False, "blocking": True,
+         "detail": "p95 = 410 ms, required < 250 ms", "nodeid": "t.py::test_load"}]}}
+    verdict = decide(facts(tests=tests, gate_data=data))
+    assert verdict["reasons"] == ["performance: p95 < 250ms: p95 = 410 ms, required < 250 ms"]
+    assert verdict["gates"]["performance"]["failures"][0]["nodeid"] == "t.py::test_load"
+    assert verdict["gates"]["performance"]["status"] == "failed"

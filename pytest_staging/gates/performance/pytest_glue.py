@@ -400,6 +400,7 @@ def staging_load(request: pytest.FixtureRequest,
     ``endpoints``. Under xdist the measurement waits until no other test runs.
     """
     load = StagingLoad(request, tmp_path_factory.mktemp("staging-load"))
+    request.node.stash[COUNT_KEY] = 0  # a rerun attempt starts counting its loads afresh
     yield load
     if not request.node.stash.get(COUNT_KEY, 0):
         record(request.node, warnings=[f"performance: {request.node.nodeid} asked for "
