@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,10 @@ class _Server(ThreadingHTTPServer):
         super().server_bind()
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Failed TLS handshakes and clients that hang up are part of the tests, not news.
+        pass
+
 
 @dataclass
 class LoopbackServer:
@@ -48,12 +53,20 @@ class LoopbackServer:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     version: str = "1.0.0"
+    #: Serve HTTPS with this context (the handshake happens in the handler thread).
+    tls: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                if owner.tls is not None:
+                    self.request.settimeout(10)
+                    self.request = owner.tls.wrap_socket(self.request, server_side=True)
+                super().setup()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -92,7 +105,11 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}/"
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     def start(self) -> LoopbackServer:
         self._thread.start()
@@ -101,6 +118,23 @@ class LoopbackServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class SilentServer:
+    """Accepts TCP connections and never answers a byte: every request times out."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        # The kernel completes the handshakes from the backlog; nobody ever reads.
+        self._sock.listen(64)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/"
+
+    def stop(self) -> None:
+        self._sock.close()
 
 
 def free_port() -> int:
