@@ -90,8 +90,12 @@ class StagingSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
                 **kwargs: Any) -> requests.Response:
         full = self.url_for(url.decode() if isinstance(url, bytes) else url)
-        if kwargs.get("timeout") is None and len(args) < 9:
+        if kwargs.get("timeout") is None and len(args) < 7:
             kwargs["timeout"] = self.timeout
+        if kwargs.get("verify") is None and len(args) < 12:
+            # Per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
+            # Session.verify, which would silently drop --staging-ca-bundle / --staging-insecure.
+            kwargs["verify"] = self.verify
         started = time.perf_counter()
         try:
             response = super().request(method, full, *args, **kwargs)

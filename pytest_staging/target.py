@@ -70,8 +70,9 @@ def wait_ready(
             attempts += 1
             remaining = deadline - time.monotonic()
             try:
+                # verify per request: REQUESTS_CA_BUNDLE would override Session.verify.
                 response = session.get(url, timeout=max(min(remaining, 5.0), 0.5),
-                                       allow_redirects=True)
+                                       allow_redirects=True, verify=verify)
                 reachable = True
                 status = response.status_code
                 redirects = [redactor.url(r.url) for r in response.history]
