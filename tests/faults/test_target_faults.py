@@ -201,7 +201,7 @@ def test_huge_responses_keep_evidence_bounded(pytester: pytest.Pytester,
         def test_big(staging):
             for _ in range(8):
                 response = staging.get("/api/big")
-            assert response.status_code == 200, response.text
+            assert response.status_code == 200
     """)
     outcome = run_staging(pytester, server.url, policy="[target]\nwait = 1\nretries = 0\n")
     verdict = assert_no_go(outcome, r"test_big failed", exit_code=1)
@@ -209,11 +209,12 @@ def test_huge_responses_keep_evidence_bounded(pytester: pytest.Pytester,
     assert 0 < len(evidence) <= 5
     for exchange in evidence:
         assert len(exchange["body"]) <= 2048 + len(" [truncated]")
-        assert sum(len(v) for v in exchange["response_headers"].values()) <= 8192
+        assert len(exchange["response_headers"]["X-Debug"]) <= 512 + len(" [truncated]")
     for name in ("verdict.json", "verdict.md"):
         size = (outcome.report_dir / name).stat().st_size
         assert size < 256 * 1024, f"{name} is {size} bytes"
-    assert len(outcome.output) < 512 * 1024, "the terminal output must stay bounded too"
+    # The plugin's evidence section and summary are bounded too (the test prints no body).
+    assert len(outcome.output) < 64 * 1024
 
 
 def test_version_mismatch(pytester: pytest.Pytester, server: LoopbackServer) -> None:
