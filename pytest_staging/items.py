@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import _pytest
+import pluggy
 import pytest
+import requests
+import urllib3
 
 from pytest_staging import record as gate_record
 from pytest_staging.client import StagingSession, format_evidence
@@ -43,6 +48,25 @@ def one_line(report: pytest.TestReport | pytest.CollectReport, limit: int = 240)
     text = text.strip().splitlines()[0] if text.strip() else ""
     text = text.removeprefix("E").strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Frames from these packages are noise in the report of a failed HTTP request.
+_MACHINERY = tuple(str(Path(m.__file__ or "").parent) for m in (requests, urllib3, _pytest, pluggy))
+_OWN = str(Path(__file__).parent)
+
+
+def short_http_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    """The failure of a request the target did not answer, without pages of urllib3 internals:
+    the test's own frames and the requests exception, not its chain of causes."""
+
+    def ours(entry: Any) -> bool:
+        path = str(entry.path)
+        return not (path.startswith(_MACHINERY) or path.startswith(_OWN))
+
+    filtered = excinfo.traceback.filter(ours)
+    if len(filtered):
+        excinfo.traceback = filtered
+    return excinfo.getrepr(style="short", chain=False)
 
 
 @dataclass
@@ -87,6 +111,9 @@ class ItemHooks:
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         report: pytest.TestReport = yield
+        if (report.failed and call.excinfo is not None
+                and isinstance(call.excinfo.value, requests.RequestException)):
+            report.longrepr = short_http_failure(call.excinfo)
         gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
         report.staging_gate = gate  # type: ignore[attr-defined]
         report.staging_blocking = blocking  # type: ignore[attr-defined]
