@@ -103,11 +103,17 @@ def strip_credentials(url: str) -> str:
 
 
 def redact_data(value: object, redactor: Redactor) -> object:
-    """A deep copy of builtins data with every string passed through ``redactor.text``."""
+    """A deep copy of ``value`` as builtins only, every string passed through ``redactor.text``.
+
+    Anything else (a Path, a datetime, an Enum a test recorded) becomes its ``str()``: under
+    xdist the data crosses a process boundary that only carries builtins.
+    """
     if isinstance(value, str):
         return redactor.text(value)
     if isinstance(value, dict):
         return {redactor.text(str(k)): redact_data(v, redactor) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [redact_data(v, redactor) for v in value]
-    return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redactor.text(str(value))
