@@ -210,6 +210,11 @@ class Controller:
         test.flaky = nodeid in self.reran and test.outcome == "passed"
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if isinstance(excinfo.value, pytest.exit.Exception):
+            # pytest.exit() reaches this hook too; "Ctrl-C" would send people looking wrongly.
+            message = str(excinfo.value.msg).strip().splitlines() or [""]
+            self.interrupted = self.redactor.text(f"pytest.exit(): {message[0]}")[:300]
+            return
         self.interrupted = "SIGTERM" if self.sigterm_seen else "KeyboardInterrupt (Ctrl-C)"
 
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
