@@ -11,7 +11,7 @@ import pytest
 # tests/ holds the shared loopback servers: importable even when tests/faults runs alone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from servers import LoopbackServer  # noqa: E402
+from servers import LoopbackServer
 
 
 @pytest.fixture(autouse=True)

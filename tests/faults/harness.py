@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import wait_until
 
 from pytest_staging.schema import validation_errors
-from servers import wait_until
 
 #: Small waits keep the matrix fast: a fault must show within a second or two.
 FAST_POLICY = """\
