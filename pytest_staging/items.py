@@ -69,6 +69,22 @@ def short_http_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
     return excinfo.getrepr(style="short", chain=False)
 
 
+def without_import_machinery(text: str) -> str:
+    """pytest's report of a test module that fails to import, minus its "Traceback:" header
+    and importlib's frames: the module's own line and the error are what a reader needs."""
+    head, sep, frames = text.partition("\nTraceback:\n")
+    if not sep:
+        return text
+    kept: list[str] = []
+    skipping = False
+    for line in frames.splitlines():
+        if line and not line[0].isspace() and not line.startswith("E "):
+            skipping = "importlib" in line
+        if not skipping:
+            kept.append(line)
+    return "\n".join([head, *kept])
+
+
 @dataclass
 class ItemHooks:
     """Hooks for the process that collects and runs the tests."""
@@ -106,6 +122,17 @@ class ItemHooks:
             items[:] = keep
         # Load tests measure the target: run them after every other gate so nothing overlaps.
         items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector
+                                   ) -> Iterator[None]:
+        report: pytest.CollectReport = yield
+        if report.failed and report.longrepr is not None:
+            text = str(report.longrepr)
+            short = without_import_machinery(text)
+            if short != text:
+                report.longrepr = short
+        return report  # type: ignore[return-value]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
