@@ -215,6 +215,12 @@ class Controller:
             message = str(excinfo.value.msg).strip().splitlines() or [""]
             self.interrupted = self.redactor.text(f"pytest.exit(): {message[0]}")[:300]
             return
+        if isinstance(excinfo.value, pytest.Session.Interrupted) and not self.sigterm_seen:
+            # pytest stopping itself ("1 error during collection"), not a Ctrl-C: the
+            # collection errors are the reasons already.
+            if not self.collection_errors:
+                self.interrupted = self.redactor.text(f"pytest: {excinfo.value}")[:300]
+            return
         self.interrupted = "SIGTERM" if self.sigterm_seen else "KeyboardInterrupt (Ctrl-C)"
 
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
@@ -226,6 +232,10 @@ class Controller:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         status = int(exitstatus)
+        stopped = session.shouldfail or session.shouldstop
+        if stopped and not self.interrupted:
+            # -x / --maxfail: the tests after the stop never ran, so no gate is complete.
+            self.interrupted = self.redactor.text(f"pytest stopped early: {stopped}")[:300]
         with self.guard("version check at end"):
             if self.target.ready and self.wants_version():
                 end, error = self.observe_version()

@@ -45,11 +45,40 @@ def test_collection_error(pytester: pytest.Pytester, server: LoopbackServer) -> 
     assert_no_go(outcome, r"collection error: test_broken\.py", exit_code=2)
 
 
+def test_collection_error_is_not_called_ctrl_c(pytester: pytest.Pytester,
+                                               server: LoopbackServer) -> None:
+    pytester.makepyfile(test_app=SUITE, test_broken="def test_x(:\n    pass\n")
+    verdict = assert_no_go(run_staging(pytester, server.url), r"collection error", exit_code=2)
+    assert not any("Ctrl-C" in r for r in verdict["reasons"]), verdict["reasons"]
+
+
+def test_exitfirst_on_an_advisory_failure(pytester: pytest.Pytester,
+                                          server: LoopbackServer) -> None:
+    """``-x`` stops at an advisory failure: the blocking tests after it never ran, so no GO."""
+    pytester.makepyfile(test_app=SUITE + """
+import pytest
+
+@pytest.mark.advisory
+def test_advisory_fails():
+    assert False, "not yet"
+
+def test_blocking_never_runs():
+    assert False, "this would have blocked"
+""")
+    outcome = run_staging(pytester, server.url, "-x", "-p", "no:randomly")
+    verdict = assert_no_go(outcome, r"run interrupted: pytest stopped early: .*stopping after 1")
+    assert not any("Ctrl-C" in r for r in verdict["reasons"]), verdict["reasons"]
+    assert verdict["run"]["complete"] is False
+
+
 def test_import_error_in_a_test_module(pytester: pytest.Pytester, server: LoopbackServer) -> None:
     pytester.makepyfile(test_app=SUITE, test_imports="import no_such_module_here\n")
     outcome = run_staging(pytester, server.url)
     assert_no_go(outcome, r"collection error: test_imports\.py: .*no_such_module_here",
                  exit_code=2)
+    # pytest's report, minus its "Traceback:" header and importlib's frames.
+    assert "import no_such_module_here" in outcome.output
+    assert "importlib" not in outcome.output
 
 
 def test_fixture_error(pytester: pytest.Pytester, server: LoopbackServer) -> None:
