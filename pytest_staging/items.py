@@ -85,7 +85,9 @@ def without_import_machinery(text: str) -> str:
     return "\n".join([head, *kept])
 
 
-@dataclass
+# eq=False keeps identity hashing: pluggy puts plugins in sets (subset_hook_caller, used as
+# soon as a conftest.py does not apply to every path), and an eq dataclass is unhashable.
+@dataclass(eq=False)
 class ItemHooks:
     """Hooks for the process that collects and runs the tests."""
 

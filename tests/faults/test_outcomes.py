@@ -111,3 +111,20 @@ def test_verdict_json_is_compact_json(pytester: pytest.Pytester, server: Loopbac
     data = json.loads(outcome.verdict_path.read_text())
     assert data["run"]["complete"] is True
     assert data["target"]["url"] == server.url
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_suite_with_conftest_in_a_subdirectory(pytester: pytest.Pytester,
+                                               server: LoopbackServer, extra: list[str]) -> None:
+    """Real suites have nested conftest.py files: pytest then builds per-path hook subsets,
+    which needs every registered plugin object to be hashable."""
+    pytester.makeconftest("")
+    sub = pytester.mkpydir("api")
+    (sub / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef orders_path():\n    return '/health'\n")
+    (sub / "test_orders.py").write_text(
+        "def test_orders(staging, orders_path):\n"
+        "    assert staging.get(orders_path).status_code == 200\n")
+    pytester.makepyfile(test_app=PASSING)
+    verdict = assert_go(run_staging(pytester, server.url, *extra))
+    assert verdict["gates"]["integration"]["counts"]["passed"] == 3
