@@ -89,6 +89,7 @@ class Controller:
         self.destructive_skipped: list[str] = []
         self.verdict: dict[str, Any] | None = None
         self.written = False
+        self.late_errors: list[str] = []
         self._sigterm: Any = None
         self.sigterm_seen = False
 
@@ -310,8 +311,11 @@ class Controller:
         if summary:
             with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as handle:
                 handle.write(self.redactor.text(render_markdown(verdict)) + "\n")
+        before = len(self.plugin_errors)
         with self.guard("pytest_staging_verdict hook"):
             self.config.hook.pytest_staging_verdict(config=self.config, verdict=verdict)
+        # The verdict is written and stands; a failing notifier must still be seen.
+        self.late_errors = self.plugin_errors[before:]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         self.print_summary(terminalreporter)
@@ -323,6 +327,8 @@ class Controller:
         path = str(self.settings.report_dir / "verdict.json") if self.written else ""
         for text, markup in render_terminal(self.verdict, path):
             terminalreporter.write_line(self.redactor.text(text), **markup)
+        for error in self.late_errors:
+            terminalreporter.write_line(f"  ! after the verdict: {error}", yellow=True)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         gates = ", ".join(self.settings.gates_selected)
