@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -61,12 +62,18 @@ class Redactor:
         if "@" in netloc:
             userinfo, _, host = netloc.rpartition("@")
             user, sep, password = userinfo.partition(":")
+            # requests sends userinfo as "Authorization: Basic base64(user:password)", and
+            # a debug endpoint that echoes headers puts that form into evidence bodies.
+            plain = f"{unquote(user)}:{unquote(password)}"
+            self.add(base64.b64encode(plain.encode()).decode())
             if sep:
                 self.add(password)
+                self.add(unquote(password))
                 netloc = f"{user}:{MASK}@{host}"
             else:
                 # A bare userinfo is usually a token (https://TOKEN@host).
                 self.add(user)
+                self.add(unquote(user))
                 netloc = f"{MASK}@{host}"
         query = parts.query
         if query:
