@@ -52,13 +52,20 @@ class Settings:
 def normalise_url(url: str) -> str:
     """Check the URL and give it a trailing slash, so relative paths join under it."""
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"staging URL must be an http(s) URL with a host, got {url!r}")
+    # The URL may carry credentials: an error message shows it redacted.
+    shown = Redactor().url(url)
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise SettingsError(f"staging URL has an invalid port: {url!r}") from None
+        raise SettingsError(f"staging URL has an invalid port: {shown!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"staging URL must be an http(s) URL with a host, got {shown!r}")
+    if parts.query or parts.fragment:
+        # base + "api/x" would land inside the query: every test would hit the root page.
+        raise SettingsError(
+            f"staging URL must not have a query string or fragment, got {shown!r} "
+            "(pass a token with --staging-header 'Name: $VAR')")
     return url if url.endswith("/") else url + "/"
 
 

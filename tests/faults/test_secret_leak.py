@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from harness import FAST_POLICY, REPORT_DIR, run_staging
+from harness import FAST_POLICY, REPORT_DIR, assert_no_go, run_staging
 from servers import LoopbackServer, Request, json_answer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,3 +117,25 @@ def test_no_secret_in_any_output(pytester: pytest.Pytester, server: LoopbackServ
     # And the redaction left the reports useful: the URL is there without its password.
     assert verdict["target"]["url"] == f"http://{host}"
     json.dumps(verdict)
+
+
+@pytest.mark.parametrize(
+    ("template", "cause"),
+    [("http://deploy:{secret}@{host}:99999/", r"invalid port"),
+     ("{scheme}://{host}/?access_token={secret}", r"must not have a query string"),
+     ("ftp://deploy:{secret}@{host}/", r"must be an http\(s\) URL")],
+    ids=["bad-port", "query-token", "bad-scheme"])
+def test_rejected_url_does_not_leak(pytester: pytest.Pytester, server: LoopbackServer,
+                                    template: str, cause: str) -> None:
+    """A URL the plugin refuses is echoed in the usage error: redacted. A token in the base
+    URL's query string is refused: relative paths would all land inside the query."""
+    secret = "tok-" + uuid.uuid4().hex
+    host = server.url.split("://", 1)[1].rstrip("/")
+    url = template.format(secret=secret, host=host.split(":")[0] if "99999" in template
+                          else host, scheme="http")
+    pytester.makepyfile(test_leak=OWN_SUITE)
+    outcome = run_staging(pytester, url)
+    assert_no_go(outcome, rf"^usage error: .*{cause}", exit_code=4)
+    written = [p for p in pytester.path.rglob("*") if p.is_file() and p.suffix != ".py"]
+    assert [p for p in written if secret in p.read_text(errors="replace")] == []
+    assert secret not in outcome.output
