@@ -21,6 +21,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
                  "STAGING_VERDICT_KEY", "GITHUB_STEP_SUMMARY", "PYTEST_ADDOPTS",
                  "PYTEST_XDIST_AUTO_NUM_WORKERS"):
         monkeypatch.delenv(name, raising=False)
+    # Every case starts whole pytest processes (and xdist workers): with bytecode writing off,
+    # each one compiles and assertion-rewrites every imported module from source again.
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
 
 
 @pytest.fixture
