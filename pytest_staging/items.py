@@ -44,7 +44,9 @@ def one_line(report: pytest.TestReport | pytest.CollectReport, limit: int = 240)
     else:
         lines = [ln for ln in str(longrepr or "").splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("E ")]
-        text = errors[0] if errors else (lines[-1] if lines else "")
+        # The last "E" line is the exception itself (a SyntaxError report starts with its
+        # "File ..., line 1" location).
+        text = errors[-1] if errors else (lines[-1] if lines else "")
     text = text.strip().splitlines()[0] if text.strip() else ""
     text = text.removeprefix("E").strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."

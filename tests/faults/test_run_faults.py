@@ -42,7 +42,7 @@ def test_waits(staging):
 def test_collection_error(pytester: pytest.Pytester, server: LoopbackServer) -> None:
     pytester.makepyfile(test_app=SUITE, test_broken="def test_x(:\n    pass\n")
     outcome = run_staging(pytester, server.url)
-    assert_no_go(outcome, r"collection error: test_broken\.py", exit_code=2)
+    assert_no_go(outcome, r"collection error: test_broken\.py: SyntaxError", exit_code=2)
 
 
 def test_collection_error_is_not_called_ctrl_c(pytester: pytest.Pytester,
