@@ -38,7 +38,9 @@ def make_retry(retries: int) -> Retry:
     return Retry(
         total=retries,
         connect=retries,
-        read=retries,
+        # A read timeout is a slow target, not a blip: retrying would triple the wait, and
+        # False keeps requests raising ReadTimeout rather than a generic ConnectionError.
+        read=False,
         status=retries,
         backoff_factor=0.2,
         backoff_max=5,
@@ -72,6 +74,7 @@ class StagingSession(requests.Session):
         timeout: float = 10.0,
         retries: int = 3,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         verify: bool | str = True,
         keep: int = 5,
         body_limit: int = 2048,
@@ -87,6 +90,8 @@ class StagingSession(requests.Session):
         self.verify = verify
         if headers:
             self.headers.update(headers)
+        if params:
+            self.params.update(params)  # type: ignore[union-attr]
 
     def url_for(self, url: str) -> str:
         return join_url(self.base_url, url)
@@ -94,11 +99,11 @@ class StagingSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
                 **kwargs: Any) -> requests.Response:
         full = self.url_for(url.decode() if isinstance(url, bytes) else url)
-        if kwargs.get("timeout") is None and len(args) < 7:
+        if kwargs.get("timeout") is None and len(args) < 9:
             kwargs["timeout"] = self.timeout
-        if kwargs.get("verify") is None and len(args) < 12:
-            # Per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
-            # Session.verify, which would silently drop --staging-ca-bundle / --staging-insecure.
+        if kwargs.get("verify") is None and len(args) < 13:
+            # requests lets REQUESTS_CA_BUNDLE beat a session-level verify (psf/requests#3829):
+            # pass --staging-ca-bundle / --staging-insecure with each request instead.
             kwargs["verify"] = self.verify
         started = time.perf_counter()
         try:
@@ -155,7 +160,9 @@ def exchange_to_dict(exchange: Exchange, redactor: Redactor, body_limit: int) ->
         "request_headers": _bounded(redactor.headers(exchange.request_headers)),
         "response_headers": _bounded(redactor.headers(exchange.response_headers)),
         "body": redactor.text(body),
-        "error": redactor.text(redactor.url(exchange.error)) if exchange.error else "",
+        # text(), not url(): urlsplit would take "ReadTimeout:" for a scheme and lowercase it.
+        # The URL's query secrets are registered by redactor.url() above.
+        "error": redactor.text(exchange.error) if exchange.error else "",
     }
 
 

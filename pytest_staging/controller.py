@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__
+from pytest_staging import __version__, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.items import one_line
 from pytest_staging.redact import Redactor, redact_data, strip_credentials
@@ -127,7 +127,7 @@ class Controller:
         readiness = wait_ready(
             self.settings.url, policy["target.health"], wait=policy["target.wait"],
             interval=policy["target.interval"], verify=self.settings.verify, headers=headers,
-            redactor=self.redactor)
+            params=dict(self.settings.params), redactor=self.redactor)
         self.target.reachable = readiness.reachable
         self.target.ready = readiness.ready
         self.target.ready_after = round(readiness.elapsed, 3) if readiness.ready else None
@@ -151,14 +151,16 @@ class Controller:
         return fetch_version(
             self.settings.url, policy["target.version"], field_name=policy["target.version_field"],
             header=policy["target.version_header"], verify=self.settings.verify,
-            headers=dict(self.settings.headers), timeout=policy["target.timeout"])
+            headers=dict(self.settings.headers), params=dict(self.settings.params),
+            timeout=policy["target.timeout"])
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
-        # Not ready: running the tests would only add noise and minutes of timeouts.
-        if not self.target.ready or self.target.off_target or self.plugin_errors:
-            return True
-        return None
+    def blocked(self) -> str:
+        """Why no test may run: the target is not ready, or our own checks broke."""
+        if not self.target.ready:
+            return self.target.not_ready_reason or "target not ready"
+        if self.target.off_target:
+            return self.target.off_target
+        return "; ".join(self.plugin_errors)
 
     # -- aggregation -----------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -174,19 +176,24 @@ class Controller:
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
+        broken = getattr(report, "staging_plugin_error", None)
+        if broken:
+            self.plugin_errors.append(str(broken))
         test = self.tests.get(nodeid)
         if test is None:
             gate = getattr(report, "staging_gate", None) or self.settings.policy.default_gate
             test = TestRecord(nodeid=nodeid, gate=gate,
                               blocking=bool(getattr(report, "staging_blocking", True)))
             self.tests[nodeid] = test
-        data = getattr(report, gate_record.REPORT_ATTR, None)
-        if data:
-            gate_record.merge(self.gate_data.setdefault(test.gate, {}), data)
         if report.outcome == "rerun":
+            # The attempt is discarded, and with it the checks and metrics it recorded: a test
+            # that passes on retry is judged by the flaky policy, not by its failed attempt.
             self.reran.add(nodeid)
             test.outcome, test.message, test.evidence = "passed", "", []
             return
+        data = getattr(report, gate_record.REPORT_ATTR, None)
+        if data:
+            gate_record.merge(self.gate_data.setdefault(test.gate, {}), data)
         test.duration += float(report.duration or 0.0)
         evidence = getattr(report, "staging_evidence", None)
         if evidence:
@@ -237,13 +244,24 @@ class Controller:
         if stopped and not self.interrupted:
             # -x / --maxfail: the tests after the stop never ran, so no gate is complete.
             self.interrupted = self.redactor.text(f"pytest stopped early: {stopped}")[:300]
-        with self.guard("version check at end"):
-            if self.target.ready and self.wants_version():
-                end, error = self.observe_version()
-                self.target.version_end = end
-                self.target.version_error = self.target.version_error or error
-        self.verdict = self.conclude(status, complete=True)
-        self.write(self.verdict)
+        try:
+            with self.guard("version check at end"):
+                if self.target.ready and self.wants_version():
+                    end, error = self.observe_version()
+                    self.target.version_end = end
+                    self.target.version_error = self.target.version_error or error
+            self.verdict = self.conclude(status, complete=True)
+            self.write(self.verdict)
+        except Exception as exc:  # whatever broke, the verdict is NO-GO
+            reason = self.redactor.text(
+                f"pytest-staging could not write its verdict: {type(exc).__name__}: {exc}")
+            self.verdict = placeholder(reason.splitlines()[0], run_id=self.run_id,
+                                       started=self.started, url=self.target.url,
+                                       exit_status=status)
+            with contextlib.suppress(Exception):
+                write_placeholder(self.settings.report_dir, self.verdict["reasons"][0],
+                                  self.redactor, run_id=self.run_id, started=self.started,
+                                  url=self.target.url)
         go = self.verdict["verdict"] == "GO"
         session.exitstatus = 0 if go else (status if status in (2, 3, 4) else 1)
         if status not in SUMMARY_EXIT_CODES:
@@ -291,6 +309,7 @@ class Controller:
                 "pytest": pytest.__version__,
                 "pytest_staging": __version__,
                 "xdist": _version("pytest-xdist"),
+                "locust": _version("locust"),
             },
         )
 
@@ -298,10 +317,15 @@ class Controller:
         """Write every report; a failure to write leaves (or makes) a NO-GO."""
         report_dir = self.settings.report_dir
         try:
+            # html and signature first: either may still turn the verdict into a NO-GO.
+            json_text, html = promotion.render_outputs(
+                verdict, self.redactor.text, promotion.signing_key(self.config))
             markdown = self.redactor.text(render_markdown(verdict))
             atomic_write_text(report_dir / "verdict.md", markdown)
+            if html is not None:
+                atomic_write_text(report_dir / "verdict.html", html)
             # verdict.json last: its presence with a decision means every report is in place.
-            atomic_write_text(report_dir / "verdict.json", self.redactor.text(render_json(verdict)))
+            atomic_write_text(report_dir / "verdict.json", json_text)
             self.written = True
         except OSError as exc:
             verdict["verdict"] = "NO-GO"
@@ -325,7 +349,12 @@ class Controller:
             return
         terminalreporter.write_sep("=", "staging verdict", bold=True)
         path = str(self.settings.report_dir / "verdict.json") if self.written else ""
-        for text, markup in render_terminal(self.verdict, path):
+        try:
+            lines = render_terminal(self.verdict, path)
+        except Exception as exc:  # the file is written; say the essentials
+            lines = [(f"{self.verdict['verdict']} (summary unavailable: {exc})", {"bold": True}),
+                     *[(f"  - {r}", {}) for r in self.verdict["reasons"]]]
+        for text, markup in lines:
             terminalreporter.write_line(self.redactor.text(text), **markup)
         for error in self.late_errors:
             terminalreporter.write_line(f"  ! after the verdict: {error}", yellow=True)
@@ -353,8 +382,9 @@ class XdistControllerHooks:
         self.controller = controller
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["staging_url"] = self.controller.settings.url
+        node.workerinput["staging_url"] = self.controller.settings.full_url
         node.workerinput["staging_sensitive"] = self.controller.target.sensitive
+        node.workerinput["staging_blocked"] = self.controller.blocked()
 
     def pytest_testnodeready(self, node: Any) -> None:
         self.controller.workers += 1

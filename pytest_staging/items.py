@@ -87,9 +87,7 @@ def without_import_machinery(text: str) -> str:
     return "\n".join([head, *kept])
 
 
-# eq=False keeps identity hashing: pluggy puts plugins in sets (subset_hook_caller, used as
-# soon as a conftest.py does not apply to every path), and an eq dataclass is unhashable.
-@dataclass(eq=False)
+@dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set
 class ItemHooks:
     """Hooks for the process that collects and runs the tests."""
 
@@ -97,11 +95,18 @@ class ItemHooks:
     redactor: Redactor
     #: Whether the target (or its redirect chain) matches sensitive_url; asked at collection.
     is_sensitive: Callable[[], bool]
+    #: Why no test may run (the target is not ready), or "" when they may.
+    blocked: Callable[[], str] = lambda: ""
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         policy = self.settings.policy
+        if self.blocked():
+            # Running tests against an unready target only adds minutes of timeouts.
+            config.hook.pytest_deselected(items=list(items))
+            items[:] = []
+            return
         selected = set(self.settings.gates_selected)
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
@@ -114,6 +119,10 @@ class ItemHooks:
                 continue
             item.user_properties.append(("staging_gate", gate))
             item.user_properties.append(("staging_blocking", str(not advisory).lower()))
+            retries = policy["flaky.retries"]
+            if retries and item.get_closest_marker("flaky") is None:
+                # pytest-rerunfailures' own marker: it reruns, the controller sees "rerun".
+                item.add_marker(pytest.mark.flaky(reruns=retries))
             if (item.get_closest_marker("destructive") is not None and self.is_sensitive()
                     and not self.settings.allow_destructive):
                 item.stash[DESTRUCTIVE_KEY] = True
@@ -145,6 +154,15 @@ class ItemHooks:
         if (report.failed and call.excinfo is not None
                 and isinstance(call.excinfo.value, requests.RequestException)):
             report.longrepr = short_http_failure(call.excinfo)
+        try:
+            self.annotate(item, report)
+        except Exception as exc:  # the controller turns this into NO-GO
+            report.staging_plugin_error = (  # type: ignore[attr-defined]
+                f"report of {item.nodeid}: {type(exc).__name__}: {exc}".splitlines()[0])
+        return report  # type: ignore[return-value]
+
+    def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """Put gate, blocking flag, gate data and evidence on the report; redact it."""
         gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
         report.staging_gate = gate  # type: ignore[attr-defined]
         report.staging_blocking = blocking  # type: ignore[attr-defined]
@@ -159,7 +177,6 @@ class ItemHooks:
             report.staging_evidence = evidence  # type: ignore[attr-defined]
             report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
         self.redact_report(report)
-        return report  # type: ignore[return-value]
 
     def redactor_data(self, data: dict[str, Any]) -> dict[str, Any]:
         return redact_data(data, self.redactor)  # type: ignore[return-value]
@@ -169,8 +186,26 @@ class ItemHooks:
         if not self.redactor.secrets:
             return
         if report.longrepr is not None:
+            report.longrepr = scrub(report.longrepr, self.redactor, set())
             text = str(report.longrepr)
-            masked = self.redactor.text(text)
-            if masked != text:
-                report.longrepr = masked
+            if self.redactor.text(text) != text:  # a shape scrub() does not know: flatten it
+                report.longrepr = self.redactor.text(text)
         report.sections = [(title, self.redactor.text(body)) for title, body in report.sections]
+
+
+def scrub(value: Any, redactor: Redactor, seen: set[int]) -> Any:
+    """Mask secrets inside pytest's failure representation, keeping its structure (so the
+    traceback keeps its colours and the short summary its one-line message)."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, list):
+        value[:] = [scrub(v, redactor, seen) for v in value]
+        return value
+    if isinstance(value, tuple):
+        return tuple(scrub(v, redactor, seen) for v in value)
+    if id(value) in seen or not type(value).__module__.startswith("_pytest"):
+        return value
+    seen.add(id(value))
+    for name, attr in list(vars(value).items()):
+        object.__setattr__(value, name, scrub(attr, redactor, seen))
+    return value

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import hookspecs
+from pytest_staging import hookspecs, promotion
 from pytest_staging.client import StagingSession
 from pytest_staging.controller import Controller, XdistControllerHooks, write_placeholder
+from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.items import CLIENT_KEY, ItemHooks
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.redact import Redactor
@@ -43,7 +44,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("staging", "staging: release gate for a live staging environment")
     group.addoption("--staging-url", dest="staging_url", metavar="URL",
                     help="base URL of the staging target; activates the release gate "
@@ -73,10 +74,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how long to wait for the target to become ready [policy, 30]")
     group.addoption("--staging-timeout", dest="staging_timeout", type=float, metavar="SECONDS",
                     help="default timeout of each request of the staging client [policy, 10]")
+    group.addoption("--staging-retries", dest="staging_retries", type=promotion.retries_count,
+                    metavar="N",
+                    help="rerun a failed test up to N times with pytest-rerunfailures; one that "
+                         "passes only on retry is flaky [policy flaky.retries, 0]")
+    group.addoption("--staging-key-env", dest="staging_key_env", metavar="NAME",
+                    help="env var holding the HMAC-SHA256 key that signs verdict.json "
+                         "[STAGING_VERDICT_KEY]")
     parser.addini("staging_url", "base URL of the staging target")
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
                                         "the ini file")
+    # The performance gate's options (after these), staging_load fixture and isolation hooks.
+    pluginmanager.register(performance_glue, "staging-performance")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -150,6 +160,14 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         return
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
+    if config.option.collectonly:
+        # Listing tests decides nothing: show the gate selection, touch no verdict.
+        config.pluginmanager.register(
+            ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
+        return
+    problem = promotion.usage_problem(config, settings)
+    if problem:
+        _fail_usage(config, problem)
     controller = Controller(config, settings)
     try:
         controller.start()
@@ -159,11 +177,13 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
     config.pluginmanager.register(controller, "staging-controller")
+    promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
     else:
         # The destructive guard needs the redirect chain, known once the target was checked.
-        items = ItemHooks(settings, controller.redactor, lambda: controller.target.sensitive)
+        items = ItemHooks(settings, controller.redactor, lambda: controller.target.sensitive,
+                          controller.blocked)
         config.pluginmanager.register(items, "staging-items")
 
 
@@ -180,8 +200,10 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     sensitive = bool(workerinput.get("staging_sensitive", False))
-    items = ItemHooks(settings, settings.redactor(), lambda: sensitive)
+    blocked = str(workerinput.get("staging_blocked", ""))
+    items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
     config.pluginmanager.register(items, "staging-items")
+    config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -214,6 +236,7 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
         timeout=policy["target.timeout"],
         retries=policy["target.retries"],
         headers=settings.headers,
+        params=dict(settings.params),
         verify=settings.verify,
         keep=policy["target.evidence"],
         body_limit=policy["target.evidence_body"],

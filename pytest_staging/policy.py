@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_staging.gates.performance.settings import policy_rows as performance_policy_rows
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -129,8 +131,8 @@ CORE_KEYS: tuple[Key, ...] = (
 # Keys of the [security] table: the security gate's own settings.
 SECURITY_KEYS: tuple[Key, ...] = ()
 
-# Keys of the [performance] table: the performance gate's own settings.
-PERFORMANCE_KEYS: tuple[Key, ...] = ()
+# Keys of the [performance] table: the performance gate's own settings (its own key table).
+PERFORMANCE_KEYS: tuple[Key, ...] = tuple(Key(*row) for row in performance_policy_rows())
 
 
 def all_keys() -> tuple[Key, ...]:

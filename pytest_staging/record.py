@@ -34,6 +34,9 @@ def record(
         record(request.node, checks=[{"name": "p95", "passed": False, "blocking": True,
                                       "detail": "p95 412ms, required < 300ms"}])
     """
+    findings, checks = list(findings), list(checks)
+    for what in (findings, metrics, checks):
+        _require_builtins(what, "record()")
     data = node.stash.setdefault(DATA_KEY, {})
     if findings:
         data.setdefault("findings", []).extend(dict(f) for f in findings)
@@ -43,6 +46,27 @@ def record(
         data.setdefault("checks", []).extend(dict(c) for c in checks)
     if warnings:
         data.setdefault("warnings", []).extend(str(w) for w in warnings)
+
+
+_BUILTINS = (str, int, float, bool, type(None))
+
+
+def _require_builtins(value: Any, where: str) -> None:
+    """Gate data crosses process boundaries (xdist): refuse anything but builtins, early."""
+    if isinstance(value, _BUILTINS):
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where}: keys must be strings, got {type(key).__name__}")
+            _require_builtins(item, where)
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _require_builtins(item, where)
+        return
+    raise TypeError(f"{where}: only str, int, float, bool, None, lists and dicts may be "
+                    f"recorded, got {type(value).__name__}")
 
 
 def take(node: pytest.Item) -> dict[str, Any] | None:

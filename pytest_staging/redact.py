@@ -14,6 +14,8 @@ SECRET_HEADER = re.compile(
     r"authorization|cookie|token|secret|password|passwd|api[-_]?key|session|credential|signature",
     re.IGNORECASE,
 )
+#: Headers whose value is a URL: secret query parameters in them are masked like in URLs.
+URL_HEADER = re.compile(r"location|content-location|referer|link|refresh", re.IGNORECASE)
 #: Query parameter names whose values are redacted in URLs.
 SECRET_PARAM = re.compile(
     r"token|secret|password|passwd|pwd|key|sig|signature|auth|session|code|credential",
@@ -97,6 +99,10 @@ class Redactor:
         for name, value in headers.items():
             if SECRET_HEADER.search(name):
                 out[name] = MASK
+            elif URL_HEADER.fullmatch(name):
+                # A redirect's Location can carry a token before any request URL showed it
+                # (and under xdist the controller never learns what a worker's redactor saw).
+                out[name] = self.url(str(value))
             else:
                 out[name] = self.text(str(value))
         return out

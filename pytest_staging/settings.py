@@ -5,16 +5,17 @@ The single place for precedence: command line > environment > ini / policy > def
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pytest_staging.policy import Policy, PolicyError, load_policy
-from pytest_staging.redact import SECRET_HEADER, Redactor
+from pytest_staging.redact import SECRET_HEADER, SECRET_PARAM, Redactor
 
 ENV_URL = "STAGING_URL"
 ENV_POLICY = "STAGING_POLICY"
@@ -42,15 +43,32 @@ class Settings:
     insecure: bool = False
     allow_destructive: bool = False
     secrets: frozenset[str] = frozenset()
+    #: Query parameters of the given URL, sent with every request (e.g. an access token).
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def full_url(self) -> str:
+        """The URL as given (query included), for handing on to xdist workers."""
+        return self.url + ("?" + urlencode(self.params) if self.params else "")
 
     def redactor(self) -> Redactor:
         redactor = Redactor(self.secrets)
         redactor.url(self.url)
+        parts = urlsplit(self.url)
+        if parts.username is not None:
+            # requests turns URL credentials into a Basic header: its value is a secret too.
+            userinfo = parts.netloc.rpartition("@")[0]
+            basic = base64.b64encode(unquote(userinfo).encode()).decode()
+            redactor.add(basic)
+        for name, value in self.params:
+            if SECRET_PARAM.search(name):
+                redactor.add(value)
         return redactor
 
 
-def normalise_url(url: str) -> str:
-    """Check the URL and give it a trailing slash, so relative paths join under it."""
+def normalise_url(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Check the URL; return it with a trailing slash (so relative paths join under it) and
+    without its query, whose parameters are returned apart to be sent with every request."""
     url = url.strip()
     # The URL may carry credentials: an error message shows it redacted.
     shown = Redactor().url(url)
@@ -61,12 +79,9 @@ def normalise_url(url: str) -> str:
         raise SettingsError(f"staging URL has an invalid port: {shown!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"staging URL must be an http(s) URL with a host, got {shown!r}")
-    if parts.query or parts.fragment:
-        # base + "api/x" would land inside the query: every test would hit the root page.
-        raise SettingsError(
-            f"staging URL must not have a query string or fragment, got {shown!r} "
-            "(pass a token with --staging-header 'Name: $VAR')")
-    return url if url.endswith("/") else url + "/"
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    return base, tuple(parse_qsl(parts.query, keep_blank_values=True))
 
 
 def expand_header(raw: str, environ: Mapping[str, str]) -> tuple[str, str, set[str]]:
@@ -169,6 +184,10 @@ def resolve(config: Any, url: str, url_source: str,
         headers[name] = value
         secrets |= found
 
+    # The verdict signing key is a secret like any other: masked wherever it could show.
+    secrets.add(environ.get(opt("staging_key_env", None) or "STAGING_VERDICT_KEY", ""))
+    secrets.discard("")
+
     insecure = bool(opt("staging_insecure", False))
     ca_bundle = opt("staging_ca_bundle", None)
     verify: bool | str = True
@@ -180,8 +199,10 @@ def resolve(config: Any, url: str, url_source: str,
         verify = str(Path(ca_bundle).resolve())
 
     expect = opt("staging_expect_version", None) or environ.get(ENV_EXPECT_VERSION) or None
+    base_url, params = normalise_url(url)
     return Settings(
-        url=normalise_url(url),
+        url=base_url,
+        params=params,
         url_source=url_source,
         policy=policy,
         report_dir=report_dir,

@@ -31,6 +31,9 @@ def _problem(exc: requests.RequestException) -> str:
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error (certificate not trusted? use --staging-ca-bundle)"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        # Checked before the text: "connection refused" here is the proxy's, not the target's.
+        return "the proxy failed (check HTTPS_PROXY / HTTP_PROXY / NO_PROXY)"
     if "Name or service not known" in text or "nodename nor servname" in text or (
         "Temporary failure in name resolution" in text or "getaddrinfo failed" in text
     ):
@@ -52,6 +55,7 @@ def wait_ready(
     interval: float,
     verify: bool | str = True,
     headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
     redactor: Redactor | None = None,
 ) -> Readiness:
     """Poll ``health`` until it answers below 500, for at most ``wait`` seconds."""
@@ -66,11 +70,12 @@ def wait_ready(
     with requests.Session() as session:
         session.verify = verify
         session.headers.update(headers or {})
+        session.params.update(params or {})  # type: ignore[union-attr]
         while True:
             attempts += 1
             remaining = deadline - time.monotonic()
             try:
-                # verify per request: REQUESTS_CA_BUNDLE would override Session.verify.
+                # verify= per request: a session-level value loses to REQUESTS_CA_BUNDLE.
                 response = session.get(url, timeout=max(min(remaining, 5.0), 0.5),
                                        allow_redirects=True, verify=verify)
                 reachable = True
@@ -118,12 +123,14 @@ def fetch_version(
     header: str = "",
     verify: bool | str = True,
     headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
     timeout: float = 10.0,
 ) -> tuple[str | None, str]:
     """The deployed version (from a header or a JSON field), or ``(None, why not)``."""
     url = join_url(base_url, path)
     try:
-        response = requests.get(url, timeout=timeout, verify=verify, headers=headers or {})
+        response = requests.get(url, timeout=timeout, verify=verify, headers=headers or {},
+                                params=params or {})
     except requests.RequestException as exc:
         return None, f"version endpoint {path}: {_problem(exc)}"
     if response.status_code >= 400:

@@ -53,8 +53,8 @@ class LoopbackServer:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     version: str = "1.0.0"
-    #: Serve HTTPS with this context (the handshake happens in the handler thread).
-    tls: ssl.SSLContext | None = None
+    #: Serve HTTPS with this context (e.g. from trustme) instead of plain HTTP.
+    ssl_context: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         owner = self
@@ -62,11 +62,6 @@ class LoopbackServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def setup(self) -> None:
-                if owner.tls is not None:
-                    self.request.settimeout(10)
-                    self.request = owner.tls.wrap_socket(self.request, server_side=True)
-                super().setup()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -93,19 +88,24 @@ class LoopbackServer:
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
 
         self._server = _Server(("127.0.0.1", 0), Handler)
+        if self.ssl_context is not None:
+            self._server.socket = self.ssl_context.wrap_socket(self._server.socket,
+                                                               server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def default(self, req: Request) -> Answer:
-        if req.path == "/version":
+        path = req.path.split("?", 1)[0]
+        if path == "/version":
             return json_answer({"version": self.version})
-        if req.path in ("/", "/health"):
+        if path in ("/", "/health"):
             return json_answer({"status": "ok"})
         return json_answer({"error": "not found"}, 404)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"{'https' if self.tls else 'http'}://{host}:{port}/"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{port}/"
 
     @property
     def port(self) -> int:

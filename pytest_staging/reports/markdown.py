@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.reports.summary import gate_rows, headline
 
 
@@ -31,6 +32,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
                 f"| {row['gate']} | {row['mode']} | {row['passed']} | {row['failed']} | "
                 f"{row['error']} | {row['skipped']} | {row['flaky']} | {row['status']} |")
         lines.append("")
+    lines.extend(performance_lines(verdict))
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:
         lines.append("### Failures")

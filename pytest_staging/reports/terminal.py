@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_staging.gates.performance.report import terminal_lines as performance_lines
 from pytest_staging.reports.summary import gate_rows, headline
 
 #: (text, markup) pairs; markup uses pytest's TerminalWriter keywords (green, red, bold, ...).
@@ -27,6 +28,7 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
             f"{row['gate']:<{width}}  {row['mode']:<8}  {row['passed']:>6} {row['failed']:>6} "
             f"{row['error']:>6} {row['skipped']:>7} {row['flaky']:>5}  {row['status']}",
             markup))
+    lines.extend(performance_lines(verdict))
     go = verdict["verdict"] == "GO"
     lines.append((f"{verdict['verdict']}  {headline(verdict)}",
                   {"green": go, "red": not go, "bold": True}))

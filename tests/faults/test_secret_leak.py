@@ -122,13 +122,11 @@ def test_no_secret_in_any_output(pytester: pytest.Pytester, server: LoopbackServ
 @pytest.mark.parametrize(
     ("template", "cause"),
     [("http://deploy:{secret}@{host}:99999/", r"invalid port"),
-     ("{scheme}://{host}/?access_token={secret}", r"must not have a query string"),
      ("ftp://deploy:{secret}@{host}/", r"must be an http\(s\) URL")],
-    ids=["bad-port", "query-token", "bad-scheme"])
+    ids=["bad-port", "bad-scheme"])
 def test_rejected_url_does_not_leak(pytester: pytest.Pytester, server: LoopbackServer,
                                     template: str, cause: str) -> None:
-    """A URL the plugin refuses is echoed in the usage error: redacted. A token in the base
-    URL's query string is refused: relative paths would all land inside the query."""
+    """A URL the plugin refuses is echoed in the usage error: redacted."""
     secret = "tok-" + uuid.uuid4().hex
     host = server.url.split("://", 1)[1].rstrip("/")
     url = template.format(secret=secret, host=host.split(":")[0] if "99999" in template

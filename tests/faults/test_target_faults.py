@@ -140,7 +140,7 @@ def _tls_server(ca, *, expired: bool = False) -> LoopbackServer:  # type: ignore
         cert = ca.issue_cert("127.0.0.1", key_type=rsa)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     cert.configure_cert(context)
-    return LoopbackServer(tls=context).start()
+    return LoopbackServer(ssl_context=context).start()
 
 
 def test_self_signed_certificate(pytester: pytest.Pytester, tls_ca) -> None:  # type: ignore[no-untyped-def]

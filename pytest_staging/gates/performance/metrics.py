@@ -1,0 +1,185 @@
+"""Metrics computed from Locust's own output files (``--json-file`` and ``--csv``).
+
+Locust's JSON (2.x, ``save_stats_json``) is a list of per-endpoint entries, each with counts,
+``start_time`` (first request), ``last_request_timestamp`` and a ``response_times`` histogram
+(``{"rounded ms": count}``). Totals merge those histograms, so total percentiles are true
+percentiles of all requests (not an average of per-endpoint ones); rps is computed over
+the measured span (first to last request), not Locust's short-run figure. Percentiles use the
+nearest-rank rule on the merged histogram (Locust's ~2-significant-digit buckets).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+MAX_ERRORS = 20
+
+
+def percentile(histogram: Mapping[float, int], count: int, fraction: float) -> float:
+    """Nearest-rank percentile of a ``{bucket ms: count}`` histogram.
+
+    The smallest bucket at or below which ``ceil(fraction * count)`` requests finished. Locust's
+    own report rule can land one bucket higher (its p50 of 1..100 ms is 51).
+    """
+    if count <= 0:
+        return 0.0
+    rank = max(1, math.ceil(fraction * count - 1e-9))
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return float(value)
+    return float(max(histogram)) if histogram else 0.0
+
+
+def _stats_block(entries: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge Locust entries into one metrics block (builtins only)."""
+    requests = sum(int(e.get("num_requests", 0)) for e in entries)
+    failures = sum(int(e.get("num_failures", 0)) for e in entries)
+    timed = sum(int(e.get("num_requests", 0)) - int(e.get("num_none_requests", 0)) for e in entries)
+    histogram: Counter[float] = Counter()
+    for entry in entries:
+        for key, count in (entry.get("response_times") or {}).items():
+            histogram[float(key)] += int(count)
+    starts = [float(e["start_time"]) for e in entries if e.get("start_time")]
+    ends = [float(e["last_request_timestamp"]) for e in entries if e.get("last_request_timestamp")]
+    span = max(ends) - min(starts) if starts and ends else 0.0
+    span = max(span, 0.0)
+    mins = [
+        float(e["min_response_time"]) for e in entries if e.get("min_response_time") is not None
+    ]
+    block: dict[str, Any] = {
+        "requests": requests,
+        "failures": failures,
+        "fail_ratio": failures / requests if requests else 0.0,
+        "rps": requests / span if span > 0 else 0.0,
+        "span": round(span, 3),
+    }
+    if timed > 0:
+        total_time = sum(float(e.get("total_response_time", 0.0)) for e in entries)
+        block["avg"] = round(total_time / timed, 3)
+        block["min"] = round(min(mins), 3) if mins else 0.0
+        block["max"] = round(max(float(e.get("max_response_time") or 0.0) for e in entries), 3)
+        for name, fraction in PERCENTILES.items():
+            block[name] = percentile(histogram, timed, fraction)
+    else:
+        for name in ("avg", "min", "max", *PERCENTILES):
+            block[name] = None
+    block["rps"] = round(block["rps"], 3)
+    block["fail_ratio"] = round(block["fail_ratio"], 6)
+    return block
+
+
+def summarize(
+    entries: Iterable[Mapping[str, Any]],
+    *,
+    errors: Iterable[Mapping[str, Any]] = (),
+    exceptions: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Metrics dict from Locust JSON entries: totals plus ``endpoints`` keyed ``"METHOD name"``.
+
+    A name requested with several methods also gets a merged entry keyed by the bare name.
+    """
+    entries = [e for e in entries if isinstance(e, Mapping)]
+    metrics = _stats_block(entries)
+    by_key: dict[str, list[Mapping[str, Any]]] = {}
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        name = str(entry.get("name", ""))
+        method = str(entry.get("method") or "").strip()
+        by_key.setdefault(f"{method} {name}".strip(), []).append(entry)
+        by_name.setdefault(name, []).append(entry)
+    endpoints = {key: _stats_block(group) for key, group in sorted(by_key.items())}
+    for name, group in by_name.items():
+        if len(group) > 1 and name not in endpoints:
+            endpoints[name] = _stats_block(group)
+    metrics["endpoints"] = endpoints
+    metrics["errors"] = list(errors)[:MAX_ERRORS]
+    exceptions = list(exceptions)
+    metrics["exceptions"] = sum(int(e.get("count", 0)) for e in exceptions)
+    metrics["exception_messages"] = [str(e.get("message", ""))[:300] for e in exceptions][:5]
+    return metrics
+
+
+def endpoint_metrics(metrics: Mapping[str, Any], endpoint: str) -> Mapping[str, Any] | None:
+    """The block for ``"GET /x"`` or ``"/x"`` (any method) in a metrics dict, else None."""
+    endpoints: Mapping[str, Any] = metrics.get("endpoints") or {}
+    key = " ".join(endpoint.split(None, 1)) if endpoint.split(None, 1)[0].isupper() else endpoint
+    if key in endpoints:
+        return endpoints[key]
+    matches = [block for name, block in endpoints.items() if name.split(" ", 1)[-1] == endpoint]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_errors(csv_prefix: Path) -> list[dict[str, Any]]:
+    """Failure kinds from ``<prefix>_failures.csv``: ``{endpoint, error, occurrences}``."""
+    rows = _read_csv(Path(f"{csv_prefix}_failures.csv"))
+    errors = [
+        {
+            "endpoint": f"{row.get('Method', '')} {row.get('Name', '')}".strip(),
+            "error": str(row.get("Error", ""))[:300],
+            "occurrences": int(row.get("Occurrences") or 0),
+        }
+        for row in rows
+    ]
+    return sorted(errors, key=lambda e: -e["occurrences"])
+
+
+def read_exceptions(csv_prefix: Path) -> list[dict[str, Any]]:
+    """Exceptions raised in user code, from ``<prefix>_exceptions.csv``."""
+    rows = _read_csv(Path(f"{csv_prefix}_exceptions.csv"))
+    return [
+        {"count": int(row.get("Count") or 0), "message": row.get("Message", "")} for row in rows
+    ]
+
+
+def read_progress(csv_prefix: Path) -> dict[str, Any] | None:
+    """Latest aggregated row of ``<prefix>_stats_history.csv`` as a progress dict, or None."""
+    path = Path(f"{csv_prefix}_stats_history.csv")
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    if len(lines) < 2:
+        return None
+    rows = list(csv.DictReader([lines[0], *lines[-3:]]))
+    rows = [r for r in rows if r.get("Name") == "Aggregated"]
+    if not rows:
+        return None
+    row = rows[-1]
+
+    def num(key: str) -> float | None:
+        try:
+            return float(row.get(key) or "")
+        except ValueError:
+            return None
+
+    return {
+        "users": int(num("User Count") or 0),
+        "rps": num("Requests/s") or 0.0,
+        "p95": num("95%"),
+        "requests": int(num("Total Request Count") or 0),
+        "failures": int(num("Total Failure Count") or 0),
+    }
+
+
+def load_locust_json(path: Path) -> list[dict[str, Any]]:
+    """Read Locust's ``--json-file`` output (a list of entries); raise ValueError if malformed."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of stats entries")
+    return data

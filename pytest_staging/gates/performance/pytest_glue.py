@@ -1,0 +1,406 @@
+"""pytest glue of the performance gate: options, the ``staging_load`` fixture, isolation hooks.
+
+Registered by ``pytest_staging.plugin``. Locust is never imported here: every load runs in a
+subprocess (see ``runner``). The fixture records each load's metrics and its threshold and
+baseline checks with ``pytest_staging.record.record``, so they reach the verdict under xdist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_staging.gates.performance.baseline import BaselineError, compare, load_baseline
+from pytest_staging.gates.performance.isolation import Measurement, MeasurementLock, shared_dir
+from pytest_staging.gates.performance.report import metrics_line
+from pytest_staging.gates.performance.runner import LoadError, LoadOptions, LoadRun, run_load
+from pytest_staging.gates.performance.thresholds import (
+    ThresholdError,
+    evaluate,
+    parse_thresholds,
+)
+from pytest_staging.record import record
+
+LOCK_KEY = pytest.StashKey[MeasurementLock]()
+COUNT_KEY = pytest.StashKey[int]()
+GATE = "performance"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("staging")
+    group.addoption("--staging-load-processes", dest="staging_load_processes", type=int,
+                    metavar="N",
+                    help="run each load test with locust --processes N on this machine "
+                         "[policy performance.processes, 0: one process]")  # fmt: skip
+    group.addoption("--staging-load-workers", dest="staging_load_workers", type=int,
+                    metavar="N",
+                    help="master mode: wait for N external 'locust --worker' processes; "
+                         "the command to start them is printed [policy performance.workers, 0]")
+    group.addoption("--staging-load-master-bind", dest="staging_load_master_bind",
+                    metavar="HOST[:PORT]",
+                    help="where the locust master listens for workers in master mode "
+                         "[127.0.0.1:a free port]")  # fmt: skip
+    group.addoption("--staging-perf-baseline", dest="staging_perf_baseline", metavar="FILE",
+                    help="earlier verdict.json (or report dir) to compare load metrics with, "
+                         "judged by policy performance.max_regression [none]")  # fmt: skip
+    group.addoption("--staging-load-progress", dest="staging_load_progress", type=float,
+                    default=5.0, metavar="SECONDS",
+                    help="seconds between live progress lines of a running load test, "
+                         "0 for none [5]")  # fmt: skip
+
+
+def _active(config: pytest.Config) -> bool:
+    from pytest_staging.plugin import SETTINGS_KEY
+
+    return SETTINGS_KEY in config.stash
+
+
+def is_load_test(item: pytest.Item) -> bool:
+    """Whether ``item`` measures the target under load (it uses ``staging_load``)."""
+    return "staging_load" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses ``staging_load`` and names no gate belongs to the performance gate.
+
+    Runs before the core assigns gates; the core then runs the performance gate after every
+    other gate. The stable sort here keeps load tests of other gates last too.
+    """
+    if not _active(config):
+        return
+    from pytest_staging.plugin import SETTINGS_KEY
+
+    gates = set(config.stash[SETTINGS_KEY].policy.gates)
+    for item in items:
+        if is_load_test(item) and not any(m.name in gates for m in item.iter_markers()):
+            item.add_marker(pytest.mark.performance)
+    items.sort(key=is_load_test)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Under xdist, every other test holds the shared side of the measurement lock."""
+    lock = _lock(item.config)
+    if lock is None or is_load_test(item):
+        return (yield)
+    with lock.test_running(item.nodeid):
+        return (yield)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
+    if not _active(item.config) or is_load_test(item):
+        return
+    if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
+        record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
+                               "use staging_load: nothing was measured"])  # fmt: skip
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """On the xdist controller: remove the run's lock directory once the workers are gone."""
+    dsession = config.pluginmanager.getplugin("dsession")
+    uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
+    if uid:
+        shutil.rmtree(shared_dir(str(uid), create=False), ignore_errors=True)
+
+
+def _lock(config: pytest.Config) -> MeasurementLock | None:
+    """The run-wide measurement lock on an xdist worker of an active run, else None."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None or not _active(config):
+        return None
+    lock = config.stash.get(LOCK_KEY, None)
+    if lock is None:
+        lock = MeasurementLock(shared_dir(str(workerinput.get("testrunuid", "run"))))
+        config.stash[LOCK_KEY] = lock
+    return lock
+
+
+@dataclass
+class LoadResult:
+    """Metrics of one load run, with its threshold results; ``check()`` asserts more."""
+
+    name: str
+    metrics: dict[str, Any]
+    thresholds: list[dict[str, Any]] = field(default_factory=list)
+    regressions: list[dict[str, Any]] = field(default_factory=list)
+    run: LoadRun | None = None
+    node: Any = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.metrics[key]
+
+    @property
+    def passed(self) -> bool:
+        """Whether every threshold and baseline check held."""
+        return all(r["passed"] for r in self.thresholds + self.regressions)
+
+    def evaluate(self, expr: str) -> dict[str, Any]:
+        """Evaluate a threshold without recording or raising."""
+        return evaluate(expr, self.metrics)
+
+    def check(self, expr: str) -> dict[str, Any]:
+        """Assert a threshold such as ``"p95 < 300ms"``; it is recorded in the verdict either way.
+
+        Raises AssertionError with observed vs required when it does not hold.
+        """
+        result = evaluate(expr, self.metrics)
+        self.thresholds.append(result)
+        if self.node is not None:
+            record(self.node, checks=[_check(self.name, result)])
+        if not result["passed"]:
+            raise AssertionError(f"load {self.name}: {result['detail']}")
+        return result
+
+
+def _check(load: str, result: Mapping[str, Any], kind: str = "threshold") -> dict[str, Any]:
+    return {
+        "name": f"{load}: {result['expr']}",
+        "passed": bool(result["passed"]),
+        "blocking": True,
+        "detail": result["detail"],
+        "load": load,
+        "kind": kind,
+        **{k: result.get(k) for k in ("expr", "metric", "endpoint", "observed", "limit", "unit")},
+    }
+
+
+class StagingLoad:
+    """The callable behind the ``staging_load`` fixture."""
+
+    def __init__(self, request: pytest.FixtureRequest, workdir: Path) -> None:
+        from pytest_staging.plugin import _settings
+
+        self.request = request
+        self.config = request.config
+        self.settings = _settings(request.config)
+        self.workdir = workdir
+        self.perf = self.settings.policy.section(GATE)
+
+    # -- output ------------------------------------------------------------------------------
+    def _emit(self, text: str) -> None:
+        """A line on the terminal, past pytest's capture, safe on xdist workers."""
+        text = self.settings.redactor().text(text)
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+        with ctx:
+            workerinput = getattr(self.config, "workerinput", None)
+            if workerinput is not None:
+                stream = sys.__stderr__ or sys.stderr
+                stream.write(f"[{workerinput.get('workerid', 'worker')}] {text}\n")
+                stream.flush()
+                return
+            reporter = self.config.pluginmanager.getplugin("terminalreporter")
+            if reporter is not None:
+                reporter.ensure_newline()
+                reporter.write_line(text)
+            else:
+                sys.stderr.write(text + "\n")
+
+    # -- the call ----------------------------------------------------------------------------
+    def __call__(
+        self,
+        *,
+        users: int | None = None,
+        spawn_rate: float | None = None,
+        run_time: str | float | None = None,
+        locustfile: str | Path | None = None,
+        profile: Mapping[str, Any] | Sequence[Any] | None = None,
+        thresholds: Sequence[str] = (),
+        name: str | None = None,
+        wait: float = 0.0,
+        user_classes: Sequence[str] = (),
+        processes: int | None = None,
+        workers: int | None = None,
+        extra_args: Sequence[str] = (),
+        fail_on_threshold: bool = True,
+    ) -> LoadResult:
+        """Run one load test against the staging target and judge it (see the fixture)."""
+        node = self.request.node
+        count = node.stash.get(COUNT_KEY, 0) + 1
+        node.stash[COUNT_KEY] = count
+        name = name or (node.nodeid if count == 1 else f"{node.nodeid}#{count}")
+        try:
+            exprs = self._thresholds(thresholds)
+            options = self._options(
+                users=users, spawn_rate=spawn_rate, run_time=run_time, locustfile=locustfile,
+                profile=profile, wait=wait, user_classes=user_classes, processes=processes,
+                workers=workers, extra_args=extra_args,
+            )  # fmt: skip
+        except (ThresholdError, LoadError, ValueError) as exc:
+            self._fail(name, f"usage error: {exc}")
+        run, measurement = self._run(name, options)
+        metrics = dict(run.metrics)
+        results = [evaluate(t, metrics) for t in exprs]
+        checks = [_check(name, r) for r in results]
+        warnings: list[str] = []
+        if metrics.get("exceptions"):
+            first = (metrics.get("exception_messages") or [""])[0]
+            checks.append({"name": f"{name}: locustfile", "passed": False, "blocking": True,
+                           "detail": f"the locustfile raised {metrics['exceptions']} "
+                                     f"exception(s) in its tasks: {first}",
+                           "load": name, "kind": "locustfile"})  # fmt: skip
+        regressions, baseline_warnings = self._baseline(name, metrics)
+        checks += [_check(name, r, "baseline") for r in regressions]
+        warnings += baseline_warnings
+        warning = measurement.warning(name) if measurement else None
+        if warning:
+            warnings.append(warning)
+        metrics["isolated"] = warning is None
+        metrics["wall_time"] = run.wall_time
+        metrics["thresholds"] = results
+        record(node, metrics={name: metrics}, checks=checks, warnings=warnings)
+        self._emit(f"load {name}: {metrics_line(metrics)} ({run.wall_time:.1f}s)")
+        result = LoadResult(name, metrics, results, regressions, run, node)
+        failed = [c["detail"] for c in checks if not c["passed"]]
+        if failed and fail_on_threshold:
+            pytest.fail(f"load {name}: " + "; ".join(failed), pytrace=False)
+        return result
+
+    def _fail(self, name: str, detail: str) -> Any:
+        record(self.request.node, checks=[{
+            "name": f"{name}: load run", "passed": False, "blocking": True,
+            "detail": detail, "load": name, "kind": "run"}])  # fmt: skip
+        pytest.fail(f"load {name}: {detail}", pytrace=False)
+
+    def _thresholds(self, given: Sequence[str]) -> list[Any]:
+        exprs: list[str] = list(self.perf.get("thresholds") or [])
+        for mark in self.request.node.iter_markers(GATE):
+            marked = mark.kwargs.get("thresholds") or []
+            exprs += [marked] if isinstance(marked, str) else list(marked)
+        exprs += [given] if isinstance(given, str) else list(given)
+        return parse_thresholds(list(dict.fromkeys(exprs)))
+
+    def _options(self, **kw: Any) -> LoadOptions:
+        opt = self.config.getoption
+        processes = kw["processes"]
+        if processes is None:
+            processes = opt("staging_load_processes", None) or self.perf.get("processes") or 0
+        workers = kw["workers"]
+        if workers is None:
+            workers = opt("staging_load_workers", None) or self.perf.get("workers") or 0
+        bind, port = "127.0.0.1", 0
+        raw_bind = opt("staging_load_master_bind", None)
+        if raw_bind:
+            host, _, raw_port = str(raw_bind).rpartition(":")
+            if host and raw_port.isdigit():
+                bind, port = host, int(raw_port)
+            else:
+                bind = str(raw_bind)
+        if kw["locustfile"] is None and kw["profile"] is None:
+            raise LoadError("bad-options", "staging_load needs a locustfile or a profile")
+        locustfile = kw["locustfile"]
+        if locustfile is not None and not Path(locustfile).is_absolute():
+            locustfile = Path(self.request.node.path).parent / locustfile
+        return LoadOptions(
+            host=self.settings.url.rstrip("/"),
+            users=int(kw["users"] or self.perf.get("users") or 10),
+            spawn_rate=float(kw["spawn_rate"] or self.perf.get("spawn_rate") or 10),
+            run_time=kw["run_time"] or self.perf.get("run_time") or "10s",
+            locustfile=locustfile,
+            profile=kw["profile"],
+            wait=float(kw["wait"]),
+            user_classes=tuple(kw["user_classes"]),
+            processes=int(processes),
+            workers=int(workers),
+            master_bind_host=bind,
+            master_port=port,
+            stop_timeout=float(self.perf.get("stop_timeout") or 5),
+            headers=dict(self.settings.headers),
+            extra_args=tuple(kw["extra_args"]),
+        )
+
+    def _run(self, name: str, options: LoadOptions) -> tuple[LoadRun, Measurement | None]:
+        every = float(self.config.getoption("staging_load_progress", 5.0) or 0)
+        started = time.monotonic()
+        last = [started, 0.0]  # when the last line was shown, requests then
+        total = options.seconds()
+
+        def progress(p: dict[str, Any]) -> None:
+            now = time.monotonic()
+            if every <= 0 or now - last[0] < every:
+                return
+            # Locust's own "current rps" lags on short windows: use the delta since last line.
+            rps = (p["requests"] - last[1]) / (now - last[0])
+            last[0], last[1] = now, p["requests"]
+            p95 = f"{p['p95']:.0f} ms" if p.get("p95") is not None else "n/a"
+            self._emit(f"load {name}: {now - started:.0f}s/{total:.0f}s "
+                       f"users {p['users']}, {rps:.1f} req/s, p95 {p95}, "
+                       f"failures {p['failures']}/{p['requests']}")  # fmt: skip
+
+        def master_ready(command: str) -> None:
+            self._emit(f"load {name}: locust master waiting for {options.workers} worker(s); "
+                       f"start each with: {command}")  # fmt: skip
+
+        lock = _lock(self.config)
+        timeout = float(self.perf.get("lock_timeout") or 300)
+        workdir = self.workdir / f"load-{node_slug(name)}"
+        measurement: Measurement | None = None
+        try:
+            if lock is None:
+                run = run_load(options, workdir, on_progress=progress,
+                               on_master_ready=master_ready)  # fmt: skip
+            else:
+                with lock.measurement(timeout) as measurement:
+                    run = run_load(options, workdir, on_progress=progress,
+                                   on_master_ready=master_ready)  # fmt: skip
+        except LoadError as exc:
+            self._fail(name, str(exc))
+        return run, measurement
+
+    def _baseline(
+        self, name: str, metrics: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        path = self.config.getoption("staging_perf_baseline", None)
+        if not path:
+            return [], []
+        rules = list(self.perf.get("max_regression") or [])
+        if not rules:
+            return [], [f"performance: baseline {path} given but policy performance."
+                        "max_regression is empty: nothing compared"]  # fmt: skip
+        try:
+            loads = load_baseline(path)
+        except BaselineError as exc:
+            broken = {"expr": "baseline", "metric": "baseline", "endpoint": None,
+                      "observed": None, "limit": None, "unit": "", "passed": False,
+                      "detail": str(exc)}
+            return [broken], []
+        if name not in loads:
+            return [], [f"performance: load {name} has no baseline in {path}: not compared"]
+        return compare(rules, metrics, loads[name]), []
+
+
+def node_slug(name: str) -> str:
+    """A file-name-safe form of a load name."""
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return slug[-80:] or "load"
+
+
+@pytest.fixture
+def staging_load(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[StagingLoad]:  # fmt: skip
+    """Run a Locust load test against the staging target and judge it with thresholds.
+
+    ``result = staging_load(users=50, spawn_rate=10, run_time="30s", locustfile="lf.py")`` or
+    an inline profile ``staging_load(profile={"GET /api/items": 3, "POST /api/orders": 1})``.
+    Locust runs as a subprocess, never in the pytest process. Thresholds come from the policy
+    (``[performance] thresholds``), the ``@pytest.mark.performance(thresholds=[...])`` marker
+    and the ``thresholds=`` argument; any that fails fails the test (``fail_on_threshold``) and
+    is a NO-GO reason with observed vs required. ``result.check("p95 < 300ms")`` asserts more;
+    ``result.metrics`` holds requests, failures, fail_ratio, rps, avg/min/max, p50-p99 and
+    ``endpoints``. Under xdist the measurement waits until no other test runs.
+    """
+    load = StagingLoad(request, tmp_path_factory.mktemp("staging-load"))
+    yield load
+    if not request.node.stash.get(COUNT_KEY, 0):
+        record(request.node, warnings=[f"performance: {request.node.nodeid} asked for "
+                                       "staging_load but ran no load"])  # fmt: skip

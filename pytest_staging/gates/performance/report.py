@@ -1,0 +1,80 @@
+"""Performance sections of the terminal and Markdown summaries (plain functions over a verdict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_staging.gates.performance.thresholds import format_value
+
+MAX_LOADS = 10
+
+
+def _loads(verdict: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    gate = (verdict.get("gates") or {}).get("performance") or {}
+    metrics = gate.get("metrics") or {}
+    return {n: m for n, m in metrics.items() if isinstance(m, dict) and "requests" in m}
+
+
+def _checks(verdict: dict[str, Any], load: str) -> list[dict[str, Any]]:
+    gate = (verdict.get("gates") or {}).get("performance") or {}
+    return [c for c in gate.get("checks") or [] if c.get("load") == load]
+
+
+def _ms(value: Any) -> str:
+    return format_value(value, "ms") if isinstance(value, (int, float)) else "n/a"
+
+
+def metrics_line(m: dict[str, Any]) -> str:
+    """``1234 req, 205.3 req/s, p50 2.00 ms, p95 5.00 ms, p99 9.00 ms, 0.00% failed``."""
+    return (
+        f"{m.get('requests', 0)} req, {format_value(m.get('rps', 0.0), 'rps')}, "
+        f"p50 {_ms(m.get('p50'))}, p95 {_ms(m.get('p95'))}, p99 {_ms(m.get('p99'))}, "
+        f"{format_value(m.get('fail_ratio', 0.0), 'ratio')} failed"
+    )
+
+
+def terminal_lines(verdict: dict[str, Any]) -> list[tuple[str, dict[str, bool]]]:
+    """One line per load test, then one per threshold / baseline check with its observed value."""
+    lines: list[tuple[str, dict[str, bool]]] = []
+    for name, m in list(_loads(verdict).items())[:MAX_LOADS]:
+        lines.append((f"load {name}: {metrics_line(m)}", {"bold": True}))
+        for check in _checks(verdict, name):
+            ok = bool(check.get("passed"))
+            mark = "ok  " if ok else "FAIL"
+            lines.append((f"  {mark} {check.get('detail', '')}", {"green": ok, "red": not ok}))
+    return lines
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_lines(verdict: dict[str, Any]) -> list[str]:
+    """A "Performance" section: a metrics table and a thresholds table."""
+    loads = _loads(verdict)
+    if not loads:
+        return []
+    lines = [
+        "### Performance",
+        "",
+        "| Load | Requests | req/s | p50 | p90 | p95 | p99 | max | Failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in loads.items():
+        lines.append(
+            f"| {_cell(name)} | {m.get('requests', 0)} | {m.get('rps', 0.0):.1f} | "
+            f"{_ms(m.get('p50'))} | {_ms(m.get('p90'))} | {_ms(m.get('p95'))} | "
+            f"{_ms(m.get('p99'))} | {_ms(m.get('max'))} | "
+            f"{format_value(m.get('fail_ratio', 0.0), 'ratio')} |"
+        )
+    checks = [(n, c) for n in loads for c in _checks(verdict, n)]
+    if checks:
+        lines += ["", "| Load | Check | Observed vs required | Result |", "|---|---|---|---|"]
+        for name, check in checks:
+            result = "✅ pass" if check.get("passed") else "⛔ fail"
+            lines.append(
+                f"| {_cell(name)} | `{_cell(check.get('expr', check.get('name', '')))}` | "
+                f"{_cell(check.get('detail', ''))} | {result} |"
+            )
+    lines.append("")
+    return lines

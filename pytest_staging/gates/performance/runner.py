@@ -1,0 +1,345 @@
+"""Run Locust as a subprocess and read its stats back from ``--json-file`` / ``--csv``.
+
+Locust is never imported here (its gevent monkey-patching breaks ssl, requests and xdist): it
+runs headless in its own process group, with a hard timeout (run time + stop timeout + margin,
+plus the worker wait in master mode), and its exit code is mapped so a run whose requests failed
+is told apart from a locust that crashed, a bad locustfile or a missing locust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_staging.gates.performance import metrics as metrics_mod
+from pytest_staging.gates.performance.profile import HEADERS_ENV, render_locustfile
+
+LOCUST_ENV = "PYTEST_STAGING_LOCUST"
+EXIT_REQUESTS_FAILED = 42  # passed as --exit-code-on-error: distinct from locust's own 1 and 2
+STATS_PREFIX = "stats"
+PROGRESS_HOOK = Path(__file__).with_name("locust_progress.py")
+_TIMESPAN = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
+)
+
+
+class LoadError(RuntimeError):
+    """The load run could not produce trustworthy metrics; ``kind`` says why.
+
+    Kinds: ``locust-missing``, ``bad-locustfile``, ``bad-options``, ``locust-error``,
+    ``locust-crashed``, ``timeout``, ``no-output``.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def parse_timespan(value: str | float | int) -> float:
+    """Seconds from ``30``, ``"30s"``, ``"2m"``, ``"1h30m"``; raise LoadError if malformed."""
+    if isinstance(value, bool):
+        raise LoadError("bad-options", f"run_time {value!r}: expected seconds or '30s'/'2m'")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _TIMESPAN.match(str(value))
+        if not match or not any(match.groups()):
+            raise LoadError("bad-options", f"run_time {value!r}: expected seconds or '30s'/'2m'")
+        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if seconds <= 0:
+        raise LoadError("bad-options", f"run_time {value!r}: must be positive")
+    return seconds
+
+
+@dataclass
+class LoadOptions:
+    """What to run: users, duration, locustfile or inline profile, and how to distribute it."""
+
+    host: str
+    users: int = 10
+    spawn_rate: float = 10.0
+    run_time: float | str = 10.0
+    locustfile: str | os.PathLike[str] | None = None
+    profile: Mapping[str, Any] | Sequence[Any] | None = None
+    wait: float = 0.0
+    user_classes: Sequence[str] = ()
+    processes: int = 0
+    workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+    master_port: int = 0
+    expect_workers_max_wait: float = 60.0
+    stop_timeout: float = 5.0
+    margin: float = 15.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extra_args: Sequence[str] = ()
+    locust_command: Sequence[str] | None = None
+    env: Mapping[str, str] | None = None
+
+    def seconds(self) -> float:
+        """Run time in whole seconds as Locust will run it."""
+        return float(math.ceil(parse_timespan(self.run_time)))
+
+    def hard_timeout(self) -> float:
+        """Wall-clock limit after which the whole locust process group is killed."""
+        limit = self.seconds() + self.stop_timeout + self.margin
+        if self.workers:
+            limit += self.expect_workers_max_wait
+        return limit
+
+
+@dataclass
+class LoadRun:
+    """A finished load run: metrics plus how it ran."""
+
+    metrics: dict[str, Any]
+    exit_code: int
+    status: str  # "ok" | "requests-failed"
+    command: list[str]
+    wall_time: float
+    workdir: str
+    worker_command: str | None = None
+
+
+def resolve_locust_command(explicit: Sequence[str] | None = None) -> list[str]:
+    """The command that starts locust: explicit, ``$PYTEST_STAGING_LOCUST``, or this Python's.
+
+    Finding the locust package does not import it.
+    """
+    if explicit:
+        return list(explicit)
+    configured = os.environ.get(LOCUST_ENV)
+    if configured:
+        return shlex.split(configured)
+    if importlib.util.find_spec("locust") is not None:
+        return [sys.executable, "-m", "locust"]
+    found = shutil.which("locust")
+    if found:
+        return [found]
+    raise LoadError("locust-missing", "locust is not installed: pip install locust")
+
+
+def check_locustfile(path: Path) -> None:
+    """Fail early and clearly on a missing locustfile or one with a syntax error (no import).
+
+    A directory of locustfiles (which Locust accepts) is left to Locust to check.
+    """
+    if path.is_dir():
+        return
+    if not path.is_file():
+        raise LoadError("bad-locustfile", f"locustfile {path} not found")
+    try:
+        compile(path.read_bytes(), str(path), "exec")
+    except SyntaxError as exc:
+        raise LoadError(
+            "bad-locustfile", f"locustfile {path}:{exc.lineno}: SyntaxError: {exc.msg}"
+        ) from None
+    except ValueError as exc:
+        raise LoadError("bad-locustfile", f"locustfile {path}: {exc}") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (for Locust's master bind port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_command(master_host: str, master_port: int) -> str:
+    """The command an operator runs on each load machine in master mode."""
+    host = "<this-machine>" if master_host in ("*", "0.0.0.0", "") else master_host
+    return f"locust --worker --master-host {host} --master-port {master_port} -f -"
+
+
+def build_command(options: LoadOptions, locustfile: Path, workdir: Path) -> list[str]:
+    """Full locust command line for ``options`` (headless, stats to files in ``workdir``)."""
+    if options.users < 1:
+        raise LoadError("bad-options", f"users={options.users!r}: must be at least 1")
+    if options.spawn_rate <= 0:
+        raise LoadError("bad-options", f"spawn_rate={options.spawn_rate!r}: must be positive")
+    if options.processes and options.workers:
+        raise LoadError("bad-options", "processes and workers (master mode) are exclusive")
+    prefix = str(workdir / STATS_PREFIX)
+    command = [
+        *resolve_locust_command(options.locust_command),
+        "-f", f"{locustfile},{PROGRESS_HOOK}",
+        "--headless",
+        "--users", str(int(options.users)),
+        "--spawn-rate", f"{float(options.spawn_rate):g}",
+        "--run-time", f"{int(options.seconds())}s",
+        "--host", options.host,
+        "--json-file", prefix,
+        "--csv", prefix,
+        "--only-summary",
+        "--stop-timeout", f"{float(options.stop_timeout):g}",
+        "--exit-code-on-error", str(EXIT_REQUESTS_FAILED),
+    ]  # fmt: skip
+    if options.processes:
+        # The forked workers reach their master on 5557 unless told otherwise: a fixed port
+        # collides with any other locust on the machine (another xdist worker's, say).
+        command += ["--processes", str(int(options.processes))]
+        if options.master_port:
+            command += ["--master-bind-port", str(options.master_port),
+                        "--master-port", str(options.master_port)]
+    if options.workers:
+        command += [
+            "--master",
+            "--master-bind-host", options.master_bind_host,
+            "--master-bind-port", str(options.master_port),
+            "--expect-workers", str(int(options.workers)),
+            "--expect-workers-max-wait", f"{float(options.expect_workers_max_wait):g}",
+        ]  # fmt: skip
+    command += list(options.extra_args)
+    command += list(options.user_classes)
+    return command
+
+
+def _log_reason(log: Path) -> str:
+    """The line of locust's output that best says why it failed."""
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no output"
+    for line in reversed(lines):
+        if re.search(r"(Error|Exception|Gave up|Could not|Invalid|unrecognized|error:)", line):
+            return re.sub(r"^\[[^\]]*\] \S+: ", "", line)[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop locust and everything it started (``--processes`` children)."""
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_load(
+    options: LoadOptions,
+    workdir: str | os.PathLike[str],
+    *,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_master_ready: Callable[[str], None] | None = None,
+    progress_interval: float = 1.0,
+) -> LoadRun:
+    """Run one load test and return its metrics; raise LoadError when it cannot be trusted.
+
+    A run where requests failed is *not* an error: it returns ``status="requests-failed"`` and
+    the thresholds judge it. ``on_progress`` gets ``{users, rps, p95, requests, failures}``
+    about every ``progress_interval`` seconds; ``on_master_ready`` gets the worker command.
+    """
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    if (options.locustfile is None) == (options.profile is None):
+        raise LoadError("bad-options", "give exactly one of locustfile or profile")
+    if options.profile is not None:
+        try:
+            source = render_locustfile(options.profile, wait=options.wait)
+        except ValueError as exc:
+            raise LoadError("bad-options", str(exc)) from None
+        locustfile = work / "staging_profile_locustfile.py"
+        locustfile.write_text(source, encoding="utf-8")
+    else:
+        locustfile = Path(options.locustfile).resolve()  # type: ignore[arg-type]
+    check_locustfile(locustfile)
+    if (options.workers or options.processes) and not options.master_port:
+        options.master_port = free_port(options.master_bind_host.replace("*", "127.0.0.1"))
+    command = build_command(options, locustfile, work)
+    env = dict(os.environ if options.env is None else options.env)
+    env[HEADERS_ENV] = json.dumps(dict(options.headers))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    log = work / "locust.log"
+    for stale in work.glob(f"{STATS_PREFIX}*"):
+        stale.unlink()
+    started = time.monotonic()
+    deadline = started + options.hard_timeout()
+    try:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=work, env=env, start_new_session=True,
+            )  # fmt: skip
+    except FileNotFoundError:
+        raise LoadError("locust-missing", f"locust executable not found: {command[0]}") from None
+    except PermissionError:
+        raise LoadError("locust-missing", f"locust executable not runnable: {command[0]}") from None
+    hint = None
+    if options.workers:
+        hint = worker_command(options.master_bind_host, options.master_port)
+        if on_master_ready is not None:
+            on_master_ready(hint)
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=progress_interval)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if time.monotonic() > deadline:
+                _kill_group(proc)
+                raise LoadError(
+                    "timeout",
+                    f"locust did not finish within {options.hard_timeout():.0f}s "
+                    "(run time + stop timeout + margin); killed",
+                )
+            if on_progress is not None:
+                progress = metrics_mod.read_progress(work / STATS_PREFIX)
+                if progress is not None:
+                    on_progress(progress)
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+    wall = time.monotonic() - started
+    if code not in (0, EXIT_REQUESTS_FAILED):
+        reason = _log_reason(log)
+        if code == 2 or code < 0:
+            raise LoadError("locust-crashed", f"locust crashed (exit {code}): {reason}")
+        output = log.read_text(errors="replace") if log.is_file() else ""
+        if "Could not find" in reason or f'File "{locustfile}"' in output:
+            raise LoadError("bad-locustfile", f"locustfile {locustfile.name}: {reason}")
+        raise LoadError("locust-error", f"locust failed to run (exit {code}): {reason}")
+    json_path = work / f"{STATS_PREFIX}.json"
+    try:
+        entries = metrics_mod.load_locust_json(json_path)
+    except (OSError, ValueError) as exc:
+        raise LoadError("no-output", f"locust wrote no readable stats ({exc})") from None
+    prefix = work / STATS_PREFIX
+    metrics = metrics_mod.summarize(
+        entries,
+        errors=metrics_mod.read_errors(prefix),
+        exceptions=metrics_mod.read_exceptions(prefix),
+    )
+    metrics["users"] = int(options.users)
+    metrics["run_time"] = options.seconds()
+    if options.processes:
+        metrics["processes"] = int(options.processes)
+    if options.workers:
+        metrics["workers"] = int(options.workers)
+    return LoadRun(
+        metrics=metrics,
+        exit_code=code,
+        status="ok" if code == 0 else "requests-failed",
+        command=command,
+        wall_time=round(wall, 3),
+        workdir=str(work),
+        worker_command=hint,
+    )

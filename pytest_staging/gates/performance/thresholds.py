@@ -1,0 +1,170 @@
+"""k6-style threshold expressions for load metrics.
+
+Grammar (one expression per string)::
+
+    [ENDPOINT:] METRIC OP VALUE[UNIT]
+
+    p95 < 300ms            p99 <= 1s           avg < 150ms
+    fail_ratio < 1%        rps > 200           GET /api/items: p95 < 200ms
+
+``ENDPOINT`` is a Locust stats name, optionally prefixed by the HTTP method (``GET /api/items``);
+without a method every method hitting that name is merged. ``OP`` is one of ``< <= > >= ==``.
+Time values take ``ms`` (the default) or ``s``; ``fail_ratio`` takes ``%`` or a fraction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_staging.gates.performance.metrics import endpoint_metrics
+
+TIME_METRICS = ("avg", "min", "max", "p50", "p90", "p95", "p99")
+METRICS: dict[str, str] = {
+    **{name: "ms" for name in TIME_METRICS},
+    "fail_ratio": "ratio",
+    "rps": "rps",
+    "requests": "count",
+    "failures": "count",
+}
+_OPS = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+}
+_EXPR = re.compile(
+    r"^\s*(?:(?P<endpoint>\S.*?)\s*:\s+)?"
+    r"(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|==|<|>)\s*"
+    r"(?P<value>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(?P<unit>ms|s|%|/s)?\s*$"
+)
+
+
+class ThresholdError(ValueError):
+    """A threshold expression that cannot be parsed; the message names the expression."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One parsed threshold; ``limit`` is in canonical units (ms, fraction, req/s, count)."""
+
+    expr: str
+    metric: str
+    op: str
+    limit: float
+    endpoint: str | None = None
+
+    @property
+    def unit(self) -> str:
+        """Canonical unit of the metric: ``ms``, ``ratio``, ``rps`` or ``count``."""
+        return METRICS[self.metric]
+
+
+def parse_threshold(expr: str) -> Threshold:
+    """Parse one expression such as ``"GET /api: p95 < 200ms"``; raise ThresholdError if bad."""
+    if not isinstance(expr, str):
+        raise ThresholdError(f"threshold {expr!r}: expected a string like 'p95 < 300ms'")
+    match = _EXPR.match(expr)
+    if not match:
+        raise ThresholdError(
+            f"threshold {expr!r}: expected '[ENDPOINT:] METRIC OP VALUE[UNIT]', e.g. 'p95 < 300ms'"
+        )
+    metric, op, unit = match["metric"], match["op"], match["unit"]
+    if metric not in METRICS:
+        known = ", ".join(METRICS)
+        raise ThresholdError(f"threshold {expr!r}: unknown metric {metric!r} (known: {known})")
+    value = float(match["value"])
+    kind = METRICS[metric]
+    if kind == "ms":
+        if unit in (None, "ms"):
+            limit = value
+        elif unit == "s":
+            limit = value * 1000.0
+        else:
+            raise ThresholdError(f"threshold {expr!r}: {metric} takes ms or s, not {unit!r}")
+    elif kind == "ratio":
+        if unit == "%":
+            limit = value / 100.0
+        elif unit is None and value <= 1:
+            limit = value
+        else:
+            raise ThresholdError(f"threshold {expr!r}: fail_ratio takes a percentage like '1%'")
+    elif kind == "rps":
+        if unit not in (None, "/s"):
+            raise ThresholdError(f"threshold {expr!r}: rps takes a plain number, not {unit!r}")
+        limit = value
+    else:
+        if unit is not None:
+            raise ThresholdError(f"threshold {expr!r}: {metric} takes a plain count")
+        limit = value
+    endpoint = match["endpoint"]
+    return Threshold(expr=expr.strip(), metric=metric, op=op, limit=limit, endpoint=endpoint)
+
+
+def parse_thresholds(exprs: Iterable[str]) -> list[Threshold]:
+    """Parse every expression; the first bad one raises ThresholdError naming it."""
+    if isinstance(exprs, str):
+        exprs = [exprs]
+    return [parse_threshold(expr) for expr in exprs]
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """Human form of a canonical value: ``52 ms``, ``0.50%``, ``210.3 req/s``."""
+    if value is None:
+        return "n/a"
+    if unit == "ms":
+        whole = value >= 10 or float(value).is_integer()
+        return f"{value:.0f} ms" if whole else f"{value:.2f} ms"
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    if unit == "rps":
+        return f"{value:.1f} req/s"
+    return f"{value:.0f}"
+
+
+def evaluate(threshold: Threshold | str, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Evaluate one threshold against a metrics dict (see ``metrics.summarize``).
+
+    Returns ``{expr, metric, endpoint, observed, limit, unit, passed, detail}``; a missing
+    endpoint or a run without requests fails (fail closed) with ``observed`` None.
+    """
+    if isinstance(threshold, str):
+        threshold = parse_threshold(threshold)
+    scope: Mapping[str, Any] | None = metrics
+    where = ""
+    if threshold.endpoint:
+        scope = endpoint_metrics(metrics, threshold.endpoint)
+        where = f" for {threshold.endpoint}"
+    observed = None if scope is None else scope.get(threshold.metric)
+    no_samples = scope is None or not scope.get("requests")
+    if threshold.unit == "ms" and no_samples:
+        observed = None
+    unit = threshold.unit
+    required = f"{threshold.op} {format_value(threshold.limit, unit)}"
+    if observed is None:
+        passed = False
+        what = f"no requests{where}" if no_samples else f"{threshold.metric} not measured{where}"
+        detail = f"{threshold.metric}: {what}, required {required}"
+    else:
+        passed = bool(_OPS[threshold.op](float(observed), threshold.limit))
+        detail = f"{threshold.metric}{where} = {format_value(observed, unit)}, required {required}"
+    return {
+        "expr": threshold.expr,
+        "metric": threshold.metric,
+        "endpoint": threshold.endpoint,
+        "observed": None if observed is None else float(observed),
+        "limit": threshold.limit,
+        "unit": unit,
+        "passed": passed,
+        "detail": detail,
+    }
+
+
+def evaluate_all(
+    thresholds: Iterable[Threshold | str], metrics: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Evaluate every threshold; returns one result dict each, in order."""
+    return [evaluate(t, metrics) for t in thresholds]

@@ -1,0 +1,242 @@
+"""HTML report: one self-contained file (inline CSS, no external assets) from a verdict dict.
+
+``build_view`` turns a verdict (possibly partial: a placeholder, an older run) into plain data
+with every default filled in, so the template stays simple and never fails on a missing key.
+Rendering uses jinja2 with autoescape on: test ids, messages and response bodies are text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+BUILTIN_GATES = ("integration", "security", "performance")
+COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+LEVEL_ORDER = {"fail": 0, "warn": 1, "info": 2, "ignore": 3}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def ordered_gate_names(gates: Mapping[str, Any]) -> list[str]:
+    """Built-in gates first in their fixed order, then the others as they appear."""
+    first = [g for g in BUILTIN_GATES if g in gates]
+    return first + [g for g in gates if g not in BUILTIN_GATES]
+
+
+def flatten_metrics(metrics: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Flatten nested metric dicts into ``("a.b.c", value)`` rows, in key order."""
+    rows: list[tuple[str, Any]] = []
+    if isinstance(metrics, Mapping):
+        for key, value in metrics.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, Mapping) and value:
+                rows.extend(flatten_metrics(value, name))
+            else:
+                rows.append((name, value))
+    elif prefix:
+        rows.append((prefix, metrics))
+    return rows
+
+
+def format_value(value: Any) -> str:
+    """A metric or fact as short text: floats to 3 significant decimals, lists joined."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value) or "-"
+    if isinstance(value, Mapping):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def format_time(value: Any) -> str:
+    """An ISO-8601 time as ``2026-01-31 12:34:56 UTC``; anything unparsable as given."""
+    if not value:
+        return "not finished"
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _headers(value: Any) -> list[tuple[str, str]]:
+    return [(str(k), format_value(v)) for k, v in _dict(value).items()]
+
+
+def _evidence(items: Any) -> list[dict[str, Any]]:
+    out = []
+    for item in _list(items):
+        e = _dict(item)
+        out.append({
+            "method": str(e.get("method") or "?"),
+            "url": str(e.get("url") or ""),
+            "status": e.get("status"),
+            "latency_ms": format_value(e.get("latency_ms")),
+            "request_headers": _headers(e.get("request_headers")),
+            "response_headers": _headers(e.get("response_headers")),
+            "body": "" if e.get("body") is None else str(e.get("body")),
+        })
+    return out
+
+
+def _gate_rows(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name in ordered_gate_names(gates):
+        g = _dict(gates[name])
+        counts = _dict(g.get("counts"))
+        rows.append({
+            "name": name,
+            "status": str(g.get("status") or "unknown"),
+            "description": str(g.get("description") or ""),
+            "blocking": g.get("blocking") is not False,
+            "min_tests": g.get("min_tests"),
+            "counts": {k: counts.get(k, 0) for k in COUNT_KEYS},
+            "failed_checks": [c for c in map(_dict, _list(g.get("checks")))
+                              if c.get("passed") is False],
+        })
+    return rows
+
+
+def _failures(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name in ordered_gate_names(gates):
+        for f in map(_dict, _list(_dict(gates[name]).get("failures"))):
+            out.append({
+                "gate": name,
+                "nodeid": str(f.get("nodeid") or "?"),
+                "outcome": str(f.get("outcome") or "failed"),
+                "message": str(f.get("message") or ""),
+                "blocking": f.get("blocking") is not False,
+                "evidence": _evidence(f.get("evidence")),
+            })
+    out.sort(key=lambda f: not f["blocking"])  # what blocks first; stable within each
+    return out
+
+
+def _findings(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name in ordered_gate_names(gates):
+        for f in map(_dict, _list(_dict(gates[name]).get("findings"))):
+            where = f.get("url") or ""
+            if f.get("file"):
+                where = f"{f['file']}:{f['line']}" if f.get("line") else str(f["file"])
+            out.append({
+                "gate": name,
+                "rule": str(f.get("rule") or f.get("test_id") or "?"),
+                "severity": str(f.get("severity") or "info").lower(),
+                "level": str(f.get("level") or "info").lower(),
+                "title": str(f.get("title") or ""),
+                "where": str(where),
+                "evidence": "" if f.get("evidence") is None else str(f.get("evidence")),
+                "fix": str(f.get("fix") or ""),
+                "cwe": f.get("cwe"),
+            })
+    out.sort(key=lambda f: (LEVEL_ORDER.get(f["level"], 9), SEVERITY_ORDER.get(f["severity"], 9)))
+    return out
+
+
+def _checks(gate: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{
+        "name": str(c.get("name") or "?"),
+        "passed": c.get("passed") is True,
+        "blocking": c.get("blocking") is not False,
+        "detail": str(c.get("detail") or ""),
+    } for c in map(_dict, _list(gate.get("checks")))]
+
+
+def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain data the template renders, with defaults for every missing or odd field."""
+    v = _dict(verdict)
+    run, target, gates = _dict(v.get("run")), _dict(v.get("target")), _dict(v.get("gates"))
+    gates = {str(k): _dict(g) for k, g in gates.items()}
+    observed = _dict(target.get("observed_version"))
+    security, performance = gates.get("security", {}), gates.get("performance", {})
+    tests = [_dict(t) for t in _list(v.get("tests"))]
+    go = v.get("verdict") == "GO"
+    return {
+        "go": go,
+        "verdict": "GO" if go else "NO-GO",
+        "reasons": [str(r) for r in _list(v.get("reasons"))]
+        or ([] if go else ["no reason recorded (treated as NO-GO)"]),
+        "warnings": [str(w) for w in _list(v.get("warnings"))],
+        "target_url": str(target.get("url") or "-"),
+        "expected_version": target.get("expected_version"),
+        "observed_start": observed.get("start"),
+        "observed_end": observed.get("end"),
+        "gates": _gate_rows(gates),
+        "failures": _failures(gates),
+        "findings": _findings(gates),
+        "grade": _dict(security.get("metrics")).get("grade"),
+        "has_security": bool(security),
+        "perf_checks": _checks(performance),
+        "perf_metrics": [(k, format_value(x)) for k, x in
+                         flatten_metrics(performance.get("metrics"))],
+        "has_performance": bool(performance),
+        "flaky": [t for t in tests if t.get("flaky") is True],
+        "destructive_skipped": [str(n) for n in _list(v.get("destructive_skipped"))],
+        "run": run,
+        "facts": _facts(v, run, target),
+        "versions": [(str(k), format_value(x)) for k, x in _dict(run.get("versions")).items()],
+        "signed": bool(v.get("signature")),
+    }
+
+
+def _facts(v: Mapping[str, Any], run: Mapping[str, Any], target: Mapping[str, Any]) -> list:
+    duration = run.get("duration")
+    return [
+        ("target", target.get("url")),
+        ("reachable", target.get("reachable")),
+        ("ready after (s)", target.get("ready_after")),
+        ("redirects", target.get("redirects")),
+        ("sensitive target", target.get("sensitive")),
+        ("run id", run.get("id")),
+        ("started", format_time(run.get("started"))),
+        ("finished", format_time(run.get("finished"))),
+        ("duration (s)", round(duration, 2) if isinstance(duration, (int, float)) else duration),
+        ("complete", run.get("complete")),
+        ("exit status", run.get("exit_status")),
+        ("xdist workers", run.get("workers")),
+        ("gates selected", run.get("gates_selected")),
+        ("destructive allowed", run.get("allow_destructive")),
+        ("TLS verification off", run.get("insecure")),
+        ("schema", v.get("schema")),
+        ("signature", "HMAC-SHA256 signed" if v.get("signature") else "unsigned"),
+    ]
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pytest_staging.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = format_value
+    env.filters["when"] = format_time
+    return env
+
+
+def render_html(verdict: Mapping[str, Any]) -> str:
+    """Render ``verdict`` as one self-contained HTML page (inline CSS, no scripts, no links)."""
+    return _environment().get_template("verdict.html.j2").render(v=build_view(verdict))
