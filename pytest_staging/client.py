@@ -14,6 +14,10 @@ from urllib3.util.retry import Retry
 from pytest_staging.redact import Redactor
 
 RETRY_STATUSES = (502, 503, 504)
+#: Evidence bounds for headers, like evidence_body for bodies: a 60 KB debug header times
+#: five exchanges must not swell the verdict.
+HEADER_VALUE_LIMIT = 512
+HEADER_COUNT_LIMIT = 64
 
 
 class Exchange(NamedTuple):
@@ -153,11 +157,22 @@ def exchange_to_dict(exchange: Exchange, redactor: Redactor, body_limit: int) ->
         "url": redactor.url(exchange.url),
         "status": exchange.status,
         "latency_ms": round(exchange.latency_ms, 2),
-        "request_headers": redactor.headers(exchange.request_headers),
-        "response_headers": redactor.headers(exchange.response_headers),
+        "request_headers": _bounded(redactor.headers(exchange.request_headers)),
+        "response_headers": _bounded(redactor.headers(exchange.response_headers)),
         "body": redactor.text(body),
-        "error": redactor.text(redactor.url(exchange.error)) if exchange.error else "",
+        # text(), not url(): urlsplit would take "ReadTimeout:" for a scheme and lowercase it.
+        # The URL's query secrets are registered by redactor.url() above.
+        "error": redactor.text(exchange.error) if exchange.error else "",
     }
+
+
+def _bounded(headers: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for name, value in list(headers.items())[:HEADER_COUNT_LIMIT]:
+        cut = len(value) > HEADER_VALUE_LIMIT
+        out[name[:HEADER_VALUE_LIMIT]] = value[:HEADER_VALUE_LIMIT] + (
+            " [truncated]" if cut else "")
+    return out
 
 
 def format_evidence(evidence: list[dict[str, Any]]) -> str:

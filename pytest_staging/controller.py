@@ -91,6 +91,7 @@ class Controller:
         self.destructive_skipped: list[str] = []
         self.verdict: dict[str, Any] | None = None
         self.written = False
+        self.late_errors: list[str] = []
         self._sigterm: Any = None
         self.sigterm_seen = False
 
@@ -219,6 +220,17 @@ class Controller:
         test.flaky = nodeid in self.reran and test.outcome == "passed"
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if isinstance(excinfo.value, pytest.exit.Exception):
+            # pytest.exit() reaches this hook too; "Ctrl-C" would send people looking wrongly.
+            message = str(excinfo.value.msg).strip().splitlines() or [""]
+            self.interrupted = self.redactor.text(f"pytest.exit(): {message[0]}")[:300]
+            return
+        if isinstance(excinfo.value, pytest.Session.Interrupted) and not self.sigterm_seen:
+            # pytest stopping itself ("1 error during collection"), not a Ctrl-C: the
+            # collection errors are the reasons already.
+            if not self.collection_errors:
+                self.interrupted = self.redactor.text(f"pytest: {excinfo.value}")[:300]
+            return
         self.interrupted = "SIGTERM" if self.sigterm_seen else "KeyboardInterrupt (Ctrl-C)"
 
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
@@ -230,6 +242,10 @@ class Controller:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         status = int(exitstatus)
+        stopped = session.shouldfail or session.shouldstop
+        if stopped and not self.interrupted:
+            # -x / --maxfail: the tests after the stop never ran, so no gate is complete.
+            self.interrupted = self.redactor.text(f"pytest stopped early: {stopped}")[:300]
         try:
             with self.guard("version check at end"):
                 if self.target.ready and self.wants_version():
@@ -331,8 +347,11 @@ class Controller:
         if summary:
             with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as handle:
                 handle.write(self.redactor.text(render_markdown(verdict)) + "\n")
+        before = len(self.plugin_errors)
         with self.guard("pytest_staging_verdict hook"):
             self.config.hook.pytest_staging_verdict(config=self.config, verdict=verdict)
+        # The verdict is written and stands; a failing notifier must still be seen.
+        self.late_errors = self.plugin_errors[before:]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         self.print_summary(terminalreporter)
@@ -349,6 +368,8 @@ class Controller:
                      *[(f"  - {r}", {}) for r in self.verdict["reasons"]]]
         for text, markup in lines:
             terminalreporter.write_line(self.redactor.text(text), **markup)
+        for error in self.late_errors:
+            terminalreporter.write_line(f"  ! after the verdict: {error}", yellow=True)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         gates = ", ".join(self.settings.gates_selected)

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import _pytest
+import pluggy
 import pytest
+import requests
+import urllib3
 
 from pytest_staging import record as gate_record
 from pytest_staging.client import StagingSession, format_evidence
@@ -39,10 +44,47 @@ def one_line(report: pytest.TestReport | pytest.CollectReport, limit: int = 240)
     else:
         lines = [ln for ln in str(longrepr or "").splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("E ")]
-        text = errors[0] if errors else (lines[-1] if lines else "")
+        # The last "E" line is the exception itself (a SyntaxError report starts with its
+        # "File ..., line 1" location).
+        text = errors[-1] if errors else (lines[-1] if lines else "")
     text = text.strip().splitlines()[0] if text.strip() else ""
     text = text.removeprefix("E").strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Frames from these packages are noise in the report of a failed HTTP request.
+_MACHINERY = tuple(str(Path(m.__file__ or "").parent) for m in (requests, urllib3, _pytest, pluggy))
+_OWN = str(Path(__file__).parent)
+
+
+def short_http_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    """The failure of a request the target did not answer, without pages of urllib3 internals:
+    the test's own frames and the requests exception, not its chain of causes."""
+
+    def ours(entry: Any) -> bool:
+        path = str(entry.path)
+        return not (path.startswith(_MACHINERY) or path.startswith(_OWN))
+
+    filtered = excinfo.traceback.filter(ours)
+    if len(filtered):
+        excinfo.traceback = filtered
+    return excinfo.getrepr(style="short", chain=False)
+
+
+def without_import_machinery(text: str) -> str:
+    """pytest's report of a test module that fails to import, minus its "Traceback:" header
+    and importlib's frames: the module's own line and the error are what a reader needs."""
+    head, sep, frames = text.partition("\nTraceback:\n")
+    if not sep:
+        return text
+    kept: list[str] = []
+    skipping = False
+    for line in frames.splitlines():
+        if line and not line[0].isspace() and not line.startswith("E "):
+            skipping = "importlib" in line
+        if not skipping:
+            kept.append(line)
+    return "\n".join([head, *kept])
 
 
 @dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set
@@ -95,9 +137,23 @@ class ItemHooks:
         items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector
+                                   ) -> Iterator[None]:
+        report: pytest.CollectReport = yield
+        if report.failed and report.longrepr is not None:
+            text = str(report.longrepr)
+            short = without_import_machinery(text)
+            if short != text:
+                report.longrepr = short
+        return report  # type: ignore[return-value]
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         report: pytest.TestReport = yield
+        if (report.failed and call.excinfo is not None
+                and isinstance(call.excinfo.value, requests.RequestException)):
+            report.longrepr = short_http_failure(call.excinfo)
         try:
             self.annotate(item, report)
         except Exception as exc:  # the controller turns this into NO-GO

@@ -5,6 +5,7 @@ verdict and reports."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.redact import Redactor
 from pytest_staging.settings import (
     DEFAULT_REPORT_DIR,
+    ENV_REPORT_DIR,
+    ENV_URL,
     NO_URL,
     Settings,
     SettingsError,
@@ -88,6 +91,25 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                                         "the ini file")
     # The performance gate's options (after these), staging_load fixture and isolation hooks.
     pluginmanager.register(performance_glue, "staging-performance")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> Any:
+    """A conftest that cannot be imported ends the run before pytest_configure: an earlier GO
+    verdict.json would survive it. Replace it with a NO-GO when the run is meant to be active."""
+    try:
+        return (yield)
+    except Exception as exc:
+        known = early_config.known_args_namespace
+        if getattr(known, "staging_url", None) or os.environ.get(ENV_URL):
+            report_dir = (getattr(known, "staging_report_dir", None)
+                          or os.environ.get(ENV_REPORT_DIR) or DEFAULT_REPORT_DIR)
+            reason = str(exc).strip().splitlines() or [type(exc).__name__]
+            with contextlib.suppress(OSError):
+                write_placeholder(Path(report_dir), f"usage error: conftest: {reason[0]}",
+                                  Redactor(), exit_status=4)
+        raise
 
 
 def _register_markers(config: pytest.Config, gates: Any) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -13,6 +14,8 @@ SECRET_HEADER = re.compile(
     r"authorization|cookie|token|secret|password|passwd|api[-_]?key|session|credential|signature",
     re.IGNORECASE,
 )
+#: Headers whose value is a URL: secret query parameters in them are masked like in URLs.
+URL_HEADER = re.compile(r"location|content-location|referer|link|refresh", re.IGNORECASE)
 #: Query parameter names whose values are redacted in URLs.
 SECRET_PARAM = re.compile(
     r"token|secret|password|passwd|pwd|key|sig|signature|auth|session|code|credential",
@@ -61,12 +64,18 @@ class Redactor:
         if "@" in netloc:
             userinfo, _, host = netloc.rpartition("@")
             user, sep, password = userinfo.partition(":")
+            # requests sends userinfo as "Authorization: Basic base64(user:password)", and
+            # a debug endpoint that echoes headers puts that form into evidence bodies.
+            plain = f"{unquote(user)}:{unquote(password)}"
+            self.add(base64.b64encode(plain.encode()).decode())
             if sep:
                 self.add(password)
+                self.add(unquote(password))
                 netloc = f"{user}:{MASK}@{host}"
             else:
                 # A bare userinfo is usually a token (https://TOKEN@host).
                 self.add(user)
+                self.add(unquote(user))
                 netloc = f"{MASK}@{host}"
         query = parts.query
         if query:
@@ -90,6 +99,10 @@ class Redactor:
         for name, value in headers.items():
             if SECRET_HEADER.search(name):
                 out[name] = MASK
+            elif URL_HEADER.fullmatch(name):
+                # A redirect's Location can carry a token before any request URL showed it
+                # (and under xdist the controller never learns what a worker's redactor saw).
+                out[name] = self.url(str(value))
             else:
                 out[name] = self.text(str(value))
         return out
@@ -103,11 +116,17 @@ def strip_credentials(url: str) -> str:
 
 
 def redact_data(value: object, redactor: Redactor) -> object:
-    """A deep copy of builtins data with every string passed through ``redactor.text``."""
+    """A deep copy of ``value`` as builtins only, every string passed through ``redactor.text``.
+
+    Anything else (a Path, a datetime, an Enum a test recorded) becomes its ``str()``: under
+    xdist the data crosses a process boundary that only carries builtins.
+    """
     if isinstance(value, str):
         return redactor.text(value)
     if isinstance(value, dict):
         return {redactor.text(str(k)): redact_data(v, redactor) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [redact_data(v, redactor) for v in value]
-    return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redactor.text(str(value))

@@ -70,13 +70,15 @@ def normalise_url(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Check the URL; return it with a trailing slash (so relative paths join under it) and
     without its query, whose parameters are returned apart to be sent with every request."""
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"staging URL must be an http(s) URL with a host, got {url!r}")
+    # The URL may carry credentials: an error message shows it redacted.
+    shown = Redactor().url(url)
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise SettingsError("staging URL has an invalid port") from None
+        raise SettingsError(f"staging URL has an invalid port: {shown!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"staging URL must be an http(s) URL with a host, got {shown!r}")
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
     return base, tuple(parse_qsl(parts.query, keep_blank_values=True))

@@ -41,6 +41,10 @@ class _Server(ThreadingHTTPServer):
         super().server_bind()
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Failed TLS handshakes and clients that hang up are part of the tests, not news.
+        pass
+
 
 #: What the security gate's built-in header checks ask of a hardened target.
 HARDENED_HEADERS = {
@@ -70,6 +74,7 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -115,6 +120,10 @@ class LoopbackServer:
         scheme = "https" if self.ssl_context is not None else "http"
         return f"{scheme}://{host}:{port}/"
 
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
     def start(self) -> LoopbackServer:
         self._thread.start()
         return self
@@ -122,6 +131,23 @@ class LoopbackServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class SilentServer:
+    """Accepts TCP connections and never answers a byte: every request times out."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        # The kernel completes the handshakes from the backlog; nobody ever reads.
+        self._sock.listen(64)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/"
+
+    def stop(self) -> None:
+        self._sock.close()
 
 
 def free_port() -> int:
