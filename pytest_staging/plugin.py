@@ -8,18 +8,13 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_staging import hookspecs, promotion
-from pytest_staging.client import StagingSession
-from pytest_staging.controller import Controller, XdistControllerHooks, write_placeholder
 from pytest_staging.gates.performance import pytest_glue as performance_glue
-from pytest_staging.gates.security import gate as security_gate
-from pytest_staging.items import CLIENT_KEY, ItemHooks
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
-from pytest_staging.redact import Redactor
 from pytest_staging.settings import (
     DEFAULT_REPORT_DIR,
     ENV_REPORT_DIR,
@@ -31,8 +26,14 @@ from pytest_staging.settings import (
     resolve,
 )
 
+# Only an active run needs requests, the controller and the gates: an inactive run (no URL)
+# imports none of them, so the installed plugin costs next to nothing.
+if TYPE_CHECKING:
+    from pytest_staging.client import StagingSession
+    from pytest_staging.controller import Controller
+
 SETTINGS_KEY = pytest.StashKey[Settings]()
-CONTROLLER_KEY = pytest.StashKey[Controller]()
+CONTROLLER_KEY: pytest.StashKey[Controller] = pytest.StashKey()
 
 GATE_HELP = {
     "integration": "integration gate: the deployed system works with its real dependencies",
@@ -105,6 +106,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         if getattr(known, "staging_url", None) or os.environ.get(ENV_URL):
             report_dir = (getattr(known, "staging_report_dir", None)
                           or os.environ.get(ENV_REPORT_DIR) or DEFAULT_REPORT_DIR)
+            from pytest_staging.controller import write_placeholder
+            from pytest_staging.redact import Redactor
+
             reason = str(exc).strip().splitlines() or [type(exc).__name__]
             with contextlib.suppress(OSError):
                 write_placeholder(Path(report_dir), f"usage error: conftest: {reason[0]}",
@@ -148,6 +152,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _fail_usage(config: pytest.Config, message: str) -> None:
     """A usage error in an active run: a NO-GO verdict that says so, then pytest's exit 4."""
+    from pytest_staging.controller import write_placeholder
+    from pytest_staging.redact import Redactor
+
     report_dir = config.getoption("staging_report_dir", None) or DEFAULT_REPORT_DIR
     # The usage error below is the message that matters if even this cannot be written.
     with contextlib.suppress(OSError):
@@ -157,6 +164,10 @@ def _fail_usage(config: pytest.Config, message: str) -> None:
 
 
 def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
+    from pytest_staging.controller import Controller, XdistControllerHooks
+    from pytest_staging.gates.security import gate as security_gate
+    from pytest_staging.items import ItemHooks
+
     try:
         settings = resolve(config, url, source)
     except (PolicyError, SettingsError) as exc:
@@ -199,6 +210,9 @@ def _xdist_active(config: pytest.Config) -> bool:
 
 
 def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> None:
+    from pytest_staging.gates.security import gate as security_gate
+    from pytest_staging.items import ItemHooks
+
     try:
         settings = resolve(config, workerinput["staging_url"], "controller")
     except (PolicyError, SettingsError) as exc:
@@ -236,6 +250,9 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
     ``--staging-header`` values are sent; the last exchanges are attached to a failing test's
     report as evidence, with secrets redacted.
     """
+    from pytest_staging.client import StagingSession
+    from pytest_staging.items import CLIENT_KEY
+
     settings = _settings(pytestconfig)
     policy = settings.policy
     client = StagingSession(
@@ -265,6 +282,8 @@ def staging_scan(request: pytest.FixtureRequest, pytestconfig: pytest.Config) ->
     picks the checks. Returns finding dicts with policy levels applied and records them in the
     verdict; asserting on them is up to the test.
     """
+    from pytest_staging.gates.security import gate as security_gate
+
     settings = _settings(pytestconfig)
     sec = security_gate.security_settings(pytestconfig, settings)
     return security_gate.make_scanner(request.node, settings, sec)

@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging.reports.html import render_html
 from pytest_staging.reports.json_report import render_json
-from pytest_staging.reports.junit import annotate_junit
 from pytest_staging.signing import DEFAULT_KEY_ENV, signed
 
 
@@ -66,6 +64,8 @@ def render_outputs(verdict: dict[str, Any], redact: Any, key: str | None
     """
     html: str | None = None
     try:
+        from pytest_staging.reports.html import render_html  # jinja2: only when writing
+
         html = render_html(verdict)
     except Exception as exc:
         nogo(verdict, f"cannot render verdict.html: {type(exc).__name__}: {exc}")
@@ -97,6 +97,8 @@ class JunitHooks:
         if verdict is None or not os.path.isfile(self.path):
             return
         try:
+            from pytest_staging.reports.junit import annotate_junit
+
             annotate_junit(self.path, verdict)
         except Exception as exc:  # the verdict is already written; say so, never crash
             reporter = session.config.pluginmanager.get_plugin("terminalreporter")

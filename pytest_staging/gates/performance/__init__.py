@@ -1,40 +1,36 @@
 """The performance gate: Locust load runs (as a subprocess) judged by k6-style thresholds."""
 
-from pytest_staging.gates.performance.baseline import (
-    BaselineError,
-    compare,
-    load_baseline,
-    parse_regressions,
-)
-from pytest_staging.gates.performance.metrics import endpoint_metrics, summarize
-from pytest_staging.gates.performance.profile import ProfileError, render_locustfile
-from pytest_staging.gates.performance.runner import LoadError, LoadOptions, LoadRun, run_load
-from pytest_staging.gates.performance.thresholds import (
-    Threshold,
-    ThresholdError,
-    evaluate,
-    evaluate_all,
-    parse_threshold,
-    parse_thresholds,
-)
+from __future__ import annotations
 
-__all__ = [
-    "BaselineError",
-    "LoadError",
-    "LoadOptions",
-    "LoadRun",
-    "ProfileError",
-    "Threshold",
-    "ThresholdError",
-    "compare",
-    "endpoint_metrics",
-    "evaluate",
-    "evaluate_all",
-    "load_baseline",
-    "parse_regressions",
-    "parse_threshold",
-    "parse_thresholds",
-    "render_locustfile",
-    "run_load",
-    "summarize",
-]
+import importlib
+from typing import Any
+
+# Exported names and the module that holds each. Loaded on first use (PEP 562), so importing
+# the plugin does not import requests, bandit or the rest for a run that never needs them.
+_EXPORTS = {
+    "BaselineError": "baseline",
+    "LoadError": "runner",
+    "LoadOptions": "runner",
+    "LoadRun": "runner",
+    "ProfileError": "profile",
+    "Threshold": "thresholds",
+    "ThresholdError": "thresholds",
+    "compare": "baseline",
+    "endpoint_metrics": "metrics",
+    "evaluate": "thresholds",
+    "evaluate_all": "thresholds",
+    "load_baseline": "baseline",
+    "parse_regressions": "baseline",
+    "parse_threshold": "thresholds",
+    "parse_thresholds": "thresholds",
+    "render_locustfile": "profile",
+    "run_load": "runner",
+    "summarize": "metrics",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -4,44 +4,42 @@ Everything here is plain functions over plain data (no pytest import); the pytes
 ``pytest_staging.gates.security.items``.
 """
 
-from pytest_staging.gates.security.bandit_scan import BanditError, BanditResult, run_bandit
-from pytest_staging.gates.security.grade import GRADES, letter, score
-from pytest_staging.gates.security.http_checks import (
-    SecurityCheckError,
-    check_cookies,
-    check_cors,
-    check_exposure,
-    check_headers,
-    response_findings,
-)
-from pytest_staging.gates.security.levels import apply_levels, parse_rules
-from pytest_staging.gates.security.rules import FAMILIES, RULES
-from pytest_staging.gates.security.runner import gate_summary, judge, run_family, scan
-from pytest_staging.gates.security.settings import SecuritySettings, from_section
-from pytest_staging.gates.security.transport import check_transport
+from __future__ import annotations
 
-__all__ = [
-    "FAMILIES",
-    "GRADES",
-    "RULES",
-    "BanditError",
-    "BanditResult",
-    "SecurityCheckError",
-    "SecuritySettings",
-    "apply_levels",
-    "check_cookies",
-    "check_cors",
-    "check_exposure",
-    "check_headers",
-    "check_transport",
-    "from_section",
-    "gate_summary",
-    "judge",
-    "letter",
-    "parse_rules",
-    "response_findings",
-    "run_bandit",
-    "run_family",
-    "scan",
-    "score",
-]
+import importlib
+from typing import Any
+
+# Exported names and the module that holds each. Loaded on first use (PEP 562), so importing
+# the plugin does not import requests, bandit or the rest for a run that never needs them.
+_EXPORTS = {
+    "BanditError": "bandit_scan",
+    "BanditResult": "bandit_scan",
+    "FAMILIES": "rules",
+    "GRADES": "grade",
+    "RULES": "rules",
+    "SecurityCheckError": "http_checks",
+    "SecuritySettings": "settings",
+    "apply_levels": "levels",
+    "check_cookies": "http_checks",
+    "check_cors": "http_checks",
+    "check_exposure": "http_checks",
+    "check_headers": "http_checks",
+    "check_transport": "transport",
+    "from_section": "settings",
+    "gate_summary": "runner",
+    "judge": "runner",
+    "letter": "grade",
+    "parse_rules": "levels",
+    "response_findings": "http_checks",
+    "run_bandit": "bandit_scan",
+    "run_family": "runner",
+    "scan": "runner",
+    "score": "grade",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
