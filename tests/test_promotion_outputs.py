@@ -8,6 +8,7 @@ import pytest
 from verdict_samples import go_verdict
 
 from pytest_staging import promotion
+from pytest_staging.reports import html as html_report
 from pytest_staging.signing import verify_signature
 
 KEY = "outputs-test-key-123456"
@@ -42,7 +43,7 @@ def test_html_failure_makes_nogo(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(verdict: dict) -> str:
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(promotion, "render_html", broken)
+    monkeypatch.setattr(html_report, "render_html", broken)
     verdict = go_verdict()
     text, html = promotion.render_outputs(verdict, lambda s: s, KEY)
     assert html is None
