@@ -111,8 +111,14 @@ class ItemHooks:
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
         for item in items:
-            gate = gate_of(item, policy.gates, policy.default_gate)
-            advisory = item.get_closest_marker("advisory") is not None
+            # One walk over the markers (closest first) instead of one per question asked.
+            gate, names = "", set()
+            for mark in item.iter_markers():
+                names.add(mark.name)
+                if not gate and mark.name in policy.gates:
+                    gate = mark.name
+            gate = gate or policy.default_gate
+            advisory = "advisory" in names
             item.stash[GATE_KEY] = (gate, not advisory)
             if gate not in selected:
                 dropped.append(item)
@@ -120,10 +126,10 @@ class ItemHooks:
             item.user_properties.append(("staging_gate", gate))
             item.user_properties.append(("staging_blocking", str(not advisory).lower()))
             retries = policy["flaky.retries"]
-            if retries and item.get_closest_marker("flaky") is None:
+            if retries and "flaky" not in names:
                 # pytest-rerunfailures' own marker: it reruns, the controller sees "rerun".
                 item.add_marker(pytest.mark.flaky(reruns=retries))
-            if (item.get_closest_marker("destructive") is not None and self.is_sensitive()
+            if ("destructive" in names and self.is_sensitive()
                     and not self.settings.allow_destructive):
                 item.stash[DESTRUCTIVE_KEY] = True
                 item.add_marker(pytest.mark.skip(

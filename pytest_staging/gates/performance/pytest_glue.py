@@ -8,6 +8,7 @@ baseline checks with ``pytest_staging.record.record``, so they reach the verdict
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import sys
 import time
@@ -58,9 +59,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _active(config: pytest.Config) -> bool:
-    from pytest_staging.plugin import SETTINGS_KEY
+    return _settings_key() in config.stash
 
-    return SETTINGS_KEY in config.stash
+
+@functools.cache
+def _settings_key() -> pytest.StashKey[Any]:
+    from pytest_staging.plugin import SETTINGS_KEY  # plugin imports this module: import late
+
+    return SETTINGS_KEY
 
 
 def is_load_test(item: pytest.Item) -> bool:
