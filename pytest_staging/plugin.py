@@ -175,6 +175,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         return
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
+    config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
     if config.option.collectonly:
         # Listing tests decides nothing: show the gate selection, touch no verdict.
         config.pluginmanager.register(
@@ -219,6 +220,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
         raise pytest.UsageError(f"pytest-staging: {exc}") from None
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
+    config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
     sensitive = bool(workerinput.get("staging_sensitive", False))
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)

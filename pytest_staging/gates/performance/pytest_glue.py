@@ -74,49 +74,52 @@ def is_load_test(item: pytest.Item) -> bool:
     return "staging_load" in getattr(item, "fixturenames", ())
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test that uses ``staging_load`` and names no gate belongs to the performance gate.
+class PerformanceHooks:
+    """The gate's per-run hooks, registered by the core only in an active run (an inactive
+    run pays nothing per test for a gate it does not use)."""
 
-    Runs before the core assigns gates; the core then runs the performance gate after every
-    other gate. The stable sort here keeps load tests of other gates last too.
-    """
-    if not _active(config):
-        return
-    from pytest_staging.plugin import SETTINGS_KEY
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """A test that uses ``staging_load`` and names no gate belongs to the performance gate.
 
-    gates = set(config.stash[SETTINGS_KEY].policy.gates)
-    for item in items:
-        if is_load_test(item) and not any(m.name in gates for m in item.iter_markers()):
-            item.add_marker(pytest.mark.performance)
-    items.sort(key=is_load_test)
+        Runs before the core assigns gates; the core then runs the performance gate after every
+        other gate. The stable sort here keeps load tests of other gates last too.
+        """
+        if not _active(config):
+            return
+        from pytest_staging.plugin import SETTINGS_KEY
 
+        gates = set(config.stash[SETTINGS_KEY].policy.gates)
+        for item in items:
+            if is_load_test(item) and not any(m.name in gates for m in item.iter_markers()):
+                item.add_marker(pytest.mark.performance)
+        items.sort(key=is_load_test)
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """Under xdist, every other test holds the shared side of the measurement lock."""
-    lock = _lock(item.config)
-    if lock is None or is_load_test(item):
-        return (yield)
-    with lock.test_running(item.nodeid):
-        return (yield)
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item,
+                                nextitem: pytest.Item | None) -> Iterator[None]:
+        """Under xdist, every other test holds the shared side of the measurement lock."""
+        lock = _lock(item.config)
+        if lock is None or is_load_test(item):
+            return (yield)
+        with lock.test_running(item.nodeid):
+            return (yield)
 
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
+        if not _active(item.config) or is_load_test(item):
+            return
+        if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
+            record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
+                                   "use staging_load: nothing was measured"])  # fmt: skip
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
-    if not _active(item.config) or is_load_test(item):
-        return
-    if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
-        record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
-                               "use staging_load: nothing was measured"])  # fmt: skip
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """On the xdist controller: remove the run's lock directory once the workers are gone."""
-    dsession = config.pluginmanager.getplugin("dsession")
-    uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
-    if uid:
-        shutil.rmtree(shared_dir(str(uid), create=False), ignore_errors=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """On the xdist controller: remove the run's lock directory once the workers are gone."""
+        dsession = config.pluginmanager.getplugin("dsession")
+        uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
+        if uid:
+            shutil.rmtree(shared_dir(str(uid), create=False), ignore_errors=True)
 
 
 def _lock(config: pytest.Config) -> MeasurementLock | None:
