@@ -516,3 +516,12 @@ def test_advisory_broken(staging):
         "pytest-staging failed: report of test_three.py::test_advisory_broken: RuntimeError: "
         "evidence machinery broke"]
     assert "INTERNALERROR" not in run.output
+
+
+@pytest.mark.parametrize("option", ["--staging-wait=-1", "--staging-timeout=0",
+                                    "--staging-wait=soon"])
+def test_bad_seconds_are_usage_errors(pytester: pytest.Pytester, option: str) -> None:
+    pytester.makepyfile(test_one="def test_it():\n    pass\n")
+    result = pytester.runpytest_subprocess("--staging-url=http://127.0.0.1:9/", option)
+    assert result.ret == 4
+    assert "expected seconds >=" in result.stderr.str()
