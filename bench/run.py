@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             if "overhead" in only:
                 # 2,000 tests in both modes: with fewer, pytest's fixed start-up cost and the
                 # plugin's (imports, readiness GET, report writes) dominate the ratio.
-                results["overhead"] = bench_overhead(server, 2000, 4 if quick else 12, work)
+                results["overhead"] = bench_overhead(server, 2000, 8 if quick else 12, work)
                 print(f"overhead: {results['overhead']['overhead']:+.1%} (inactive "
                       f"{results['overhead']['inactive_overhead']:+.1%})  "
                       f"{results['overhead']['seconds']}", flush=True)
