@@ -18,12 +18,12 @@ from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
     DEFAULT_REPORT_DIR,
-    ENV_REPORT_DIR,
     ENV_URL,
     NO_URL,
     Settings,
     SettingsError,
     find_url,
+    report_dir_of,
     resolve,
 )
 
@@ -121,8 +121,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     except Exception as exc:
         known = early_config.known_args_namespace
         if getattr(known, "staging_url", None) or os.environ.get(ENV_URL):
-            report_dir = (getattr(known, "staging_report_dir", None)
-                          or os.environ.get(ENV_REPORT_DIR) or DEFAULT_REPORT_DIR)
+            # Options are not parsed into config.option yet: the early namespace has them.
+            given = getattr(known, "staging_report_dir", None)
+            report_dir = Path(given) if given else report_dir_of(early_config)
             from pytest_staging.controller import write_placeholder
             from pytest_staging.redact import Redactor
 
@@ -172,7 +173,7 @@ def _fail_usage(config: pytest.Config, message: str) -> None:
     from pytest_staging.controller import write_placeholder
     from pytest_staging.redact import Redactor
 
-    report_dir = config.getoption("staging_report_dir", None) or DEFAULT_REPORT_DIR
+    report_dir = report_dir_of(config)
     # The usage error below is the message that matters if even this cannot be written.
     with contextlib.suppress(OSError):
         write_placeholder(Path(report_dir), f"usage error: {message}", Redactor(),

@@ -136,19 +136,33 @@ def _path_from_ini(config: Any, value: str) -> Path:
     return (base / value).resolve()
 
 
+def path_setting(config: Any, name: str, env: str,
+                 environ: Mapping[str, str] | None = None) -> Path | None:
+    """A path from option ``name``, else env ``env``, else ini ``name`` (relative to the ini
+    file): the one precedence rule for every path setting."""
+    environ = os.environ if environ is None else environ
+    if config.getoption(name, None):
+        return Path(config.getoption(name))
+    if environ.get(env):
+        return Path(environ[env])
+    ini = _ini(config, name)
+    return _path_from_ini(config, ini) if ini else None
+
+
+def report_dir_of(config: Any, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the verdict goes; also used before settings resolve (a usage error must replace
+    the verdict in the same folder a good run would write it to)."""
+    return path_setting(config, "staging_report_dir", ENV_REPORT_DIR, environ) or Path(
+        DEFAULT_REPORT_DIR)
+
+
 def resolve(config: Any, url: str, url_source: str,
             environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve every setting of an active run. Raises SettingsError or PolicyError."""
     environ = os.environ if environ is None else environ
     opt = config.getoption
 
-    policy_file: Path | None = None
-    if opt("staging_policy", None):
-        policy_file = Path(opt("staging_policy"))
-    elif environ.get(ENV_POLICY):
-        policy_file = Path(environ[ENV_POLICY])
-    elif _ini(config, "staging_policy"):
-        policy_file = _path_from_ini(config, _ini(config, "staging_policy") or "")
+    policy_file = path_setting(config, "staging_policy", ENV_POLICY, environ)
     policy = load_policy(policy_file, config.rootpath)
     policy = policy.with_overrides({
         "target.wait": opt("staging_wait", None),
@@ -156,14 +170,7 @@ def resolve(config: Any, url: str, url_source: str,
         "flaky.retries": opt("staging_retries", None),
     })
 
-    if opt("staging_report_dir", None):
-        report_dir = Path(opt("staging_report_dir"))
-    elif environ.get(ENV_REPORT_DIR):
-        report_dir = Path(environ[ENV_REPORT_DIR])
-    elif _ini(config, "staging_report_dir"):
-        report_dir = _path_from_ini(config, _ini(config, "staging_report_dir") or "")
-    else:
-        report_dir = Path(DEFAULT_REPORT_DIR)
+    report_dir = report_dir_of(config, environ)
 
     selected: list[str] = []
     for raw in opt("staging_gate", None) or []:

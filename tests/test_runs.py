@@ -525,3 +525,19 @@ def test_bad_seconds_are_usage_errors(pytester: pytest.Pytester, option: str) ->
     result = pytester.runpytest_subprocess("--staging-url=http://127.0.0.1:9/", option)
     assert result.ret == 4
     assert "expected seconds >=" in result.stderr.str()
+
+
+def test_usage_error_replaces_the_verdict_in_the_ini_report_dir(
+        pytester: pytest.Pytester, server: LoopbackServer) -> None:
+    report_dir = pytester.path / "reports-from-ini"
+    report_dir.mkdir()
+    (report_dir / "verdict.json").write_text(json.dumps({"verdict": "GO"}))
+    pytester.makeini("[pytest]\nstaging_report_dir = reports-from-ini\n"
+                     "staging_policy = policy.toml\n")
+    pytester.makefile(".toml", policy="[target]\nwiat = 1\n")
+    pytester.makepyfile(test_one="def test_it():\n    pass\n")
+    result = pytester.runpytest_subprocess(f"--staging-url={server.url}")
+    assert result.ret == 4
+    verdict = json.loads((report_dir / "verdict.json").read_text())
+    assert verdict["verdict"] == "NO-GO"
+    assert "target.wiat: unknown key" in verdict["reasons"][0]
