@@ -6,11 +6,9 @@ Everything here is plain functions over plain data (no pytest import); the pytes
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pytest_staging.gates.lazy import lazy_getattr
 
-# Exported names and the module that holds each. Loaded on first use (PEP 562), so importing
-# the plugin does not import requests, bandit or the rest for a run that never needs them.
+# Exported names and the module that holds each, loaded on first use.
 _EXPORTS = {
     "BanditError": "bandit_scan",
     "BanditResult": "bandit_scan",
@@ -39,7 +37,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
