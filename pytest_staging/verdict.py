@@ -94,6 +94,10 @@ class RunFacts:
     allow_destructive: bool = False
     insecure: bool = False
     versions: dict[str, str | None] = field(default_factory=dict)
+    #: What was selected (see ``Selection``); partial runs are NO-GO-neutral but recorded.
+    selection: dict[str, Any] = field(default_factory=dict)
+    #: Who tested what (commit, CI run, digests, subject): recorded, never judged here.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
@@ -310,6 +314,8 @@ def decide(facts: RunFacts) -> dict[str, Any]:
             for t in facts.tests
         ],
         "destructive_skipped": list(facts.destructive_skipped),
+        **({"selection": dict(facts.selection)} if facts.selection else {}),
+        **({"provenance": dict(facts.provenance)} if facts.provenance else {}),
     }
 
 
