@@ -186,6 +186,25 @@ class Policy:
     def gate_names(self) -> list[str]:
         return list(self.gates)
 
+    def with_gate(self, name: str, *, blocking: bool = True, min_tests: int | None = None,
+                  description: str = "") -> Policy:
+        """A copy with built-in gate ``name`` present (e.g. ``contract`` once a schema is
+        configured); values the policy file set under ``[gates.NAME]`` win."""
+        if name in self.gates:
+            return self
+        blocking = bool(self.values.get(f"gates.{name}.blocking", blocking))
+        given = self.values.get(f"gates.{name}.min_tests")
+        gate = GatePolicy(name=name, blocking=blocking,
+                          min_tests=int(given) if given is not None else (
+                              min_tests if min_tests is not None else int(blocking)),
+                          description=str(self.values.get(f"gates.{name}.description")
+                                          or description))
+        values = dict(self.values)
+        for attr in ("blocking", "min_tests", "description"):
+            values[f"gates.{name}.{attr}"] = getattr(gate, attr)
+        return Policy(values=values, gates={**self.gates, name: gate}, source=self.source,
+                      explicit=self.explicit)
+
     def with_overrides(self, overrides: Mapping[str, Any]) -> Policy:
         """A copy with some values replaced (command-line options beat the policy file)."""
         values = dict(self.values)
