@@ -15,7 +15,11 @@ from typing import Any
 SCHEMA = "pytest-staging/verdict@1"
 GO = "GO"
 NO_GO = "NO-GO"
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "incomplete")
+#: Outcomes that are evidence a test ran; only blocking tests with one count for min_tests.
+RAN = ("passed", "failed", "error")
+#: Outcomes of tests that were selected but did not run their check (skips, xfails).
+NOT_RUN = ("skipped", "xfailed", "xpassed")
 #: Failures listed one by one in the reasons before "... and N more".
 MAX_LISTED = 10
 
@@ -49,6 +53,8 @@ class GateSpec:
     blocking: bool = True
     min_tests: int = 1
     description: str = ""
+    #: Most blocking tests that may be skipped or xfailed (None: no limit, only reported).
+    max_skipped: int | None = None
 
 
 @dataclass
@@ -78,7 +84,12 @@ class RunFacts:
     exit_status: int = 0
     complete: bool = False
     interrupted: str = ""
+    #: Signals received at any moment of the run (SIGINT, SIGTERM, SIGHUP), in order.
+    signals: list[str] = field(default_factory=list)
     internal_error: str = ""
+    #: Reports that could not be rendered or written, another run writing the same report
+    #: dir: the verdict on disk could not be trusted.
+    output_errors: list[str] = field(default_factory=list)
     usage_errors: list[str] = field(default_factory=list)
     plugin_errors: list[str] = field(default_factory=list)
     collection_errors: list[str] = field(default_factory=list)
@@ -109,8 +120,9 @@ def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
     return counts
 
 
-def _ran(counts: Mapping[str, int]) -> int:
-    return counts["passed"] + counts["failed"] + counts["error"]
+def _ran(tests: Iterable[TestRecord]) -> int:
+    """Blocking tests with evidence of having run: what ``min_tests`` counts."""
+    return sum(1 for t in tests if t.blocking and t.outcome in RAN)
 
 
 def _listed(lines: list[str], prefix: str) -> list[str]:
@@ -176,13 +188,27 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
     reasons = _listed(reasons, f"{spec.name}: ")
     warnings = _listed(would_block, f"{spec.name}: ") + warnings
 
-    ran = _ran(counts)
+    ran = _ran(tests) if spec.blocking else sum(1 for t in tests if t.outcome in RAN)
     too_few = judge_empty and spec.blocking and ran < spec.min_tests
     if too_few:
+        advisory = sum(1 for t in tests if not t.blocking and t.outcome in RAN)
+        besides = f"; its {advisory} advisory test(s) do not count" if advisory else ""
         reasons.append(
             f"{spec.name}: gate ran {ran} test(s), needs at least {spec.min_tests} "
             f"(add tests, select gates with --staging-gate, or set "
-            f"[gates.{spec.name}] min_tests)")
+            f"[gates.{spec.name}] min_tests){besides}")
+    skipped = [t for t in tests if t.blocking and t.outcome in NOT_RUN]
+    if skipped and spec.blocking:
+        line = (f"{spec.name}: {len(skipped)} blocking test(s) skipped or xfailed, not counted "
+                f"as passed")
+        if spec.max_skipped is not None and len(skipped) > spec.max_skipped:
+            blocked = True
+            reasons.append(f"{line} (at most {spec.max_skipped} allowed by "
+                           f"[gates.{spec.name}] max_skipped): "
+                           + ", ".join(t.nodeid for t in skipped[:3])
+                           + (" ..." if len(skipped) > 3 else ""))
+        else:
+            warnings.append(line)
     if errored:
         status = "error"
     elif blocked:
@@ -197,6 +223,7 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
         "status": status,
         "blocking": spec.blocking,
         "min_tests": spec.min_tests,
+        "ran": ran,
         "description": spec.description,
         "counts": counts,
         "failures": failures,
@@ -235,21 +262,34 @@ def decide(facts: RunFacts) -> dict[str, Any]:
     warnings: list[str] = list(facts.warnings)
 
     reasons.extend(facts.usage_errors)
-    if facts.interrupted:
+    if facts.signals:
+        names = list(dict.fromkeys(facts.signals))
+        reasons.append(f"run interrupted by {' and '.join(names)}"
+                       + (f" ({len(facts.signals)} signals)" if len(facts.signals) > 1 else ""))
+    elif facts.interrupted:
         reasons.append(f"run interrupted: {facts.interrupted}")
     if facts.internal_error:
         reasons.append(f"internal error: {facts.internal_error}")
     reasons.extend(f"pytest-staging failed: {e}" for e in facts.plugin_errors)
+    reasons.extend(f"reports: {e}" for e in facts.output_errors)
     reasons.extend(f"xdist worker lost: {w}" for w in facts.workers_lost)
     reasons.extend(_listed([f"collection error: {e}" for e in facts.collection_errors], ""))
     target_reasons = _target_reasons(facts.target)
     reasons.extend(target_reasons)
-    if not facts.complete and not (facts.interrupted or facts.internal_error):
+    stopped = facts.interrupted or facts.signals or facts.internal_error
+    if not facts.complete and not stopped:
         reasons.append("the run did not finish normally")
-    if facts.exit_status not in (0, 1, 5) and not (
-        facts.interrupted or facts.internal_error or facts.usage_errors
-    ):
+    if facts.exit_status not in (0, 1, 5) and not (stopped or facts.usage_errors):
         reasons.append(f"pytest ended with exit status {facts.exit_status}")
+
+    incomplete = [t for t in facts.tests if t.outcome == "incomplete"]
+    if incomplete:
+        # Selected but without a final outcome: nothing says they would have passed.
+        shown = ", ".join(f"{t.nodeid} ({t.message})" if t.message else t.nodeid
+                          for t in incomplete[:3])
+        more = f" and {len(incomplete) - 3} more" if len(incomplete) > 3 else ""
+        reasons.append(f"{len(incomplete)} selected test(s) never reached a final outcome: "
+                       f"{shown}{more}")
 
     by_gate: dict[str, list[TestRecord]] = {g.name: [] for g in facts.gates}
     for test in facts.tests:
@@ -265,7 +305,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         gates[name] = entry
         reasons.extend(gate_reasons)
         warnings.extend(gate_warnings)
-    ran = sum(_ran(g["counts"]) for g in gates.values())
+    ran = sum(1 for t in facts.tests if t.outcome in RAN)
     if ran == 0 and judge_empty and not any(g["status"] == "empty" and g["blocking"]
                                             and g["min_tests"] > 0 for g in gates.values()):
         reasons.append("no test ran")
@@ -277,6 +317,10 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         warnings.append("destructive tests allowed by --staging-allow-destructive")
     if facts.insecure:
         warnings.append("TLS certificate verification disabled by --staging-insecure")
+    if facts.selection.get("partial"):
+        left = ", ".join(facts.selection.get("filters") or []) or "a subset was selected"
+        warnings.append(f"partial run ({left}): pytest-staging verify refuses it unless "
+                        f"--allow-partial")
 
     reasons = list(dict.fromkeys(reasons))
     return {
@@ -296,6 +340,8 @@ def decide(facts: RunFacts) -> dict[str, Any]:
             "gates_selected": [g.name for g in facts.gates],
             "allow_destructive": facts.allow_destructive,
             "insecure": facts.insecure,
+            "partial": bool(facts.selection.get("partial", False)),
+            "signals": list(facts.signals),
         },
         "target": {
             "url": facts.target.url,

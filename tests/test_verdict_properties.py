@@ -59,7 +59,8 @@ checks = st.fixed_dictionaries({"name": words, "passed": st.booleans(),
 
 @st.composite
 def run_facts(draw: st.DrawFn) -> RunFacts:
-    gates = [GateSpec(name=g, blocking=draw(st.booleans()), min_tests=draw(st.integers(0, 3)))
+    gates = [GateSpec(name=g, blocking=draw(st.booleans()), min_tests=draw(st.integers(0, 3)),
+                      max_skipped=draw(st.one_of(st.none(), st.integers(0, 2))))
              for g in draw(st.lists(st.sampled_from(GATES), min_size=1, max_size=4, unique=True))]
     names = [g.name for g in gates]
     tests = draw(st.lists(records, max_size=8, unique_by=lambda t: t.nodeid))
@@ -79,6 +80,8 @@ def run_facts(draw: st.DrawFn) -> RunFacts:
         exit_status=draw(st.sampled_from([0, 0, 0, 1, 2, 3, 4, 5])),
         complete=draw(st.booleans()),
         interrupted=draw(st.sampled_from(["", "", "SIGTERM"])),
+        signals=draw(st.lists(st.sampled_from(["SIGINT", "SIGTERM"]), max_size=2)),
+        output_errors=draw(st.lists(st.just("cannot write verdict.md"), max_size=1)),
         internal_error=draw(st.sampled_from(["", "", "boom"])),
         usage_errors=draw(st.lists(st.just("bad key"), max_size=1)),
         plugin_errors=draw(st.lists(st.just("hook: KeyError: x"), max_size=1)),
@@ -96,8 +99,10 @@ def troubles(facts: RunFacts) -> list[str]:
     found = []
     t = facts.target
     specs = {g.name: g for g in facts.gates}
-    if facts.interrupted:
+    if facts.interrupted or facts.signals:
         found.append("interrupted")
+    if facts.output_errors:
+        found.append("reports not written")
     if facts.internal_error:
         found.append("internal error")
     if facts.usage_errors or facts.plugin_errors:
@@ -122,14 +127,20 @@ def troubles(facts: RunFacts) -> list[str]:
         blocking_gate = spec.blocking if spec else True
         if test.outcome in ("failed", "error") and test.blocking and blocking_gate:
             found.append(f"blocking failure {test.nodeid}")
+        if test.outcome == "incomplete":
+            found.append(f"no final outcome {test.nodeid}")
         if (test.flaky and test.outcome == "passed" and facts.flaky_policy == "fail"
                 and test.blocking and blocking_gate):
             found.append("flaky")
     for gate in facts.gates:
         ran = sum(t.outcome in ("passed", "failed", "error") for t in facts.tests
-                  if t.gate == gate.name)
+                  if t.gate == gate.name and t.blocking)
         if gate.blocking and ran < gate.min_tests:
             found.append(f"empty blocking gate {gate.name}")
+        skipped = sum(t.outcome in ("skipped", "xfailed", "xpassed") for t in facts.tests
+                      if t.gate == gate.name and t.blocking)
+        if gate.blocking and gate.max_skipped is not None and skipped > gate.max_skipped:
+            found.append(f"too many skips in {gate.name}")
         for check in facts.gate_data.get(gate.name, {}).get("checks", []):
             if not check["passed"] and check["blocking"] and gate.blocking:
                 found.append("failed blocking check")
@@ -163,7 +174,7 @@ def clean_run_facts(draw: st.DrawFn) -> RunFacts:
             tests.append(Record(nodeid=f"t.py::g{i}_{j}", gate=gate.name, outcome="passed",
                                 flaky=draw(st.booleans())))
         for j in range(draw(st.integers(0, 2))):
-            outcome = draw(st.sampled_from(OUTCOMES))
+            outcome = draw(st.sampled_from([o for o in OUTCOMES if o != "incomplete"]))
             advisory = outcome in ("failed", "error") and blocking[gate.name]
             tests.append(Record(nodeid=f"t.py::x{i}_{j}", gate=gate.name, outcome=outcome,
                                 blocking=not advisory, message=draw(line)))
