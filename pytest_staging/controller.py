@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,14 +23,21 @@ import pytest
 from pytest_staging import __version__, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.gates.security import gate as security_gate
-from pytest_staging.items import one_line
-from pytest_staging.redact import Redactor, redact_data, strip_credentials
+from pytest_staging.items import GATE_KEY, one_line
+from pytest_staging.outcomes import OutcomeBook, PhaseReport
+from pytest_staging.redact import redact_data, strip_credentials
 from pytest_staging.reports.atomic import atomic_write_text
-from pytest_staging.reports.json_report import render_json
 from pytest_staging.reports.markdown import render_markdown
-from pytest_staging.reports.sarif import write_sarif
 from pytest_staging.reports.terminal import render_terminal
+from pytest_staging.selection import filters_of, selection
 from pytest_staging.settings import Settings
+from pytest_staging.stale import (
+    MAIN_KEY,
+    RUN_ID_KEY,
+    remove_verdict,
+    verdict_run_id,
+    write_placeholder,
+)
 from pytest_staging.target import fetch_version, is_sensitive, off_target, wait_ready
 from pytest_staging.verdict import (
     GateSpec,
@@ -42,8 +48,9 @@ from pytest_staging.verdict import (
     placeholder,
 )
 
-STALE_FILES = ("verdict.html", "findings.sarif")
 SUMMARY_EXIT_CODES = (0, 1, 2, 4, 5)
+#: Signals that end a run early; each is recorded the moment it arrives, whatever the phase.
+HANDLED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 def _now() -> str:
@@ -57,16 +64,6 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def write_placeholder(report_dir: Path, reason: str, redactor: Redactor, **fields: Any) -> None:
-    """Replace any earlier verdict with a NO-GO, so a crash never leaves a stale GO behind."""
-    verdict = placeholder(reason, **fields)
-    atomic_write_text(report_dir / "verdict.json", redactor.text(render_json(verdict)))
-    atomic_write_text(report_dir / "verdict.md", redactor.text(render_markdown(verdict)))
-    for name in STALE_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (report_dir / name).unlink()
-
-
 class Controller:
     """Session-level hooks of an active run, on the process that decides the verdict."""
 
@@ -74,13 +71,15 @@ class Controller:
         self.config = config
         self.settings = settings
         self.redactor = settings.redactor()
-        self.run_id = uuid.uuid4().hex
+        # The run id was made when the plugin first saw this invocation (its placeholder).
+        self.run_id = config.stash.get(RUN_ID_KEY, "") or uuid.uuid4().hex
         self.started = _now()
         self.t0 = time.monotonic()
         self.target = TargetFacts(url=strip_credentials(self.redactor.url(settings.url)),
                                   expected_version=settings.expect_version)
-        self.tests: dict[str, TestRecord] = {}
-        self.reran: set[str] = set()
+        self.book = OutcomeBook()
+        #: Per node id: gate, blocking flag, evidence of the last failure.
+        self.meta: dict[str, dict[str, Any]] = {}
         self.gate_data: dict[str, dict[str, Any]] = {}
         self.collection_errors: list[str] = []
         self.plugin_errors: list[str] = []
@@ -92,8 +91,18 @@ class Controller:
         self.verdict: dict[str, Any] | None = None
         self.written = False
         self.late_errors: list[str] = []
-        self._sigterm: Any = None
-        self.sigterm_seen = False
+        self._previous_handlers: dict[int, Any] = {}
+        #: Every signal received, by name, whenever it came.
+        self.signals: list[str] = []
+        #: While the verdict is decided and written a signal is recorded, not raised: the
+        #: decision is then made again with it, so it can only turn the verdict into NO-GO.
+        self.deferring = False
+        self.decided_with = (0, "")  # (signals, internal error) the verdict on disk knows
+        self.output_errors: list[str] = []
+        self.exit_status = 0
+        self.deselected = 0
+        self.deselected_examples: list[str] = []
+        self.workers_deselected = 0
 
     # -- machinery -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -110,12 +119,31 @@ class Controller:
         write_placeholder(self.settings.report_dir, "run in progress (no verdict yet)",
                           self.redactor, run_id=self.run_id, started=self.started,
                           url=self.target.url)
-        if sys.platform != "win32" and _is_main_thread():
-            self._sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        if _is_main_thread():
+            for name in HANDLED_SIGNALS:
+                signum = getattr(signal, name, None)
+                if signum is not None:
+                    self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
 
-    def _on_sigterm(self, signum: int, frame: Any) -> None:
-        self.sigterm_seen = True
-        raise KeyboardInterrupt("SIGTERM")
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        self.signals.append(name)
+        if not self.deferring:
+            raise KeyboardInterrupt(name)
+        if len(self.signals) >= 2:
+            # Someone insists: make sure a NO-GO is on disk before a SIGKILL may follow.
+            with contextlib.suppress(Exception):
+                write_placeholder(self.settings.report_dir, f"run interrupted by {name}",
+                                  self.redactor, run_id=self.run_id, started=self.started,
+                                  url=self.target.url, exit_status=2)
+
+    def restore_signals(self) -> None:
+        if not _is_main_thread():
+            return
+        for signum, previous in self._previous_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, previous)
+        self._previous_handlers.clear()
 
     # -- session start: the target, once ---------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -176,48 +204,74 @@ class Controller:
         with self.guard("test report"):
             self.add_report(report)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Serial run: every selected item is expected to reach a final outcome. (Under xdist
+        the controller collects nothing; the workers' collections arrive through
+        ``XdistControllerHooks``.)"""
+        with self.guard("collection"):
+            for item in session.items:
+                self.book.expect(item.nodeid)
+                gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate,
+                                                          True))
+                self.meta.setdefault(item.nodeid, {"gate": gate, "blocking": blocking})
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        with self.guard("deselection"):
+            self.deselected += len(items)
+            room = 20 - len(self.deselected_examples)
+            self.deselected_examples.extend(i.nodeid for i in items[:max(room, 0)])
+
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
         broken = getattr(report, "staging_plugin_error", None)
         if broken:
             self.plugin_errors.append(str(broken))
-        test = self.tests.get(nodeid)
-        if test is None:
-            gate = getattr(report, "staging_gate", None) or self.settings.policy.default_gate
-            test = TestRecord(nodeid=nodeid, gate=gate,
-                              blocking=bool(getattr(report, "staging_blocking", True)))
-            self.tests[nodeid] = test
-        if report.outcome == "rerun":
-            # The attempt is discarded, and with it the checks and metrics it recorded: a test
-            # that passes on retry is judged by the flaky policy, not by its failed attempt.
-            self.reran.add(nodeid)
-            test.outcome, test.message, test.evidence = "passed", "", []
-            return
+        meta = self.meta.get(nodeid)
+        gate = getattr(report, "staging_gate", None)
+        if meta is None or gate:
+            meta = self.meta[nodeid] = {
+                "gate": gate or (meta or {}).get("gate") or self.settings.policy.default_gate,
+                "blocking": bool(getattr(report, "staging_blocking", True)),
+                "evidence": (meta or {}).get("evidence", []),
+            }
+        rerun = report.outcome == "rerun"
         data = getattr(report, gate_record.REPORT_ATTR, None)
-        if data:
-            gate_record.merge(self.gate_data.setdefault(test.gate, {}), data, nodeid)
-        test.duration += float(report.duration or 0.0)
+        if data and not rerun:
+            # A discarded attempt's checks and metrics go with it: a test that passes on
+            # retry is judged by the flaky policy, not by its failed attempt.
+            gate_record.merge(self.gate_data.setdefault(meta["gate"], {}), data, nodeid)
         evidence = getattr(report, "staging_evidence", None)
-        if evidence:
-            test.evidence = list(evidence)
-        xfail = hasattr(report, "wasxfail")
-        if report.when == "setup":
-            if report.failed:
-                test.outcome, test.message = "error", one_line(report)
-            elif report.skipped:
-                test.outcome = "xfailed" if xfail else "skipped"
-                if getattr(report, "staging_destructive", False):
-                    self.destructive_skipped.append(nodeid)
-        elif report.when == "call":
-            if report.failed:
-                test.outcome, test.message = "failed", one_line(report)
-            elif report.skipped:
-                test.outcome = "xfailed" if xfail else "skipped"
-            else:
-                test.outcome = "passed"
-        elif report.failed and test.outcome in ("passed", "skipped", "xfailed"):
-            test.outcome, test.message = "error", f"teardown: {one_line(report)}"
-        test.flaky = nodeid in self.reran and test.outcome == "passed"
+        if evidence and not rerun:
+            meta["evidence"] = list(evidence)
+        if (report.when == "setup" and report.skipped
+                and getattr(report, "staging_destructive", False)
+                and nodeid not in self.destructive_skipped):
+            self.destructive_skipped.append(nodeid)
+        self.book.add(PhaseReport(
+            nodeid=nodeid,
+            when=str(report.when),
+            outcome=str(report.outcome),
+            # Under xdist each worker's attempts are kept apart (--dist each runs a test on
+            # every worker; duplicates may run side by side).
+            instance=str(getattr(report, "worker_id", "") or ""),
+            xfail=hasattr(report, "wasxfail"),
+            message=one_line(report) if report.failed else "",
+            duration=float(report.duration or 0.0),
+        ))
+
+    def test_records(self) -> list[TestRecord]:
+        records = []
+        default = self.settings.policy.default_gate
+        for nodeid, book in self.book.tests.items():
+            outcome, message, flaky = book.final()
+            meta = self.meta.get(nodeid, {})
+            records.append(TestRecord(
+                nodeid=nodeid, gate=meta.get("gate") or default, outcome=outcome,
+                duration=book.duration, blocking=bool(meta.get("blocking", True)), flaky=flaky,
+                message=message,
+                evidence=list(meta.get("evidence", [])) if outcome in ("failed", "error") else []))
+        return records
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         if isinstance(excinfo.value, pytest.exit.Exception):
@@ -225,13 +279,16 @@ class Controller:
             message = str(excinfo.value.msg).strip().splitlines() or [""]
             self.interrupted = self.redactor.text(f"pytest.exit(): {message[0]}")[:300]
             return
-        if isinstance(excinfo.value, pytest.Session.Interrupted) and not self.sigterm_seen:
+        if isinstance(excinfo.value, pytest.Session.Interrupted) and not self.signals:
             # pytest stopping itself ("1 error during collection"), not a Ctrl-C: the
             # collection errors are the reasons already.
             if not self.collection_errors:
                 self.interrupted = self.redactor.text(f"pytest: {excinfo.value}")[:300]
             return
-        self.interrupted = "SIGTERM" if self.sigterm_seen else "KeyboardInterrupt (Ctrl-C)"
+        if not self.signals:
+            # A KeyboardInterrupt that came without a signal we saw (raised by code, or a
+            # signal handler someone else installed).
+            self.interrupted = "KeyboardInterrupt (Ctrl-C)"
 
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
         with self.guard("internal error report"):
@@ -241,42 +298,81 @@ class Controller:
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        status = int(exitstatus)
+        # From here on a signal is recorded and decided on, never left half-handled.
+        self.deferring = True
+        self.exit_status = status = int(exitstatus)
+        option = self.config.option
+        if getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
+            self.interrupted = "--setup-only / --setup-plan: fixtures were set up, no test ran"
         stopped = session.shouldfail or session.shouldstop
-        if stopped and not self.interrupted:
+        if stopped and not self.interrupted and not self.signals:
             # -x / --maxfail: the tests after the stop never ran, so no gate is complete.
             self.interrupted = self.redactor.text(f"pytest stopped early: {stopped}")[:300]
-        try:
-            with self.guard("version check at end"):
-                if self.target.ready and self.wants_version():
-                    end, error = self.observe_version()
-                    self.target.version_end = end
-                    self.target.version_error = self.target.version_error or error
-            self.verdict = self.conclude(status, complete=True)
-            self.write(self.verdict)
-        except Exception as exc:  # whatever broke, the verdict is NO-GO
-            reason = self.redactor.text(
-                f"pytest-staging could not write its verdict: {type(exc).__name__}: {exc}")
-            self.verdict = placeholder(reason.splitlines()[0], run_id=self.run_id,
-                                       started=self.started, url=self.target.url,
-                                       exit_status=status)
-            with contextlib.suppress(Exception):
-                write_placeholder(self.settings.report_dir, self.verdict["reasons"][0],
-                                  self.redactor, run_id=self.run_id, started=self.started,
-                                  url=self.target.url)
-        go = self.verdict["verdict"] == "GO"
-        session.exitstatus = 0 if go else (status if status in (2, 3, 4) else 1)
+        with self.guard("version check at end"):
+            if self.target.ready and self.wants_version():
+                end, error = self.observe_version()
+                self.target.version_end = end
+                self.target.version_error = self.target.version_error or error
+        self.finish(status)
+        session.exitstatus = self.exit_code(status)
         if status not in SUMMARY_EXIT_CODES:
             self.print_summary(self.config.pluginmanager.get_plugin("terminalreporter"))
 
-    def conclude(self, exit_status: int, *, complete: bool) -> dict[str, Any]:
+    def finish(self, status: int) -> None:
+        """Decide and write; again while facts keep arriving (a signal during the writing)."""
+        for _ in range(4):
+            known = (len(self.signals), self.internal_error)
+            try:
+                self.verdict = self.conclude(status)
+                self.write(self.verdict)
+            except Exception as exc:  # whatever broke, the verdict is NO-GO
+                reason = self.redactor.text(
+                    f"pytest-staging could not write its verdict: {type(exc).__name__}: {exc}")
+                self.verdict = placeholder(reason.splitlines()[0], run_id=self.run_id,
+                                           started=self.started, url=self.target.url,
+                                           exit_status=status)
+                try:
+                    write_placeholder(self.settings.report_dir, self.verdict["reasons"][0],
+                                      self.redactor, run_id=self.run_id, started=self.started,
+                                      url=self.target.url)
+                except Exception:
+                    remove_verdict(self.settings.report_dir)
+            self.decided_with = known
+            if (len(self.signals), self.internal_error) == known:
+                return
+
+    def exit_code(self, status: int) -> int:
+        """0 if and only if the verdict on disk is GO; else pytest's own code where it has one
+        (2 interrupted, 3 internal error, 4 usage error), else 1."""
+        if self.verdict is not None and self.verdict.get("verdict") == "GO":
+            return 0
+        if self.signals:
+            return 2
+        return status if status in (2, 3, 4) else 1
+
+    def final_exit_status(self, pytest_status: int) -> int:
+        """At the very end of the invocation (``pytest_cmdline_main``), whatever other plugins
+        and conftests did to ``session.exitstatus``: a fact that came after the verdict (a
+        signal, an internal error) is decided on, and the exit status follows the verdict."""
+        self.deferring = True
+        if self.verdict is not None and (
+                (len(self.signals), self.internal_error) != self.decided_with
+                or (pytest_status == 3 and not self.internal_error)):
+            if pytest_status == 3 and not self.internal_error:
+                self.internal_error = "pytest reported an internal error after the verdict"
+            self.finish(3 if self.internal_error else self.exit_status)
+        if self.verdict is None:
+            return int(pytest_status) or 1
+        return self.exit_code(self.exit_status)
+
+    def conclude(self, exit_status: int) -> dict[str, Any]:
         """Decide; if deciding itself fails, a NO-GO that says so."""
         if "security" in self.settings.gates_selected:
             with self.guard("security grade"):
                 security_gate.finalize(self.gate_data, security_gate.security_settings(
                     self.config, self.settings))
         try:
-            verdict = decide(self.facts(exit_status, complete))
+            verdict = decide(self.facts(exit_status))
             if not self.redactor.secrets:  # every string would come back unchanged
                 return verdict
             return redact_data(verdict, self.redactor)  # type: ignore[return-value]
@@ -286,10 +382,23 @@ class Controller:
                                started=self.started, url=self.target.url,
                                exit_status=exit_status)
 
-    def facts(self, exit_status: int, complete: bool) -> RunFacts:
+    def selection(self) -> dict[str, Any]:
+        option = self.config.option
+        options = {name: getattr(option, name, None)
+                   for name in ("keyword", "markexpr", "lf", "stepwise", "deselect")}
+        policy = self.settings.policy
+        return selection(
+            filters=filters_of(options, [str(a) for a in self.config.args]),
+            deselected=max(self.deselected, self.workers_deselected),
+            examples=self.deselected_examples,
+            gates_selected=list(self.settings.gates_selected),
+            gates_declared=list(policy.gates),
+            gates_blocking=[g.name for g in policy.gates.values() if g.blocking])
+
+    def facts(self, exit_status: int) -> RunFacts:
         policy = self.settings.policy
         gates = [GateSpec(name=g.name, blocking=g.blocking, min_tests=g.min_tests,
-                          description=g.description)
+                          description=g.description, max_skipped=g.max_skipped)
                  for g in policy.gates.values() if g.name in self.settings.gates_selected]
         return RunFacts(
             run_id=self.run_id,
@@ -297,22 +406,25 @@ class Controller:
             finished=_now(),
             duration=time.monotonic() - self.t0,
             exit_status=exit_status,
-            complete=complete and not self.interrupted,
+            complete=not (self.interrupted or self.signals),
             interrupted=self.interrupted,
+            signals=list(self.signals),
             internal_error=self.internal_error or (
                 "pytest reported an internal error" if exit_status == 3 else ""),
+            output_errors=list(self.output_errors),
             plugin_errors=list(self.plugin_errors),
             collection_errors=list(self.collection_errors),
             workers=self.workers,
             workers_lost=list(self.workers_lost),
             target=self.target,
             gates=gates,
-            tests=list(self.tests.values()),
+            tests=self.test_records(),
             gate_data=self.gate_data,
             flaky_policy=policy["flaky.policy"],
             destructive_skipped=list(self.destructive_skipped),
             allow_destructive=self.settings.allow_destructive,
             insecure=self.settings.insecure,
+            selection=self.selection(),
             versions={
                 "python": sys.version.split()[0],
                 "pytest": pytest.__version__,
@@ -324,37 +436,71 @@ class Controller:
         )
 
     def write(self, verdict: dict[str, Any]) -> None:
-        """Write every report; a failure to write leaves (or makes) a NO-GO."""
+        """Render every report, then write them. A report that cannot be rendered or written,
+        or another run writing to the same folder, is a fact: decide again with it."""
         report_dir = self.settings.report_dir
-        try:
-            write_sarif(verdict, report_dir)
-        except Exception as exc:
-            verdict["verdict"] = "NO-GO"
-            verdict["reasons"].append(f"cannot write findings.sarif: {type(exc).__name__}: {exc}")
-        try:
-            # html and signature first: either may still turn the verdict into a NO-GO.
+        owner = verdict_run_id(report_dir)
+        if owner not in (None, self.run_id) and not self.output_errors:
+            self.output_errors.append(
+                f"another run ({owner or 'unknown'}) wrote to {report_dir} during this run: "
+                "its verdict and this one cannot be told apart (use one report dir per run)")
+            verdict = self.verdict = self.conclude(self.exit_status)
+        for _ in range(2):
+            problems: list[str] = []
+            before = len(verdict["reasons"])
+            sarif = None
+            try:
+                from pytest_staging.reports.sarif import render_sarif
+
+                sarif = render_sarif(verdict)
+            except Exception as exc:
+                problems.append(f"cannot render findings.sarif: {type(exc).__name__}: {exc}")
+            # html and signature: a failure of either is reported as a reason on the verdict.
             json_text, html = promotion.render_outputs(
                 verdict, self.redactor.text, promotion.signing_key(self.config))
-            markdown = self.redactor.text(render_markdown(verdict))
-            atomic_write_text(report_dir / "verdict.md", markdown)
+            problems.extend(verdict["reasons"][before:])
+            try:
+                markdown = self.redactor.text(render_markdown(verdict))
+            except Exception as exc:
+                problems.append(f"cannot render verdict.md: {type(exc).__name__}: {exc}")
+                markdown = None
+            new = [p for p in problems if p not in self.output_errors]
+            if not new:
+                break
+            self.output_errors.extend(self.redactor.text(p) for p in new)
+            verdict = self.verdict = self.conclude(self.exit_status)
+        try:
+            if sarif is not None:
+                atomic_write_text(report_dir / "findings.sarif", self.redactor.text(sarif))
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    (report_dir / "findings.sarif").unlink()
+            if markdown is not None:
+                atomic_write_text(report_dir / "verdict.md", markdown)
             if html is not None:
                 atomic_write_text(report_dir / "verdict.html", html)
             # verdict.json last: its presence with a decision means every report is in place.
             atomic_write_text(report_dir / "verdict.json", json_text)
             self.written = True
         except OSError as exc:
-            verdict["verdict"] = "NO-GO"
-            verdict["reasons"].append(f"cannot write the verdict to {report_dir}: {exc.strerror}")
+            self.output_errors.append(
+                f"cannot write the verdict to {report_dir}: {exc.strerror or exc}")
+            self.verdict = self.conclude(self.exit_status)
+            # On failure write_placeholder removed the old files: no stale GO stays.
+            with contextlib.suppress(OSError):
+                write_placeholder(report_dir, self.verdict["reasons"][0], self.redactor,
+                                  run_id=self.run_id, started=self.started, url=self.target.url)
             return
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
+        if summary and markdown is not None:
             with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as handle:
-                handle.write(self.redactor.text(render_markdown(verdict)) + "\n")
-        before = len(self.plugin_errors)
+                handle.write(markdown + "\n")
+        before_errors = len(self.plugin_errors)
         with self.guard("pytest_staging_verdict hook"):
             self.config.hook.pytest_staging_verdict(config=self.config, verdict=verdict)
         # The verdict is written and stands; a failing notifier must still be seen.
-        self.late_errors = self.plugin_errors[before:]
+        self.late_errors = self.plugin_errors[before_errors:]
+        del self.plugin_errors[before_errors:]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         self.print_summary(terminalreporter)
@@ -380,14 +526,15 @@ class Controller:
                 f"report: {self.settings.report_dir}"]
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self._sigterm is not None and _is_main_thread():
-            signal.signal(signal.SIGTERM, self._sigterm)
         if self.verdict is None:
             # The session never reached its end (pytest.exit, a crash in start-up, ...).
             with contextlib.suppress(OSError):
                 write_placeholder(self.settings.report_dir,
                                   "the run ended before a verdict was reached", self.redactor,
                                   run_id=self.run_id, started=self.started, url=self.target.url)
+        if not config.stash.get(MAIN_KEY, False):
+            # No pytest_cmdline_main around this run (a bare Config): nothing comes after.
+            self.restore_signals()
 
 
 class XdistControllerHooks:
@@ -395,6 +542,7 @@ class XdistControllerHooks:
 
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
+        self.collected = False
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["staging_url"] = self.controller.settings.full_url
@@ -404,12 +552,36 @@ class XdistControllerHooks:
     def pytest_testnodeready(self, node: Any) -> None:
         self.controller.workers += 1
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Every collected id must reach a final outcome: once, or on every worker under
+        ``--dist each``."""
+        controller = self.controller
+        with controller.guard("xdist collection"):
+            if getattr(controller.config.option, "dist", "") == "each":
+                instance = str(getattr(getattr(node, "gateway", None), "id", "") or "")
+                for nodeid in ids:
+                    controller.book.expect(nodeid, instance)
+            elif not self.collected:
+                for nodeid in ids:
+                    controller.book.expect(nodeid)
+            self.collected = True
+
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        controller = self.controller
+        output = getattr(node, "workeroutput", None) or {}
+        with controller.guard("xdist worker output"):
+            # Workers deselect (-k, -m, gates); they all collect the same list.
+            controller.workers_deselected = max(controller.workers_deselected,
+                                                int(output.get("staging_deselected", 0) or 0))
+            for nodeid in output.get("staging_deselected_examples", []) or []:
+                if len(controller.deselected_examples) < 20 and (
+                        nodeid not in controller.deselected_examples):
+                    controller.deselected_examples.append(str(nodeid))
         if error:
             name = getattr(getattr(node, "gateway", None), "id", "worker")
             text = str(error).strip().splitlines() or ["crashed"]
-            self.controller.workers_lost.append(
-                self.controller.redactor.text(f"{name}: {text[-1]}"))
+            controller.workers_lost.append(controller.redactor.text(f"{name}: {text[-1]}"))
 
 
 def _is_main_thread() -> bool:

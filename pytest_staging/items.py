@@ -142,6 +142,15 @@ class ItemHooks:
         # Load tests measure the target: run them after every other gate so nothing overlaps.
         items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """On an xdist worker: what was left out travels to the controller (workeroutput)."""
+        output = getattr(items[0].config, "workeroutput", None) if items else None
+        if output is None:
+            return
+        output["staging_deselected"] = int(output.get("staging_deselected", 0)) + len(items)
+        examples = output.setdefault("staging_deselected_examples", [])
+        examples.extend(i.nodeid for i in items[:max(20 - len(examples), 0)])
+
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector
                                    ) -> Iterator[None]:

@@ -50,7 +50,7 @@ class Attempt:
         if "setup" not in self.phases:
             return "no setup report"
         if "call" not in self.phases and self.phases["setup"] == "passed":
-            return "set up but never called (--setup-only / --setup-plan?)"
+            return "set up, never called"
         return "cut off before its teardown completed"
 
     @property

@@ -18,13 +18,19 @@ from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
     DEFAULT_REPORT_DIR,
-    ENV_URL,
     NO_URL,
     Settings,
     SettingsError,
     find_url,
     report_dir_of,
     resolve,
+)
+from pytest_staging.stale import (
+    MAIN_KEY,
+    RUN_ID_KEY,
+    early_target,
+    invalidate_early,
+    write_placeholder,
 )
 
 # Only an active run needs requests, the controller and the gates: an inactive run (no URL)
@@ -109,6 +115,31 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                                         "the ini file")
     # The performance gate's options (after these), staging_load fixture and isolation hooks.
     pluginmanager.register(performance_glue, "staging-performance")
+    # Before pytest parses a single option: an invocation meant to be an active run replaces
+    # the verdict on disk, so whatever fails from here on leaves no earlier GO behind.
+    invalidate_early(pluginmanager.get_plugin("pytestconfig"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    """The exit status is 0 if and only if the verdict is GO, whatever other plugins and
+    conftests did to ``session.exitstatus`` after the verdict was written."""
+    config.stash[MAIN_KEY] = True
+    try:
+        status = yield
+    except BaseException:
+        controller = config.stash.get(CONTROLLER_KEY, None)
+        if controller is not None:
+            controller.final_exit_status(3)
+            controller.restore_signals()
+        raise
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    if controller is None:
+        return status
+    try:
+        return controller.final_exit_status(int(status or 0))
+    finally:
+        controller.restore_signals()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -119,18 +150,15 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     try:
         return (yield)
     except Exception as exc:
-        known = early_config.known_args_namespace
-        if getattr(known, "staging_url", None) or os.environ.get(ENV_URL):
-            # Options are not parsed into config.option yet: the early namespace has them.
-            given = getattr(known, "staging_report_dir", None)
-            report_dir = Path(given) if given else report_dir_of(early_config)
-            from pytest_staging.controller import write_placeholder
+        configured, report_dir = early_target(early_config, os.environ)
+        if configured and not os.environ.get("PYTEST_XDIST_WORKER"):
             from pytest_staging.redact import Redactor
 
             reason = str(exc).strip().splitlines() or [type(exc).__name__]
             with contextlib.suppress(OSError):
-                write_placeholder(Path(report_dir), f"usage error: conftest: {reason[0]}",
-                                  Redactor(), exit_status=4)
+                write_placeholder(report_dir, f"usage error: conftest: {reason[0]}",
+                                  Redactor(), exit_status=4,
+                                  run_id=early_config.stash.get(RUN_ID_KEY, ""))
         raise
 
 
@@ -159,6 +187,10 @@ def pytest_configure(config: pytest.Config) -> None:
             _register_markers(config, _declared_gates(config))
         return
     url, source = find_url(config)
+    if url is not None and not url.strip():
+        # An unset variable in CI ("--staging-url $URL") must not switch the gate off.
+        _fail_usage(config, f"the staging URL from {source} is empty (an unset variable?): "
+                            "give a URL, or remove the option to run without the gate")
     if not url:
         url = config.hook.pytest_staging_default_url(config=config)
         source = "pytest_staging_default_url"
@@ -170,14 +202,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _fail_usage(config: pytest.Config, message: str) -> None:
     """A usage error in an active run: a NO-GO verdict that says so, then pytest's exit 4."""
-    from pytest_staging.controller import write_placeholder
     from pytest_staging.redact import Redactor
 
     report_dir = report_dir_of(config)
     # The usage error below is the message that matters if even this cannot be written.
     with contextlib.suppress(OSError):
         write_placeholder(Path(report_dir), f"usage error: {message}", Redactor(),
-                          exit_status=4)
+                          exit_status=4, run_id=config.stash.get(RUN_ID_KEY, ""))
     raise pytest.UsageError(f"pytest-staging: {message}")
 
 
@@ -195,7 +226,12 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
     if config.option.collectonly:
-        # Listing tests decides nothing: show the gate selection, touch no verdict.
+        # Listing tests decides nothing: show the gate selection; no verdict may stay behind.
+        from pytest_staging.redact import Redactor
+
+        with contextlib.suppress(OSError):
+            write_placeholder(settings.report_dir, "--collect-only: tests were listed, not run",
+                              Redactor(), run_id=config.stash.get(RUN_ID_KEY, ""))
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
         security_gate.register(config, settings)

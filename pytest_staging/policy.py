@@ -100,6 +100,9 @@ CORE_KEYS: tuple[Key, ...] = (
         "fewest tests the gate must run when selected [1 for blocking gates, 0 otherwise]",
         _at_least(0)),
     Key("gates.*.description", str, "", "what the gate is for, shown in reports"),
+    Key("gates.*.max_skipped", int, None,
+        "most blocking tests that may be skipped or xfailed before the gate fails "
+        "[no limit: skips are counted and reported, never counted as passed]", _at_least(0)),
     Key("target.health", str, "/", "path polled until the target answers below 500",
         _path_like),
     Key("target.wait", (int, float), 30.0,
@@ -153,6 +156,7 @@ class GatePolicy:
     blocking: bool = True
     min_tests: int = 1
     description: str = ""
+    max_skipped: int | None = None
 
 
 @dataclass(frozen=True)
@@ -198,9 +202,10 @@ class Policy:
                           min_tests=int(given) if given is not None else (
                               min_tests if min_tests is not None else int(blocking)),
                           description=str(self.values.get(f"gates.{name}.description")
-                                          or description))
+                                          or description),
+                          max_skipped=self.values.get(f"gates.{name}.max_skipped"))
         values = dict(self.values)
-        for attr in ("blocking", "min_tests", "description"):
+        for attr in ("blocking", "min_tests", "description", "max_skipped"):
             values[f"gates.{name}.{attr}"] = getattr(gate, attr)
         return Policy(values=values, gates={**self.gates, name: gate}, source=self.source,
                       explicit=self.explicit)
@@ -288,8 +293,9 @@ def parse_policy(data: Mapping[str, Any], source: str = "(inline)") -> Policy:
             blocking=blocking,
             min_tests=int(min_tests) if min_tests is not None else (1 if blocking else 0),
             description=str(explicit.get(f"gates.{name}.description", "")),
+            max_skipped=explicit.get(f"gates.{name}.max_skipped"),
         )
-        for attr in ("blocking", "min_tests", "description"):
+        for attr in ("blocking", "min_tests", "description", "max_skipped"):
             values[f"gates.{name}.{attr}"] = getattr(gates[name], attr)
     if values["default_gate"] not in gates:
         raise PolicyError(
@@ -305,6 +311,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: policy file not found") from None
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: not UTF-8 text (byte {exc.start}): TOML files are "
+                          "UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -120,9 +120,11 @@ def _ini(config: Any, name: str) -> str | None:
 def find_url(config: Any, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
     """The staging URL and where it came from, or ``(None, "")`` when the run is inactive."""
     environ = os.environ if environ is None else environ
-    if config.getoption("staging_url", None):
-        return config.getoption("staging_url"), "command line"
-    if environ.get(ENV_URL):
+    # Given but empty ("--staging-url $UNSET", STAGING_URL=) is returned as "": the caller
+    # makes it a usage error, never an inactive run.
+    if config.getoption("staging_url", None) is not None:
+        return config.getoption("staging_url"), "--staging-url"
+    if ENV_URL in environ:
         return environ[ENV_URL], ENV_URL
     ini = _ini(config, "staging_url")
     if ini:
@@ -156,11 +158,33 @@ def report_dir_of(config: Any, environ: Mapping[str, str] | None = None) -> Path
         DEFAULT_REPORT_DIR)
 
 
+#: Environment variables of an active run that must not be set to an empty value.
+SAFETY_ENV = (ENV_POLICY, ENV_REPORT_DIR, ENV_EXPECT_VERSION)
+
+
+def empty_values(config: Any, environ: Mapping[str, str]) -> list[str]:
+    """Staging options and variables given with an empty value: in CI that is an unset
+    variable (``--staging-expect-version "$VERSION"``), and must never mean "off"."""
+    found = []
+    for name, value in sorted(vars(config.option).items()):
+        if not name.startswith("staging_"):
+            continue
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            found.append("--" + name.replace("_", "-"))
+    found += [name for name in SAFETY_ENV if name in environ and not environ[name].strip()]
+    return found
+
+
 def resolve(config: Any, url: str, url_source: str,
             environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve every setting of an active run. Raises SettingsError or PolicyError."""
     environ = os.environ if environ is None else environ
     opt = config.getoption
+    empty = empty_values(config, environ)
+    if empty:
+        raise SettingsError(f"{', '.join(empty)} given an empty value (an unset variable?): "
+                            "give a value, or leave the option out")
 
     policy_file = path_setting(config, "staging_policy", ENV_POLICY, environ)
     policy = load_policy(policy_file, config.rootpath)
@@ -205,7 +229,9 @@ def resolve(config: Any, url: str, url_source: str,
             raise SettingsError(f"--staging-ca-bundle {ca_bundle}: file not found")
         verify = str(Path(ca_bundle).resolve())
 
-    expect = opt("staging_expect_version", None) or environ.get(ENV_EXPECT_VERSION) or None
+    expect = opt("staging_expect_version", None)
+    if expect is None:
+        expect = environ.get(ENV_EXPECT_VERSION)
     base_url, params = normalise_url(url)
     return Settings(
         url=base_url,
