@@ -128,7 +128,9 @@ class Controller:
     def _on_signal(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         self.signals.append(name)
-        if not self.deferring:
+        # The first signal stops the run; a second one close behind must not break pytest's
+        # own handling of the first (a traceback, a skipped summary); a third one insists.
+        if not self.deferring and len(self.signals) in (1, 3):
             raise KeyboardInterrupt(name)
         if len(self.signals) >= 2:
             # Someone insists: make sure a NO-GO is on disk before a SIGKILL may follow.

@@ -53,7 +53,9 @@ class StagingRun:
 def run_staging(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     """Run pytest in a subprocess (entry point loaded, like a user's run) in pytester's dir."""
     for name in ("STAGING_URL", "STAGING_POLICY", "STAGING_REPORT_DIR",
-                 "STAGING_EXPECT_VERSION", "GITHUB_STEP_SUMMARY", "PYTEST_ADDOPTS"):
+                 "STAGING_EXPECT_VERSION", "GITHUB_STEP_SUMMARY", "PYTEST_ADDOPTS",
+                 # a nested run is a run of its own, not a worker of ours
+                 "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
 
     def run(*args: str, url: str | None = None, timeout: float = 120) -> StagingRun:
