@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Worst first: the final outcome of a node id is the first of these any instance has.
-SEVERITY = ("error", "failed", "incomplete", "skipped", "xfailed", "xpassed", "passed")
+#: ``incomplete`` comes first: a missing outcome makes the run incomplete even when another
+#: instance of the test failed (an advisory failure must not hide a test that never ran).
+SEVERITY = ("incomplete", "error", "failed", "skipped", "xfailed", "xpassed", "passed")
 #: Outcomes that are evidence a test ran (what ``min_tests`` counts, for blocking tests).
 RAN = frozenset({"passed", "failed", "error"})
 
@@ -131,8 +133,10 @@ class TestBook:
         if not outcomes:
             outcomes.append(("incomplete", "never reached a final outcome"))
         outcome, message = min(outcomes, key=lambda o: SEVERITY.index(o[0]))
-        if outcome == "incomplete" and not message:
-            message = "never reached a final outcome"
+        if outcome == "incomplete":
+            failures = [m for o, m in outcomes if o in ("error", "failed") and m]
+            message = (message or "never reached a final outcome") + (
+                f"; another instance failed: {failures[0]}" if failures else "")
         return outcome, message, discarded and outcome == "passed"
 
 
