@@ -8,6 +8,7 @@ a bare traceback.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import sys
@@ -100,6 +101,7 @@ class Controller:
         self.decided_with = (0, "")  # (signals, internal error) the verdict on disk knows
         self.output_errors: list[str] = []
         self.exit_status = 0
+        self.session_started = False
         self.deselected = 0
         self.deselected_examples: list[str] = []
         self.workers_deselected = 0
@@ -150,6 +152,7 @@ class Controller:
     # -- session start: the target, once ---------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session_started = True
         with self.guard("target check"):
             self.check_target()
 
@@ -364,7 +367,8 @@ class Controller:
                 self.internal_error = "pytest reported an internal error after the verdict"
             self.finish(3 if self.internal_error else self.exit_status)
         if self.verdict is None:
-            return int(pytest_status) or 1
+            # --help, --version: no session ran, a placeholder says so; pytest's own status.
+            return int(pytest_status) if not self.session_started else int(pytest_status) or 1
         return self.exit_code(self.exit_status)
 
     def conclude(self, exit_status: int) -> dict[str, Any]:
@@ -499,7 +503,10 @@ class Controller:
                 handle.write(markdown + "\n")
         before_errors = len(self.plugin_errors)
         with self.guard("pytest_staging_verdict hook"):
-            self.config.hook.pytest_staging_verdict(config=self.config, verdict=verdict)
+            # A copy: a notifier that edits what it is given changes neither the files nor
+            # the exit status.
+            self.config.hook.pytest_staging_verdict(config=self.config,
+                                                    verdict=copy.deepcopy(verdict))
         # The verdict is written and stands; a failing notifier must still be seen.
         self.late_errors = self.plugin_errors[before_errors:]
         del self.plugin_errors[before_errors:]
