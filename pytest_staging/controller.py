@@ -48,6 +48,7 @@ from pytest_staging.verdict import (
     decide,
     placeholder,
 )
+from pytest_staging.wire import payload_of
 
 SUMMARY_EXIT_CODES = (0, 1, 2, 4, 5)
 #: Signals that end a run early; each is recorded the moment it arrives, whatever the phase.
@@ -229,29 +230,27 @@ class Controller:
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
-        broken = getattr(report, "staging_plugin_error", None)
-        if broken:
-            self.plugin_errors.append(str(broken))
+        payload = payload_of(report)
+        if payload is not None and payload.plugin_error:
+            self.plugin_errors.append(payload.plugin_error)
         meta = self.meta.get(nodeid)
-        gate = getattr(report, "staging_gate", None)
-        if meta is None or gate:
+        if meta is None or (payload is not None and payload.gate):
             meta = self.meta[nodeid] = {
-                "gate": gate or (meta or {}).get("gate") or self.settings.policy.default_gate,
-                "blocking": bool(getattr(report, "staging_blocking", True)),
+                "gate": (payload.gate if payload else "") or (meta or {}).get("gate")
+                or self.settings.policy.default_gate,
+                "blocking": payload.blocking if payload else (meta or {}).get("blocking", True),
                 "evidence": (meta or {}).get("evidence", []),
             }
         rerun = report.outcome == "rerun"
-        data = getattr(report, gate_record.REPORT_ATTR, None)
-        if data and not rerun:
+        if payload is not None and payload.data and not rerun:
             # A discarded attempt's checks and metrics go with it: a test that passes on
             # retry is judged by the flaky policy, not by its failed attempt.
-            gate_record.merge(self.gate_data.setdefault(meta["gate"], {}), data, nodeid)
-        evidence = getattr(report, "staging_evidence", None)
-        if evidence and not rerun:
-            meta["evidence"] = list(evidence)
-        if (report.when == "setup" and report.skipped
-                and getattr(report, "staging_destructive", False)
-                and nodeid not in self.destructive_skipped):
+            gate_record.merge(self.gate_data.setdefault(meta["gate"], {}), payload.data,
+                              nodeid)
+        if payload is not None and payload.evidence and not rerun:
+            meta["evidence"] = list(payload.evidence)
+        if (report.when == "setup" and report.skipped and payload is not None
+                and payload.destructive and nodeid not in self.destructive_skipped):
             self.destructive_skipped.append(nodeid)
         self.book.add(PhaseReport(
             nodeid=nodeid,

@@ -18,6 +18,7 @@ from pytest_staging import record as gate_record
 from pytest_staging.client import StagingSession, format_evidence
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
+from pytest_staging.wire import ReportPayload, attach
 
 CLIENT_KEY = pytest.StashKey[StagingSession]()
 GATE_KEY = pytest.StashKey[tuple[str, bool]]()
@@ -169,27 +170,27 @@ class ItemHooks:
         if (report.failed and call.excinfo is not None
                 and isinstance(call.excinfo.value, requests.RequestException)):
             report.longrepr = short_http_failure(call.excinfo)
+        gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
+        payload = ReportPayload(gate=gate, blocking=blocking)
+        attach(report, payload)
         try:
-            self.annotate(item, report)
+            self.annotate(item, report, payload)
         except Exception as exc:  # the controller turns this into NO-GO
-            report.staging_plugin_error = (  # type: ignore[attr-defined]
+            payload.plugin_error = (
                 f"report of {item.nodeid}: {type(exc).__name__}: {exc}".splitlines()[0])
         return report  # type: ignore[return-value]
 
-    def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        """Put gate, blocking flag, gate data and evidence on the report; redact it."""
-        gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
-        report.staging_gate = gate  # type: ignore[attr-defined]
-        report.staging_blocking = blocking  # type: ignore[attr-defined]
-        if item.stash.get(DESTRUCTIVE_KEY, False):
-            report.staging_destructive = True  # type: ignore[attr-defined]
+    def annotate(self, item: pytest.Item, report: pytest.TestReport,
+                 payload: ReportPayload) -> None:
+        """Fill the report's payload (gate data, evidence, destructive skip); redact it."""
+        payload.destructive = item.stash.get(DESTRUCTIVE_KEY, False)
         data = gate_record.take(item)
         if data:
-            setattr(report, gate_record.REPORT_ATTR, self.redactor_data(data))
+            payload.data = self.redactor_data(data)
         client = item.stash.get(CLIENT_KEY, None)
         if report.failed and client is not None and client.exchanges:
             evidence = client.evidence(self.redactor)
-            report.staging_evidence = evidence  # type: ignore[attr-defined]
+            payload.evidence = evidence
             report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
         self.redact_report(report)
 

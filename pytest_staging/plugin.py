@@ -248,6 +248,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
     config.pluginmanager.register(controller, "staging-controller")
+    config.pluginmanager.register(_wire_hooks(), "staging-wire")
     promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
@@ -257,6 +258,12 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
                           controller.blocked)
         config.pluginmanager.register(items, "staging-items")
         security_gate.register(config, settings)
+
+
+def _wire_hooks() -> Any:
+    from pytest_staging.wire import WireHooks
+
+    return WireHooks()
 
 
 def _xdist_active(config: pytest.Config) -> bool:
@@ -279,6 +286,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
     config.pluginmanager.register(items, "staging-items")
+    config.pluginmanager.register(_wire_hooks(), "staging-wire")
     config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
 

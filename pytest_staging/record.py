@@ -1,7 +1,7 @@
 """How a test contributes gate data (findings, metrics, checks, warnings) to the verdict.
 
-The data is kept on the test item and copied onto its TestReport, so it reaches the controller
-under pytest-xdist like any report attribute. Values must be builtins only.
+The data is kept on the test item and travels in the report's payload (``wire.py``), so it
+reaches the controller under pytest-xdist. Values must be builtins only.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 
 DATA_KEY = pytest.StashKey[dict[str, Any]]()
-#: Name of the TestReport attribute that carries the data to the controller.
-REPORT_ATTR = "staging_data"
 
 
 def record(
