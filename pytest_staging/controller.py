@@ -104,8 +104,12 @@ class Controller:
         self.exit_status = 0
         self.session_started = False
         self.deselected = 0
+        self.collected = 0
+        #: Collected items that vanished without pytest_deselected (a conftest's doing).
+        self.dropped = 0
         self.deselected_examples: list[str] = []
         self.workers_deselected = 0
+        self.workers_dropped = 0
 
     # -- machinery -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -200,6 +204,7 @@ class Controller:
 
     # -- aggregation -----------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.collected += sum(1 for x in report.result if isinstance(x, pytest.Item))
         if report.failed:
             with self.guard("collection report"):
                 where = report.nodeid or "(rootdir)"
@@ -216,6 +221,9 @@ class Controller:
         the controller collects nothing; the workers' collections arrive through
         ``XdistControllerHooks``.)"""
         with self.guard("collection"):
+            if self.collected:
+                # Items a plugin or conftest removed without saying so (pytest_deselected).
+                self.dropped = max(self.collected - self.deselected - len(session.items), 0)
             for item in session.items:
                 self.book.expect(item.nodeid)
                 gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate,
@@ -392,9 +400,13 @@ class Controller:
         options = {name: getattr(option, name, None)
                    for name in ("keyword", "markexpr", "lf", "stepwise", "deselect")}
         policy = self.settings.policy
+        filters = filters_of(options, [str(a) for a in self.config.args])
+        dropped = max(self.dropped, self.workers_dropped)
+        if dropped:
+            filters.append(f"{dropped} collected test(s) dropped by a plugin or conftest")
         return selection(
-            filters=filters_of(options, [str(a) for a in self.config.args]),
-            deselected=max(self.deselected, self.workers_deselected),
+            filters=filters,
+            deselected=max(self.deselected, self.workers_deselected) + dropped,
             examples=self.deselected_examples,
             gates_selected=list(self.settings.gates_selected),
             gates_declared=list(policy.gates),
@@ -582,6 +594,8 @@ class XdistControllerHooks:
             # Workers deselect (-k, -m, gates); they all collect the same list.
             controller.workers_deselected = max(controller.workers_deselected,
                                                 int(output.get("staging_deselected", 0) or 0))
+            controller.workers_dropped = max(controller.workers_dropped,
+                                             int(output.get("staging_dropped", 0) or 0))
             for nodeid in output.get("staging_deselected_examples", []) or []:
                 if len(controller.deselected_examples) < 20 and (
                         nodeid not in controller.deselected_examples):

@@ -98,6 +98,7 @@ class ItemHooks:
     is_sensitive: Callable[[], bool]
     #: Why no test may run (the target is not ready), or "" when they may.
     blocked: Callable[[], str] = lambda: ""
+    collected: int = 0
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
@@ -142,6 +143,19 @@ class ItemHooks:
             items[:] = keep
         # Load tests measure the target: run them after every other gate so nothing overlaps.
         items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.collected += sum(1 for x in report.result if isinstance(x, pytest.Item))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """On an xdist worker: items that vanished without pytest_deselected, for the
+        controller's record of what the run left out."""
+        output = getattr(session.config, "workeroutput", None)
+        if output is not None and self.collected:
+            deselected = int(output.get("staging_deselected", 0))
+            output["staging_dropped"] = max(self.collected - deselected - len(session.items),
+                                            0)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         """On an xdist worker: what was left out travels to the controller (workeroutput)."""

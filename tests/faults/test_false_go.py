@@ -433,3 +433,15 @@ def test_placeholder_that_cannot_be_written_removes_the_old_go(tmp_path: Path) -
     with pytest.raises(OSError):
         write_placeholder(tmp_path, "reason", Redactor())
     assert not (tmp_path / "verdict.json").exists()
+
+
+def test_tests_dropped_silently_by_a_conftest_make_a_partial_run(
+        pytester: pytest.Pytester, server: LoopbackServer, mode: list[str]) -> None:
+    pytester.makeconftest("""
+def pytest_collection_modifyitems(items):
+    items[:] = [i for i in items if "version" not in i.name]
+""")
+    pytester.makepyfile(test_app=PASSING)
+    verdict = assert_go(run_staging(pytester, server.url, *mode))
+    assert verdict["selection"]["partial"] is True
+    assert any("dropped by a plugin or conftest" in f for f in verdict["selection"]["filters"])
