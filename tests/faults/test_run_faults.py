@@ -284,8 +284,8 @@ def test_conftest_that_does_not_import(pytester: pytest.Pytester, server: Loopba
 
 @pytest.mark.parametrize(
     ("signum", "cause"),
-    [(signal.SIGINT, r"run interrupted: KeyboardInterrupt"),
-     (signal.SIGTERM, r"run interrupted: SIGTERM")],
+    [(signal.SIGINT, r"^run interrupted by SIGINT$"),
+     (signal.SIGTERM, r"^run interrupted by SIGTERM$")],
     ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_run(pytester: pytest.Pytester, server: LoopbackServer, signum: int,
                         cause: str) -> None:
@@ -299,7 +299,8 @@ def test_signal_mid_run(pytester: pytest.Pytester, server: LoopbackServer, signu
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "cause"),
-    [(signal.SIGINT, r"run interrupted"), (signal.SIGTERM, r"run interrupted: SIGTERM")],
+    [(signal.SIGINT, r"^run interrupted by SIGINT"),
+     (signal.SIGTERM, r"^run interrupted by SIGTERM")],
     ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_run_under_xdist(pytester: pytest.Pytester, server: LoopbackServer,
                                     signum: int, cause: str) -> None:
