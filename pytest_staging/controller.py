@@ -546,12 +546,20 @@ class Controller:
                 f"report: {self.settings.report_dir}"]
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self.verdict is None:
-            # The session never reached its end (pytest.exit, a crash in start-up, ...).
+        if self.verdict is None and not self.session_started:
+            # No session at all (--help, --version, --markers): no verdict to make.
             with contextlib.suppress(OSError):
-                write_placeholder(self.settings.report_dir,
-                                  "the run ended before a verdict was reached", self.redactor,
-                                  run_id=self.run_id, started=self.started, url=self.target.url)
+                write_placeholder(self.settings.report_dir, "no test session ran",
+                                  self.redactor, run_id=self.run_id, started=self.started,
+                                  url=self.target.url)
+        elif self.verdict is None:
+            # The session never reached its end (a signal during the readiness wait,
+            # pytest.exit, a crash in start-up): decide on what is known, which is NO-GO.
+            self.deferring = True
+            if not self.signals:
+                self.interrupted = self.interrupted or "the run ended before its session did"
+            self.exit_status = 2 if self.signals else (self.exit_status or 1)
+            self.finish(self.exit_status)
         if not config.stash.get(MAIN_KEY, False):
             # No pytest_cmdline_main around this run (a bare Config): nothing comes after.
             self.restore_signals()

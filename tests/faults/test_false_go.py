@@ -445,3 +445,34 @@ def pytest_collection_modifyitems(items):
     verdict = assert_go(run_staging(pytester, server.url, *mode))
     assert verdict["selection"]["partial"] is True
     assert any("dropped by a plugin or conftest" in f for f in verdict["selection"]["filters"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
+def test_signal_during_readiness(pytester: pytest.Pytester, signum: int) -> None:
+    """The target never answers; a signal while the plugin waits for it is named."""
+    from servers import SilentServer
+
+    silent = SilentServer()
+    try:
+        pytester.makepyfile(test_app=PASSING)
+        pytester.makefile(".toml", slow="[target]\nwait = 30\ninterval = 0.1\ntimeout = 2\n")
+        proc = _start(pytester, silent.url, "--staging-policy", "slow.toml")
+        try:
+            # the placeholder of the run is on disk once its controller started
+            path = pytester.path / REPORT_DIR / "verdict.json"
+            assert wait_until(lambda: path.exists() and "in progress" in path.read_text(), 60)
+            time.sleep(0.5)
+            proc.send_signal(signum)
+            output, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    finally:
+        silent.stop()
+    assert proc.returncode != 0
+    verdict = json.loads((pytester.path / REPORT_DIR / "verdict.json").read_text())
+    assert verdict["verdict"] == "NO-GO"
+    name = signal.Signals(signum).name
+    assert any(f"run interrupted by {name}" in r for r in verdict["reasons"]), verdict["reasons"]
+    assert "Traceback" not in output
