@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__, promotion
+from pytest_staging import __version__, attestation_glue, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.items import one_line
@@ -42,7 +42,7 @@ from pytest_staging.verdict import (
     placeholder,
 )
 
-STALE_FILES = ("verdict.html", "findings.sarif")
+STALE_FILES = ("verdict.html", "findings.sarif", "verdict.intoto.json", "verdict.intoto.jsonl")
 SUMMARY_EXIT_CODES = (0, 1, 2, 4, 5)
 
 
@@ -321,6 +321,7 @@ class Controller:
                 "bandit": _version("bandit"),
                 "locust": _version("locust"),
             },
+            provenance=attestation_glue.provenance(self.config, self),
         )
 
     def write(self, verdict: dict[str, Any]) -> None:
@@ -333,8 +334,10 @@ class Controller:
             verdict["reasons"].append(f"cannot write findings.sarif: {type(exc).__name__}: {exc}")
         try:
             # html and signature first: either may still turn the verdict into a NO-GO.
-            json_text, html = promotion.render_outputs(
-                verdict, self.redactor.text, promotion.signing_key(self.config))
+            json_text, html, attestations = attestation_glue.render_signed(
+                self.config, verdict, self.redactor.text, promotion.signing_key(self.config))
+            for name, text in attestations.items():  # before verdict.json, like the reports
+                atomic_write_text(report_dir / name, text)
             markdown = self.redactor.text(render_markdown(verdict))
             atomic_write_text(report_dir / "verdict.md", markdown)
             if html is not None:
