@@ -195,6 +195,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         marks = {True: "ok  ", False: "FAIL", None: "-   "}
         for result in results:
             print(f"  {marks[result.ok]} {result.check}: {one_line(result.detail, 300)}")
+        sys.stdout.flush()
     error = first_failure(results)
     if error is not None:
         return _fail("verify", error)

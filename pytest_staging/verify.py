@@ -282,10 +282,14 @@ def attested_verdict(verdict_path: Path, public_key: Any) -> tuple[dict[str, Any
     # The stand-alone envelope, when present, must be the bundle's first one (same signature).
     single = folder / attestation.ENVELOPE_FILE
     if single.exists():
-        envelope = _envelopes(_read_attestation(single), single)
         try:
-            stmt = attestation.read_statement(
-                attestation.open_envelope(envelope[0] if envelope else None, public_key))
+            envelope = json.loads(_read_attestation(single).decode("utf-8"),
+                                  parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise VerifyError("attestation", f"{single.name} is not a JSON DSSE envelope")\
+                from None
+        try:
+            stmt = attestation.read_statement(attestation.open_envelope(envelope, public_key))
         except attestation.AttestationError as exc:
             raise VerifyError("attestation", f"{single.name}: {exc}") from None
         if stmt != result:

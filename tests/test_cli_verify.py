@@ -155,7 +155,7 @@ def test_redeploy_during_run_fails_version_check(tmp_path: Path, capsys, no_key)
                                    "own facts give NO-GO: version mismatch at end: expected "
                                    "2.0.1, observed 2.0.2"]
     # the version check itself, run on the same file
-    with pytest.raises(VerifyError, match="observed 2.0.2 at its end"):
+    with pytest.raises(VerifyError, match=r"observed 2\.0\.2 at its end"):
         verify(v, expect_version="2.0.1")
 
 
