@@ -33,7 +33,6 @@ from pytest_staging.attestation import (
     secret_forms,
     sign_envelope,
     subject_descriptor,
-    write_key_pair,
 )
 from pytest_staging.cli import main
 
