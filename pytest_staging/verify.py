@@ -389,6 +389,16 @@ def check_rederived(verdict: dict[str, Any]) -> str:
         raise VerifyError("rederive", f"the file says {one_line(verdict.get('verdict'), 10)} "
                                       f"but its own facts give {derived['verdict']}: "
                                       f"{one_line(first, 200)}")
+    if verdict.get("verdict") == "GO":
+        # Whatever decide() makes of it: a blocking test without a pass cannot stand in a GO.
+        gates = verdict.get("gates") or {}
+        for test in verdict.get("tests") or []:
+            gate = gates.get(test.get("gate")) or {}
+            if (test.get("outcome") in ("failed", "error", "incomplete")
+                    and test.get("blocking", True) and gate.get("blocking", True)):
+                raise VerifyError("rederive", f"the file says GO but blocking test "
+                                              f"{one_line(test.get('nodeid'), 120)} is "
+                                              f"{one_line(test.get('outcome'), 20)}")
     for name, gate in (verdict.get("gates") or {}).items():
         again = derived["gates"].get(name, {}).get("status")
         if gate.get("status") != again:
