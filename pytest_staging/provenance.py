@@ -241,10 +241,13 @@ def collect(
         subject_value, subject_source = default_subject(observed_version, url)
     files = suite_files(test_files, rootdir)
     digest, count = suite_digest(files, rootdir)
+    # The suite's checkout: where its files are (pytest's rootdir can be an ancestor of it when
+    # an option's value is a path outside, e.g. --staging-signing-key /secrets/key).
+    where = Path(os.path.commonpath([str(p.parent) for p in files])) if files else rootdir
     return {
         "subject": subject_value,
         "subject_source": subject_source,
-        "commit": git_commit(rootdir),
+        "commit": git_commit(where),
         "ci": ci,
         "host": host_name(),
         "versions": dict(versions),

@@ -427,14 +427,21 @@ def check_selection(verdict: dict[str, Any], allow_partial: bool) -> str:
     return "complete selection"
 
 
-def check_required_gates(verdict: dict[str, Any], required: list[str] | None) -> str:
-    """Every required gate (default: the blocking gates the policy declared) ran and passed."""
+def check_required_gates(verdict: dict[str, Any], required: list[str] | None,
+                         allow_partial: bool = False) -> str:
+    """Every required gate ran and passed. Default: the blocking gates the policy declared;
+    with ``allow_partial``, those of them the run selected (a ``--staging-gate`` subset)."""
     gates = verdict.get("gates") or {}
+    selection = verdict.get("selection") or {}
     if required:
         names, why = list(dict.fromkeys(required)), "--require-gate"
     else:
-        declared = (verdict.get("selection") or {}).get("gates_blocking")
-        if isinstance(declared, list):
+        declared = selection.get("gates_blocking")
+        chosen = selection.get("gates_selected")
+        if isinstance(declared, list) and allow_partial and isinstance(chosen, list):
+            names = [str(n) for n in declared if n in chosen]
+            why = "blocking gates the partial run selected"
+        elif isinstance(declared, list):
             names, why = [str(n) for n in declared], "blocking gates of the policy"
         else:
             names = [str(n) for n, g in gates.items() if isinstance(g, dict)
@@ -544,7 +551,8 @@ def run_checks(verdict: dict[str, Any], options: VerifyOptions,
         steps.append(("rederive", lambda: check_rederived(verdict)))
     steps.append(("partial", lambda: check_selection(verdict, o.allow_partial)))
     if o.require_gates is not None:
-        steps.append(("gates", lambda: check_required_gates(verdict, o.require_gates)))
+        steps.append(("gates", lambda: check_required_gates(verdict, o.require_gates,
+                                                                   o.allow_partial)))
     optional = [
         ("version", o.expect_version, lambda: check_version(verdict, o.expect_version or "")
          or f"version {o.expect_version} at start and end"),
