@@ -345,16 +345,19 @@ def _facts_from(verdict: dict[str, Any]) -> RunFacts:
                         blocking=bool(t.get("blocking", True)), flaky=bool(t.get("flaky")),
                         message=messages.get(t["nodeid"], ""))
              for t in verdict.get("tests") or []]
-    specs = [GateSpec(name=str(name), blocking=bool(g.get("blocking", True)),
-                      min_tests=int(g.get("min_tests", 1)),
-                      description=str(g.get("description", "")))
+    specs = [GateSpec(**_known(GateSpec, {
+                 "name": str(name), "blocking": bool(g.get("blocking", True)),
+                 "min_tests": int(g.get("min_tests", 1)),
+                 "description": str(g.get("description", "")),
+                 "max_skipped": g.get("max_skipped")}))
              for name, g in gates.items()]
     gate_data = {str(name): {"checks": list(g.get("checks") or []),
                              "findings": list(g.get("findings") or []),
                              "metrics": dict(g.get("metrics") or {})}
                  for name, g in gates.items()}
     ready_after = target.get("ready_after", 0.0 if target.get("reachable") else None)
-    return RunFacts(
+    return RunFacts(**_known(RunFacts, {
+        "signals": [str(x) for x in run.get("signals") or []]}),
         run_id=str(run.get("id", "")), started=str(run.get("started", "")),
         finished=run.get("finished"), duration=float(run.get("duration") or 0.0),
         exit_status=int(run.get("exit_status", 1)), complete=run.get("complete") is True,
@@ -374,6 +377,11 @@ def _facts_from(verdict: dict[str, Any]) -> RunFacts:
         selection=dict(verdict.get("selection") or {}),
         provenance=dict(verdict.get("provenance") or {}),
     )
+
+
+def _known(cls: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Only the fields ``cls`` has: facts a newer or older ``decide()`` may not take."""
+    return {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
 
 
 def check_rederived(verdict: dict[str, Any]) -> str:
