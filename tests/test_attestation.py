@@ -255,3 +255,33 @@ def test_secret_forms_cover_pem_body_and_raw_seed() -> None:
     assert raw.hex() in forms and base64.b64encode(raw).decode() in forms
     body = "".join(private_pem.decode().splitlines()[1:-1])
     assert body in forms
+
+
+def test_docs_securesystemslib_script_verifies_and_refuses(keys, tmp_path: Path) -> None:
+    """docs/examples/verify_with_securesystemslib.py, as a user runs it."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("securesystemslib")
+    from cryptography.hazmat.primitives import serialization
+
+    script = Path(__file__).parent.parent / "docs" / "examples" / "verify_with_securesystemslib.py"
+    private, public = keys
+    (tmp_path / "k.pub").write_bytes(public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    envelope = tmp_path / ENVELOPE_FILE
+    envelope.write_text(attest(signed_verdict(), private)[ENVELOPE_FILE])
+    done = subprocess.run([sys.executable, str(script), str(envelope), str(tmp_path / "k.pub")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"verified: {TEST_RESULT_PREDICATE}",
+        f"subject: ghcr.io/acme/shop sha256:{'ab' * 32}",
+        "result: WARNED"]
+    data = json.loads(envelope.read_text())
+    data["payload"] = base64.b64encode(base64.b64decode(data["payload"]).replace(
+        b"WARNED", b"PASSED")).decode()
+    envelope.write_text(json.dumps(data))
+    done = subprocess.run([sys.executable, str(script), str(envelope), str(tmp_path / "k.pub")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout.startswith("REFUSED")
