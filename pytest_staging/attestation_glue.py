@@ -134,7 +134,7 @@ def provenance(config: pytest.Config, controller: Any) -> dict[str, Any]:
     if settings is None:
         return {}
     files = list(config.stash.get(FILES_KEY, []))
-    files += [config.rootpath / f for f in files_of_nodeids(getattr(controller, "tests", {}))]
+    files += [config.rootpath / f for f in files_of_nodeids(_nodeids(controller))]
     policy = controller.settings.policy
     target = controller.target
     data = collect(
@@ -146,6 +146,15 @@ def provenance(config: pytest.Config, controller: Any) -> dict[str, Any]:
         url=target.url, run_id=settings.run_id)
     data["signed"] = settings.signing_key is not None
     return data
+
+
+def _nodeids(controller: Any) -> set[str]:
+    """Every node id the controller knows (selected at collection, or reported): under xdist
+    the controller collects nothing itself, so these name the suite's files."""
+    found = set(getattr(controller, "tests", None) or {})
+    book = getattr(controller, "book", None)  # per-nodeid bookkeeping, where it exists
+    found |= set(getattr(book, "tests", None) or {})
+    return {n for n in found if isinstance(n, str)}
 
 
 def _version(dist: str) -> str | None:
