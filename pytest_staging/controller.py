@@ -336,14 +336,15 @@ class Controller:
             # html and signature first: either may still turn the verdict into a NO-GO.
             json_text, html, attestations = attestation_glue.render_signed(
                 self.config, verdict, self.redactor.text, promotion.signing_key(self.config))
-            for name, text in attestations.items():  # before verdict.json, like the reports
-                atomic_write_text(report_dir / name, text)
             markdown = self.redactor.text(render_markdown(verdict))
             atomic_write_text(report_dir / "verdict.md", markdown)
             if html is not None:
                 atomic_write_text(report_dir / "verdict.html", html)
             # verdict.json last: its presence with a decision means every report is in place.
             atomic_write_text(report_dir / "verdict.json", json_text)
+            # Attestations after it: a failed write never leaves a signed GO beside a NO-GO.
+            for name, text in attestations.items():
+                atomic_write_text(report_dir / name, text)
             self.written = True
         except OSError as exc:
             verdict["verdict"] = "NO-GO"
