@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect-policy-digest", metavar="SHA256",
                    help="sha256 the effective policy of the run must have (provenance "
                         "policy_digest)")
+    p.add_argument("--expect-policy", metavar="FILE",
+                   help="policy file (TOML, or a pyproject.toml) the run must have used, "
+                        "unweakened by command-line overrides: its digest is expected")
     p.add_argument("--explain", action="store_true",
                    help="print every check and its result")
 
@@ -141,6 +144,25 @@ def _public_key(path: str) -> Any:
         raise VerifyError("public-key", str(exc)) from None
 
 
+def _policy_digest(args: argparse.Namespace) -> str | None:
+    """``--expect-policy-digest``, or the digest of the ``--expect-policy`` file."""
+    if args.expect_policy is None:
+        return args.expect_policy_digest
+    if args.expect_policy_digest is not None:
+        raise VerifyError("usage", "give --expect-policy or --expect-policy-digest, not both")
+    from pathlib import Path
+
+    from pytest_staging.policy import PolicyError, load_policy
+    from pytest_staging.provenance import policy_digest
+
+    file = Path(args.expect_policy)
+    try:
+        policy = load_policy(file, file.parent)
+    except (PolicyError, OSError, ValueError) as exc:
+        raise VerifyError("policy", f"--expect-policy {file}: {one_line(exc, 200)}") from None
+    return policy_digest(policy.values, policy.gates)
+
+
 def _expected_run_id(args: argparse.Namespace, verdict: dict[str, Any]) -> tuple[str | None,
                                                                                   str]:
     """``--expect-run-id``; by default the current CI run when the verdict recorded one."""
@@ -170,12 +192,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
                         ("--expect-commit", args.expect_commit),
                         ("--expect-run-id", args.expect_run_id),
                         ("--expect-policy-digest", args.expect_policy_digest),
+                        ("--expect-policy", args.expect_policy),
                         ("--public-key", args.public_key)):
         if value is not None and not value.strip():
             return _fail("verify", VerifyError(
                 "usage", f"{flag} is empty (an unset variable?): give a value or leave it out"))
     path = resolve_path(args.path)
     try:
+        policy_digest = _policy_digest(args)
         public_key = _public_key(args.public_key) if args.public_key else None
         verdict = load_verdict(path)
     except VerifyError as exc:
@@ -189,7 +213,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         require_gates=list(args.require_gate or []), rederive=True,
         expect_subject=args.expect_subject, expect_commit=args.expect_commit,
         expect_run_id=run_id, run_id_source=run_id_source,
-        expect_policy_digest=args.expect_policy_digest)
+        expect_policy_digest=policy_digest)
     results = run_checks(verdict, options, path)
     if args.explain:
         marks = {True: "ok  ", False: "FAIL", None: "-   "}

@@ -193,9 +193,16 @@ def test_keygen_signed_run_verify_and_every_refusal(
     assert verdict["provenance"]["policy_digest"] != prov["policy_digest"]
     assert refused(*ok).startswith(f"policy: policy digest "
                                    f"{verdict['provenance']['policy_digest']}")
+    # the deploy job can name the policy file it trusts instead of a digest
+    (pytester.path / "trusted.toml").write_text(POLICY.format(flaky="fail"))
+    no_digest = [a for a in ok if a not in ("--expect-policy-digest", prov["policy_digest"])]
+    assert refused(*no_digest, "--expect-policy", str(pytester.path / "trusted.toml")
+                   ).startswith("policy: ")
     # the first run's report, untouched, still verifies
     verdict = json.loads((saved / "verdict.json").read_text())
     assert verify(capsys, saved, verdict, *ok)[0] == 0
+    assert verify(capsys, saved, verdict, *no_digest, "--expect-policy",
+                  str(pytester.path / "trusted.toml"))[0] == 0
 
 
 def test_signing_key_problems_are_usage_errors_with_nogo(

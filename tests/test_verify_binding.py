@@ -320,3 +320,24 @@ def test_any_wrong_type_anywhere_never_crashes(capsys, tmp_path, path, value) ->
                       "--expect-commit", "0123456", "--expect-run-id", "4242")
     assert code in (0, 1)
     assert not any("Traceback" in line or "internal error" in line for line in lines), lines
+
+
+def test_expect_policy_file(capsys, tmp_path) -> None:
+    from pytest_staging.policy import load_policy
+    from pytest_staging.provenance import policy_digest
+
+    policy_file = tmp_path / "staging-policy.toml"
+    policy_file.write_text("[flaky]\npolicy = \"fail\"\n")
+    policy = load_policy(policy_file, tmp_path)
+    v = with_provenance()
+    v["provenance"]["policy_digest"] = policy_digest(policy.values, policy.gates)
+    code, lines = run(capsys, tmp_path, v, "--expect-policy", str(policy_file))
+    assert code == 0, lines
+    policy_file.write_text("[flaky]\npolicy = \"warn\"\n")  # weakened after the run
+    assert refused(capsys, tmp_path, v, "--expect-policy", str(policy_file)).startswith(
+        "policy: policy digest ")
+    policy_file.write_text("[flaky]\npolicy = 3\n")
+    assert refused(capsys, tmp_path, v, "--expect-policy", str(policy_file)).startswith(
+        f"policy: --expect-policy {policy_file}: ")
+    assert refused(capsys, tmp_path, v, "--expect-policy", str(policy_file),
+                   "--expect-policy-digest", "a" * 64).startswith("usage: give --expect-policy")
