@@ -121,6 +121,8 @@ def load_verdict(path: str | Path) -> dict[str, Any]:
         ) from None
     except ValueError as exc:
         raise VerifyError("file", f"{p}: {one_line(exc)}") from None
+    except RecursionError:
+        raise VerifyError("file", f"{p} is nested too deeply to be a verdict") from None
     if not isinstance(data, dict):
         raise VerifyError("file", f"{p} holds a JSON {type(data).__name__}, not a verdict object")
     return data

@@ -284,10 +284,21 @@ def test_run_id_defaults_to_the_current_ci_run(capsys, tmp_path, monkeypatch) ->
     "{}", "null", "[]", '"GO"', "1e999999", "9" * 5000, '{"schema": 1}',
     '{"schema": "pytest-staging/verdict@1", "verdict": "GO", "reasons": [], "warnings": [], '
     '"run": [], "target": 5, "gates": {"x": 1}, "tests": [1]}',
-    "[" * 100000,
+    "[" * 100000, "[" * 100000 + "]" * 100000,
 ])
 def test_garbage_files_are_refused_in_one_line(capsys, tmp_path, text: str) -> None:
-    refused(capsys, tmp_path, text)
+    assert "internal error" not in refused(capsys, tmp_path, text)
+
+
+def test_deeply_nested_fields_are_refused_without_crash(capsys, tmp_path) -> None:
+    v = with_provenance()
+    deep: Any = "x"
+    for _ in range(400):  # 800 levels: json.loads takes them, recursion may not
+        deep = {"k": [deep]}
+    v["provenance"]["ci"]["deep"] = deep
+    v["gates"]["integration"]["metrics"] = deep
+    code, lines = run(capsys, tmp_path, v, "--explain")
+    assert code in (0, 1) and not any("internal error" in line for line in lines), lines
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30),
