@@ -23,7 +23,6 @@ from pytest_staging.verify import (
     VerifyError,
     VerifyOptions,
     first_failure,
-    format_duration,
     load_verdict,
     one_line,
     parse_duration,
@@ -60,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="version the run must have observed at its start and its end")
     p.add_argument("--max-age", metavar="DURATION", type=_max_age, default=DEFAULT_MAX_AGE,
                    help="maximum age since the run finished, e.g. 90s, 30m, 2h, 1d, or 'none' "
-                        f"[{format_duration(DEFAULT_MAX_AGE)}]")
+                        f"[{int(DEFAULT_MAX_AGE.total_seconds() // 3600)}h]")
     p.add_argument("--key-env", metavar="NAME",
                    help=f"env var holding the HMAC key [{DEFAULT_KEY_ENV}]; when named, "
                         "it must be set")
