@@ -352,3 +352,42 @@ def test_expect_policy_file(capsys, tmp_path) -> None:
         f"policy: --expect-policy {policy_file}: ")
     assert refused(capsys, tmp_path, v, "--expect-policy", str(policy_file),
                    "--expect-policy-digest", "a" * 64).startswith("usage: give --expect-policy")
+
+
+_KEYS = generate_key_pair()
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.lists(st.sampled_from(["run", "target", "gates", "tests", "selection",
+                                      "provenance", "integration", "counts", "observed_version",
+                                      "id", "commit", "subject", "outcome", "status", 0,
+                                      "passed", "warnings", "ci", "run_id", "policy_digest"]),
+                     min_size=1, max_size=4),
+       value=_scalars)
+def test_any_edit_of_an_attested_verdict_is_refused(capsys, tmp_path, path, value) -> None:
+    """Whatever field an attacker edits in verdict.json, the public-key check refuses it."""
+    from pytest_staging.provenance import canonical_json
+
+    v = with_provenance()
+    v["warnings"] = []
+    for name, text in attest_verdict(v, load_private_key(_KEYS[0], "k")).items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "k.pub").write_bytes(_KEYS[1])
+    edited: Any = clone(v)
+    node: Any = edited
+    for step in path[:-1]:
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and node:
+            node = node[0]
+    last = path[-1]
+    if isinstance(node, dict) and not isinstance(last, int):
+        node[last] = value
+    elif isinstance(node, list) and node:
+        node[0] = value
+    code, lines = run(capsys, tmp_path, edited, "--public-key", str(tmp_path / "k.pub"))
+    if canonical_json(edited) == canonical_json(v):
+        assert code == 0, lines
+    else:
+        assert code == 1, lines
