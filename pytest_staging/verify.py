@@ -281,7 +281,7 @@ def attested_verdict(verdict_path: Path, public_key: Any) -> tuple[dict[str, Any
             raise VerifyError("attestation", f"{bundle.name} has no signed {kind} statement")
     result, full = (statements[attestation.TEST_RESULT_PREDICATE],
                     statements[attestation.VERDICT_PREDICATE])
-    # The stand-alone envelope, when present, must be the bundle's first one (same signature).
+    # The stand-alone envelope, when present, must attest what the bundle's first one does.
     single = folder / attestation.ENVELOPE_FILE
     if single.exists():
         try:
