@@ -16,15 +16,18 @@ from datetime import timedelta
 from typing import Any
 
 from pytest_staging import __version__
+from pytest_staging.keygen import add_keygen_parser, cmd_keygen
 from pytest_staging.signing import DEFAULT_KEY_ENV
 from pytest_staging.verify import (
+    DEFAULT_MAX_AGE,
     VerifyError,
-    format_duration,
+    VerifyOptions,
+    first_failure,
     load_verdict,
     one_line,
     parse_duration,
     resolve_path,
-    verify,
+    run_checks,
 )
 
 PROG = "pytest-staging"
@@ -45,18 +48,49 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
-        "verify", help="exit 0 only if a verdict is a fresh, signed GO for the expected version",
+        "verify", help="exit 0 only if a verdict is a fresh, complete, signed GO for this run",
         description="exit 0 only if the verdict is GO, validates against the schema, its "
-                    "signature verifies (when a key is set), the observed version matches and "
-                    "it is not older than --max-age; else exit 1 with one line saying why")
+                    "signatures verify, its own facts re-derive GO, the run was complete, the "
+                    "required gates passed, it is bound to what is being deployed (version, "
+                    "subject, commit, CI run, policy) and it is not older than --max-age; "
+                    "else exit 1 with one line naming the mismatch")
     p.add_argument("path", metavar="PATH", help="a verdict.json or a report directory")
     p.add_argument("--expect-version", metavar="V",
                    help="version the run must have observed at its start and its end")
-    p.add_argument("--max-age", metavar="DURATION", type=_duration,
-                   help="maximum age since the run finished, e.g. 90s, 30m, 2h, 1d")
+    p.add_argument("--max-age", metavar="DURATION", type=_max_age, default=DEFAULT_MAX_AGE,
+                   help="maximum age since the run finished, e.g. 90s, 30m, 2h, 1d, or 'none' "
+                        f"[{int(DEFAULT_MAX_AGE.total_seconds() // 3600)}h]")
     p.add_argument("--key-env", metavar="NAME",
                    help=f"env var holding the HMAC key [{DEFAULT_KEY_ENV}]; when named, "
                         "it must be set")
+    p.add_argument("--public-key", metavar="FILE",
+                   help="Ed25519 public key (PEM): verdict.intoto.jsonl beside the verdict must "
+                        "verify with it and attest exactly this verdict")
+    p.add_argument("--no-signature-check", action="store_true",
+                   help="accept a signed verdict whose signature cannot be checked here (no "
+                        "key, no --public-key) [refused]")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="accept a partial run (-k, -m, --lf, --deselect, --staging-gate) or an "
+                        "older verdict without a selection record [refused]")
+    p.add_argument("--require-gate", metavar="NAME", action="append",
+                   help="this gate must have run and passed; repeatable [every blocking gate "
+                        "the policy declared]")
+    p.add_argument("--expect-subject", metavar="SUBJECT",
+                   help="what must have been tested (the run's --staging-subject, e.g. "
+                        "'ghcr.io/acme/shop@sha256:...')")
+    p.add_argument("--expect-commit", metavar="SHA",
+                   help="git commit the suite must have been run from (full or >= 7 hex)")
+    p.add_argument("--expect-run-id", metavar="ID",
+                   help="CI run the verdict must come from, or 'none' [the current CI run id, "
+                        "when verify runs in CI and the verdict recorded one]")
+    p.add_argument("--expect-policy-digest", metavar="SHA256",
+                   help="sha256 the effective policy of the run must have (provenance "
+                        "policy_digest)")
+    p.add_argument("--expect-policy", metavar="FILE",
+                   help="policy file (TOML, or a pyproject.toml) the run must have used, "
+                        "unweakened by command-line overrides: its digest is expected")
+    p.add_argument("--explain", action="store_true",
+                   help="print every check and its result")
 
     p = sub.add_parser("report", help="re-render a verdict as Markdown or HTML",
                        description="re-render a verdict.json as Markdown or HTML")
@@ -71,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW", help="the later verdict.json or report directory")
     p.add_argument("--format", choices=("md", "json"), default="md", help="output format [md]")
     p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
+    add_keygen_parser(sub)
     return parser
 
 
@@ -88,6 +123,62 @@ def _emit(text: str, output: str | None) -> None:
     atomic_write_text(output, text)
 
 
+def _max_age(text: str) -> timedelta | None:
+    if text.strip().lower() == "none":
+        return None
+    return _duration(text)
+
+
+def _public_key(path: str) -> Any:
+    from pytest_staging.attestation import AttestationError, load_public_key
+
+    try:
+        with open(path, "rb") as handle:
+            pem = handle.read(64 * 1024)
+    except OSError as exc:
+        raise VerifyError("public-key", f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return load_public_key(pem, path)
+    except AttestationError as exc:
+        raise VerifyError("public-key", str(exc)) from None
+
+
+def _policy_digest(args: argparse.Namespace) -> str | None:
+    """``--expect-policy-digest``, or the digest of the ``--expect-policy`` file."""
+    if args.expect_policy is None:
+        return args.expect_policy_digest
+    if args.expect_policy_digest is not None:
+        raise VerifyError("usage", "give --expect-policy or --expect-policy-digest, not both")
+    from pathlib import Path
+
+    from pytest_staging.policy import PolicyError, load_policy
+    from pytest_staging.provenance import policy_digest
+
+    file = Path(args.expect_policy)
+    try:
+        policy = load_policy(file, file.parent)
+    except (PolicyError, OSError, ValueError) as exc:
+        raise VerifyError("policy", f"--expect-policy {file}: {one_line(exc, 200)}") from None
+    return policy_digest(policy.values, policy.gates)
+
+
+def _expected_run_id(args: argparse.Namespace, verdict: dict[str, Any]) -> tuple[str | None,
+                                                                                  str]:
+    """``--expect-run-id``; by default the current CI run when the verdict recorded one."""
+    from pytest_staging.provenance import current_run_id
+
+    if args.expect_run_id is not None:
+        value = args.expect_run_id.strip()
+        return (None if value.lower() == "none" else value), "--expect-run-id"
+    prov = verdict.get("provenance")
+    recorded = isinstance(prov, dict) and isinstance(prov.get("ci"), dict) and \
+        prov["ci"].get("run_id") is not None
+    current = current_run_id(os.environ)
+    if recorded and current:
+        return current, "the current CI run"
+    return None, ""
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """``pytest-staging verify``: the gate a deploy job runs before promoting."""
     key_env = args.key_env or DEFAULT_KEY_ENV
@@ -95,19 +186,45 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.key_env and key is None:
         return _fail("verify", VerifyError(
             "signature", f"--key-env {args.key_env} names an unset or empty variable"))
+    for flag, value in (("--expect-version", args.expect_version),
+                        ("--expect-subject", args.expect_subject),
+                        ("--expect-commit", args.expect_commit),
+                        ("--expect-run-id", args.expect_run_id),
+                        ("--expect-policy-digest", args.expect_policy_digest),
+                        ("--expect-policy", args.expect_policy),
+                        ("--public-key", args.public_key)):
+        if value is not None and not value.strip():
+            return _fail("verify", VerifyError(
+                "usage", f"{flag} is empty (an unset variable?): give a value or leave it out"))
     path = resolve_path(args.path)
     try:
+        policy_digest = _policy_digest(args)
+        public_key = _public_key(args.public_key) if args.public_key else None
         verdict = load_verdict(path)
-        verify(verdict, key=key, key_env=key_env, expect_version=args.expect_version,
-               max_age=args.max_age)
     except VerifyError as exc:
         return _fail("verify", exc)
-    facts = [f"signature ok ({key_env})" if key else f"signature not checked: {key_env} unset"]
-    if args.expect_version is not None:
-        facts.append(f"version {args.expect_version}")
-    if args.max_age is not None:
-        facts.append(f"within {format_duration(args.max_age)}")
-    print(f"GO: {path} verified ({', '.join(facts)})")
+    run_id, run_id_source = _expected_run_id(args, verdict)
+    options = VerifyOptions(
+        key=key, key_env=key_env, public_key=public_key,
+        no_signature_check=args.no_signature_check, expect_version=args.expect_version,
+        max_age=timedelta.max if args.max_age is None else args.max_age,
+        allow_partial=args.allow_partial,
+        require_gates=list(args.require_gate or []), rederive=True,
+        expect_subject=args.expect_subject, expect_commit=args.expect_commit,
+        expect_run_id=run_id, run_id_source=run_id_source,
+        expect_policy_digest=policy_digest)
+    results = run_checks(verdict, options, path)
+    if args.explain:
+        marks = {True: "ok  ", False: "FAIL", None: "-   "}
+        for result in results:
+            print(f"  {marks[result.ok]} {result.check}: {one_line(result.detail, 300)}")
+        sys.stdout.flush()
+    error = first_failure(results)
+    if error is not None:
+        return _fail("verify", error)
+    facts = [r.detail for r in results
+             if r.ok and r.check not in ("schema", "verdict", "rederive", "partial")]
+    print(f"GO: {path} verified ({'; '.join(facts)})")
     return 0
 
 
@@ -153,7 +270,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff}
+COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff, "keygen": cmd_keygen}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__, promotion
+from pytest_staging import __version__, attestation_glue, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.items import GATE_KEY, one_line
@@ -450,6 +450,7 @@ class Controller:
                 "bandit": _version("bandit"),
                 "locust": _version("locust"),
             },
+            provenance=attestation_glue.provenance(self.config, self),
         )
 
     def write(self, verdict: dict[str, Any]) -> None:
@@ -473,8 +474,8 @@ class Controller:
             except Exception as exc:
                 problems.append(f"cannot render findings.sarif: {type(exc).__name__}: {exc}")
             # html and signature: a failure of either is reported as a reason on the verdict.
-            json_text, html = promotion.render_outputs(
-                verdict, self.redactor.text, promotion.signing_key(self.config))
+            json_text, html, attestations = attestation_glue.render_signed(
+                self.config, verdict, self.redactor.text, promotion.signing_key(self.config))
             problems.extend(verdict["reasons"][before:])
             try:
                 markdown = self.redactor.text(render_markdown(verdict))
@@ -498,6 +499,9 @@ class Controller:
                 atomic_write_text(report_dir / "verdict.html", html)
             # verdict.json last: its presence with a decision means every report is in place.
             atomic_write_text(report_dir / "verdict.json", json_text)
+            # Attestations after it: a failed write never leaves a signed GO beside a NO-GO.
+            for name, text in attestations.items():
+                atomic_write_text(report_dir / name, text)
             self.written = True
         except OSError as exc:
             self.output_errors.append(

@@ -109,6 +109,16 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-key-env", dest="staging_key_env", metavar="NAME",
                     help="env var holding the HMAC-SHA256 key that signs verdict.json "
                          "[STAGING_VERDICT_KEY]")
+    group.addoption("--staging-subject", dest="staging_subject", metavar="SUBJECT",
+                    help="what was tested, recorded and attested, e.g. an image "
+                         "'ghcr.io/acme/shop@sha256:...' or a version [env STAGING_SUBJECT, "
+                         "else the observed version]")
+    group.addoption("--staging-run-id", dest="staging_run_id", metavar="ID",
+                    help="CI run id recorded in the provenance [env STAGING_RUN_ID, else the "
+                         "CI system's own run id]")
+    group.addoption("--staging-signing-key", dest="staging_signing_key", metavar="FILE",
+                    help="Ed25519 private key (PEM) that signs verdict.intoto.json "
+                         "[env STAGING_SIGNING_KEY holding the PEM, else no attestation]")
     parser.addini("staging_url", "base URL of the staging target")
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
@@ -239,6 +249,13 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     problem = promotion.usage_problem(config, settings)
     if problem:
         _fail_usage(config, problem)
+    from pytest_staging import attestation_glue
+
+    try:
+        attest_settings = attestation_glue.resolve(config)
+    except attestation_glue.AttestSettingsError as exc:
+        _fail_usage(config, str(exc))
+        return
     controller = Controller(config, settings)
     try:
         controller.start()
@@ -249,6 +266,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     config.stash[CONTROLLER_KEY] = controller
     config.pluginmanager.register(controller, "staging-controller")
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
+    attestation_glue.register(config, controller, attest_settings)
     promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")

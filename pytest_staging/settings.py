@@ -217,6 +217,11 @@ def resolve(config: Any, url: str, url_source: str,
 
     # The verdict signing key is a secret like any other: masked wherever it could show.
     secrets.add(environ.get(opt("staging_key_env", None) or "STAGING_VERDICT_KEY", ""))
+    # So is an Ed25519 private key given in the environment (every textual form of it).
+    if environ.get("STAGING_SIGNING_KEY", "").strip():
+        from pytest_staging.attestation import secret_forms
+
+        secrets |= secret_forms(environ["STAGING_SIGNING_KEY"].encode("utf-8", "replace"))
     secrets.discard("")
 
     insecure = bool(opt("staging_insecure", False))

@@ -30,8 +30,8 @@ RUN_ID_KEY = pytest.StashKey[str]()
 #: Set while pytest_cmdline_main runs: the exit status is settled there, after everything.
 MAIN_KEY = pytest.StashKey[bool]()
 REPORT_FILES = ("verdict.json", "verdict.md", "verdict.html", "findings.sarif",
-                "verdict.intoto.json")
-STALE_FILES = ("verdict.html", "findings.sarif", "verdict.intoto.json")
+                "verdict.intoto.json", "verdict.intoto.jsonl")
+STALE_FILES = ("verdict.html", "findings.sarif", "verdict.intoto.json", "verdict.intoto.jsonl")
 DEFAULT_REPORT_DIR = "staging-report"
 
 

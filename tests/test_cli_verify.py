@@ -150,7 +150,13 @@ def test_redeploy_during_run_fails_version_check(tmp_path: Path, capsys, no_key)
     v["target"]["observed_version"]["end"] = "2.0.2"
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)),
                              "--expect-version", "2.0.1")
-    assert code == 1 and "observed 2.0.2 at its end" in lines[0]
+    # the file's own facts already contradict its GO, before the version binding
+    assert code == 1 and lines == ["pytest-staging verify: rederive: the file says GO but its "
+                                   "own facts give NO-GO: version mismatch at end: expected "
+                                   "2.0.1, observed 2.0.2"]
+    # the version check itself, run on the same file
+    with pytest.raises(VerifyError, match=r"observed 2\.0\.2 at its end"):
+        verify(v, expect_version="2.0.1")
 
 
 def test_no_observed_version_fails_version_check(tmp_path: Path, capsys, no_key) -> None:
@@ -158,7 +164,9 @@ def test_no_observed_version_fails_version_check(tmp_path: Path, capsys, no_key)
     v["target"]["observed_version"] = {"start": None, "end": None}
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)),
                              "--expect-version", "1.2.3")
-    assert code == 1 and "observed no version" in lines[0]
+    assert code == 1 and "version 1.2.3 expected but not observed" in lines[0]
+    with pytest.raises(VerifyError, match="observed no version"):
+        verify(v, expect_version="1.2.3")
 
 
 def test_max_age(tmp_path: Path, capsys, no_key) -> None:

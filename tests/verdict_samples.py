@@ -94,6 +94,13 @@ def go_verdict(finished: datetime | None = None, version: str = "1.2.3") -> dict
              "outcome": "passed", "duration": 30.0, "blocking": True, "flaky": False},
         ],
         "destructive_skipped": [],
+        "selection": {
+            "partial": False,
+            "gates_declared": ["integration", "security", "performance"],
+            "gates_blocking": ["integration", "security", "performance"],
+            "gates_selected": ["integration", "security", "performance"],
+            "deselected": 0, "deselected_examples": [], "filters": [],
+        },
     }
 
 
