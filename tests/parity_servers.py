@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +60,10 @@ class Environment:
     headers: dict[str, str] = field(default_factory=lambda: dict(HARDENED))
     documents: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DOCUMENTS))
     seen: list[Seen] = field(default_factory=list)
+    #: path -> Location: answered with a 302 (e.g. a redirect loop to spend a budget).
+    redirects: dict[str, str] = field(default_factory=dict)
+    #: Serve HTTPS with this context (e.g. from trustme) instead of plain HTTP.
+    ssl_context: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         owner = self
@@ -75,16 +80,21 @@ class Environment:
                     self.rfile.read(length)
                 path = self.path.split("?", 1)[0]
                 owner.seen.append(Seen(self.command, self.path, dict(self.headers)))
-                if path == "/":
+                if path in owner.redirects:
+                    status, body, kind = 302, b"", "text/plain"
+                elif path == "/":
                     status, body, kind = 200, b"<html><body>shop</body></html>", "text/html"
                 elif path in owner.documents:
-                    status, body = 200, json.dumps(owner.documents[path]).encode()
+                    status, body = 200, json.dumps(_echo(owner.documents[path],
+                                                         dict(self.headers))).encode()
                     kind = "application/json"
                 else:
                     status, body, kind = 404, b'{"error": "not found"}', "application/json"
                 self.send_response(status)
                 for name, value in owner.headers.items():
                     self.send_header(name, value)
+                if path in owner.redirects:
+                    self.send_header("Location", owner.redirects[path])
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -94,11 +104,18 @@ class Environment:
             do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
         self._server = _Server(("127.0.0.1", 0), Handler)
+        if self.ssl_context is not None:
+            self._server.socket = self.ssl_context.wrap_socket(self._server.socket,
+                                                               server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/"
+
+    def methods(self) -> set[str]:
+        return {s.method for s in self.seen}
 
     def start(self) -> Environment:
         self._thread.start()
@@ -107,3 +124,15 @@ class Environment:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def _echo(value: Any, headers: dict[str, str]) -> Any:
+    """``"<echo:Name>"`` in a document becomes the request's header ``Name`` (a server that
+    reflects a credential: what the redaction must survive)."""
+    if isinstance(value, str) and value.startswith("<echo:") and value.endswith(">"):
+        return headers.get(value[6:-1], "")
+    if isinstance(value, dict):
+        return {k: _echo(v, headers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_echo(v, headers) for v in value]
+    return value
