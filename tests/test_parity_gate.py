@@ -281,3 +281,59 @@ def test_policy_url_enables_the_gate(pytester: pytest.Pytester, run_staging: Any
 
 def docs_path() -> Path:
     return Path(__file__).resolve().parents[1] / "docs" / "parity.md"
+
+
+def _tls_environment(tls_ca: Any) -> Environment:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("127.0.0.1").configure_cert(context)
+    return Environment(ssl_context=context).start()
+
+
+@pytest.fixture
+def tls_production(tls_ca: Any) -> Iterator[Environment]:
+    env = _tls_environment(tls_ca)
+    yield env
+    env.stop()
+
+
+def test_https_on_both_compares_tls_and_stays_clean(
+        pytester: pytest.Pytester, run_staging: Any, tls_ca: Any,
+        tls_production: Environment, tmp_path: Path) -> None:
+    staging = _tls_environment(tls_ca)
+    try:
+        bundle = tmp_path / "ca.pem"
+        tls_ca.cert_pem.write_to_path(str(bundle))
+        pytester.makepyfile(test_up=TEST)
+        pytester.makefile(".toml", policy=POLICY)
+        verdict = run_staging("--staging-policy=policy.toml", "-p", "no:xdist",
+                              f"--staging-ca-bundle={bundle}",
+                              f"--staging-compare-url={tls_production.url}",
+                              url=staging.url).verdict
+    finally:
+        staging.stop()
+    assert verdict["verdict"] == "GO", verdict["reasons"]
+    outcomes = {t["nodeid"]: t["outcome"] for t in verdict["tests"] if t["gate"] == "parity"}
+    assert outcomes["staging-parity::transport"] == "passed"
+    transport = parity(verdict)["metrics"]["parity:transport"]
+    # certificate + legacy-TLS handshakes (no plain-HTTP twin on an explicit port)
+    assert transport["requests"]["production"] == 2
+    assert_gentle(tls_production, 30)
+
+
+def test_plain_http_staging_of_an_https_production_is_no_go(
+        pytester: pytest.Pytester, run_staging: Any, tls_ca: Any,
+        tls_production: Environment, staging_env: Environment, tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    pytester.makepyfile(test_up=TEST)
+    pytester.makefile(".toml", policy=POLICY)
+    verdict = run_staging("--staging-policy=policy.toml", "-p", "no:xdist",
+                          f"--staging-ca-bundle={bundle}",
+                          f"--staging-compare-url={tls_production.url}",
+                          url=staging_env.url).verdict
+    assert verdict["verdict"] == "NO-GO"
+    assert rules(verdict, "fail") == {"transport-https-missing"}
+    [item] = [f for f in parity(verdict)["findings"] if f["rule"] == "transport-https-missing"]
+    assert (item["production"], item["staging"]) == ("https", "plain http")
