@@ -96,3 +96,18 @@ def test_bad_parity_policy_values_name_the_key(table: dict[str, Any], message: s
 def test_security_rule_ids_are_parity_rules_with_a_prefix() -> None:
     policy = parse_policy({"parity": {"rules": {"security-hsts-missing": "warn"}}})
     assert policy["parity.rules"] == {"security-hsts-missing": "warn"}
+
+
+def test_the_docs_example_policy_loads_and_the_guide_lists_every_rule() -> None:
+    from pathlib import Path
+
+    from pytest_staging.gates.parity.rules import RULES
+    from pytest_staging.policy import load_policy
+
+    root = Path(__file__).resolve().parents[1]
+    policy = load_policy(root / "docs" / "examples" / "parity-policy.toml")
+    assert policy["parity.paths"] == ["/api/products", "/api/products/1", "/api/me"]
+    assert policy["parity.rules"]["transport-issuer-changed"] == "info"
+    guide = (root / "docs" / "parity.md").read_text(encoding="utf-8")
+    missing = [rule for rule in RULES if f"| `{rule}` |" not in guide]
+    assert not missing, f"docs/parity.md does not list {missing}"
