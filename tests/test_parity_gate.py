@@ -160,8 +160,9 @@ def test_a_changed_type_and_a_removed_endpoint_are_no_go(compare: Any,
 def test_a_budget_spent_on_redirects_is_no_go_and_the_server_saw_no_more(
         compare: Any, production: Environment) -> None:
     production.redirects["/"] = "/"  # a redirect loop: each hop is a request
-    policy = POLICY + "max_requests = 8\n"
-    verdict = compare("-p", "no:xdist", policy=policy).verdict
+    # Reruns (the policy's and --force-reruns) must not spend the budget again.
+    policy = POLICY + "max_requests = 8\n[flaky]\nretries = 2\n"
+    verdict = compare("-p", "no:xdist", "--force-reruns=2", policy=policy).verdict
     assert verdict["verdict"] == "NO-GO"
     assert any("request budget" in r and "parity" in r for r in verdict["reasons"]), \
         verdict["reasons"]

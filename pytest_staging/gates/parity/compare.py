@@ -360,6 +360,12 @@ def compare_api(production: Mapping[str, Any], staging: Mapping[str, Any]
                                f"{p['content_type'] or '(none)'}; staging: "
                                f"{s['content_type'] or '(none)'})"))
             continue
+        if p["shape"] is not None and s["shape"] is None:
+            out.append(finding("api-type-changed", path, "JSON", "not parseable JSON",
+                               f"GET {path}: production answers JSON, staging's body does not "
+                               f"parse (production: JSON; staging: not parseable JSON)",
+                               field=""))
+            continue
         if p["shape"] is None or s["shape"] is None:
             continue
         prod_shape = {k: set(v) for k, v in p["shape"].items()}

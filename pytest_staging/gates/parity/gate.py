@@ -66,21 +66,31 @@ class ParityItem(pytest.Item):
         super().__init__(**kwargs)
         self.kind = kind
         self.staging = staging
+        #: Requests this item sent to production, over every run of it (reruns included).
+        self.spent = 0
         self.add_marker(getattr(pytest.mark, GATE))
+        # No rerun (pytest-rerunfailures' own marker, which beats flaky.retries): a
+        # comparison is not flaky, and a rerun would spend production's budget twice.
+        self.add_marker(pytest.mark.flaky(reruns=0))
 
     def runtest(self) -> None:
         par = parity_settings(self.config, self.staging)
         budget = par.budgets()[self.kind]
-        production = ReadOnlyClient(par.url, budget=budget, name="production",
+        # Whatever runs this item again (a rerun plugin, a repeat), the share holds in total.
+        production = ReadOnlyClient(par.url, budget=max(budget - self.spent, 0),
+                                    name="production",
                                     headers=par.headers, params=dict(par.params),
                                     verify=self.staging.verify, timeout=par.timeout)
         staging = ReadOnlyClient(self.staging.url, budget=max(budget, 1), name="staging",
                                  headers=self.staging.headers,
                                  params=dict(self.staging.params),
                                  verify=self.staging.verify, timeout=par.timeout)
-        with production, staging, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # InsecureRequestWarning under --staging-insecure
-            found, compared = self._compare(par, production, staging)
+        try:
+            with production, staging, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # InsecureRequestWarning, --staging-insecure
+                found, compared = self._compare(par, production, staging)
+        finally:
+            self.spent += production.sent
         found = apply_levels(found, par.rules)
         checks, notes = judge(self.kind, found)
         secrets = par.secrets | self.staging.secrets
