@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jsonschema
 import pytest
 from parity_servers import Environment
 
@@ -118,6 +119,8 @@ def test_staging_missing_a_header_production_has_is_no_go(
     html = (result.report_dir / "verdict.html").read_text()
     assert 'id="parity"' in html and "security-header-removed" in html
     sarif = json.loads((result.report_dir / "findings.sarif").read_text())
+    schema = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(sarif, schema)
     results = [r for run in sarif["runs"] for r in run["results"]]
     assert {"security-header-removed"} <= {r["ruleId"] for r in results}
     assert "security-header-removed" in result.output  # terminal summary
