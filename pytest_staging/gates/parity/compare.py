@@ -266,7 +266,10 @@ def observe_transport(client: ReadOnlyClient) -> dict[str, Any]:
     http_url = plain_http_url(client.base_url)
     if http_url:
         try:
-            response = client.get(http_url, allow_redirects=False)
+            # No query parameters of the compare URL (a token) over plain HTTP; the client
+            # sends no credential header to another origin either.
+            response = client.get(http_url, allow_redirects=False,
+                                  params=dict.fromkeys(client.params))
             location = response.headers.get("Location", "")
             redirect = response.is_redirect and location.lower().startswith("https://")
         except requests.ConnectionError:
