@@ -146,11 +146,8 @@ def test_an_added_field_is_go_with_an_info_finding(compare: Any,
     assert (added["production"], added["staging"]) == ("(absent)", "items[].colour: string")
 
 
-def test_a_changed_type_and_a_removed_endpoint_are_no_go(compare: Any,
-                                                          staging_env: Environment) -> None:
+def test_a_changed_type_is_no_go(compare: Any, staging_env: Environment) -> None:
     staging_env.documents["/api/products"]["total"] = "1"
-    staging_env.documents["/api/orders"] = None
-    del staging_env.documents["/api/orders"]
     policy = POLICY.replace('paths = ["/api/products"]',
                             'paths = ["/api/products", "/health"]')
     verdict = compare("-p", "no:xdist", policy=policy).verdict
@@ -158,6 +155,28 @@ def test_a_changed_type_and_a_removed_endpoint_are_no_go(compare: Any,
     assert rules(verdict, "fail") == {"api-type-changed"}
     [changed] = [f for f in parity(verdict)["findings"] if f["rule"] == "api-type-changed"]
     assert (changed["production"], changed["staging"]) == ("total: number", "total: string")
+
+
+def test_a_removed_endpoint_and_openapi_operation_are_no_go(
+        compare: Any, production: Environment, staging_env: Environment) -> None:
+    operations = {"/api/products": {"get": {}, "post": {}}, "/api/orders": {"get": {}}}
+    for env in (production, staging_env):
+        env.documents["/openapi.json"] = {"openapi": "3.1.0", "paths": json.loads(
+            json.dumps(operations))}
+        env.documents["/api/orders"] = {"items": []}
+    del staging_env.documents["/api/orders"]
+    del staging_env.documents["/openapi.json"]["paths"]["/api/products"]["post"]
+    staging_env.documents["/openapi.json"]["paths"]["/api/carts"] = {"get": {}}
+    policy = POLICY.replace('paths = ["/api/products"]',
+                            'paths = ["/api/products", "/api/orders"]\nopenapi = "/openapi.json"')
+    verdict = compare("-p", "no:xdist", policy=policy).verdict
+    assert verdict["verdict"] == "NO-GO"
+    assert rules(verdict, "fail") == {"api-endpoint-removed", "api-operation-removed"}
+    assert rules(verdict, "info") >= {"api-operation-added"}
+    [gone] = [f for f in parity(verdict)["findings"] if f["rule"] == "api-endpoint-removed"]
+    assert (gone["url"], gone["production"], gone["staging"]) == ("/api/orders", "200", "404")
+    [op] = [f for f in parity(verdict)["findings"] if f["rule"] == "api-operation-removed"]
+    assert op["production"] == "POST /api/products"
 
 
 def test_a_budget_spent_on_redirects_is_no_go_and_the_server_saw_no_more(
