@@ -360,3 +360,13 @@ def test_plain_http_staging_of_an_https_production_is_no_go(
     assert rules(verdict, "fail") == {"transport-https-missing"}
     [item] = [f for f in parity(verdict)["findings"] if f["rule"] == "transport-https-missing"]
     assert (item["production"], item["staging"]) == ("https", "plain http")
+
+
+def test_an_unreachable_production_is_no_go_not_a_clean_comparison(compare: Any) -> None:
+    from servers import free_port
+
+    verdict = compare("-p", "no:xdist",
+                      compare_url=f"http://127.0.0.1:{free_port()}/").verdict
+    assert verdict["verdict"] == "NO-GO"
+    failed = [r for r in verdict["reasons"] if r.startswith("parity: staging-parity::")]
+    assert failed and all("production: cannot GET" in r for r in failed), verdict["reasons"]
