@@ -31,7 +31,8 @@ stops the run with a usage error that names the file and the key, and an active 
 NO-GO verdict saying so: a typo never loosens a release gate silently.
 
 Command-line options beat the policy file: `--staging-wait` overrides `target.wait`,
-`--staging-timeout` overrides `target.timeout`, `--staging-retries` overrides `flaky.retries`.
+`--staging-timeout` overrides `target.timeout`, `--staging-retries` overrides `flaky.retries`,
+`--staging-compare-url` overrides `parity.url` (see [the parity guide](parity.md)).
 
 A commented example policy: [`sample_suite/policy.toml`](../sample_suite/policy.toml).
 Gates other than `integration`, `security` and `performance` are declared by giving them a

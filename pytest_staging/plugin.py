@@ -46,6 +46,7 @@ GATE_HELP = {
     "integration": "integration gate: the deployed system works with its real dependencies",
     "security": "security gate: headers, cookies, TLS, exposure and source checks",
     "performance": "performance gate: load tests with thresholds",
+    "parity": "parity gate: staging compared with production (read-only)",
 }
 
 
@@ -119,6 +120,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-signing-key", dest="staging_signing_key", metavar="FILE",
                     help="Ed25519 private key (PEM) that signs verdict.intoto.json "
                          "[env STAGING_SIGNING_KEY holding the PEM, else no attestation]")
+    group.addoption("--staging-compare-url", dest="staging_compare_url", metavar="URL",
+                    help="compare staging with this environment (usually production), "
+                         "read-only, in the parity gate [policy parity.url, else no comparison]")
+    group.addoption("--staging-compare-header", dest="staging_compare_header", action="append",
+                    metavar="'NAME: VALUE'",
+                    help="header sent only to the compare URL (its credentials, always "
+                         "redacted), $VAR expanded from the environment; repeatable")
     parser.addini("staging_url", "base URL of the staging target")
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
@@ -224,6 +232,7 @@ def _fail_usage(config: pytest.Config, message: str) -> None:
 
 def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     from pytest_staging.controller import Controller, XdistControllerHooks
+    from pytest_staging.gates.parity import gate as parity_gate
     from pytest_staging.gates.security import gate as security_gate
     from pytest_staging.items import ItemHooks
 
@@ -245,6 +254,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
         security_gate.register(config, settings)
+        parity_gate.register(config, settings)
         return
     problem = promotion.usage_problem(config, settings)
     if problem:
@@ -276,6 +286,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
                           controller.blocked)
         config.pluginmanager.register(items, "staging-items")
         security_gate.register(config, settings)
+        parity_gate.register(config, settings)
 
 
 def _wire_hooks() -> Any:
@@ -290,6 +301,7 @@ def _xdist_active(config: pytest.Config) -> bool:
 
 
 def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> None:
+    from pytest_staging.gates.parity import gate as parity_gate
     from pytest_staging.gates.security import gate as security_gate
     from pytest_staging.items import ItemHooks
 
@@ -307,6 +319,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
+    parity_gate.register(config, settings)
 
 
 def _settings(config: pytest.Config) -> Settings:

@@ -141,13 +141,23 @@ def _security_keys() -> tuple[Key, ...]:
 # Keys of the [security] table: the security gate's own settings (declared in its module).
 SECURITY_KEYS: tuple[Key, ...] = _security_keys()
 
+def _parity_keys() -> tuple[Key, ...]:
+    from pytest_staging.gates.parity.settings import PARITY_KEY_SPECS
+
+    return tuple(Key(f"parity.{path}", types, default, doc, check)
+                 for path, types, default, doc, check in PARITY_KEY_SPECS)
+
+
+# Keys of the [parity] table: the parity gate's settings (declared in its module).
+PARITY_KEYS: tuple[Key, ...] = _parity_keys()
+
 # Keys of the [performance] table: the performance gate's own settings (its own key table).
 PERFORMANCE_KEYS: tuple[Key, ...] = tuple(Key(*row) for row in performance_policy_rows())
 
 
 def all_keys() -> tuple[Key, ...]:
     """Every key a policy may hold, in documentation order."""
-    return CORE_KEYS + SECURITY_KEYS + PERFORMANCE_KEYS
+    return CORE_KEYS + SECURITY_KEYS + PERFORMANCE_KEYS + PARITY_KEYS
 
 
 @dataclass(frozen=True)

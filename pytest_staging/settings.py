@@ -194,6 +194,14 @@ def resolve(config: Any, url: str, url_source: str,
         "flaky.retries": opt("staging_retries", None),
     })
 
+    # The parity gate exists only with a compare URL; its credentials are secrets of the run.
+    from pytest_staging.gates.parity.settings import ParityConfigError, configure
+
+    try:
+        policy, compare_secrets = configure(policy, opt, environ, url)
+    except ParityConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
     report_dir = report_dir_of(config, environ)
 
     selected: list[str] = []
@@ -215,6 +223,7 @@ def resolve(config: Any, url: str, url_source: str,
         headers[name] = value
         secrets |= found
 
+    secrets |= compare_secrets
     # The verdict signing key is a secret like any other: masked wherever it could show.
     secrets.add(environ.get(opt("staging_key_env", None) or "STAGING_VERDICT_KEY", ""))
     # So is an Ed25519 private key given in the environment (every textual form of it).

@@ -58,6 +58,12 @@ DEFECTS: dict[str, str] = {
     "flapping": "GET /api/products/<id> fails every third request",
 }
 
+#: Regressions only a comparison with production catches (the parity gate): the suite passes.
+PARITY_DEFECTS: dict[str, str] = {
+    "drops-hsts": "Strict-Transport-Security is no longer sent (production sends it)",
+    "removes-field": "products lose their description field in GET /api/products[/<id>]",
+}
+
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -182,10 +188,10 @@ class Shop:
 
     def __init__(self, defects: Iterable[str] = ()) -> None:
         self.defects = frozenset(defects)
-        unknown = self.defects - set(DEFECTS)
+        unknown = self.defects - set(DEFECTS) - set(PARITY_DEFECTS)
         if unknown:
             raise ValueError(f"unknown defect(s): {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(DEFECTS)})")
+                             f"(known: {', '.join([*DEFECTS, *PARITY_DEFECTS])})")
         self.lock = threading.Lock()
         self.users: dict[str, dict[str, Any]] = {}
         for email, (name, role, password) in DEMO_USERS.items():
@@ -277,6 +283,11 @@ class Shop:
             raise HTTPError(404, "no such product")
         return product
 
+    def _public(self, product: dict[str, Any]) -> dict[str, Any]:
+        if "removes-field" in self.defects:
+            return {k: v for k, v in product.items() if k != "description"}
+        return product
+
     # -- health, version, pages ------------------------------------------------------------
     def health(self, request: Request) -> Reply:
         return json_reply({"status": "ok"})
@@ -352,7 +363,7 @@ class Shop:
     def list_products(self, request: Request) -> Reply:
         with self.lock:
             products = sorted(self.products.values(), key=lambda p: p["id"])
-        body = json.dumps(paginate(products, request.query)).encode()
+        body = json.dumps(paginate([self._public(p) for p in products], request.query)).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
         if request.headers.get("If-None-Match") == etag:
@@ -363,7 +374,7 @@ class Shop:
         if "flapping" in self.defects and next(self.detail_hits) % 3 == 0:
             raise HTTPError(500, "internal error")
         with self.lock:
-            return json_reply(self._product(product_id))
+            return json_reply(self._public(self._product(product_id)))
 
     def create_product(self, request: Request) -> Reply:
         self._login_required(request, "staff")
@@ -512,8 +523,9 @@ class ShopHandler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply, request_id: str) -> None:
         self.send_response(reply.status)
         headers = {**SECURITY_HEADERS, "Cache-Control": "no-store", **reply.headers}
-        if isinstance(self.connection, ssl.SSLSocket):
-            # HTTPS only: browsers ignore HSTS sent over plain HTTP.
+        # Sent over plain HTTP too, as behind a TLS-terminating proxy (browsers ignore it there,
+        # so the security gate judges it on HTTPS only; the parity gate sees it go missing).
+        if "drops-hsts" not in self.server.shop.defects:
             headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         if "missing-header" in self.server.shop.defects:
             headers.pop("Content-Security-Policy")
@@ -577,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sample_suite.app",
                                      description="the pytest-staging demo shop")
     parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 [8000]")
-    parser.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS),
+    parser.add_argument("--defect", action="append", default=[],
+                        choices=sorted([*DEFECTS, *PARITY_DEFECTS]),
                         help="inject a regression; repeatable")
     parser.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
     parser.add_argument("--keyfile", help="private key of --certfile (PEM)")

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from sample_suite.accounts import Account, account_from_env, log_in
-from sample_suite.app import DEFECTS, RELEASE_VERSION, start_app
+from sample_suite.app import DEFECTS, PARITY_DEFECTS, RELEASE_VERSION, start_app
 from sample_suite.expect import expect
 
 DEMO_STARTED = pytest.StashKey[str]()
@@ -27,10 +27,10 @@ DEMO_STARTED = pytest.StashKey[str]()
 # -- the embedded demo app -------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sample", "sample suite")
-    group.addoption("--defect", action="append", default=[], choices=sorted(DEFECTS),
-                    metavar="NAME",
+    group.addoption("--defect", action="append", default=[],
+                    choices=sorted([*DEFECTS, *PARITY_DEFECTS]), metavar="NAME",
                     help=f"inject a regression into the embedded demo app; repeatable "
-                         f"({', '.join(DEFECTS)}) [none]")
+                         f"({', '.join([*DEFECTS, *PARITY_DEFECTS])}) [none]")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -15,6 +15,8 @@ from typing import Any
 
 import jinja2
 
+from pytest_staging.gates.parity.report import html_view as parity_view
+
 BUILTIN_GATES = ("integration", "security", "performance")
 COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
@@ -134,7 +136,8 @@ def _failures(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _findings(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for name in ordered_gate_names(gates):
+    # The parity gate's differences have their own section (parity_view).
+    for name in [g for g in ordered_gate_names(gates) if g != "parity"]:
         for f in map(_dict, _list(_dict(gates[name]).get("findings"))):
             where = f.get("url") or ""
             if f.get("file"):
@@ -198,6 +201,7 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "facts": _facts(v, run, target),
         "versions": [(str(k), format_value(x)) for k, x in _dict(run.get("versions")).items()],
         "signed": bool(v.get("signature")),
+        "parity": parity_view(v),
     }
 
 

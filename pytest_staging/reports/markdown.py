@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_staging.gates.parity.report import markdown_lines as parity_lines
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.reports.summary import gate_rows, headline, security_line
 
@@ -38,6 +39,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.append("")
     lines.extend(_security_findings(verdict))
     lines.extend(performance_lines(verdict))
+    lines.extend(parity_lines(verdict))
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:
         lines.append("### Failures")
@@ -69,7 +71,9 @@ MAX_FINDINGS = 50
 
 def _security_findings(verdict: dict[str, Any]) -> list[str]:
     """A table of the security findings that matter (fail, warn), fail first."""
-    found = [f for gate in verdict.get("gates", {}).values() for f in gate.get("findings", [])
+    # The parity gate's differences have their own section.
+    found = [f for name, gate in verdict.get("gates", {}).items() if name != "parity"
+             for f in gate.get("findings", [])
              if isinstance(f, dict) and f.get("level") in ("fail", "warn")]
     if not found:
         return []

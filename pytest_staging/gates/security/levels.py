@@ -13,7 +13,7 @@ An entry whose ``expires`` date has passed counts as ``fail`` again, whatever le
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,10 +48,19 @@ def _date(value: Any) -> dt.date | None:
     return None
 
 
-def _entry_problem(rule_id: str, value: Any) -> str | None:
-    if not is_known_rule(rule_id):
-        known = ", ".join(sorted(RULES))
-        return f"{rule_id}: unknown rule id (known: {known}, or a bandit test id like B602)"
+#: Whether a rule id is known, and the hint an unknown one gets (the security catalogue's by
+#: default; the parity gate passes its own).
+KnownRule = Callable[[str], bool]
+
+
+def _security_hint() -> str:
+    return f"{', '.join(sorted(RULES))}, or a bandit test id like B602"
+
+
+def _entry_problem(rule_id: str, value: Any, known: KnownRule = is_known_rule,
+                   hint: Callable[[], str] = _security_hint) -> str | None:
+    if not known(rule_id):
+        return f"{rule_id}: unknown rule id (known: {hint()})"
     if isinstance(value, str):
         if value not in LEVELS:
             return f"{rule_id}: expected one of {', '.join(LEVELS)}, got {value!r}"
@@ -71,20 +80,23 @@ def _entry_problem(rule_id: str, value: Any) -> str | None:
     return None
 
 
-def rules_problem(value: Any) -> str | None:
-    """Validation for the policy's ``security.rules`` table: None if fine, else what is wrong."""
+def rules_problem(value: Any, known: KnownRule = is_known_rule,
+                  hint: Callable[[], str] = _security_hint) -> str | None:
+    """Validation for a policy ``rules`` table (``security.rules`` unless ``known``/``hint``
+    name another catalogue): None if fine, else what is wrong."""
     if not isinstance(value, Mapping):
         return f"expected a table, got {type(value).__name__}"
     for rule_id, entry in value.items():
-        problem = _entry_problem(str(rule_id), entry)
+        problem = _entry_problem(str(rule_id), entry, known, hint)
         if problem:
             return problem
     return None
 
 
-def parse_rules(value: Mapping[str, Any]) -> dict[str, RuleSetting]:
-    """Turn a validated ``security.rules`` table into settings (raises ValueError if invalid)."""
-    problem = rules_problem(value)
+def parse_rules(value: Mapping[str, Any], known: KnownRule = is_known_rule,
+                hint: Callable[[], str] = _security_hint) -> dict[str, RuleSetting]:
+    """Turn a validated rules table into settings (raises ValueError if invalid)."""
+    problem = rules_problem(value, known, hint)
     if problem:
         raise ValueError(problem)
     out: dict[str, RuleSetting] = {}

@@ -1,0 +1,208 @@
+"""The ``[parity]`` policy keys, the compare options, and the request budget of each item.
+
+:data:`PARITY_KEY_SPECS` is the declarative key table ``pytest_staging.policy`` turns into its
+``Key`` entries. :func:`resolve_parity` is the one place the compare target's settings are
+resolved (command line > policy > default); ``settings.resolve()`` calls :func:`configure` so
+the ``parity`` gate exists and the compare credentials are secrets of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_staging.gates.parity.rules import is_known_rule, known_hint
+from pytest_staging.gates.security.levels import RuleSetting, parse_rules, rules_problem
+
+Check = Callable[[Any], "str | None"]
+GATE = "parity"
+GATE_DESCRIPTION = "staging mirrors production, and the promotion would not weaken it"
+#: Items of the gate, in run order, and what each needs beyond the budget's shared slack.
+ITEMS: tuple[str, ...] = ("security", "transport", "api", "version")
+
+
+def _paths(value: Any) -> str | None:
+    if not all(isinstance(v, str) and v.startswith("/") for v in value):
+        return "expected an array of paths starting with '/'"
+    return None
+
+
+def _path_or_empty(value: Any) -> str | None:
+    return None if value == "" or value.startswith("/") else "expected a path starting with '/'"
+
+
+def _url_or_empty(value: Any) -> str | None:
+    if value == "" or value.startswith(("http://", "https://")):
+        return None
+    return "expected an http(s) URL, or \"\" for no comparison"
+
+
+def _strings(value: Any) -> str | None:
+    return None if all(isinstance(v, str) and v for v in value) else \
+        "expected an array of non-empty strings"
+
+
+def _at_least(low: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"expected a value >= {low:g}"
+    return check
+
+
+def _rules(value: Any) -> str | None:
+    return rules_problem(value, is_known_rule, known_hint)
+
+
+#: (path under "parity", type(s), default, help, check)
+PARITY_KEY_SPECS: tuple[tuple[str, Any, Any, str, Check | None], ...] = (
+    ("url", str, "",
+     "the environment staging is compared with, usually production (--staging-compare-url "
+     "overrides); \"\" for no comparison", _url_or_empty),
+    ("max_requests", int, 30,
+     "most requests (and TLS handshakes) the comparison sends to the compare target",
+     _at_least(1)),
+    ("paths", list, [],
+     "API paths whose status, content type and JSON shape (keys and types, never values) "
+     "are compared", _paths),
+    ("openapi", str, "",
+     "path of the OpenAPI document whose operations are compared; \"\" for none",
+     _path_or_empty),
+    ("fields", list, [],
+     "fields (dotted for nested) of the version and health JSON compared between the two, "
+     "e.g. db_schema", _strings),
+    ("timeout", (int, float), 10.0, "seconds allowed for each comparison request",
+     _at_least(0.001)),
+    ("rules", dict, {},
+     "parity rule id -> ignore|info|warn|fail, or {level, owner, expires, reason}", _rules),
+)
+
+
+class ParityConfigError(ValueError):
+    """A parity setting that cannot be used: the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ParitySettings:
+    """Everything the parity gate needs: the compare target and what to compare."""
+
+    url: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+    max_requests: int = 30
+    paths: tuple[str, ...] = ()
+    openapi: str = ""
+    fields: tuple[str, ...] = ()
+    timeout: float = 10.0
+    rules: Mapping[str, RuleSetting] = field(default_factory=dict)
+    #: Paths of the target's own endpoints (from the policy's [target]).
+    version_path: str = "/version"
+    version_field: str = "version"
+    health_path: str = "/"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+    def needs(self, https: bool) -> dict[str, int]:
+        """Requests (and handshakes) each item sends to one target, before any redirect."""
+        return {
+            "security": 3,  # the page, then CORS: a GET and a preflight OPTIONS
+            "transport": 3 if https else 0,  # certificate, legacy TLS, plain-HTTP redirect
+            "api": len(self.paths) + (1 if self.openapi else 0),
+            "version": 1 + (1 if self.fields and self.health_path != self.version_path else 0),
+        }
+
+    def budgets(self, https: bool | None = None) -> dict[str, int]:
+        """Each item's share of ``max_requests``: its need plus an even share of the slack
+        (for redirects). The shares never add up to more than ``max_requests``, whichever
+        process runs which item."""
+        needs = self.needs(self.url.startswith("https:") if https is None else https)
+        total = sum(needs.values())
+        if total > self.max_requests:
+            detail = ", ".join(f"{k} {v}" for k, v in needs.items() if v)
+            raise ParityConfigError(
+                f"parity.max_requests: {self.max_requests} is fewer than the {total} requests "
+                f"the comparison needs ({detail}); raise it or compare fewer paths")
+        users = [k for k, v in needs.items() if v]
+        slack = self.max_requests - total
+        out = dict(needs)
+        for index, name in enumerate(users):
+            out[name] += slack // len(users) + (1 if index < slack % len(users) else 0)
+        return out
+
+
+def _values(section: Mapping[str, Any]) -> dict[str, Any]:
+    specs = {path: default for path, _, default, _, _ in PARITY_KEY_SPECS}
+    return {path: section.get(path, default) for path, default in specs.items()}
+
+
+def resolve_parity(opt: Callable[..., Any], policy: Any, environ: Mapping[str, str]
+                   ) -> ParitySettings:
+    """The parity settings of a run (command line > policy > default).
+
+    Raises ParityConfigError: an empty ``--staging-compare-url``, headers without a compare
+    URL, a bad URL or header, a budget too small for what is to be compared.
+    """
+    from pytest_staging.redact import Redactor
+    from pytest_staging.settings import SettingsError, expand_header, normalise_url
+
+    values = _values(policy.section(GATE))
+    given = opt("staging_compare_url", None)
+    if given is not None and not str(given).strip():
+        raise ParityConfigError("--staging-compare-url: empty value (leave the option out "
+                                "for no comparison)")
+    url = str(given).strip() if given is not None else str(values["url"])
+    raw_headers = list(opt("staging_compare_header", None) or [])
+    if not url:
+        if raw_headers:
+            raise ParityConfigError("--staging-compare-header: needs --staging-compare-url "
+                                    "(or [parity] url)")
+        return ParitySettings()
+    try:
+        base, params = normalise_url(url)
+    except SettingsError as exc:
+        raise ParityConfigError(str(exc).replace("staging URL", "compare URL")) from None
+    headers: dict[str, str] = {}
+    secrets: set[str] = set()
+    for raw in raw_headers:
+        try:
+            name, value, found = expand_header(raw, environ)
+        except SettingsError as exc:
+            raise ParityConfigError(
+                str(exc).replace("--staging-header", "--staging-compare-header")) from None
+        headers[name] = value
+        # Every compare header is a credential for production, whatever its name.
+        secrets |= found | {value}
+        scheme, _, token = value.partition(" ")
+        if token and scheme.isalpha():
+            secrets.add(token.strip())
+    redactor = Redactor()
+    redactor.url(url)  # URL credentials and secret query values become secrets too
+    secrets |= redactor.secrets
+    settings = ParitySettings(
+        url=base, params=params, headers=headers, secrets=frozenset(s for s in secrets if s),
+        max_requests=int(values["max_requests"]), paths=tuple(values["paths"]),
+        openapi=str(values["openapi"]), fields=tuple(values["fields"]),
+        timeout=float(values["timeout"]),
+        rules=parse_rules(values["rules"], is_known_rule, known_hint),
+        version_path=str(policy["target.version"]),
+        version_field=str(policy["target.version_field"]),
+        health_path=str(policy["target.health"]))
+    settings.budgets()  # a budget too small is a usage error now, not a failure later
+    return settings
+
+
+def configure(policy: Any, opt: Callable[..., Any], environ: Mapping[str, str],
+              staging_url: str) -> tuple[Any, frozenset[str]]:
+    """For ``settings.resolve()``: the policy with the ``parity`` gate when a compare URL is
+    configured, and the compare credentials (secrets of the run). Raises ParityConfigError."""
+    parity = resolve_parity(opt, policy, environ)
+    if not parity.enabled:
+        return policy, frozenset()
+    from pytest_staging.settings import normalise_url
+
+    if parity.url == normalise_url(staging_url)[0]:
+        raise ParityConfigError("--staging-compare-url: the compare URL is the staging URL; "
+                                "compare staging with production")
+    return policy.with_gate(GATE, description=GATE_DESCRIPTION), parity.secrets
