@@ -250,7 +250,7 @@ def test_the_compare_credentials_never_appear_in_any_output(
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--staging-compare-url="], "--staging-compare-url: empty value"),
+    (["--staging-compare-url="], "--staging-compare-url given an empty value"),
     (["--staging-compare-header=X-A: b"], "needs --staging-compare-url"),
 ])
 def test_usage_errors_are_no_go(pytester: pytest.Pytester, run_staging: Any,
