@@ -285,11 +285,19 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
         keep=policy["target.evidence"],
         body_limit=policy["target.evidence_body"],
     )
+    client.guard_sensitive(policy["target.sensitive_url"],
+                           destructive=request.node.get_closest_marker("destructive") is not None,
+                           allow_destructive=settings.allow_destructive)
     request.node.stash[CLIENT_KEY] = client
     try:
         yield client
     finally:
         client.close()
+        if client.refused:  # even when the test caught the exception: the run is NO-GO
+            from pytest_staging.client import refusal_checks
+            from pytest_staging.record import record
+
+            record(request.node, checks=refusal_checks(client))
 
 
 @pytest.fixture
