@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_staging import hookspecs, promotion
+from pytest_staging import hookspecs, log_redaction, promotion
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
@@ -212,6 +212,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
     config.pluginmanager.register(controller, "staging-controller")
+    log_redaction.register(config, controller.redactor)
     promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
@@ -243,6 +244,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
     config.pluginmanager.register(items, "staging-items")
+    log_redaction.register(config, items.redactor)
     config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
 
