@@ -12,6 +12,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from pytest_staging.deadline import DeadlineAdapter, DeadlineSession
+from pytest_staging.printable import printable
 from pytest_staging.redact import Redactor
 from pytest_staging.sensitive import SensitiveMatch, sensitive_match
 
@@ -213,17 +214,19 @@ def exchange_to_dict(exchange: Exchange, redactor: Redactor, body_limit: int) ->
     body = exchange.body[:body_limit].decode("utf-8", errors="replace")
     if len(exchange.body) >= body_limit > 0:
         body += " [truncated]"
+    # Everything here comes from the target: control characters become visible escapes.
     return {
-        "method": exchange.method,
-        "url": redactor.url(exchange.url),
+        "method": printable(exchange.method, one_line=True),
+        "url": printable(redactor.url(exchange.url), one_line=True),
         "status": exchange.status,
         "latency_ms": round(exchange.latency_ms, 2),
         "request_headers": _bounded(redactor.headers(exchange.request_headers)),
         "response_headers": _bounded(redactor.headers(exchange.response_headers)),
-        "body": redactor.text(body),
+        "body": printable(redactor.text(body)),
         # text(), not url(): urlsplit would take "ReadTimeout:" for a scheme and lowercase it.
         # The URL's query secrets are registered by redactor.url() above.
-        "error": redactor.text(exchange.error) if exchange.error else "",
+        "error": printable(redactor.text(exchange.error), one_line=True) if exchange.error
+        else "",
     }
 
 
@@ -231,8 +234,8 @@ def _bounded(headers: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in list(headers.items())[:HEADER_COUNT_LIMIT]:
         cut = len(value) > HEADER_VALUE_LIMIT
-        out[name[:HEADER_VALUE_LIMIT]] = value[:HEADER_VALUE_LIMIT] + (
-            " [truncated]" if cut else "")
+        out[printable(name[:HEADER_VALUE_LIMIT], one_line=True)] = printable(
+            value[:HEADER_VALUE_LIMIT], one_line=True) + (" [truncated]" if cut else "")
     return out
 
 
