@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 #: The spellings fleets use for production: prod, production, prd, with digits, regions and
 #: separators around them (prod1, prod01, eu-prod2, prod_eu, shop-prd), but not products,
@@ -51,7 +51,9 @@ def sensitive_match(pattern: str, urls: Iterable[str]) -> SensitiveMatch | None:
     for url in urls:
         if not url:
             continue
-        found = regex.search(url)
-        if found:
-            return SensitiveMatch(pattern, found.group(0), url)
+        # Percent-encoding must not hide a match: /%70rod/ is /prod/ to the server.
+        for text in dict.fromkeys((url, unquote(url))):
+            found = regex.search(text)
+            if found:
+                return SensitiveMatch(pattern, found.group(0), url)
     return None

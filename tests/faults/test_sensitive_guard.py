@@ -37,6 +37,11 @@ def test_default_pattern_leaves_other_words_alone(text: str) -> None:
     assert sensitive_match(DEFAULT_SENSITIVE_URL, [f"https://{text}.example.com/{text}/"]) is None
 
 
+def test_percent_encoding_does_not_hide_a_match() -> None:
+    match = sensitive_match(DEFAULT_SENSITIVE_URL, ["https://shop.example/%70rod-eu/orders"])
+    assert match is not None and match.text == "prod"
+
+
 def test_shown_url_drops_credentials_and_query() -> None:
     match = sensitive_match(DEFAULT_SENSITIVE_URL,
                             ["https://user:pw123456@prod.example.com/a?token=s3cr3t-value"])
