@@ -9,8 +9,10 @@ from pytest_staging.gates.performance.report import markdown_lines as performanc
 from pytest_staging.printable import printable_data
 from pytest_staging.reports.summary import gate_rows, headline, security_line
 
-#: Characters with a meaning in GitHub-flavoured Markdown inline text, backslash-escaped.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~^$])")
+#: Characters with a meaning in GitHub-flavoured Markdown inline text (emphasis, code, links
+#: and images, tables, strikethrough, math), backslash-escaped. A line never starts with
+#: untrusted text here, so line-start syntax (#, -, +, >) cannot apply.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
 #: ``:white_check_mark:`` renders as an emoji on GitHub: a fake green tick.
 _EMOJI = re.compile(r":([A-Za-z0-9_+-]+):")
 
