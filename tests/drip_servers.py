@@ -10,14 +10,16 @@ import threading
 import time
 from typing import Literal
 
-Mode = Literal["headers", "body", "huge"]
+Mode = Literal["headers", "body", "huge", "handshake"]
 
 
 class DripServer:
     """``headers``: the status line and headers arrive one byte per ``pace`` seconds;
     ``body``: headers at once, then the body one byte per ``pace``; ``huge``: a body of
-    ``size`` bytes as fast as the client reads it. ``/health`` on a ``healthy_health`` server
-    answers at once (so readiness passes and the drip hits a test or the version check)."""
+    ``size`` bytes as fast as the client reads it; ``handshake``: answers whatever arrives
+    first with the start of a TLS record, one byte per ``pace`` (a handshake that drips).
+    ``/health`` on a ``healthy_health`` server answers at once (so readiness passes and the
+    drip hits a test or the version check)."""
 
     def __init__(self, mode: Mode, *, pace: float = 1.0, size: int = 300 * 1024 * 1024,
                  ssl_context: ssl.SSLContext | None = None, healthy_health: bool = False,
@@ -56,6 +58,15 @@ class DripServer:
             if self._ssl is not None:
                 conn = self._ssl.wrap_socket(conn, server_side=True)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.mode == "handshake":
+                conn.recv(4096)
+                record = b"\x16\x03\x03\x40\x00" + b"\x02" * 200  # a ServerHello, slowly
+                for i in range(len(record)):
+                    if self._stop.is_set():
+                        return
+                    conn.sendall(record[i:i + 1])
+                    time.sleep(self.pace)
+                return
             request = b""
             while b"\r\n\r\n" not in request:
                 data = conn.recv(4096)

@@ -164,3 +164,20 @@ def test_huge_bodies_are_never_read_into_memory(tmp_path: Path) -> None:
     # 300 MB read whole would be > 600 MB of RSS; capped reads stay at the interpreter's size.
     assert result["rss_kb"] < 150 * 1024, result
     assert elapsed < 30, elapsed
+
+
+def test_transport_handshake_drip_is_bounded() -> None:
+    from pytest_staging.gates.security.http_checks import SecurityCheckError
+    from pytest_staging.gates.security.transport import check_certificate
+
+    # Answers the ClientHello one byte at a time. CPython's ssl module bounds the whole
+    # handshake by the socket timeout (not each read): this guards that the check keeps one.
+    server = DripServer("handshake", pace=0.3)
+    try:
+        started = time.monotonic()
+        with pytest.raises(SecurityCheckError, match=r"TLS handshake .* failed"):
+            check_certificate(server.url.replace("http://", "https://"), timeout=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert elapsed < 2 * 1.0 + SLACK, elapsed  # the strict and the loose handshake
