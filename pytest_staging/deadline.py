@@ -119,7 +119,9 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="pytest-staging-deadline",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][1] == number:
+                # Only an earlier deadline than the one the thread sleeps towards wakes it.
+                self._cond.notify()
 
     def cancel(self, deadline: Deadline) -> None:
         with self._cond:
