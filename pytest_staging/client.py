@@ -163,7 +163,7 @@ class StagingSession(DeadlineSession):
         started = time.perf_counter()
         try:
             response = super().request(method, full, *args, **kwargs)
-        except requests.RequestException as exc:
+        except (requests.RequestException, SensitiveURLRefused) as exc:
             self._keep_error(str(method), full, exc, started)
             raise
         streamed = bool(kwargs.get("stream"))

@@ -126,6 +126,8 @@ def test_destructive_delete_redirected_to_production_is_refused(
     reason = next(r for r in verdict["reasons"] if "refused" in r)
     assert "sensitive_url" in reason and "'production'" in reason
     assert reached(server, "production") == []
+    evidence = verdict["gates"]["integration"]["failures"][0]["evidence"]
+    assert evidence[-1]["error"].startswith("SensitiveURLRefused: refused DELETE")
 
 
 def test_destructive_refusal_counts_even_when_the_test_swallows_it(
