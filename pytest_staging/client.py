@@ -11,7 +11,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from pytest_staging.deadline import DeadlineAdapter, DeadlineSession
+from pytest_staging.printable import printable
 from pytest_staging.redact import Redactor
+from pytest_staging.sensitive import SensitiveMatch, sensitive_match
 
 RETRY_STATUSES = (502, 503, 504)
 #: Evidence bounds for headers, like evidence_body for bodies: a 60 KB debug header times
@@ -59,7 +62,19 @@ def join_url(base_url: str, url: str) -> str:
     return base_url + url.lstrip("/")
 
 
-class StagingSession(requests.Session):
+#: Methods that change nothing: the only ones a redirect may carry to a sensitive URL.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class SensitiveURLRefused(RuntimeError):
+    """A request (or a redirect hop) aimed at a URL matching ``sensitive_url`` was not sent.
+
+    Not a ``requests.RequestException``: a test that swallows HTTP errors must not swallow
+    this (the refusal is also recorded as a failed check, see ``refusal_checks``).
+    """
+
+
+class StagingSession(DeadlineSession):
     """A ``requests.Session`` aimed at the staging target.
 
     Relative URLs join the base URL (``staging.get("/health")``), every request gets the
@@ -78,16 +93,22 @@ class StagingSession(requests.Session):
         verify: bool | str = True,
         keep: int = 5,
         body_limit: int = 2048,
+        adapter: HTTPAdapter | None = None,
     ) -> None:
-        super().__init__()
+        # A shared adapter (a pool across tests) brings its own retries.
+        super().__init__(adapter=adapter if adapter is not None else DeadlineAdapter(
+            max_retries=make_retry(retries)))
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
         self.body_limit = body_limit
         self.exchanges: deque[Exchange] = deque(maxlen=max(keep, 0))
-        adapter = HTTPAdapter(max_retries=make_retry(retries))
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
         self.verify = verify
+        self.sensitive_url = ""
+        self.destructive = False
+        self.allow_destructive = False
+        self._base_sensitive: SensitiveMatch | None = None
+        #: Requests refused by the sensitive-URL guard, one line each (for the verdict).
+        self.refused: list[str] = []
         if headers:
             self.headers.update(headers)
         if params:
@@ -95,6 +116,40 @@ class StagingSession(requests.Session):
 
     def url_for(self, url: str) -> str:
         return join_url(self.base_url, url)
+
+    def guard_sensitive(self, pattern: str, *, destructive: bool,
+                        allow_destructive: bool) -> None:
+        """Check every request and redirect hop against ``pattern`` before it is sent.
+
+        A destructive test may send nothing to a matching URL; any test may send an unsafe
+        method (not GET/HEAD/OPTIONS) to a matching URL only when the target itself matches.
+        ``allow_destructive`` (``--staging-allow-destructive``) lifts both.
+        """
+        self.sensitive_url = pattern
+        self.destructive = destructive
+        self.allow_destructive = allow_destructive
+        self._base_sensitive = sensitive_match(pattern, [self.base_url]) if pattern else None
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        # requests sends every redirect hop through send(): each is checked before it leaves.
+        if self.sensitive_url and not self.allow_destructive:
+            self._check_sensitive(str(request.method or "GET").upper(), str(request.url or ""))
+        return super().send(request, **kwargs)
+
+    def _check_sensitive(self, method: str, url: str) -> None:
+        match = sensitive_match(self.sensitive_url, [url])
+        if match is None:
+            return
+        if self.destructive:
+            why = "a destructive test may not reach a URL that matches sensitive_url"
+        elif method not in SAFE_METHODS and self._base_sensitive is None:
+            why = f"{method} to a sensitive URL from a target that is not sensitive"
+        else:
+            return
+        line = (f"refused {method} {match.shown_url}: {why} ({match.describe()}; "
+                f"--staging-allow-destructive overrides)")
+        self.refused.append(line)
+        raise SensitiveURLRefused(line)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
                 **kwargs: Any) -> requests.Response:
@@ -108,7 +163,7 @@ class StagingSession(requests.Session):
         started = time.perf_counter()
         try:
             response = super().request(method, full, *args, **kwargs)
-        except requests.RequestException as exc:
+        except (requests.RequestException, SensitiveURLRefused) as exc:
             self._keep_error(str(method), full, exc, started)
             raise
         streamed = bool(kwargs.get("stream"))
@@ -148,21 +203,30 @@ class StagingSession(requests.Session):
         return [exchange_to_dict(e, redactor, self.body_limit) for e in self.exchanges]
 
 
+def refusal_checks(session: StagingSession) -> list[dict[str, Any]]:
+    """The guard's refusals as failed blocking checks: a test that caught the exception still
+    makes the run NO-GO."""
+    return [{"name": "sensitive URL guard", "passed": False, "blocking": True, "detail": line}
+            for line in dict.fromkeys(session.refused)]
+
+
 def exchange_to_dict(exchange: Exchange, redactor: Redactor, body_limit: int) -> dict[str, Any]:
     body = exchange.body[:body_limit].decode("utf-8", errors="replace")
     if len(exchange.body) >= body_limit > 0:
         body += " [truncated]"
+    # Everything here comes from the target: control characters become visible escapes.
     return {
-        "method": exchange.method,
-        "url": redactor.url(exchange.url),
+        "method": printable(exchange.method, one_line=True),
+        "url": printable(redactor.url(exchange.url), one_line=True),
         "status": exchange.status,
         "latency_ms": round(exchange.latency_ms, 2),
         "request_headers": _bounded(redactor.headers(exchange.request_headers)),
         "response_headers": _bounded(redactor.headers(exchange.response_headers)),
-        "body": redactor.text(body),
+        "body": printable(redactor.text(body)),
         # text(), not url(): urlsplit would take "ReadTimeout:" for a scheme and lowercase it.
         # The URL's query secrets are registered by redactor.url() above.
-        "error": redactor.text(exchange.error) if exchange.error else "",
+        "error": printable(redactor.text(exchange.error), one_line=True) if exchange.error
+        else "",
     }
 
 
@@ -170,8 +234,8 @@ def _bounded(headers: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in list(headers.items())[:HEADER_COUNT_LIMIT]:
         cut = len(value) > HEADER_VALUE_LIMIT
-        out[name[:HEADER_VALUE_LIMIT]] = value[:HEADER_VALUE_LIMIT] + (
-            " [truncated]" if cut else "")
+        out[printable(name[:HEADER_VALUE_LIMIT], one_line=True)] = printable(
+            value[:HEADER_VALUE_LIMIT], one_line=True) + (" [truncated]" if cut else "")
     return out
 
 

@@ -16,6 +16,7 @@ import urllib3
 
 from pytest_staging import record as gate_record
 from pytest_staging.client import StagingSession, format_evidence
+from pytest_staging.printable import sanitize_report
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
 from pytest_staging.wire import ReportPayload, attach
@@ -207,6 +208,7 @@ class ItemHooks:
             payload.evidence = evidence
             report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
         self.redact_report(report)
+        sanitize_report(report)  # control characters from the target print as escapes
 
     def redactor_data(self, data: dict[str, Any]) -> dict[str, Any]:
         return redact_data(data, self.redactor)  # type: ignore[return-value]

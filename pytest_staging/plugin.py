@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_staging import hookspecs, promotion
+from pytest_staging import hookspecs, log_redaction, promotion
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
@@ -277,6 +277,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     config.pluginmanager.register(controller, "staging-controller")
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     attestation_glue.register(config, controller, attest_settings)
+    log_redaction.register(config, controller.redactor)
     promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
@@ -317,6 +318,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
     config.pluginmanager.register(items, "staging-items")
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
+    log_redaction.register(config, items.redactor)
     config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
     parity_gate.register(config, settings)
@@ -360,11 +362,19 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
         keep=policy["target.evidence"],
         body_limit=policy["target.evidence_body"],
     )
+    client.guard_sensitive(policy["target.sensitive_url"],
+                           destructive=request.node.get_closest_marker("destructive") is not None,
+                           allow_destructive=settings.allow_destructive)
     request.node.stash[CLIENT_KEY] = client
     try:
         yield client
     finally:
         client.close()
+        if client.refused:  # even when the test caught the exception: the run is NO-GO
+            from pytest_staging.client import refusal_checks
+            from pytest_staging.record import record
+
+            record(request.node, checks=refusal_checks(client))
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging.gates.performance.settings import policy_rows as performance_policy_rows
+from pytest_staging.sensitive import DEFAULT_SENSITIVE_URL
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +30,6 @@ RESERVED_GATE_NAMES = frozenset(
     {"advisory", "destructive", "skip", "skipif", "xfail", "parametrize", "usefixtures",
      "filterwarnings", "flaky", "staging"}
 )
-DEFAULT_SENSITIVE_URL = r"(?i)\bprod(uction)?\b"
 
 
 class PolicyError(ValueError):

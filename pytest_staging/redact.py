@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import html
+import json
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -24,6 +26,50 @@ SECRET_PARAM = re.compile(
 # Values shorter than this are not replaced inside free text: masking "1" everywhere would
 # destroy the report while protecting nothing.
 MIN_SECRET_LENGTH = 4
+#: Shortest stable middle of a secret's base64 inside a larger blob worth masking: shorter
+#: runs of base64 letters would mask ordinary words.
+MIN_EMBEDDED_BASE64 = 6
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
+#: ``name=value`` in a query string or form body, for the names SECRET_PARAM knows.
+QUERY_PAIR = re.compile(r"(?P<name>[?&;]?[A-Za-z0-9_.\-\[\]]*=)(?P<value>[^&\s\"'#<>;]+)")
+
+
+def _base64_forms(raw: bytes) -> set[str]:
+    """The base64 of ``raw`` on its own, and the parts of it that stay the same wherever it
+    sits inside a larger base64 blob (one per byte alignment), standard and URL-safe."""
+    forms: set[str] = set()
+    whole = base64.b64encode(raw).decode()
+    forms.update({whole, whole.rstrip("=")})
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw + b"\0\0").decode()
+        first_bit, end_bit = 8 * offset, 8 * (offset + len(raw))
+        # Character i holds bits [6i, 6i + 6): stable when they all come from the secret.
+        stable = [i for i in range(len(encoded)) if 6 * i >= first_bit and 6 * i + 6 <= end_bit]
+        if stable:
+            middle = encoded[stable[0]:stable[-1] + 1]
+            if len(middle) >= MIN_EMBEDDED_BASE64:
+                forms.add(middle)
+    forms |= {f.replace("+", "-").replace("/", "_") for f in forms}
+    return forms
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """Every form in which ``secret`` may reappear in an output: as is, percent-encoded
+    (quote, quote_plus, either hex case, twice), JSON-escaped (ASCII or not, ``\\/``),
+    HTML-escaped and base64 (whole or inside a larger blob)."""
+    forms = {secret, html.escape(secret), html.escape(secret, quote=False)}
+    percent = {quote(secret), quote(secret, safe=""), quote_plus(secret),
+               quote_plus(secret, safe="/")}
+    percent |= {quote(p, safe="") for p in list(percent)}
+    percent |= {_PERCENT.sub(lambda m: m.group(0).lower(), p) for p in percent}
+    forms |= percent
+    for ensure_ascii in (True, False):
+        escaped = json.dumps(secret, ensure_ascii=ensure_ascii)[1:-1]
+        forms |= {escaped, escaped.replace("/", "\\/"),
+                  _UNICODE_ESCAPE.sub(lambda m: "\\u" + m.group(0)[2:].upper(), escaped)}
+    forms |= _base64_forms(secret.encode("utf-8"))
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
 class Redactor:
@@ -31,17 +77,20 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        """Register a value that must never appear in any output."""
+        """Register a value that must never appear in any output, in any of its encoded
+        forms (see :func:`encoded_forms`)."""
         if not secret or len(secret) < MIN_SECRET_LENGTH or secret in self._secrets:
             return
         self._secrets.add(secret)
+        self._forms |= encoded_forms(secret)
         # Longest first, so a secret that contains another is masked whole.
-        ordered = sorted(self._secrets, key=len, reverse=True)
+        ordered = sorted(self._forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
     @property
@@ -53,6 +102,19 @@ class Redactor:
         if self._pattern is None or not value:
             return value
         return self._pattern.sub(MASK, value)
+
+    def log_text(self, value: str) -> str:
+        """Free text that may hold URLs or form bodies of requests nobody registered (a log
+        line of urllib3): known secrets and the values of secret-looking query parameters."""
+        return self.text(QUERY_PAIR.sub(self._query_pair, value)) if "=" in value else \
+            self.text(value)
+
+    def _query_pair(self, match: re.Match[str]) -> str:
+        name = match.group("name")
+        if SECRET_PARAM.search(name[:-1]):
+            self.add(unquote(match.group("value")))
+            return name + MASK
+        return match.group(0)
 
     def url(self, value: str) -> str:
         """Remove URL credentials, mask secret query values, then mask known secrets."""

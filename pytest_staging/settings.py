@@ -89,8 +89,9 @@ def expand_header(raw: str, environ: Mapping[str, str]) -> tuple[str, str, set[s
     name, sep, value = raw.partition(":")
     name, value = name.strip(), value.strip()
     if not sep or not name or re.search(r"\s", name):
-        raise SettingsError(
-            f"--staging-header must look like 'Name: value', got {raw.split(':')[0]!r}")
+        # Nothing of what was given is echoed: a missing colon puts the token in "name".
+        raise SettingsError("--staging-header must look like 'Name: value' (the value given "
+                            "is not shown: it may hold a secret)")
     secrets: set[str] = set()
 
     def substitute(match: re.Match[str]) -> str:

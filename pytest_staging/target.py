@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 import requests
 
 from pytest_staging.client import join_url
+from pytest_staging.deadline import SMALL_BODY_LIMIT, DeadlineSession, read_capped, response_text
 from pytest_staging.redact import Redactor
+from pytest_staging.sensitive import sensitive_match
 
 
 @dataclass
@@ -67,7 +69,7 @@ def wait_ready(
     last = ""
     reachable = False
     status = None
-    with requests.Session() as session:
+    with DeadlineSession() as session:
         session.verify = verify
         session.headers.update(headers or {})
         session.params.update(params or {})  # type: ignore[union-attr]
@@ -76,8 +78,10 @@ def wait_ready(
             remaining = deadline - time.monotonic()
             try:
                 # verify= per request: a session-level value loses to REQUESTS_CA_BUNDLE.
+                # A total deadline per attempt (a drip cannot hold it), the body read capped.
                 response = session.get(url, timeout=max(min(remaining, 5.0), 0.5),
-                                       allow_redirects=True, verify=verify)
+                                       allow_redirects=True, verify=verify, stream=True)
+                read_capped(response, SMALL_BODY_LIMIT)
                 reachable = True
                 status = response.status_code
                 redirects = [redactor.url(r.url) for r in response.history]
@@ -129,8 +133,10 @@ def fetch_version(
     """The deployed version (from a header or a JSON field), or ``(None, why not)``."""
     url = join_url(base_url, path)
     try:
-        response = requests.get(url, timeout=timeout, verify=verify, headers=headers or {},
-                                params=params or {})
+        with DeadlineSession() as session:
+            response = session.get(url, timeout=timeout, verify=verify, headers=headers or {},
+                                   params=params or {}, stream=True)
+            body = read_capped(response, SMALL_BODY_LIMIT)
     except requests.RequestException as exc:
         return None, f"version endpoint {path}: {_problem(exc)}"
     if response.status_code >= 400:
@@ -138,10 +144,10 @@ def fetch_version(
     if header:
         value = response.headers.get(header)
         return (value, "") if value else (None, f"version endpoint {path}: no {header} header")
+    text = response_text(response, body).strip()
     try:
-        data = response.json()
+        data = json.loads(text)
     except ValueError:
-        text = response.text.strip()
         if text and len(text) < 100 and "\n" not in text:
             return text, ""
         return None, f"version endpoint {path}: body is neither JSON nor a plain version"
@@ -152,8 +158,6 @@ def fetch_version(
 
 
 def is_sensitive(pattern: str, urls: Iterable[str]) -> bool:
-    """Whether any of ``urls`` (the target and its redirect chain) matches ``sensitive_url``."""
-    if not pattern:
-        return False
-    regex = re.compile(pattern)
-    return any(regex.search(u) for u in urls if u)
+    """Whether any of ``urls`` (the target and its redirect chain) matches ``sensitive_url``
+    (:func:`sensitive_match` says what matched)."""
+    return sensitive_match(pattern, urls) is not None

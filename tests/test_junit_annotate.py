@@ -49,7 +49,8 @@ def test_annotate_replaces_staging_props_and_keeps_others() -> None:
 def test_rerun_attempts_are_folded() -> None:
     root = ET.fromstring(annotate_junit_text(PYTEST_XML, nogo_verdict()))
     cases = root.findall(".//testcase")
-    assert [c.get("name") for c in cases] == ["test_a", "test_flaky", "test_fail", "test_fail"]
+    assert [c.get("name") for c in cases] == ["test_a", "test_flaky", "test_fail", "test_fail",
+                                              "staging-verdict"]
     flaky = cases[1]
     assert ("staging_reruns", "1") in props(flaky)
     assert ("staging_reruns", "1") not in props(cases[0])

@@ -70,4 +70,5 @@ def test_documented_default_is_accepted_by_the_policy(key: Key) -> None:
 def test_generator_renders_wildcards_and_escapes() -> None:
     page = generator().render()
     assert "`gates.<name>.blocking`" in page
-    assert "'(?i)\\bprod(uction)?\\b'" in page
+    # The default sensitive_url holds a "|": escaped, or it would split the table row.
+    assert "(?:prod(?:uction)?\\|prd)" in page

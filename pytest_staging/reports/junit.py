@@ -1,5 +1,17 @@
 """JUnit XML: the verdict on the test suite, gate and blocking flag on every test case.
 
+CI dashboards read JUnit, not verdict.json, so the file must not look greener or redder than
+the verdict:
+
+- on NO-GO a failing test case ``pytest-staging.staging-verdict`` carries the reasons (a
+  NO-GO with no failing test, e.g. an empty gate or an unready target, would show all green);
+- a failure or error that does not block (an ``advisory`` test, or any test of an advisory
+  gate) is rewritten to ``<skipped type="pytest-staging.advisory" message="advisory: would
+  have blocked: ...">`` with the property ``staging_advisory`` = ``failure`` or ``error``
+  (the original text is kept inside), and the suite's counters are adjusted;
+- every string written is made printable (no control characters: a NUL or an ESC from a
+  response makes the XML unreadable).
+
 pytest writes per-case properties itself from ``report.user_properties`` (the item hooks add
 ``staging_gate`` / ``staging_blocking``, which travel with the report under xdist). Suite
 properties cannot be added that way under xdist, so the controller post-processes the file
@@ -8,14 +20,26 @@ pytest wrote, once, at the very end of the session, and replaces it atomically.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_staging.printable import printable
 from pytest_staging.reports.atomic import atomic_write_text
 
 PREFIX = "staging_"
+VERDICT_CASE = ("pytest-staging", "staging-verdict")
+ADVISORY_TYPE = "pytest-staging.advisory"
+NO_GO_TYPE = "pytest-staging.NO-GO"
+MESSAGE_LIMIT = 1000
+
+
+def _clean(text: object, limit: int = 0) -> str:
+    value = printable(str(text), one_line=True)
+    return value[:limit] + "..." if limit and len(value) > limit else value
 
 
 def suite_properties(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -37,7 +61,73 @@ def suite_properties(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
     props.extend(("staging_warning", str(w)) for w in verdict.get("warnings") or [])
     if verdict.get("signature"):
         props.append(("staging_signature", str(verdict["signature"])))
-    return props
+    return [(name, _clean(value)) for name, value in props]
+
+
+def junit_address(nodeid: str) -> tuple[str, str]:
+    """(classname, name) pytest's junitxml gives a node id (without ``--junit-prefix``)."""
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
+    names[-1] += bracket + params
+    return ".".join(names[:-1]), names[-1]
+
+
+def _advisory_addresses(verdict: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return {junit_address(str(f.get("nodeid", "")))
+            for gate in (verdict.get("gates") or {}).values()
+            for f in (gate or {}).get("failures") or [] if not f.get("blocking", True)}
+
+
+def _bump(suite: ET.Element, name: str, delta: int) -> None:
+    with contextlib.suppress(ValueError):  # a counter we cannot read is left as it is
+        suite.set(name, str(max(int(suite.get(name, "0")) + delta, 0)))
+
+
+def mark_advisory(suite: ET.Element, verdict: Mapping[str, Any]) -> None:
+    """Turn the failures and errors that do not block into advisory skips."""
+    addresses = _advisory_addresses(verdict)
+    for case in suite.findall("testcase"):
+        properties = {p.get("name"): p.get("value") for p in case.findall("properties/property")}
+        classname, name = case.get("classname", ""), case.get("name", "")
+        advisory = properties.get("staging_blocking") == "false" or any(
+            name == n and (classname == c or classname.endswith("." + c)) for c, n in addresses)
+        if not advisory:
+            continue
+        for tag in ("failure", "error"):
+            for element in case.findall(tag):
+                message = _clean(f"advisory: would have blocked: {element.get('message', '')}",
+                                 MESSAGE_LIMIT)
+                skipped = ET.Element("skipped", {"type": ADVISORY_TYPE, "message": message})
+                skipped.text = element.text
+                case.insert(list(case).index(element), skipped)
+                case.remove(element)
+                _bump(suite, "failures" if tag == "failure" else "errors", -1)
+                _bump(suite, "skipped", 1)
+                node = case.find("properties")
+                if node is None:
+                    node = ET.Element("properties")
+                    case.insert(0, node)
+                ET.SubElement(node, "property", {"name": "staging_advisory", "value": tag})
+
+
+def add_verdict_case(suite: ET.Element, verdict: Mapping[str, Any]) -> None:
+    """On NO-GO, a failing test case that carries the reasons (replacing an earlier one)."""
+    for case in suite.findall("testcase"):
+        if (case.get("classname"), case.get("name")) == VERDICT_CASE:
+            suite.remove(case)
+            _bump(suite, "tests", -1)
+            _bump(suite, "failures", -1)
+    if verdict.get("verdict") == "GO":
+        return
+    reasons = [_clean(r) for r in verdict.get("reasons") or []] or ["no reason given"]
+    case = ET.SubElement(suite, "testcase", {"classname": VERDICT_CASE[0],
+                                            "name": VERDICT_CASE[1], "time": "0"})
+    failure = ET.SubElement(case, "failure", {
+        "type": NO_GO_TYPE, "message": _clean("NO-GO: " + "; ".join(reasons), MESSAGE_LIMIT)})
+    failure.text = "\n".join(reasons)
+    _bump(suite, "tests", 1)
+    _bump(suite, "failures", 1)
 
 
 OUTCOME_TAGS = ("failure", "error", "skipped")
@@ -72,16 +162,20 @@ def fold_reruns(suite: ET.Element) -> None:
 
 
 def annotate_junit_text(xml_text: str, verdict: Mapping[str, Any]) -> str:
-    """Return ``xml_text`` with the verdict's properties on every ``<testsuite>`` and the
-    duplicate cases of rerun tests folded into one.
+    """Return ``xml_text`` with the verdict's properties on every ``<testsuite>``, the
+    duplicate cases of rerun tests folded into one, advisory failures marked as such and,
+    on NO-GO, a failing ``staging-verdict`` case.
 
     Earlier ``staging_*`` suite properties are replaced; other properties are kept.
     """
     root = ET.fromstring(xml_text)
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     props = suite_properties(verdict)
-    for suite in suites:
+    for index, suite in enumerate(suites):
         fold_reruns(suite)
+        mark_advisory(suite, verdict)
+        if index == 0:
+            add_verdict_case(suite, verdict)
         node = suite.find("properties")
         if node is None:
             node = ET.Element("properties")

@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pytest_staging.gates.parity.report import markdown_lines as parity_lines
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
+from pytest_staging.printable import printable_data
 from pytest_staging.reports.summary import gate_rows, headline, security_line
 
+#: Characters with a meaning in GitHub-flavoured Markdown inline text (emphasis, code, links
+#: and images, tables, strikethrough, math), backslash-escaped. A line never starts with
+#: untrusted text here, so line-start syntax (#, -, +, >) cannot apply.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+#: ``:white_check_mark:`` renders as an emoji on GitHub: a fake green tick.
+_EMOJI = re.compile(r":([A-Za-z0-9_+-]+):")
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+
+def md_escape(text: object) -> str:
+    """The one Markdown escaper: untrusted text (a reason, a response snippet, a URL) as
+    plain inline text. HTML becomes entities, Markdown syntax is backslash-escaped, emoji
+    shortcodes are broken up, and newlines become spaces (a cell or a list item stays one)."""
+    value = _EMOJI.sub(":\u200b\\1\u200b:", str(text))
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
+    return " ".join(value.splitlines()) if ("\n" in value or "\r" in value) else value
+
+
+_cell = md_escape
 
 
 def render_markdown(verdict: dict[str, Any]) -> str:
-    """The whole verdict as Markdown: banner, reasons, a table of gates, failures, warnings."""
+    """The whole verdict as Markdown: banner, reasons, a table of gates, failures, warnings.
+
+    Every string that may come from the target or a test goes through :func:`md_escape`
+    (after control characters are made visible), so none can add HTML, a heading or a
+    banner of its own."""
+    verdict = printable_data(verdict)
     go = verdict["verdict"] == "GO"
     lines = [f"## {'✅' if go else '⛔'} {verdict['verdict']}: staging verdict", ""]
-    lines.append(headline(verdict))
+    lines.append(_cell(headline(verdict)))
     lines.append("")
     if verdict["reasons"]:
         lines.append("**Why NO-GO**")
@@ -30,7 +53,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.append("|---|---|---:|---:|---:|---:|---:|---|")
         for row in rows:
             lines.append(
-                f"| {row['gate']} | {row['mode']} | {row['passed']} | {row['failed']} | "
+                f"| {_cell(row['gate'])} | {row['mode']} | {row['passed']} | {row['failed']} | "
                 f"{row['error']} | {row['skipped']} | {row['flaky']} | {row['status']} |")
         lines.append("")
     security = security_line(verdict)
@@ -50,8 +73,8 @@ def render_markdown(verdict: dict[str, Any]) -> str:
                          f"{failure['outcome']}): {_cell(failure.get('message', ''))}")
             for ex in failure.get("evidence", [])[-3:]:
                 status = ex.get("status") if ex.get("status") is not None else ex.get("error")
-                lines.append(f"  - `{ex['method']} {_cell(ex['url'])}` -> {status} "
-                             f"({ex.get('latency_ms', 0):.0f} ms)")
+                lines.append(f"  - {_cell(ex['method'])} {_cell(ex['url'])} -> "
+                             f"{_cell(status)} ({ex.get('latency_ms', 0):.0f} ms)")
         lines.append("")
     if verdict["warnings"]:
         lines.append("### Warnings")
@@ -83,8 +106,9 @@ def _security_findings(verdict: dict[str, Any]) -> list[str]:
     for item in found[:MAX_FINDINGS]:
         where = item.get("url") or (f"{item.get('file')}:{item.get('line')}"
                                     if item.get("file") else "")
-        lines.append(f"| {item.get('level')} | `{_cell(item.get('rule'))}` | "
-                     f"{item.get('severity')} | {_cell(where)} | "
+        rule = str(item.get("rule")).replace("`", "'").replace("|", "/")
+        lines.append(f"| {_cell(item.get('level'))} | `{rule}` | "
+                     f"{_cell(item.get('severity'))} | {_cell(where)} | "
                      f"{_cell(str(item.get('evidence', ''))[:200])} |")
     if len(found) > MAX_FINDINGS:
         lines.append(f"\n... and {len(found) - MAX_FINDINGS} more in verdict.json")

@@ -6,6 +6,7 @@ from typing import Any
 
 from pytest_staging.gates.parity.report import terminal_lines as parity_lines
 from pytest_staging.gates.performance.report import terminal_lines as performance_lines
+from pytest_staging.printable import printable, printable_data
 from pytest_staging.reports.summary import gate_rows, headline, security_line
 
 #: (text, markup) pairs; markup uses pytest's TerminalWriter keywords (green, red, bold, ...).
@@ -14,7 +15,11 @@ MAX_LINES = 12
 
 
 def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line]:
-    """The summary as lines with markup, so the plugin only has to write them."""
+    """The summary as lines with markup, so the plugin only has to write them.
+
+    Control characters in any string (a reason quoting a response) print as visible escapes:
+    an ``ESC[2J`` from the target must not clear the CI log."""
+    verdict = printable_data(verdict)
     lines: list[Line] = []
     rows = gate_rows(verdict)
     width = max([len(r["gate"]) for r in rows] + [4])
@@ -38,11 +43,11 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
     lines.append((f"{verdict['verdict']}  {headline(verdict)}",
                   {"green": go, "red": not go, "bold": True}))
     for reason in verdict["reasons"][:MAX_LINES]:
-        lines.append((f"  - {reason}", {"red": True}))
+        lines.append((f"  - {printable(reason, one_line=True)}", {"red": True}))
     if len(verdict["reasons"]) > MAX_LINES:
         lines.append((f"  - ... {len(verdict['reasons']) - MAX_LINES} more in the report", {}))
     for warning in verdict["warnings"][:MAX_LINES]:
-        lines.append((f"  ! {warning}", {"yellow": True}))
+        lines.append((f"  ! {printable(warning, one_line=True)}", {"yellow": True}))
     if len(verdict["warnings"]) > MAX_LINES:
         lines.append((f"  ! ... {len(verdict['warnings']) - MAX_LINES} more in the report", {}))
     if report_path:

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 
+from pytest_staging.deadline import DeadlineSession
 from pytest_staging.gates.security.bandit_scan import BanditError, run_bandit
 from pytest_staging.gates.security.http_checks import SecurityCheckError
 from pytest_staging.gates.security.levels import apply_levels
@@ -70,7 +71,7 @@ def security_settings(config: pytest.Config, settings: Any) -> SecuritySettings:
 def check_session(settings: Any) -> requests.Session:
     """A plain session with the run's TLS trust and extra headers (no retries: a probe that
     fails must be seen, not retried into a pass)."""
-    session = requests.Session()
+    session = DeadlineSession()
     session.verify = settings.verify
     session.headers.update(dict(settings.headers))
     return session

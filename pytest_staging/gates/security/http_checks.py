@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from pytest_staging.deadline import read_capped
 from pytest_staging.gates.security.rules import finding
 
 #: Bytes of a response body the checks read (the rest is never downloaded).
@@ -90,20 +91,12 @@ def _fetch(session: requests.Session, method: str, url: str, *, timeout: float,
             f"{family}: cannot {method} {url}: {type(exc).__name__}: {_first_line(exc)}"
         ) from None
     try:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(8192):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= BODY_LIMIT:
-                break
-        body = b"".join(chunks)[:BODY_LIMIT]
+        # At most BODY_LIMIT bytes, within the request's total deadline (a drip is cut).
+        body = read_capped(response, BODY_LIMIT)
     except requests.RequestException as exc:
         raise SecurityCheckError(
             f"{family}: reading {url} failed: {type(exc).__name__}: {_first_line(exc)}"
         ) from None
-    finally:
-        response.close()
     return response, body.decode(response.encoding or "utf-8", errors="replace")
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
+from pytest_staging.deadline import DeadlineSession, read_capped
 from pytest_staging.gates.security.http_checks import DEFAULT_TIMEOUT, SecurityCheckError
 from pytest_staging.gates.security.rules import finding
 
@@ -142,8 +143,9 @@ def check_https_redirect(session: requests.Session, url: str, http_url: str | No
         return []
     try:
         # A bare session: the run's extra headers (tokens) must never travel in clear text.
-        with requests.Session() as bare:
-            response = bare.get(http_url, timeout=timeout, allow_redirects=False)
+        with DeadlineSession() as bare:
+            response = bare.get(http_url, timeout=timeout, allow_redirects=False, stream=True)
+            read_capped(response, 0)
     except requests.ConnectionError:
         return []  # nothing listens on plain HTTP: nothing to downgrade to
     except requests.RequestException as exc:

@@ -1,0 +1,72 @@
+"""Text from the target made safe to print and to write: control characters become visible
+escapes. A response body with ``ESC[2J`` would clear the CI log, a NUL would make junit.xml
+unreadable, a bidi override would make a reason read backwards. Every target-derived string
+the plugin prints or writes (evidence, reasons, failure messages) goes through
+:func:`printable`; :func:`sanitize_report` applies it to a test report before pytest prints it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: C0 controls but tab and newline, DEL, C1 controls, and the Unicode bidi and
+#: line/paragraph separators that reorder or break what a reader sees.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                      "\u202a-\u202e\u2066-\u2069]")
+_CONTROL_ONE_LINE = re.compile(_CONTROL.pattern[:-1] + "\n\t]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char == "\n":
+        return "\\n"
+    if char == "\t":
+        return "\\t"
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """``text`` with control characters as visible escapes (``\\x1b``, ``\\x00``, ``\\u202e``);
+    newlines and tabs kept, unless ``one_line``."""
+    if not text:
+        return text
+    pattern = _CONTROL_ONE_LINE if one_line else _CONTROL
+    return pattern.sub(_escape, text) if pattern.search(text) else text
+
+
+def printable_data(value: Any) -> Any:
+    """A copy of builtins data (a verdict) with every string made printable."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(k)): printable_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable_data(v) for v in value]
+    return value
+
+
+def sanitize_report(report: Any) -> None:
+    """Make a pytest report's failure text and sections printable, keeping its structure
+    (pytest's own terminal, JUnit and xdist serialisation print from it)."""
+    if report.longrepr is not None:
+        report.longrepr = _walk(report.longrepr, set())
+    report.sections = [(title, printable(body)) for title, body in report.sections]
+
+
+def _walk(value: Any, seen: set[int]) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        value[:] = [_walk(v, seen) for v in value]
+        return value
+    if isinstance(value, tuple):
+        return tuple(_walk(v, seen) for v in value)
+    # Only pytest's own representation objects (ReprEntry, ReprFileLocation, ...).
+    if id(value) in seen or not type(value).__module__.startswith("_pytest"):
+        return value
+    seen.add(id(value))
+    for name, attr in list(vars(value).items()):
+        object.__setattr__(value, name, _walk(attr, seen))
+    return value
