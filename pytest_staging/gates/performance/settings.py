@@ -26,7 +26,9 @@ def _thresholds(value: Any) -> None:
 
 
 def _fail_ratio(value: Any) -> None:
-    parse_thresholds([f"fail_ratio <= {value}"])
+    (ceiling,) = parse_thresholds([f"fail_ratio <= {value}"])
+    if not 0 <= ceiling.limit <= 1:
+        raise ValueError(f"{value!r}: expected a percentage from '0%' to '100%'")
 
 
 def _regressions(value: Any) -> None:
