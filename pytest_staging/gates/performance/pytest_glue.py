@@ -106,13 +106,19 @@ class PerformanceHooks:
         with lock.test_running(item.nodeid):
             return (yield)
 
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
-        if not _active(item.config) or is_load_test(item):
-            return
-        if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
-            record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
-                                   "use staging_load: nothing was measured"])  # fmt: skip
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Iterator[Any]:
+        """A passing test that asked for a load (the fixture, or marker thresholds) but measured
+        nothing is no evidence: a failed blocking check, not a pass."""
+        report = yield
+        if call.when == "call" and report.passed and _active(item.config):
+            why = measured_nothing(item)
+            if why:
+                record(item, checks=[{"name": f"{item.nodeid}: load run", "passed": False,
+                                      "blocking": True, "detail": why, "load": item.nodeid,
+                                      "kind": "no-load"}])  # fmt: skip
+        return report
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """On the xdist controller: remove the run's lock directory once the workers are gone."""
@@ -120,6 +126,17 @@ class PerformanceHooks:
         uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
         if uid:
             shutil.rmtree(shared_dir(str(uid), create=False), ignore_errors=True)
+
+
+def measured_nothing(item: pytest.Item) -> str | None:
+    """Why ``item`` judged no load although it asked for one, else None."""
+    if COUNT_KEY in item.stash:  # it used staging_load (by argument or getfixturevalue)
+        if not item.stash[COUNT_KEY]:
+            return "asked for staging_load but ran no load: nothing was measured"
+        return None
+    if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
+        return "declares thresholds but does not use staging_load: nothing was measured"
+    return None
 
 
 def _lock(config: pytest.Config) -> MeasurementLock | None:
@@ -433,7 +450,4 @@ def staging_load(request: pytest.FixtureRequest,
     """
     load = StagingLoad(request, tmp_path_factory.mktemp("staging-load"))
     request.node.stash[COUNT_KEY] = 0  # a rerun attempt starts counting its loads afresh
-    yield load
-    if not request.node.stash.get(COUNT_KEY, 0):
-        record(request.node, warnings=[f"performance: {request.node.nodeid} asked for "
-                                       "staging_load but ran no load"])  # fmt: skip
+    yield load  # a passing test that ran no load: see PerformanceHooks.pytest_runtest_makereport
