@@ -22,7 +22,7 @@ from conftest import MODES
 from token_server import API_KEY, PASSWORD, SECRETS, TOKEN, USER, TokenServer
 
 from pytest_staging.gates.performance.load_request import REQUEST_ENV, request_env
-from pytest_staging.gates.performance.runner import LoadOptions, build_command
+from pytest_staging.gates.performance.runner import SUCCESS_JSON_ENV, LoadOptions, build_command
 
 SUITE = """
 import pytest
@@ -180,8 +180,12 @@ def test_secrets_travel_in_the_environment_not_the_command_line(tmp_path: Path) 
                    "username": USER, "password": PASSWORD}
 
 
-def test_locust_side_module_reads_the_same_variable() -> None:
-    source = (Path(__file__).parents[1] / "pytest_staging" / "gates" / "performance"
-              / "locust_request_options.py").read_text()
+def test_locust_side_modules_read_the_same_variables() -> None:
+    # They run inside Locust and import nothing of pytest-staging: the names are duplicated.
+    folder = Path(__file__).parents[1] / "pytest_staging" / "gates" / "performance"
+    source = (folder / "locust_request_options.py").read_text()
     assert f'REQUEST_ENV = "{REQUEST_ENV}"' in source
+    source = (folder / "locust_success_stats.py").read_text()
+    assert f'SUCCESS_JSON_ENV = "{SUCCESS_JSON_ENV}"' in source
+    assert "from pytest_staging" not in source and "import pytest_staging" not in source
     assert os.environ.get(REQUEST_ENV) is None
