@@ -22,7 +22,12 @@ from conftest import MODES
 from token_server import API_KEY, PASSWORD, SECRETS, TOKEN, USER, TokenServer
 
 from pytest_staging.gates.performance.load_request import REQUEST_ENV, request_env
-from pytest_staging.gates.performance.runner import SUCCESS_JSON_ENV, LoadOptions, build_command
+from pytest_staging.gates.performance.runner import (
+    SUCCESS_JSON_ENV,
+    LoadOptions,
+    build_command,
+    run_load,
+)
 
 SUITE = """
 import pytest
@@ -158,9 +163,15 @@ def test_ca_bundle_reaches_the_load(pytester: pytest.Pytester, tls_ca: Any,
         m = trusted["gates"]["performance"]["metrics"]["test_tls.py::test_tls_load"]
         assert m["successes"] > 0 and m["failures"] == 0
         # Without the bundle the load verifies against the system CAs, like the staging
-        # client (Locust's FastHttpUser alone would not verify at all): NO-GO.
-        _, untrusted = run(pytester, url, "-p", "no:xdist", gates="performance")
-        assert untrusted["verdict"] == "NO-GO"
+        # client (Locust's FastHttpUser alone would not verify at all): no success.
+        untrusted = run_load(LoadOptions(host=srv.url, users=1, spawn_rate=1, run_time=1,
+                                         profile=["GET /api/items"], params=(("token", TOKEN),)),
+                             tmp_path / "untrusted")
+        assert untrusted.metrics["requests"] > 0 and untrusted.metrics["successes"] == 0
+        # --staging-insecure reaches the load too (and stays a verdict warning)
+        _, insecure = run(pytester, url, "--staging-insecure", "-p", "no:xdist",
+                          gates="performance")
+        assert insecure["verdict"] == "GO", insecure["reasons"]
     finally:
         srv.stop()
 
