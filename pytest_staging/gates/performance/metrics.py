@@ -3,9 +3,10 @@
 Locust's JSON (2.x, ``save_stats_json``) is a list of per-endpoint entries, each with counts,
 ``start_time`` (first request), ``last_request_timestamp`` and a ``response_times`` histogram
 (``{"rounded ms": count}``). Totals merge those histograms, so total percentiles are true
-percentiles of all requests (not an average of per-endpoint ones); rps is computed over
-the measured span (first to last request), not Locust's short-run figure. Percentiles use the
-nearest-rank rule on the merged histogram (Locust's ~2-significant-digit buckets).
+percentiles (not an average of per-endpoint ones); rps is computed over the measured span
+(first to last request), not Locust's short-run figure. Percentiles use the nearest-rank rule on
+the merged histogram (Locust's ~2-significant-digit buckets). Latency and rps are of the
+successful requests only (see ``_stats_block``); a value that cannot be measured is None.
 """
 
 from __future__ import annotations
@@ -39,41 +40,64 @@ def percentile(histogram: Mapping[float, int], count: int, fraction: float) -> f
     return float(max(histogram)) if histogram else 0.0
 
 
-def _stats_block(entries: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Merge Locust entries into one metrics block (builtins only)."""
-    requests = sum(int(e.get("num_requests", 0)) for e in entries)
-    failures = sum(int(e.get("num_failures", 0)) for e in entries)
+def _latency(entries: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """avg/min/max and percentiles of the timed requests in ``entries`` (None when none)."""
     timed = sum(int(e.get("num_requests", 0)) - int(e.get("num_none_requests", 0)) for e in entries)
+    if timed <= 0:
+        return {name: None for name in ("avg", "min", "max", *PERCENTILES)}
     histogram: Counter[float] = Counter()
     for entry in entries:
         for key, count in (entry.get("response_times") or {}).items():
             histogram[float(key)] += int(count)
-    starts = [float(e["start_time"]) for e in entries if e.get("start_time")]
-    ends = [float(e["last_request_timestamp"]) for e in entries if e.get("last_request_timestamp")]
-    span = max(ends) - min(starts) if starts and ends else 0.0
-    span = max(span, 0.0)
     mins = [
         float(e["min_response_time"]) for e in entries if e.get("min_response_time") is not None
     ]
+    total_time = sum(float(e.get("total_response_time", 0.0)) for e in entries)
+    block: dict[str, Any] = {
+        "avg": round(total_time / timed, 3),
+        "min": round(min(mins), 3) if mins else 0.0,
+        "max": round(max(float(e.get("max_response_time") or 0.0) for e in entries), 3),
+    }
+    for name, fraction in PERCENTILES.items():
+        block[name] = percentile(histogram, timed, fraction)
+    return block
+
+
+def _stats_block(
+    entries: list[Mapping[str, Any]], successes: list[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Merge Locust entries into one metrics block (builtins only).
+
+    ``requests``, ``failures`` and ``fail_ratio`` count every request; latency and ``rps`` are
+    of the successful requests only (``successes``: entries of the same shape holding only
+    them), since Locust's response times include failed requests (a load of fast 401s would
+    look fast). Without success stats, latency is known only when no request failed. A value
+    that cannot be measured is None (a threshold on it fails), never 0.
+    """
+    requests = sum(int(e.get("num_requests", 0)) for e in entries)
+    failures = sum(int(e.get("num_failures", 0)) for e in entries)
+    succeeded = max(requests - failures, 0)
+    starts = [float(e["start_time"]) for e in entries if e.get("start_time")]
+    ends = [float(e["last_request_timestamp"]) for e in entries if e.get("last_request_timestamp")]
+    span = max(max(ends) - min(starts), 0.0) if starts and ends else 0.0
+    if successes is not None:
+        counted = sum(int(e.get("num_requests", 0)) for e in successes)
+        # Success stats that disagree with Locust's own counts cannot be trusted.
+        latency_of = successes if counted == succeeded else None
+    else:
+        latency_of = entries if failures == 0 else None
     block: dict[str, Any] = {
         "requests": requests,
         "failures": failures,
-        "fail_ratio": failures / requests if requests else 0.0,
-        "rps": requests / span if span > 0 else 0.0,
+        "successes": succeeded,
+        "fail_ratio": round(failures / requests, 6) if requests else None,
+        "rps": round(succeeded / span, 3) if succeeded and span > 0 else None,
         "span": round(span, 3),
     }
-    if timed > 0:
-        total_time = sum(float(e.get("total_response_time", 0.0)) for e in entries)
-        block["avg"] = round(total_time / timed, 3)
-        block["min"] = round(min(mins), 3) if mins else 0.0
-        block["max"] = round(max(float(e.get("max_response_time") or 0.0) for e in entries), 3)
-        for name, fraction in PERCENTILES.items():
-            block[name] = percentile(histogram, timed, fraction)
+    if latency_of is None or not succeeded:
+        block.update({name: None for name in ("avg", "min", "max", *PERCENTILES)})
     else:
-        for name in ("avg", "min", "max", *PERCENTILES):
-            block[name] = None
-    block["rps"] = round(block["rps"], 3)
-    block["fail_ratio"] = round(block["fail_ratio"], 6)
+        block.update(_latency(latency_of))
     return block
 
 
@@ -82,24 +106,38 @@ def summarize(
     *,
     errors: Iterable[Mapping[str, Any]] = (),
     exceptions: Iterable[Mapping[str, Any]] = (),
+    successes: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Metrics dict from Locust JSON entries: totals plus ``endpoints`` keyed ``"METHOD name"``.
 
-    A name requested with several methods also gets a merged entry keyed by the bare name.
+    ``successes``: the same kind of entries for the successful requests only (written by
+    ``locust_success_stats``); latency and rps come from them. A name requested with several
+    methods also gets a merged entry keyed by the bare name.
     """
     entries = [e for e in entries if isinstance(e, Mapping)]
-    metrics = _stats_block(entries)
+    ok = None if successes is None else [e for e in successes if isinstance(e, Mapping)]
+    metrics = _stats_block(entries, ok)
     by_key: dict[str, list[Mapping[str, Any]]] = {}
     by_name: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in entries:
-        name = str(entry.get("name", ""))
-        method = str(entry.get("method") or "").strip()
-        by_key.setdefault(f"{method} {name}".strip(), []).append(entry)
-        by_name.setdefault(name, []).append(entry)
-    endpoints = {key: _stats_block(group) for key, group in sorted(by_key.items())}
+    ok_key: dict[str, list[Mapping[str, Any]]] = {}
+    ok_name: dict[str, list[Mapping[str, Any]]] = {}
+    for group, name_group, source in ((by_key, by_name, entries), (ok_key, ok_name, ok or [])):
+        for entry in source:
+            name = str(entry.get("name", ""))
+            method = str(entry.get("method") or "").strip()
+            group.setdefault(f"{method} {name}".strip(), []).append(entry)
+            name_group.setdefault(name, []).append(entry)
+
+    def success_group(index: dict[str, list[Mapping[str, Any]]], key: str) -> Any:
+        return None if ok is None else index.get(key, [])
+
+    endpoints = {
+        key: _stats_block(group, success_group(ok_key, key))
+        for key, group in sorted(by_key.items())
+    }
     for name, group in by_name.items():
         if len(group) > 1 and name not in endpoints:
-            endpoints[name] = _stats_block(group)
+            endpoints[name] = _stats_block(group, success_group(ok_name, name))
     metrics["endpoints"] = endpoints
     metrics["errors"] = list(errors)[:MAX_ERRORS]
     exceptions = list(exceptions)

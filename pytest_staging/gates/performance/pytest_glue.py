@@ -106,13 +106,19 @@ class PerformanceHooks:
         with lock.test_running(item.nodeid):
             return (yield)
 
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
-        if not _active(item.config) or is_load_test(item):
-            return
-        if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
-            record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
-                                   "use staging_load: nothing was measured"])  # fmt: skip
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Iterator[Any]:
+        """A passing test that asked for a load (the fixture, or marker thresholds) but measured
+        nothing is no evidence: a failed blocking check, not a pass."""
+        report = yield
+        if call.when == "call" and report.passed and _active(item.config):
+            why = measured_nothing(item)
+            if why:
+                record(item, checks=[{"name": f"{item.nodeid}: load run", "passed": False,
+                                      "blocking": True, "detail": why, "load": item.nodeid,
+                                      "kind": "no-load"}])  # fmt: skip
+        return report
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """On the xdist controller: remove the run's lock directory once the workers are gone."""
@@ -120,6 +126,17 @@ class PerformanceHooks:
         uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
         if uid:
             shutil.rmtree(shared_dir(str(uid), create=False), ignore_errors=True)
+
+
+def measured_nothing(item: pytest.Item) -> str | None:
+    """Why ``item`` judged no load although it asked for one, else None."""
+    if COUNT_KEY in item.stash:  # it used staging_load (by argument or getfixturevalue)
+        if not item.stash[COUNT_KEY]:
+            return "asked for staging_load but ran no load: nothing was measured"
+        return None
+    if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
+        return "declares thresholds but does not use staging_load: nothing was measured"
+    return None
 
 
 def _lock(config: pytest.Config) -> MeasurementLock | None:
@@ -169,6 +186,15 @@ class LoadResult:
         if not result["passed"]:
             raise AssertionError(f"load {self.name}: {result['detail']}")
         return result
+
+
+def implicit_minimums(perf: Mapping[str, Any]) -> list[Any]:
+    """What every load must hold with no threshold written: requests sent, some of them
+    successful, and at most the policy's ``max_fail_ratio`` failed (a load that measured
+    nothing is no evidence)."""
+    ceiling = perf.get("max_fail_ratio")
+    return parse_thresholds(["requests > 0", "successes > 0",
+                             f"fail_ratio <= {ceiling if ceiling is not None else '1%'}"])
 
 
 def _check(load: str, result: Mapping[str, Any], kind: str = "threshold") -> dict[str, Any]:
@@ -249,8 +275,11 @@ class StagingLoad:
             self._fail(name, f"usage error: {exc}")
         run, measurement = self._run(name, options)
         metrics = dict(run.metrics)
+        minimums = [evaluate(t, metrics) for t in implicit_minimums(self.perf)]
         results = [evaluate(t, metrics) for t in exprs]
-        checks = [_check(name, r) for r in results]
+        checks = [_check(name, r, "minimum") for r in minimums]
+        checks += [_check(name, r) for r in results]
+        results = minimums + results
         warnings: list[str] = []
         if metrics.get("exceptions"):
             first = (metrics.get("exception_messages") or [""])[0]
@@ -276,6 +305,7 @@ class StagingLoad:
         return result
 
     def _fail(self, name: str, detail: str) -> Any:
+        detail = self.settings.redactor().text(detail)  # locust's output may echo a request
         record(self.request.node, checks=[{
             "name": f"{name}: load run", "passed": False, "blocking": True,
             "detail": detail, "load": name, "kind": "run"}])  # fmt: skip
@@ -310,11 +340,17 @@ class StagingLoad:
         locustfile = kw["locustfile"]
         if locustfile is not None and not Path(locustfile).is_absolute():
             locustfile = Path(self.request.node.path).parent / locustfile
+        def given(key: str, default: Any) -> Any:
+            # "was it given", not "is it truthy": users=0 is the user's 0 (an error), not 10
+            if kw[key] is not None:
+                return kw[key]
+            return self.perf[key] if self.perf.get(key) is not None else default
+
         return LoadOptions(
             host=self.settings.url.rstrip("/"),
-            users=int(kw["users"] or self.perf.get("users") or 10),
-            spawn_rate=float(kw["spawn_rate"] or self.perf.get("spawn_rate") or 10),
-            run_time=kw["run_time"] or self.perf.get("run_time") or "10s",
+            users=int(given("users", 10)),
+            spawn_rate=float(given("spawn_rate", 10)),
+            run_time=given("run_time", "10s"),
             locustfile=locustfile,
             profile=kw["profile"],
             wait=float(kw["wait"]),
@@ -324,7 +360,10 @@ class StagingLoad:
             master_bind_host=bind,
             master_port=port,
             stop_timeout=float(self.perf.get("stop_timeout") or 5),
+            # The same request options as the ``staging`` client (see load_request.py).
             headers=dict(self.settings.headers),
+            params=tuple(self.settings.params),
+            verify=self.settings.verify,
             extra_args=tuple(kw["extra_args"]),
         )
 
@@ -354,14 +393,15 @@ class StagingLoad:
         timeout = float(self.perf.get("lock_timeout") or 300)
         workdir = self.workdir / f"load-{node_slug(name)}"
         measurement: Measurement | None = None
+        redact = self.settings.redactor().text
         try:
             if lock is None:
                 run = run_load(options, workdir, on_progress=progress,
-                               on_master_ready=master_ready)  # fmt: skip
+                               on_master_ready=master_ready, redact=redact)  # fmt: skip
             else:
                 with lock.measurement(timeout) as measurement:
                     run = run_load(options, workdir, on_progress=progress,
-                                   on_master_ready=master_ready)  # fmt: skip
+                                   on_master_ready=master_ready, redact=redact)  # fmt: skip
         except LoadError as exc:
             self._fail(name, str(exc))
         return run, measurement
@@ -410,7 +450,4 @@ def staging_load(request: pytest.FixtureRequest,
     """
     load = StagingLoad(request, tmp_path_factory.mktemp("staging-load"))
     request.node.stash[COUNT_KEY] = 0  # a rerun attempt starts counting its loads afresh
-    yield load
-    if not request.node.stash.get(COUNT_KEY, 0):
-        record(request.node, warnings=[f"performance: {request.node.nodeid} asked for "
-                                       "staging_load but ran no load"])  # fmt: skip
+    yield load  # a passing test that ran no load: see PerformanceHooks.pytest_runtest_makereport

@@ -24,12 +24,16 @@ def _ms(value: Any) -> str:
     return format_value(value, "ms") if isinstance(value, (int, float)) else "n/a"
 
 
+def _rps(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "n/a"
+
+
 def metrics_line(m: dict[str, Any]) -> str:
     """``1234 req, 205.3 req/s, p50 2.00 ms, p95 5.00 ms, p99 9.00 ms, 0.00% failed``."""
     return (
-        f"{m.get('requests', 0)} req, {format_value(m.get('rps', 0.0), 'rps')}, "
+        f"{m.get('requests', 0)} req, {format_value(m.get('rps'), 'rps')}, "
         f"p50 {_ms(m.get('p50'))}, p95 {_ms(m.get('p95'))}, p99 {_ms(m.get('p99'))}, "
-        f"{format_value(m.get('fail_ratio', 0.0), 'ratio')} failed"
+        f"{format_value(m.get('fail_ratio'), 'ratio')} failed"
     )
 
 
@@ -62,10 +66,10 @@ def markdown_lines(verdict: dict[str, Any]) -> list[str]:
     ]
     for name, m in loads.items():
         lines.append(
-            f"| {_cell(name)} | {m.get('requests', 0)} | {m.get('rps', 0.0):.1f} | "
+            f"| {_cell(name)} | {m.get('requests', 0)} | {_rps(m.get('rps'))} | "
             f"{_ms(m.get('p50'))} | {_ms(m.get('p90'))} | {_ms(m.get('p95'))} | "
             f"{_ms(m.get('p99'))} | {_ms(m.get('max'))} | "
-            f"{format_value(m.get('fail_ratio', 0.0), 'ratio')} |"
+            f"{format_value(m.get('fail_ratio'), 'ratio')} |"
         )
     checks = [(n, c) for n in loads for c in _checks(verdict, n)]
     if checks:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import math
 import os
 import re
@@ -27,12 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging.gates.performance import metrics as metrics_mod
-from pytest_staging.gates.performance.profile import HEADERS_ENV, render_locustfile
+from pytest_staging.gates.performance.load_request import request_env, strip_userinfo
+from pytest_staging.gates.performance.profile import render_locustfile
 
 LOCUST_ENV = "PYTEST_STAGING_LOCUST"
 EXIT_REQUESTS_FAILED = 42  # passed as --exit-code-on-error: distinct from locust's own 1 and 2
 STATS_PREFIX = "stats"
 PROGRESS_HOOK = Path(__file__).with_name("locust_progress.py")
+#: Locust-side modules loaded with every locustfile: the staging client's request options
+#: (query parameters, headers, auth, TLS) and the stats of successful requests only.
+REQUEST_HOOK = Path(__file__).with_name("locust_request_options.py")
+SUCCESS_HOOK = Path(__file__).with_name("locust_success_stats.py")
+SUCCESS_JSON_ENV = "PYTEST_STAGING_SUCCESS_JSON"
+SUCCESS_JSON = f"{STATS_PREFIX}_success.json"
 _TIMESPAN = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
 )
@@ -87,6 +93,10 @@ class LoadOptions:
     stop_timeout: float = 5.0
     margin: float = 15.0
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: Query parameters sent with every request (the staging URL's own, e.g. ``?token=``).
+    params: Sequence[tuple[str, str]] = ()
+    #: TLS trust like requests' ``verify``: True, False (insecure) or a CA bundle path.
+    verify: bool | str = True
     extra_args: Sequence[str] = ()
     locust_command: Sequence[str] | None = None
     env: Mapping[str, str] | None = None
@@ -177,12 +187,12 @@ def build_command(options: LoadOptions, locustfile: Path, workdir: Path) -> list
     prefix = str(workdir / STATS_PREFIX)
     command = [
         *resolve_locust_command(options.locust_command),
-        "-f", f"{locustfile},{PROGRESS_HOOK}",
+        "-f", f"{locustfile},{PROGRESS_HOOK},{REQUEST_HOOK},{SUCCESS_HOOK}",
         "--headless",
         "--users", str(int(options.users)),
         "--spawn-rate", f"{float(options.spawn_rate):g}",
         "--run-time", f"{int(options.seconds())}s",
-        "--host", options.host,
+        "--host", strip_userinfo(options.host).rstrip("/"),  # credentials: in the environment
         "--json-file", prefix,
         "--csv", prefix,
         "--only-summary",
@@ -221,6 +231,14 @@ def _log_reason(log: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
+def _redact_file(path: Path, redact: Callable[[str], str]) -> None:
+    with contextlib.suppress(OSError):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        masked = redact(text)
+        if masked != text:
+            path.write_text(masked, encoding="utf-8")
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Stop locust and everything it started (``--processes`` children)."""
     for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
@@ -240,12 +258,15 @@ def run_load(
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     on_master_ready: Callable[[str], None] | None = None,
     progress_interval: float = 1.0,
+    redact: Callable[[str], str] | None = None,
 ) -> LoadRun:
     """Run one load test and return its metrics; raise LoadError when it cannot be trusted.
 
     A run where requests failed is *not* an error: it returns ``status="requests-failed"`` and
     the thresholds judge it. ``on_progress`` gets ``{users, rps, p95, requests, failures}``
     about every ``progress_interval`` seconds; ``on_master_ready`` gets the worker command.
+    ``redact`` masks secrets in Locust's log once it exits (Locust logs failing URLs, which
+    carry the staging query parameters): the log left on disk and the reasons quoted from it.
     """
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -265,7 +286,8 @@ def run_load(
         options.master_port = free_port(options.master_bind_host.replace("*", "127.0.0.1"))
     command = build_command(options, locustfile, work)
     env = dict(os.environ if options.env is None else options.env)
-    env[HEADERS_ENV] = json.dumps(dict(options.headers))
+    env.update(request_env(options.host, options.headers, options.params, options.verify))
+    env[SUCCESS_JSON_ENV] = str(work / SUCCESS_JSON)
     env.setdefault("PYTHONUNBUFFERED", "1")
     log = work / "locust.log"
     for stale in work.glob(f"{STATS_PREFIX}*"):
@@ -308,6 +330,8 @@ def run_load(
     finally:
         if proc.poll() is None:
             _kill_group(proc)
+        if redact is not None:
+            _redact_file(log, redact)
     wall = time.monotonic() - started
     if code not in (0, EXIT_REQUESTS_FAILED):
         reason = _log_reason(log)
@@ -323,10 +347,15 @@ def run_load(
     except (OSError, ValueError) as exc:
         raise LoadError("no-output", f"locust wrote no readable stats ({exc})") from None
     prefix = work / STATS_PREFIX
+    try:
+        successes: list[dict[str, Any]] | None = metrics_mod.load_locust_json(work / SUCCESS_JSON)
+    except (OSError, ValueError):
+        successes = None  # judged as "not measured" unless no request failed
     metrics = metrics_mod.summarize(
         entries,
         errors=metrics_mod.read_errors(prefix),
         exceptions=metrics_mod.read_exceptions(prefix),
+        successes=successes,
     )
     metrics["users"] = int(options.users)
     metrics["run_time"] = options.seconds()

@@ -25,6 +25,12 @@ def _thresholds(value: Any) -> None:
     parse_thresholds(value)
 
 
+def _fail_ratio(value: Any) -> None:
+    (ceiling,) = parse_thresholds([f"fail_ratio <= {value}"])
+    if not 0 <= ceiling.limit <= 1:
+        raise ValueError(f"{value!r}: expected a percentage from '0%' to '100%'")
+
+
 def _regressions(value: Any) -> None:
     _list_of_str(value)
     parse_regressions(value)
@@ -55,6 +61,13 @@ PERFORMANCE_KEYS: dict[str, tuple[tuple[type, ...], Any, Validator | None, str]]
         [],
         _thresholds,
         "thresholds judged for every load test, e.g. 'p95 < 300ms', 'fail_ratio < 1%'",
+    ),
+    "max_fail_ratio": (
+        (str,),
+        "1%",
+        _fail_ratio,
+        "failed-request ceiling every load must hold without any threshold written, e.g. "
+        "'1%', '0%' ('100%' to judge failures by thresholds only)",
     ),
     "max_regression": (
         (list,),

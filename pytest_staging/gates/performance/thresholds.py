@@ -28,7 +28,10 @@ METRICS: dict[str, str] = {
     "rps": "rps",
     "requests": "count",
     "failures": "count",
+    "successes": "count",
 }
+#: Judged on successful requests only: with none, they cannot be evaluated (a failed check).
+SUCCESS_METRICS = (*TIME_METRICS, "rps")
 _OPS = {
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
@@ -128,8 +131,10 @@ def format_value(value: float | None, unit: str) -> str:
 def evaluate(threshold: Threshold | str, metrics: Mapping[str, Any]) -> dict[str, Any]:
     """Evaluate one threshold against a metrics dict (see ``metrics.summarize``).
 
-    Returns ``{expr, metric, endpoint, observed, limit, unit, passed, detail}``; a missing
-    endpoint or a run without requests fails (fail closed) with ``observed`` None.
+    Returns ``{expr, metric, endpoint, observed, limit, unit, passed, detail}``. A threshold
+    that cannot be evaluated fails (fail closed) with ``observed`` None: a missing endpoint, a
+    scope without requests (only ``requests`` itself is judged on a count of 0), latency or rps
+    without a successful request, a metric not measured.
     """
     if isinstance(threshold, str):
         threshold = parse_threshold(threshold)
@@ -139,15 +144,20 @@ def evaluate(threshold: Threshold | str, metrics: Mapping[str, Any]) -> dict[str
         scope = endpoint_metrics(metrics, threshold.endpoint)
         where = f" for {threshold.endpoint}"
     observed = None if scope is None else scope.get(threshold.metric)
-    no_samples = scope is None or not scope.get("requests")
-    if threshold.unit == "ms" and no_samples:
-        observed = None
+    why = f"{threshold.metric} not measured{where}"
+    if scope is None:
+        why = f"no requests{where}"
+    elif threshold.metric != "requests" and not scope.get("requests"):
+        observed, why = None, f"no requests{where}"
+    elif threshold.metric in SUCCESS_METRICS and not _successes(scope):
+        observed, why = None, f"no successful request{where} to measure"
     unit = threshold.unit
     required = f"{threshold.op} {format_value(threshold.limit, unit)}"
+    if isinstance(observed, bool) or not isinstance(observed, (int, float)):
+        observed = None
     if observed is None:
         passed = False
-        what = f"no requests{where}" if no_samples else f"{threshold.metric} not measured{where}"
-        detail = f"{threshold.metric}: {what}, required {required}"
+        detail = f"{threshold.metric}: {why}, required {required}"
     else:
         passed = bool(_OPS[threshold.op](float(observed), threshold.limit))
         detail = f"{threshold.metric}{where} = {format_value(observed, unit)}, required {required}"
@@ -161,6 +171,13 @@ def evaluate(threshold: Threshold | str, metrics: Mapping[str, Any]) -> dict[str
         "passed": passed,
         "detail": detail,
     }
+
+
+def _successes(scope: Mapping[str, Any]) -> int:
+    """Successful requests of a metrics block (older blocks lack ``successes``)."""
+    if "successes" in scope:
+        return int(scope.get("successes") or 0)
+    return int(scope.get("requests") or 0) - int(scope.get("failures") or 0)
 
 
 def evaluate_all(

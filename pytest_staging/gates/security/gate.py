@@ -69,11 +69,13 @@ def security_settings(config: pytest.Config, settings: Any) -> SecuritySettings:
 
 
 def check_session(settings: Any) -> requests.Session:
-    """A plain session with the run's TLS trust and extra headers (no retries: a probe that
-    fails must be seen, not retried into a pass)."""
+    """A plain session sending what the ``staging`` client sends: TLS trust, extra headers and
+    the staging URL's query parameters (URL credentials ride on the URL itself). No retries: a
+    probe that fails must be seen, not retried into a pass."""
     session = DeadlineSession()
     session.verify = settings.verify
     session.headers.update(dict(settings.headers))
+    session.params = dict(getattr(settings, "params", ()) or ())
     return session
 
 

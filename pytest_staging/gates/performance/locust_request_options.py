@@ -1,0 +1,146 @@
+"""Loaded *by locust* (``-f locustfile,...,this``), never imported by pytest-staging itself.
+
+The load must send what the ``staging`` client sends: the staging URL's query parameters (an
+access token, say), ``--staging-header`` headers, the URL's user:password (Basic auth) and the
+TLS trust (``--staging-ca-bundle``, ``--staging-insecure``). They arrive as JSON in
+``$PYTEST_STAGING_LOAD_REQUEST`` (never on the command line or in a file on disk) and are
+applied to every request of Locust's two HTTP clients, ``HttpSession`` (``HttpUser``) and
+``FastHttpSession`` (``FastHttpUser``), whether the user class is our generated one or the
+user's own, but only to requests whose URL is on the staging origin: a locustfile that also
+calls another host never gets the staging token.
+
+Per request: parameters are appended to the URL (the stats name stays the URL as written, so
+the token never shows in Locust's stats or output), headers are added under the request's own,
+Basic auth is added unless the request has its own. TLS: ``HttpSession`` gets ``verify`` per
+request like the staging client; ``FastHttpSession`` (insecure by default in Locust) gets
+``insecure`` and, for a CA bundle, an SSL context factory loading that file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from locust.clients import HttpSession
+from locust.contrib.fasthttp import FastHttpSession
+
+REQUEST_ENV = "PYTEST_STAGING_LOAD_REQUEST"
+
+_OPTIONS: dict[str, Any] = json.loads(os.environ.get(REQUEST_ENV) or "{}")
+_HEADERS: dict[str, str] = dict(_OPTIONS.get("headers") or {})
+_PARAMS: list[tuple[str, str]] = [(str(k), str(v)) for k, v in _OPTIONS.get("params") or []]
+_AUTH: tuple[str, str] | None = (
+    (str(_OPTIONS["username"]), str(_OPTIONS.get("password") or ""))
+    if _OPTIONS.get("username") is not None else None
+)
+_VERIFY: bool | str = _OPTIONS.get("verify", True)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+_STAGING = _origin(str(_OPTIONS["origin"])) if _OPTIONS.get("origin") else None
+
+
+def _ours(url: str) -> bool:
+    try:
+        return _STAGING is not None and _origin(url) == _STAGING
+    except ValueError:
+        return False
+
+
+def _with_params(url: str) -> str:
+    """``url`` with the staging parameters appended (those the URL does not set itself)."""
+    if not _PARAMS:
+        return url
+    parts = urlsplit(url)
+    own = {key for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    extra = urlencode([(k, v) for k, v in _PARAMS if k not in own])
+    if not extra:
+        return url
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _staging_kwargs(kwargs: dict[str, Any]) -> None:
+    headers = dict(_HEADERS)
+    headers.update(kwargs.get("headers") or {})
+    kwargs["headers"] = headers
+    if _AUTH is not None and kwargs.get("auth") is None and not any(
+        key.lower() == "authorization" for key in headers
+    ):
+        kwargs["auth"] = _AUTH
+
+
+def _wrap_request(original: Any, default_name: Any) -> Any:
+    @functools.wraps(original)
+    def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if _ours(self._build_url(url)):
+            _staging_kwargs(kwargs)
+            if args:  # name given positionally
+                args = (args[0] or self.request_name or default_name(self, url), *args[1:])
+            else:
+                kwargs["name"] = (kwargs.get("name") or self.request_name
+                                  or default_name(self, url))
+            url = _with_params(url)
+        return original(self, method, url, *args, **kwargs)
+
+    return request
+
+
+def _path_url(session: Any, url: str) -> str:
+    """What ``HttpSession`` would name the request (path and query of the URL as written)."""
+    parts = urlsplit(session._build_url(url))
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _http_request(original: Any) -> Any:
+    wrapped = _wrap_request(original, _path_url)
+
+    @functools.wraps(original)
+    def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if _ours(self._build_url(url)):
+            kwargs.setdefault("verify", _VERIFY)
+        return wrapped(self, method, url, *args, **kwargs)
+
+    return request
+
+
+def _ca_file() -> str | None:
+    """The CA bundle to trust, as requests (the ``staging`` client) would pick it."""
+    if isinstance(_VERIFY, str):
+        return _VERIFY
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
+def _verifying_context(cafile: str | None = None, **_kwargs: Any) -> Any:
+    """SSL context factory for geventhttpclient, which passes its own default ``cafile``:
+    the staging trust wins over it."""
+    import gevent.ssl
+
+    return gevent.ssl.create_default_context(cafile=_ca_file() or cafile)
+
+
+def _fast_init(original: Any) -> Any:
+    @functools.wraps(original)
+    def __init__(self: Any, base_url: str | None, *args: Any, **kwargs: Any) -> None:
+        if base_url and _ours(base_url) and kwargs.get("ssl_context_factory") is None:
+            kwargs["insecure"] = _VERIFY is False
+            if _VERIFY is not False:
+                kwargs["ssl_context_factory"] = _verifying_context
+        original(self, base_url, *args, **kwargs)
+
+    return __init__
+
+
+if _STAGING is not None:
+    HttpSession.request = _http_request(HttpSession.request)  # type: ignore[method-assign]
+    FastHttpSession.request = _wrap_request(  # type: ignore[method-assign]
+        FastHttpSession.request, lambda _session, url: url)
+    FastHttpSession.__init__ = _fast_init(FastHttpSession.__init__)  # type: ignore[method-assign]
