@@ -373,6 +373,9 @@ class Controller:
             if pytest_status == 3 and not self.internal_error:
                 self.internal_error = "pytest reported an internal error after the verdict"
             self.finish(3 if self.internal_error else self.exit_status)
+            junit = self.config.pluginmanager.get_plugin("staging-junit")
+            if junit is not None:
+                junit.annotate(self.config)
         if self.verdict is None:
             # --help, --version: no session ran, a placeholder says so; pytest's own status.
             return int(pytest_status) if not self.session_started else int(pytest_status) or 1

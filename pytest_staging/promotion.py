@@ -93,6 +93,10 @@ class JunitHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.annotate(session.config)
+
+    def annotate(self, config: pytest.Config) -> None:
+        """Put the verdict on the JUnit file (again, when a late fact changed the verdict)."""
         verdict = self.controller.verdict
         if verdict is None or not os.path.isfile(self.path):
             return
@@ -101,7 +105,7 @@ class JunitHooks:
 
             annotate_junit(self.path, verdict)
         except Exception as exc:  # the verdict is already written; say so, never crash
-            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.write_line(f"pytest-staging: could not add the verdict to "
                                     f"{self.path}: {type(exc).__name__}: {exc}", red=True)
