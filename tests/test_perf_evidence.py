@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODES
 from perf_server import base_url, loopback_server
 
-from pytest_staging.gates.performance.metrics import summarize
+from pytest_staging.gates.performance.metrics import MIN_RPS_SPAN, summarize
 from pytest_staging.gates.performance.runner import LoadOptions, run_load
 from pytest_staging.gates.performance.thresholds import evaluate
 
@@ -61,6 +60,17 @@ def test_latency_unknown_when_successes_cannot_be_told_apart() -> None:
     # no failure at all: every request is a success, Locust's numbers are the successes'
     clean = summarize([entry("GET", "/api", {"2": 10, "80": 10})])
     assert clean["p95"] == 80.0 and clean["successes"] == 20
+
+
+def test_rps_of_a_burst_is_over_at_least_a_second() -> None:
+    burst = [entry("GET", "/api", {"5": 2}, start=100.0, end=100.0002)]
+    assert summarize(burst)["rps"] == pytest.approx(10000.0)  # the span alone
+    m = summarize(burst, successes=burst, min_span=MIN_RPS_SPAN)
+    assert m["rps"] == pytest.approx(2.0) and m["endpoints"]["GET /api"]["rps"] == 2.0
+    assert evaluate("rps > 200", m)["passed"] is False
+    # a span longer than the floor is used as it is
+    long = [entry("GET", "/api", {"5": 30}, start=100.0, end=103.0)]
+    assert summarize(long, successes=long, min_span=MIN_RPS_SPAN)["rps"] == pytest.approx(10.0)
 
 
 def test_all_failed_has_no_latency_and_no_rps() -> None:
@@ -140,9 +150,8 @@ def run(pytester: pytest.Pytester, url: str, *args: str) -> tuple[Any, dict[str,
     return result, json.loads((report / "verdict.json").read_text())
 
 
-@pytest.mark.parametrize("mode", list(MODES), ids=list(MODES))
 def test_every_request_failing_is_no_go_with_only_latency_thresholds(
-        pytester: pytest.Pytester, mode: str) -> None:
+        pytester: pytest.Pytester, mode: list[str]) -> None:
     pytester.makepyfile(test_down="""
         import pytest
 
@@ -155,7 +164,7 @@ def test_every_request_failing_is_no_go_with_only_latency_thresholds(
             pass
     """)
     with loopback_server() as server:
-        result, verdict = run(pytester, base_url(server), *MODES[mode])
+        result, verdict = run(pytester, base_url(server), *mode)
     assert verdict["verdict"] == "NO-GO" and result.ret == 1
     reasons = "\n".join(verdict["reasons"])
     assert "p95 < 300ms: p95: no successful request to measure, required < 300 ms" in reasons

@@ -21,6 +21,9 @@ from typing import Any
 
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 MAX_ERRORS = 20
+#: rps is a rate per second: a burst shorter than a second has not shown one (two concurrent
+#: requests 0.2 ms apart would otherwise be 10,000 req/s and pass any ``rps >`` threshold).
+MIN_RPS_SPAN = 1.0
 
 
 def percentile(histogram: Mapping[float, int], count: int, fraction: float) -> float:
@@ -64,7 +67,9 @@ def _latency(entries: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _stats_block(
-    entries: list[Mapping[str, Any]], successes: list[Mapping[str, Any]] | None = None
+    entries: list[Mapping[str, Any]],
+    successes: list[Mapping[str, Any]] | None = None,
+    min_span: float = 0.0,
 ) -> dict[str, Any]:
     """Merge Locust entries into one metrics block (builtins only).
 
@@ -72,7 +77,9 @@ def _stats_block(
     of the successful requests only (``successes``: entries of the same shape holding only
     them), since Locust's response times include failed requests (a load of fast 401s would
     look fast). Without success stats, latency is known only when no request failed. A value
-    that cannot be measured is None (a threshold on it fails), never 0.
+    that cannot be measured is None (a threshold on it fails), never 0. ``rps`` is over the
+    measured span but never over less than ``min_span`` seconds: two requests 0.2 ms apart
+    are 2 req/s over a 1 s floor, not 10,000.
     """
     requests = sum(int(e.get("num_requests", 0)) for e in entries)
     failures = sum(int(e.get("num_failures", 0)) for e in entries)
@@ -91,7 +98,8 @@ def _stats_block(
         "failures": failures,
         "successes": succeeded,
         "fail_ratio": round(failures / requests, 6) if requests else None,
-        "rps": round(succeeded / span, 3) if succeeded and span > 0 else None,
+        "rps": round(succeeded / max(span, min_span), 3) if succeeded and max(span, min_span)
+        else None,
         "span": round(span, 3),
     }
     if latency_of is None or not succeeded:
@@ -107,16 +115,18 @@ def summarize(
     errors: Iterable[Mapping[str, Any]] = (),
     exceptions: Iterable[Mapping[str, Any]] = (),
     successes: Iterable[Mapping[str, Any]] | None = None,
+    min_span: float = 0.0,
 ) -> dict[str, Any]:
     """Metrics dict from Locust JSON entries: totals plus ``endpoints`` keyed ``"METHOD name"``.
 
     ``successes``: the same kind of entries for the successful requests only (written by
     ``locust_success_stats``); latency and rps come from them. A name requested with several
-    methods also gets a merged entry keyed by the bare name.
+    methods also gets a merged entry keyed by the bare name. ``min_span``: the shortest time in
+    seconds rps is computed over (the runner uses ``MIN_RPS_SPAN``).
     """
     entries = [e for e in entries if isinstance(e, Mapping)]
     ok = None if successes is None else [e for e in successes if isinstance(e, Mapping)]
-    metrics = _stats_block(entries, ok)
+    metrics = _stats_block(entries, ok, min_span)
     by_key: dict[str, list[Mapping[str, Any]]] = {}
     by_name: dict[str, list[Mapping[str, Any]]] = {}
     ok_key: dict[str, list[Mapping[str, Any]]] = {}
@@ -132,12 +142,12 @@ def summarize(
         return None if ok is None else index.get(key, [])
 
     endpoints = {
-        key: _stats_block(group, success_group(ok_key, key))
+        key: _stats_block(group, success_group(ok_key, key), min_span)
         for key, group in sorted(by_key.items())
     }
     for name, group in by_name.items():
         if len(group) > 1 and name not in endpoints:
-            endpoints[name] = _stats_block(group, success_group(ok_name, name))
+            endpoints[name] = _stats_block(group, success_group(ok_name, name), min_span)
     metrics["endpoints"] = endpoints
     metrics["errors"] = list(errors)[:MAX_ERRORS]
     exceptions = list(exceptions)

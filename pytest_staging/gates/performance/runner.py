@@ -356,6 +356,7 @@ def run_load(
         errors=metrics_mod.read_errors(prefix),
         exceptions=metrics_mod.read_exceptions(prefix),
         successes=successes,
+        min_span=metrics_mod.MIN_RPS_SPAN,
     )
     metrics["users"] = int(options.users)
     metrics["run_time"] = options.seconds()
