@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_staging import hookspecs, promotion
+from pytest_staging.browser import glue as browser_glue
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
@@ -109,6 +110,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                                         "the ini file")
     # The performance gate's options (after these), staging_load fixture and isolation hooks.
     pluginmanager.register(performance_glue, "staging-performance")
+    # The browser integration's option and --base-url snapshot (Playwright itself stays lazy).
+    pluginmanager.register(browser_glue, "staging-browser-glue")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -200,7 +203,8 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
         security_gate.register(config, settings)
         return
-    problem = promotion.usage_problem(config, settings)
+    problem = (promotion.usage_problem(config, settings)
+               or browser_glue.usage_problem(config, settings))
     if problem:
         _fail_usage(config, problem)
     controller = Controller(config, settings)
@@ -211,6 +215,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"pytest-staging: cannot write the verdict to {settings.report_dir}: "
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
+    browser_glue.configure(config, settings, controller=True)
     config.pluginmanager.register(controller, "staging-controller")
     promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
@@ -245,6 +250,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     config.pluginmanager.register(items, "staging-items")
     config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
+    browser_glue.configure(config, settings, controller=False)
 
 
 def _settings(config: pytest.Config) -> Settings:
