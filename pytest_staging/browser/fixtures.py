@@ -153,6 +153,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], browser_t
             pytest.fail(f"--staging-browser-path and --staging-ca-bundle apply to Chromium "
                         f"only, not {browser_type.name}", pytrace=False)
         return args
+    problem = ""
     try:
         path = choose_executable(configured, args, browser_type.executable_path)
         if path:
@@ -161,7 +162,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], browser_t
             home = make_trust_home(ca_bundle, tmp_path_factory.mktemp("chromium-home"))
             args["env"] = {**os.environ, **(args.get("env") or {}), "HOME": str(home)}
     except BrowserSetupError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem:  # outside the except: one line, no "during handling of..." chain
+        pytest.fail(problem, pytrace=False)
     return args
 
 
