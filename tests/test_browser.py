@@ -118,9 +118,11 @@ def test_headers_reach_the_staging_origin_only(pytester: pytest.Pytester, browse
     other = LoopbackServer().start()  # another origin (port): a CDN, an analytics host
     try:
         other.routes["/pixel.gif"] = lambda req: (200, {"Content-Type": "image/gif"}, b"GIF89a")
+        server.routes["/login"] = lambda req: (200, {"Set-Cookie": "sid=c00k1e; Path=/"}, b"")
         server.routes["/shop"] = lambda req: html(f'<img src="{other.url}pixel.gif">')
         pytester.makepyfile(test_journey="""
 def test_page(page):
+    page.goto("/login")
     page.goto("/shop", wait_until="networkidle")
 """)
         run = browser_run("-p", "no:xdist", "--staging-header=X-Team: checkout",
@@ -129,6 +131,7 @@ def test_page(page):
         [page] = [r for r in server.requests if r.path == "/shop"]
         assert page.headers["X-Team"] == "checkout"
         assert page.headers["Authorization"] == f"Bearer {SECRET}"
+        assert page.headers["Cookie"] == "sid=c00k1e"  # the browser's own headers stay
         [pixel] = other.requests
         assert "Authorization" not in pixel.headers and "X-Team" not in pixel.headers
     finally:

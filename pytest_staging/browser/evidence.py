@@ -33,12 +33,15 @@ MESSAGE_LIMIT = 500
 EMBED_LIMIT = 200_000
 #: Pages screenshotted per failing test (the last one is embedded).
 MAX_PAGES = 3
+#: Failing tests per process (xdist worker) whose screenshot is embedded; later ones are
+#: linked only, so 500 failing journeys cannot make a 100 MB verdict.json.
+MAX_EMBEDDED = 10
 SCREENSHOT_TIMEOUT_MS = 5_000
 
 
 def safe_name(nodeid: str) -> str:
     """A folder name for a test: readable, filesystem-safe, unique by a hash suffix."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("_.")[:80]
+    readable = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "_", nodeid).strip("_.")[:80]
     return f"{readable}-{hashlib.sha256(nodeid.encode()).hexdigest()[:8]}"
 
 
@@ -124,8 +127,9 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def capture(watcher: PageWatcher | None, pages: list[Any], report_dir: Path, nodeid: str,
-            redactor: Redactor) -> dict[str, Any]:
-    """The evidence item of a failing test, its screenshots written under the report dir."""
+            redactor: Redactor, *, embed: bool = True) -> dict[str, Any]:
+    """The evidence item of a failing test, its screenshots written under the report dir
+    (the last one also inline as a data URI when ``embed`` and small enough)."""
     folder = Path("browser") / safe_name(nodeid)
     item: dict[str, Any] = {"method": "GET", "url": "", "status": None, "kind": "browser"}
     shots: list[str] = []
@@ -142,7 +146,7 @@ def capture(watcher: PageWatcher | None, pages: list[Any], report_dir: Path, nod
         write_bytes(report_dir / name, data)
         shots.append(name.as_posix())
         item["screenshot"] = name.as_posix()
-        if len(data) <= EMBED_LIMIT:
+        if embed and len(data) <= EMBED_LIMIT:
             item["screenshot_data"] = f"data:{mime};base64,{base64.b64encode(data).decode()}"
         else:
             item.pop("screenshot_data", None)

@@ -63,6 +63,7 @@ class BrowserHooks:
         self.origin = origin_of(settings.url)
         pattern = settings.policy["target.sensitive_url"]
         self.sensitive = re.compile(pattern) if pattern else None
+        self.embedded = 0
 
     def is_staging(self, url: str) -> bool:
         return origin_of(url) == self.origin
@@ -93,6 +94,8 @@ class BrowserHooks:
         return report  # type: ignore[return-value]
 
     def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        if report.when == "setup" and EVIDENCE_KEY in item.stash:
+            del item.stash[EVIDENCE_KEY]  # a rerun: the failed attempt's evidence is gone
         watcher = item.stash.get(WATCHER_KEY, None)
         if report.when == "call" and watcher is not None and watcher.refused and report.passed:
             # A refused request the page shrugged off is still a destructive test that tried
@@ -112,8 +115,10 @@ class BrowserHooks:
             pages = [funcargs["page"]]
         if watcher is None and not pages:
             return
+        embed = self.embedded < evidence.MAX_EMBEDDED
         found = evidence.capture(watcher, pages, self.settings.report_dir, item.nodeid,
-                                 self.redactor)
+                                 self.redactor, embed=embed)
+        self.embedded += "screenshot_data" in found
         items = [*(getattr(report, "staging_evidence", None) or []), found]
         report.staging_evidence = items  # type: ignore[attr-defined]
         item.stash[EVIDENCE_KEY] = items

@@ -121,7 +121,13 @@ def configure(config: pytest.Config, settings: Any, *, controller: bool) -> None
         return
     from pytest_staging.browser import base_url, missing
 
-    config.pluginmanager.register(missing, "staging-browser-missing")
-    if not (config.pluginmanager.hasplugin("base_url")
-            or config.pluginmanager.hasplugin("playwright-base-url")):
+    # Only names no other plugin provides (pytest-playwright-asyncio has its own page).
+    if not _provided(config, "page"):
+        config.pluginmanager.register(missing, "staging-browser-missing")
+    if not _provided(config, "base_url"):
         config.pluginmanager.register(base_url, "staging-base-url")
+
+
+def _provided(config: pytest.Config, fixture: str) -> bool:
+    """Whether a registered plugin (not a conftest) defines a fixture of that name."""
+    return any(hasattr(plugin, fixture) for plugin in config.pluginmanager.get_plugins())
