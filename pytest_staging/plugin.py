@@ -123,7 +123,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         return (yield)
     except Exception as exc:
         known = early_config.known_args_namespace
-        if getattr(known, "staging_url", None) or os.environ.get(ENV_URL):
+        # --base-url (pytest-base-url's option, default PYTEST_BASE_URL) activates a run too.
+        if (getattr(known, "staging_url", None) or os.environ.get(ENV_URL)
+                or getattr(known, "base_url", None)):
             # Options are not parsed into config.option yet: the early namespace has them.
             given = getattr(known, "staging_report_dir", None)
             report_dir = Path(given) if given else report_dir_of(early_config)

@@ -260,3 +260,41 @@ def test_playwright_disabled_is_one_line(pytester: pytest.Pytester, browser_run,
     assert run.verdict["reasons"] == [
         "integration: test_journey.py::test_add_to_cart errored: Failed: browser tests need "
         "pytest-playwright, which this run disabled (-p no:playwright)"]
+
+
+def test_inactive_run_leaves_playwright_alone(pytester: pytest.Pytester, run_staging,
+                                              server: LoopbackServer) -> None:
+    shop(server)
+    # No staging URL: pytest-staging adds nothing, so the user's conftest names the browser.
+    pytester.makeconftest(f"""
+import pytest
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {{**browser_type_launch_args, "executable_path": {CHROMIUM!r}}}
+""")
+    pytester.makepyfile(test_journey=f"""
+def test_page(page, base_url):
+    assert not base_url  # pytest-base-url: None or its empty ini default
+    page.goto("{server.url}shop")
+    assert page.title() == "Shop"
+""")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist",
+                                           timeout=120)
+    assert result.ret == 0, result.stdout.str()
+    assert not (pytester.path / "staging-report").exists()
+
+
+def test_conftest_error_with_base_url_replaces_an_old_go(pytester: pytest.Pytester,
+                                                         run_staging,
+                                                         server: LoopbackServer) -> None:
+    pytest.importorskip("pytest_base_url")
+    report = pytester.path / "staging-report"
+    report.mkdir()
+    (report / "verdict.json").write_text('{"verdict": "GO"}')
+    pytester.makeconftest("raise RuntimeError('broken conftest')")
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    run = run_staging(f"--base-url={server.url}")
+    assert run.ret != 0
+    assert run.verdict["verdict"] == "NO-GO"
+    assert "broken conftest" in run.verdict["reasons"][0]
