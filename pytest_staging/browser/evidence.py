@@ -59,6 +59,8 @@ class PageWatcher:
         self.failed_requests: deque[dict[str, Any]] = deque(maxlen=KEEP_MESSAGES)
         #: Navigations and requests the destructive guard refused.
         self.refused: list[str] = []
+        #: How many of them already failed a report phase.
+        self.flagged = 0
 
     def watch(self, context: Any) -> None:
         self.contexts.append(context)
@@ -196,9 +198,8 @@ def redact_trace(path: Path, redactor: Redactor) -> None:
         raise
 
 
-def keep_trace(trace: Path, report_dir: Path, nodeid: str, redactor: Redactor) -> str:
-    """Redact a kept trace in place and copy it next to the verdict; its relative path."""
-    redact_trace(trace, redactor)
+def keep_trace(trace: Path, report_dir: Path, nodeid: str) -> str:
+    """Copy a (redacted) trace next to the verdict; its path relative to the report dir."""
     name = Path("browser") / safe_name(nodeid) / "trace.zip"
     (report_dir / name).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(trace, report_dir / name)

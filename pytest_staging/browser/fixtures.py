@@ -38,6 +38,8 @@ WATCHER_KEY = pytest.StashKey[evidence.PageWatcher]()
 #: where the trace (known only then) is added to it.
 EVIDENCE_KEY = pytest.StashKey[list[dict[str, Any]]]()
 HOOKS_KEY = pytest.StashKey["BrowserHooks"]()
+#: Traces of a test already redacted (reruns list them again).
+TRACES_KEY = pytest.StashKey[set[str]]()
 
 
 def origin_of(url: str) -> tuple[str, str, int | None]:
@@ -97,13 +99,16 @@ class BrowserHooks:
         if report.when == "setup" and EVIDENCE_KEY in item.stash:
             del item.stash[EVIDENCE_KEY]  # a rerun: the failed attempt's evidence is gone
         watcher = item.stash.get(WATCHER_KEY, None)
-        if report.when == "call" and watcher is not None and watcher.refused and report.passed:
-            # A refused request the page shrugged off is still a destructive test that tried
-            # to touch a sensitive URL.
-            report.outcome = "failed"
-            report.longrepr = (
-                f"destructive guard: refused {len(watcher.refused)} browser request(s) to a "
-                f"URL matching sensitive_url, first {self.redactor.url(watcher.refused[0])}")
+        if report.when != "setup" and watcher is not None:
+            refused = watcher.refused[watcher.flagged:]
+            watcher.flagged = len(watcher.refused)
+            if refused and report.passed:
+                # A refused request the page shrugged off is still a destructive test that
+                # tried to touch a sensitive URL.
+                report.outcome = "failed"
+                report.longrepr = (
+                    f"destructive guard: refused {len(refused)} browser request(s) to a URL "
+                    f"matching sensitive_url, first {self.redactor.url(refused[0])}")
         if report.when == "teardown":
             self.keep_traces(item, report)
             return
@@ -126,21 +131,22 @@ class BrowserHooks:
 
     def keep_traces(self, item: pytest.Item, report: pytest.TestReport) -> None:
         """Redact the traces pytest-playwright kept (``--tracing``); link a failing test's."""
+        done = item.stash.setdefault(TRACES_KEY, set())
+        # user_properties is the item's own list: a rerun's report lists earlier traces too.
         traces = [str(value) for name, value in report.user_properties
-                  if name == "playwright_trace"]
+                  if name == "playwright_trace" and str(value) not in done]
+        for trace in traces:
+            evidence.redact_trace(Path(item.config.invocation_params.dir, trace), self.redactor)
+            done.add(trace)
         items = item.stash.get(EVIDENCE_KEY, None)
-        for index, trace in enumerate(traces):
-            path = Path(item.config.invocation_params.dir, trace)
-            if items is None:
-                evidence.redact_trace(path, self.redactor)
-                continue
-            kept = evidence.keep_trace(path, self.settings.report_dir, item.nodeid,
-                                       self.redactor)
-            if index == 0:
-                browser = next((e for e in items if e.get("kind") == "browser"), None)
-                if browser is not None:
-                    browser["trace"] = kept
-        if items is not None and traces:
+        if items is None or not traces:
+            return
+        browser = next((e for e in items if e.get("kind") == "browser"), None)
+        if browser is not None:
+            # The last trace is this attempt's (its last context, when it opened several).
+            browser["trace"] = evidence.keep_trace(
+                Path(item.config.invocation_params.dir, traces[-1]), self.settings.report_dir,
+                item.nodeid)
             report.staging_evidence = items  # type: ignore[attr-defined]
 
 
