@@ -190,9 +190,22 @@ def test_destructive_browser_test_cannot_reach_a_sensitive_url(
     assert run.ret == 1, run.output
     assert not [r for r in server.requests if r.method == "DELETE"]
     [reason] = run.verdict["reasons"]
-    assert "test_wipe_the_cart[chromium] failed: destructive guard: refused 1 browser " \
-           "request(s)" in reason
+    assert ("test_wipe_the_cart[chromium] failed: destructive guard: browser request(s) to a "
+            "URL matching sensitive_url: refused 1; first") in reason
     assert f"{server.url}production/api/cart" in reason
+    # A redirect hop is never routed: it cannot be stopped, but it fails the test.
+    server.routes["/go"] = lambda req: (302, {"Location": "/production/home"}, b"")
+    pytester.makepyfile(test_d="""
+import pytest
+
+@pytest.mark.destructive
+def test_follow(page):
+    page.goto("/go")
+""")
+    run = browser_run("-p", "no:xdist", url=server.url)
+    assert run.ret == 1, run.output
+    assert ("destructive guard: browser request(s) to a URL matching sensitive_url: 1 reached "
+            "by a redirect before it could be stopped") in run.verdict["reasons"][0]
 
 
 def test_base_url_is_the_staging_url(pytester: pytest.Pytester, browser_run,

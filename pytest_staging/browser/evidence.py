@@ -57,10 +57,12 @@ class PageWatcher:
         self.contexts: list[Any] = []
         self.console_errors: deque[str] = deque(maxlen=KEEP_MESSAGES)
         self.failed_requests: deque[dict[str, Any]] = deque(maxlen=KEEP_MESSAGES)
-        #: Navigations and requests the destructive guard refused.
+        #: Requests to a sensitive URL in a destructive test: refused by the guard's route, or
+        #: seen too late to stop (a redirect hop: Playwright routes never see those).
         self.refused: list[str] = []
-        #: How many of them already failed a report phase.
-        self.flagged = 0
+        self.reached: list[str] = []
+        #: How many of each already failed a report phase.
+        self.flagged = (0, 0)
 
     def watch(self, context: Any) -> None:
         self.contexts.append(context)
@@ -160,8 +162,8 @@ def capture(watcher: PageWatcher | None, pages: list[Any], report_dir: Path, nod
             {**r, "url": redactor.url(r["url"]), "error": redactor.text(r.get("error") or "")}
             if r.get("error") is not None else {**r, "url": redactor.url(r["url"])}
             for r in watcher.failed_requests]
-        if watcher.refused:
-            item["refused"] = [redactor.url(u) for u in watcher.refused]
+        if watcher.refused or watcher.reached:
+            item["refused"] = [redactor.url(u) for u in watcher.refused + watcher.reached]
     if errors:
         item["error"] = "; ".join(errors)
     if not pages:

@@ -75,6 +75,13 @@ class BrowserHooks:
         # third-party script, font and analytics host the page loads.
         route.fallback(headers={**route.request.headers, **self.settings.headers})
 
+    def watch_redirects(self, request: Any, watcher: evidence.PageWatcher) -> None:
+        # Routes never see redirect hops: a hop to a sensitive URL cannot be stopped, only
+        # caught, and it fails the test.
+        if (request.redirected_from is not None and self.sensitive is not None
+                and self.sensitive.search(request.url)):
+            watcher.reached.append(request.url)
+
     def guard(self, route: Any, watcher: evidence.PageWatcher) -> None:
         url = route.request.url
         if self.sensitive is not None and self.sensitive.search(url):
@@ -100,15 +107,14 @@ class BrowserHooks:
             del item.stash[EVIDENCE_KEY]  # a rerun: the failed attempt's evidence is gone
         watcher = item.stash.get(WATCHER_KEY, None)
         if report.when != "setup" and watcher is not None:
-            refused = watcher.refused[watcher.flagged:]
-            watcher.flagged = len(watcher.refused)
-            if refused and report.passed:
+            refused = watcher.refused[watcher.flagged[0]:]
+            reached = watcher.reached[watcher.flagged[1]:]
+            watcher.flagged = (len(watcher.refused), len(watcher.reached))
+            if (refused or reached) and report.passed:
                 # A refused request the page shrugged off is still a destructive test that
-                # tried to touch a sensitive URL.
+                # tried to touch a sensitive URL; a redirect hop that got there is worse.
                 report.outcome = "failed"
-                report.longrepr = (
-                    f"destructive guard: refused {len(refused)} browser request(s) to a URL "
-                    f"matching sensitive_url, first {self.redactor.url(refused[0])}")
+                report.longrepr = guard_message(refused, reached, self.redactor)
         if report.when == "teardown":
             self.keep_traces(item, report)
             return
@@ -211,9 +217,20 @@ def new_context(new_context: Callable[..., Any], request: pytest.FixtureRequest
         if guard:
             # Registered last, so it runs first (Playwright tries the newest route first).
             context.route("**/*", lambda route: hooks.guard(route, watcher))
+            context.on("request", lambda request: hooks.watch_redirects(request, watcher))
         return context
 
     return create
+
+
+def guard_message(refused: list[str], reached: list[str], redactor: Any) -> str:
+    """The failure of a destructive test whose browser went for a sensitive URL."""
+    parts = [f"refused {len(refused)}"] if refused else []
+    if reached:
+        parts.append(f"{len(reached)} reached by a redirect before it could be stopped")
+    first = redactor.url((refused or reached)[0])
+    return (f"destructive guard: browser request(s) to a URL matching sensitive_url: "
+            f"{', '.join(parts)}; first {first}")
 
 
 def describe(item: dict[str, Any]) -> str:
