@@ -15,7 +15,7 @@ load), and the same difference of median CPU time (user + system of pytest, Play
 driver and Chromium): Playwright's driver, one Chromium launch and the
 first context. Per test = (many - one) / (tests - 1), likewise: a new context per test,
 the browser stays up (pytest-playwright launches once per process, i.e. per xdist worker).
-``--check`` exits 1 when the fixed cost is above 2 s (target of issue 12).
+``--check`` exits 1 when the fixed cost in CPU time is above 2 s (target of issue 12).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tests", type=int, default=10)
     parser.add_argument("--check", action="store_true",
-                        help=f"exit 1 if the fixed cost is above {TARGET_SECONDS:g} s")
+                        help=f"exit 1 if the fixed CPU cost is above {TARGET_SECONDS:g} s")
     args = parser.parse_args(argv)
     if find_system_chromium() is None:
         print("no Chromium on PATH: apt-get install chromium")
@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "browser_gate.json").write_text(json.dumps(result, indent=2) + "\n")
-    return 1 if args.check and fixed > TARGET_SECONDS else 0
+    # CPU time: a shared CI machine's load inflates wall time, not the work the gate does.
+    return 1 if args.check and cpu["one"] - cpu["http"] > TARGET_SECONDS else 0
 
 
 if __name__ == "__main__":
