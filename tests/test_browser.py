@@ -92,6 +92,7 @@ def test_ui_defect_is_no_go_with_screenshot_and_trace(
     [item] = [e for e in failure["evidence"] if e.get("kind") == "browser"]
     assert item["url"] == server.url + "shop"
     assert any("Cannot set properties of null" in t for t in item["console_errors"]), item
+    assert (run.report_dir / "browser" / ".pytest-staging-artifacts").is_file()
     screenshot = run.report_dir / item["screenshot"]
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     assert item["screenshot_data"] == (
@@ -270,7 +271,12 @@ def test_no_chromium_is_one_line(pytester: pytest.Pytester, browser_run,
 def test_playwright_disabled_is_one_line(pytester: pytest.Pytester, browser_run,
                                          server: LoopbackServer) -> None:
     pytester.makepyfile(test_journey=JOURNEY)
+    # A browser/ folder pytest-staging did not make (no marker) is never cleared.
+    theirs = pytester.path / "staging-report" / "browser" / "keep.txt"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("mine")
     run = browser_run("-p", "no:xdist", "-p", "no:playwright", url=server.url)
+    assert theirs.read_text() == "mine"
     assert run.ret == 1, run.output
     assert run.verdict["reasons"] == [
         "integration: test_journey.py::test_add_to_cart errored: Failed: browser tests need "

@@ -23,6 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from pytest_staging.browser.glue import ARTIFACTS_DIR, ARTIFACTS_MARKER
 from pytest_staging.redact import Redactor
 
 #: Kept per test, newest last: enough to see what went wrong, bounded in size.
@@ -117,6 +118,15 @@ def screenshot(page: Any) -> tuple[bytes, str]:
     return png, "image/png"
 
 
+def artifacts_folder(report_dir: Path, nodeid: str) -> Path:
+    """``browser/<test>`` under the report dir, relative; the marker that makes the next run
+    clear ``browser/`` is written on first use."""
+    root = report_dir / ARTIFACTS_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    (root / ARTIFACTS_MARKER).touch()
+    return Path(ARTIFACTS_DIR) / safe_name(nodeid)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write through a temp file and a rename, like every report file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +144,7 @@ def capture(watcher: PageWatcher | None, pages: list[Any], report_dir: Path, nod
             redactor: Redactor, *, embed: bool = True) -> dict[str, Any]:
     """The evidence item of a failing test, its screenshots written under the report dir
     (the last one also inline as a data URI when ``embed`` and small enough)."""
-    folder = Path("browser") / safe_name(nodeid)
+    folder = artifacts_folder(report_dir, nodeid)
     item: dict[str, Any] = {"method": "GET", "url": "", "status": None, "kind": "browser"}
     shots: list[str] = []
     errors: list[str] = []
@@ -202,7 +212,7 @@ def redact_trace(path: Path, redactor: Redactor) -> None:
 
 def keep_trace(trace: Path, report_dir: Path, nodeid: str) -> str:
     """Copy a (redacted) trace next to the verdict; its path relative to the report dir."""
-    name = Path("browser") / safe_name(nodeid) / "trace.zip"
+    name = artifacts_folder(report_dir, nodeid) / "trace.zip"
     (report_dir / name).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(trace, report_dir / name)
     return name.as_posix()

@@ -22,6 +22,8 @@ EXPLICIT_BASE_URL_KEY = pytest.StashKey[str | None]()
 BROWSER_PATH_KEY = pytest.StashKey[str | None]()
 #: Sub-folder of the report dir holding screenshots and traces, one folder per test.
 ARTIFACTS_DIR = "browser"
+#: Written into that folder: only a folder holding it is removed at the start of a run.
+ARTIFACTS_MARKER = ".pytest-staging-artifacts"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,8 +114,11 @@ def configure(config: pytest.Config, settings: Any, *, controller: bool) -> None
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-staging: {exc}") from None
     if controller:
-        # Screenshots and traces of an earlier run must not pass for this run's.
-        shutil.rmtree(settings.report_dir / ARTIFACTS_DIR, ignore_errors=True)
+        # Screenshots and traces of an earlier run must not pass for this run's; a folder
+        # without our marker is someone else's (--staging-report-dir . next to a package).
+        folder = settings.report_dir / ARTIFACTS_DIR
+        if (folder / ARTIFACTS_MARKER).is_file():
+            shutil.rmtree(folder, ignore_errors=True)
     if config.pluginmanager.hasplugin("playwright"):
         from pytest_staging.browser import fixtures
 
