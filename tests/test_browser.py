@@ -319,3 +319,21 @@ def test_conftest_error_with_base_url_replaces_an_old_go(pytester: pytest.Pytest
     assert run.ret != 0
     assert run.verdict["verdict"] == "NO-GO"
     assert "broken conftest" in run.verdict["reasons"][0]
+
+
+def test_url_credentials_become_http_credentials(pytester: pytest.Pytester, browser_run,
+                                                 server: LoopbackServer) -> None:
+    shop(server)
+    pytester.makepyfile(test_journey=JOURNEY + """
+
+def test_base_url_has_no_credentials(base_url):
+    print("BASE", base_url)
+""")
+    url = server.url.replace("http://", f"http://deploy:{SECRET}@")
+    run = browser_run("-p", "no:xdist", "-s", url=url)
+    assert run.ret == 0, run.output
+    assert f"BASE {server.url}" in run.output
+    expected = "Basic " + base64.b64encode(f"deploy:{SECRET}".encode()).decode()
+    assert [r.headers.get("Authorization") for r in server.requests if r.path == "/shop"] == [
+        expected]
+    assert SECRET not in run.output

@@ -18,19 +18,21 @@ Launching stays pytest-playwright's: once per process (xdist worker), a context 
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from pytest_staging.browser import evidence
 from pytest_staging.browser.chromium import BrowserSetupError, choose_executable, make_trust_home
 from pytest_staging.browser.glue import BROWSER_PATH_KEY
+from pytest_staging.redact import strip_credentials
 from pytest_staging.settings import Settings
 
 WATCHER_KEY = pytest.StashKey[evidence.PageWatcher]()
@@ -46,6 +48,15 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def basic_auth(url: str) -> dict[str, str]:
+    """``{"Authorization": "Basic ..."}`` for a URL with credentials, else ``{}``."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return {}
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 def register(config: pytest.Config, settings: Settings) -> None:
@@ -66,6 +77,9 @@ class BrowserHooks:
         pattern = settings.policy["target.sensitive_url"]
         self.sensitive = re.compile(pattern) if pattern else None
         self.embedded = 0
+        #: What the staging origin gets on every browser request: URL credentials as Basic
+        #: auth, sent up front as the staging client sends them, then --staging-header values.
+        self.headers = {**basic_auth(settings.url), **settings.headers}
 
     def is_staging(self, url: str) -> bool:
         return origin_of(url) == self.origin
@@ -73,7 +87,7 @@ class BrowserHooks:
     def add_headers(self, route: Any) -> None:
         # Only to the staging origin: extra_http_headers would hand a token to every
         # third-party script, font and analytics host the page loads.
-        route.fallback(headers={**route.request.headers, **self.settings.headers})
+        route.fallback(headers={**route.request.headers, **self.headers})
 
     def watch_redirects(self, request: Any, watcher: evidence.PageWatcher) -> None:
         # Routes never see redirect hops: a hop to a sensitive URL cannot be stopped, only
@@ -190,7 +204,8 @@ def browser_context_args(browser_context_args: dict[str, Any], pytestconfig: pyt
                          ) -> dict[str, Any]:
     """pytest-playwright's context arguments, aimed at the staging target."""
     hooks = pytestconfig.stash[HOOKS_KEY]
-    args = {**browser_context_args, "base_url": hooks.settings.url}
+    url = hooks.settings.url
+    args = {**browser_context_args, "base_url": strip_credentials(url)}
     if hooks.settings.insecure:
         args["ignore_https_errors"] = True
     return args
@@ -212,7 +227,7 @@ def new_context(new_context: Callable[..., Any], request: pytest.FixtureRequest
             kwargs.setdefault("service_workers", "block")
         context = new_context(**kwargs)
         watcher.watch(context)
-        if hooks.settings.headers:
+        if hooks.headers:
             context.route(hooks.is_staging, hooks.add_headers)
         if guard:
             # Registered last, so it runs first (Playwright tries the newest route first).

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_staging.browser.chromium import executable
+from pytest_staging.redact import strip_credentials
 
 ENV_BROWSER_PATH = "STAGING_BROWSER_PATH"
 #: What ``--base-url`` (or PYTEST_BASE_URL) said before any plugin filled it from the ini file.
@@ -107,7 +108,9 @@ def configure(config: pytest.Config, settings: Any, *, controller: bool) -> None
     """Wire browser tests into an active run (controller, serial run or xdist worker)."""
     # pytest-base-url's and pytest-playwright's base_url fixtures both read this option, so
     # page.goto("/login") goes to the staging target whichever of them provides the fixture.
-    config.option.base_url = settings.url
+    # Without URL credentials: pytest-base-url prints it in the header, tests print it; the
+    # browser gets them as http_credentials instead (fixtures.browser_context_args).
+    config.option.base_url = strip_credentials(settings.url)
     if BROWSER_PATH_KEY not in config.stash:
         try:
             config.stash[BROWSER_PATH_KEY] = resolve_browser_path(config)
