@@ -90,7 +90,9 @@ def usage_problem(config: pytest.Config, settings: Any) -> str:
     base = explicit_base_url(config)
     if base is not None and settings.url_source != "--base-url":
         try:
-            same = normalise_url(base)[0] == settings.url
+            # Credentials aside: --base-url https://host/ names the same target as
+            # --staging-url https://user:pass@host/.
+            same = strip_credentials(normalise_url(base)[0]) == strip_credentials(settings.url)
         except SettingsError:
             same = False
         if not same:
@@ -109,7 +111,7 @@ def configure(config: pytest.Config, settings: Any, *, controller: bool) -> None
     # pytest-base-url's and pytest-playwright's base_url fixtures both read this option, so
     # page.goto("/login") goes to the staging target whichever of them provides the fixture.
     # Without URL credentials: pytest-base-url prints it in the header, tests print it; the
-    # browser gets them as http_credentials instead (fixtures.browser_context_args).
+    # browser sends them as Basic auth to the staging origin (fixtures.BrowserHooks.headers).
     config.option.base_url = strip_credentials(settings.url)
     if BROWSER_PATH_KEY not in config.stash:
         try:
@@ -137,5 +139,5 @@ def configure(config: pytest.Config, settings: Any, *, controller: bool) -> None
 
 
 def _provided(config: pytest.Config, fixture: str) -> bool:
-    """Whether a registered plugin (not a conftest) defines a fixture of that name."""
+    """Whether a registered plugin or initial conftest has something of that name."""
     return any(hasattr(plugin, fixture) for plugin in config.pluginmanager.get_plugins())
