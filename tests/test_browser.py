@@ -324,14 +324,27 @@ def test_conftest_error_with_base_url_replaces_an_old_go(pytester: pytest.Pytest
 def test_url_credentials_become_http_credentials(pytester: pytest.Pytester, browser_run,
                                                  server: LoopbackServer) -> None:
     shop(server)
-    pytester.makepyfile(test_journey=JOURNEY + """
+    pytester.makepyfile(test_journey="""
+import pytest
+
+def test_a_http(staging):
+    assert staging.get("/health").ok
+
+@pytest.mark.performance
+def test_b_load(staging):
+    assert staging.get("/health").ok
+""" + JOURNEY + """
 
 def test_base_url_has_no_credentials(base_url):
     print("BASE", base_url)
 """)
     url = server.url.replace("http://", f"http://deploy:{SECRET}@")
-    run = browser_run("-p", "no:xdist", "-s", url=url)
+    run = browser_run("-p", "no:xdist", "-s", "-v", url=url)
     assert run.ret == 0, run.output
+    # Browser tests run first (done before any load test), load tests last.
+    order = re.findall(r"^test_journey\.py::(\S+)", run.stdout, re.MULTILINE)
+    assert order == ["test_add_to_cart[chromium]", "test_a_http",
+                     "test_base_url_has_no_credentials", "test_b_load"], order
     assert f"BASE {server.url}" in run.output
     expected = "Basic " + base64.b64encode(f"deploy:{SECRET}".encode()).decode()
     assert [r.headers.get("Authorization") for r in server.requests if r.path == "/shop"] == [

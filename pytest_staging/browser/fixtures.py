@@ -32,6 +32,7 @@ import pytest
 from pytest_staging.browser import evidence
 from pytest_staging.browser.chromium import BrowserSetupError, choose_executable, make_trust_home
 from pytest_staging.browser.glue import BROWSER_PATH_KEY
+from pytest_staging.items import GATE_KEY
 from pytest_staging.redact import strip_credentials
 from pytest_staging.settings import Settings
 
@@ -40,6 +41,8 @@ WATCHER_KEY = pytest.StashKey[evidence.PageWatcher]()
 #: where the trace (known only then) is added to it.
 EVIDENCE_KEY = pytest.StashKey[list[dict[str, Any]]]()
 HOOKS_KEY = pytest.StashKey["BrowserHooks"]()
+#: pytest-playwright's fixtures that start a browser.
+BROWSER_FIXTURES = frozenset({"page", "context", "new_context", "browser"})
 #: Traces of a test already redacted (reruns list them again).
 TRACES_KEY = pytest.StashKey[set[str]]()
 
@@ -103,6 +106,14 @@ class BrowserHooks:
             route.abort("blockedbyclient")
             return
         route.fallback()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # Browser tests first (a stable sort, load tests stay last): under xdist they are
+        # handed out early and are done before the load tests measure the target.
+        items.sort(key=lambda item: (item.stash.get(GATE_KEY, ("", True))[0] == "performance",
+                                     not BROWSER_FIXTURES & set(getattr(item, "fixturenames",
+                                                                        ()))))
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
