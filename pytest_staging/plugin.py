@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_staging import hookspecs, log_redaction, promotion
+from pytest_staging.browser import glue as browser_glue
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
@@ -133,6 +134,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                                         "the ini file")
     # The performance gate's options (after these), staging_load fixture and isolation hooks.
     pluginmanager.register(performance_glue, "staging-performance")
+    # The browser integration's option and --base-url snapshot (Playwright itself stays lazy).
+    pluginmanager.register(browser_glue, "staging-browser-glue")
     # Before pytest parses a single option: an invocation meant to be an active run replaces
     # the verdict on disk, so whatever fails from here on leaves no earlier GO behind.
     invalidate_early(pluginmanager.get_plugin("pytestconfig"))
@@ -256,7 +259,8 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         security_gate.register(config, settings)
         parity_gate.register(config, settings)
         return
-    problem = promotion.usage_problem(config, settings)
+    problem = (promotion.usage_problem(config, settings)
+               or browser_glue.usage_problem(config, settings))
     if problem:
         _fail_usage(config, problem)
     from pytest_staging import attestation_glue
@@ -274,6 +278,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"pytest-staging: cannot write the verdict to {settings.report_dir}: "
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
+    browser_glue.configure(config, settings, controller=True)
     config.pluginmanager.register(controller, "staging-controller")
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     attestation_glue.register(config, controller, attest_settings)
@@ -322,6 +327,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
     parity_gate.register(config, settings)
+    browser_glue.configure(config, settings, controller=False)
 
 
 def _settings(config: pytest.Config) -> Settings:

@@ -130,6 +130,12 @@ def find_url(config: Any, environ: Mapping[str, str] | None = None) -> tuple[str
     ini = _ini(config, "staging_url")
     if ini:
         return ini, "ini staging_url"
+    # pytest-base-url's --base-url (or PYTEST_BASE_URL), as typed: its ini value does not count.
+    from pytest_staging.browser.glue import explicit_base_url
+
+    base = explicit_base_url(config)
+    if base:
+        return base, "--base-url"
     return None, ""
 
 

@@ -105,8 +105,10 @@ def early_target(config: Any, environ: Mapping[str, str]) -> tuple[bool, Path]:
     args = early_args(config, environ)
     inipath = getattr(config, "inipath", None)
     base = Path(inipath).parent if inipath else Path(config.invocation_params.dir)
+    # pytest-base-url's --base-url (or PYTEST_BASE_URL) alone activates a run too.
     configured = (_option(args, "--staging-url") is not None or ENV_URL in environ
-                  or bool(_ini(config, "staging_url")))
+                  or bool(_ini(config, "staging_url")) or bool(_option(args, "--base-url"))
+                  or bool(environ.get("PYTEST_BASE_URL")))
     given = _option(args, "--staging-report-dir")
     ini_dir = _ini(config, "staging_report_dir")
     if given:

@@ -11,7 +11,8 @@ What it serves:
 - ``/api/products``: the catalogue, paginated; staff create, update and delete products;
 - ``/api/orders``: a customer's own orders, paginated; place and cancel;
 - ``GET /api/search?q=``: product search;
-- ``GET /`` and ``GET /account``: HTML pages.
+- ``GET /`` and ``GET /account``: HTML pages;
+- ``/shop``: the storefront for the browser journeys (``sample_suite/storefront.py``).
 
 Every response carries strict security headers; errors are JSON without stack traces.
 """
@@ -56,6 +57,7 @@ DEFECTS: dict[str, str] = {
     "exposed-env": "/.env is served, with the app's database URL and secret key",
     "wrong-version": f"/version reports the previous release {PREVIOUS_VERSION}",
     "flapping": "GET /api/products/<id> fails every third request",
+    "dead-cart-button": "the storefront's Add to cart button throws a JavaScript error (UI only)",
 }
 
 #: Regressions only a comparison with production catches (the parity gate): the suite passes.
@@ -203,6 +205,7 @@ class Shop:
         self.orders: dict[int, dict[str, Any]] = {}
         self.ids = itertools.count(1)
         self.detail_hits = itertools.count(1)
+        from sample_suite.storefront import storefront_routes  # its pages use this module
         for n, (material, thing) in enumerate(itertools.product(_MATERIALS, _THINGS)):
             self._add_product({"name": f"{material} {thing}", "price_cents": 900 + 150 * n,
                                "description": f"A {material.lower()} {thing} for your kitchen."})
@@ -227,6 +230,7 @@ class Shop:
                 ("POST", "/api/orders", self.place_order),
                 ("GET", r"/api/orders/(\d+)", self.get_order),
                 ("POST", r"/api/orders/(\d+)/cancel", self.cancel_order),
+                *storefront_routes(self),
             )
         ]
 

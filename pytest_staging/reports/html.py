@@ -8,6 +8,7 @@ Rendering uses jinja2 with autoescape on: test ids, messages and response bodies
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -88,6 +89,8 @@ def _evidence(items: Any) -> list[dict[str, Any]]:
     out = []
     for item in _list(items):
         e = _dict(item)
+        if e.get("kind") == "browser":
+            continue
         out.append({
             "method": str(e.get("method") or "?"),
             "url": str(e.get("url") or ""),
@@ -96,6 +99,43 @@ def _evidence(items: Any) -> list[dict[str, Any]]:
             "request_headers": _headers(e.get("request_headers")),
             "response_headers": _headers(e.get("response_headers")),
             "body": "" if e.get("body") is None else str(e.get("body")),
+        })
+    return out
+
+
+#: Only an inline image may be embedded: verdict.json can come from anywhere.
+_IMAGE_DATA = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/]+={0,2}")
+
+
+def _relative_link(path: Any) -> str:
+    """A link to a file under the report dir, or "" (no scheme, no absolute path, no "..")."""
+    text = str(path or "")
+    parts = text.split("/")
+    if not text or ":" in text or text.startswith("/") or "\\" in text or ".." in parts:
+        return ""
+    return text
+
+
+def _browser_evidence(items: Any) -> list[dict[str, Any]]:
+    """Browser evidence (screenshot, console errors, failed requests, trace) of a failure."""
+    out = []
+    for item in map(_dict, _list(items)):
+        if item.get("kind") != "browser":
+            continue
+        data = str(item.get("screenshot_data") or "")
+        out.append({
+            "url": str(item.get("url") or ""),
+            "title": str(item.get("title") or ""),
+            "image": data if _IMAGE_DATA.fullmatch(data) else "",
+            "screenshot": _relative_link(item.get("screenshot")),
+            "trace": _relative_link(item.get("trace")),
+            "console_errors": [str(t) for t in _list(item.get("console_errors"))],
+            "failed_requests": [
+                {"method": str(r.get("method") or "?"), "url": str(r.get("url") or ""),
+                 "outcome": format_value(r.get("status") or r.get("error") or "failed")}
+                for r in map(_dict, _list(item.get("failed_requests")))],
+            "refused": [str(u) for u in _list(item.get("refused"))],
+            "note": str(item.get("error") or ""),
         })
     return out
 
@@ -129,6 +169,7 @@ def _failures(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "message": str(f.get("message") or ""),
                 "blocking": f.get("blocking") is not False,
                 "evidence": _evidence(f.get("evidence")),
+                "browser": _browser_evidence(f.get("evidence")),
             })
     out.sort(key=lambda f: not f["blocking"])  # what blocks first; stable within each
     return out
@@ -243,5 +284,6 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(verdict: Mapping[str, Any]) -> str:
-    """Render ``verdict`` as one self-contained HTML page (inline CSS, no scripts, no links)."""
+    """Render ``verdict`` as one self-contained HTML page (inline CSS and images, no scripts;
+    the only links are relative ones to a browser test's screenshot and trace files)."""
     return _environment().get_template("verdict.html.j2").render(v=build_view(verdict))

@@ -72,6 +72,13 @@ def render_markdown(verdict: dict[str, Any]) -> str:
             lines.append(f"- **{_cell(failure['nodeid'])}** ({name}, {mark}, "
                          f"{failure['outcome']}): {_cell(failure.get('message', ''))}")
             for ex in failure.get("evidence", [])[-3:]:
+                if ex.get("kind") == "browser":
+                    lines.append(f"  - browser: `{_cell(ex['url'])}`, "
+                                 f"{len(ex.get('console_errors') or [])} console error(s), "
+                                 f"{len(ex.get('failed_requests') or [])} failed request(s)"
+                                 + (f", screenshot `{_cell(ex['screenshot'])}`"
+                                    if ex.get("screenshot") else ""))
+                    continue
                 status = ex.get("status") if ex.get("status") is not None else ex.get("error")
                 lines.append(f"  - {_cell(ex['method'])} {_cell(ex['url'])} -> "
                              f"{_cell(status)} ({ex.get('latency_ms', 0):.0f} ms)")

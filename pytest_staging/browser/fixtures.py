@@ -1,0 +1,277 @@
+"""pytest-playwright in the release gate: registered only in an active run where
+pytest-playwright is in use (this module imports Playwright).
+
+Each fixture below extends pytest-playwright's fixture of the same name (it asks for it and
+adds to it), so a conftest can still extend ours the same way:
+
+- ``browser_type_launch_args``: a system Chromium when Playwright's download is absent
+  (``--staging-browser-path``, else chromium-headless-shell / chromium on PATH), and an NSS
+  database trusting ``--staging-ca-bundle``;
+- ``browser_context_args``: ``base_url`` is the staging URL; ``--staging-insecure`` sets
+  ``ignore_https_errors``;
+- ``new_context``: every context the test opens is watched (console errors, failed requests),
+  gets the ``--staging-header`` values on requests to the staging origin only, and, in a
+  destructive test, refuses requests to URLs matching ``sensitive_url``.
+
+Launching stays pytest-playwright's: once per process (xdist worker), a context per test.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from pytest_staging.browser import evidence
+from pytest_staging.browser.chromium import BrowserSetupError, choose_executable, make_trust_home
+from pytest_staging.browser.glue import BROWSER_PATH_KEY
+from pytest_staging.items import GATE_KEY
+from pytest_staging.redact import strip_credentials
+from pytest_staging.settings import Settings
+
+WATCHER_KEY = pytest.StashKey[evidence.PageWatcher]()
+#: The failing test's evidence list (HTTP exchanges and the browser item), kept for teardown,
+#: where the trace (known only then) is added to it.
+EVIDENCE_KEY = pytest.StashKey[list[dict[str, Any]]]()
+HOOKS_KEY = pytest.StashKey["BrowserHooks"]()
+#: pytest-playwright's fixtures that start a browser.
+BROWSER_FIXTURES = frozenset({"page", "context", "new_context", "browser"})
+#: Traces of a test already redacted (reruns list them again).
+TRACES_KEY = pytest.StashKey[set[str]]()
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def basic_auth(url: str) -> dict[str, str]:
+    """``{"Authorization": "Basic ..."}`` for a URL with credentials, else ``{}``."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return {}
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+
+def register(config: pytest.Config, settings: Settings) -> None:
+    """Register the fixtures (this module) and the report hook of an active run."""
+    hooks = BrowserHooks(settings)
+    config.stash[HOOKS_KEY] = hooks
+    config.pluginmanager.register(hooks, "staging-browser")
+    config.pluginmanager.register(sys.modules[__name__], "staging-browser-fixtures")
+
+
+class BrowserHooks:
+    """Settings, route handlers and report hook of the browser integration (per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redactor = settings.redactor()
+        self.origin = origin_of(settings.url)
+        pattern = settings.policy["target.sensitive_url"]
+        self.sensitive = re.compile(pattern) if pattern else None
+        self.embedded = 0
+        #: What the staging origin gets on every browser request: URL credentials as Basic
+        #: auth, sent up front as the staging client sends them, then --staging-header values.
+        self.headers = {**basic_auth(settings.url), **settings.headers}
+
+    def is_staging(self, url: str) -> bool:
+        return origin_of(url) == self.origin
+
+    def add_headers(self, route: Any) -> None:
+        # Only to the staging origin: extra_http_headers would hand a token to every
+        # third-party script, font and analytics host the page loads.
+        route.fallback(headers={**route.request.headers, **self.headers})
+
+    def watch_redirects(self, request: Any, watcher: evidence.PageWatcher) -> None:
+        # Routes never see redirect hops: a hop to a sensitive URL cannot be stopped, only
+        # caught, and it fails the test.
+        if (request.redirected_from is not None and self.sensitive is not None
+                and self.sensitive.search(request.url)):
+            watcher.reached.append(request.url)
+
+    def guard(self, route: Any, watcher: evidence.PageWatcher) -> None:
+        url = route.request.url
+        if self.sensitive is not None and self.sensitive.search(url):
+            watcher.refused.append(url)
+            route.abort("blockedbyclient")
+            return
+        route.fallback()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # Browser tests first (a stable sort, load tests stay last): under xdist they are
+        # handed out early and are done before the load tests measure the target.
+        items.sort(key=lambda item: (item.stash.get(GATE_KEY, ("", True))[0] == "performance",
+                                     not BROWSER_FIXTURES & set(getattr(item, "fixturenames",
+                                                                        ()))))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Iterator[None]:
+        report: pytest.TestReport = yield
+        try:
+            self.annotate(item, report)
+        except Exception as exc:  # the controller turns this into NO-GO
+            report.staging_plugin_error = (  # type: ignore[attr-defined]
+                f"browser evidence of {item.nodeid}: {type(exc).__name__}: {exc}"
+                .splitlines()[0])
+        return report  # type: ignore[return-value]
+
+    def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        if report.when == "setup" and EVIDENCE_KEY in item.stash:
+            del item.stash[EVIDENCE_KEY]  # a rerun: the failed attempt's evidence is gone
+        watcher = item.stash.get(WATCHER_KEY, None)
+        if report.when != "setup" and watcher is not None:
+            refused = watcher.refused[watcher.flagged[0]:]
+            reached = watcher.reached[watcher.flagged[1]:]
+            watcher.flagged = (len(watcher.refused), len(watcher.reached))
+            if (refused or reached) and report.passed:
+                # A refused request the page shrugged off is still a destructive test that
+                # tried to touch a sensitive URL; a redirect hop that got there is worse.
+                report.outcome = "failed"
+                report.longrepr = guard_message(refused, reached, self.redactor)
+        if report.when == "teardown":
+            self.keep_traces(item, report)
+            return
+        if not report.failed:
+            return
+        funcargs = getattr(item, "funcargs", {})
+        pages = watcher.pages() if watcher is not None else []
+        if not pages and funcargs.get("page") is not None:
+            pages = [funcargs["page"]]
+        if watcher is None and not pages:
+            return
+        embed = self.embedded < evidence.MAX_EMBEDDED
+        found = evidence.capture(watcher, pages, self.settings.report_dir, item.nodeid,
+                                 self.redactor, embed=embed)
+        self.embedded += "screenshot_data" in found
+        items = [*(getattr(report, "staging_evidence", None) or []), found]
+        report.staging_evidence = items  # type: ignore[attr-defined]
+        item.stash[EVIDENCE_KEY] = items
+        report.sections.append(("staging: browser evidence", describe(found)))
+
+    def keep_traces(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """Redact the traces pytest-playwright kept (``--tracing``); link a failing test's."""
+        done = item.stash.setdefault(TRACES_KEY, set())
+        # user_properties is the item's own list: a rerun's report lists earlier traces too.
+        traces = [str(value) for name, value in report.user_properties
+                  if name == "playwright_trace" and str(value) not in done]
+        for trace in traces:
+            evidence.redact_trace(Path(item.config.invocation_params.dir, trace), self.redactor)
+            done.add(trace)
+        items = item.stash.get(EVIDENCE_KEY, None)
+        if items is None or not traces:
+            return
+        browser = next((e for e in items if e.get("kind") == "browser"), None)
+        if browser is not None:
+            # The last trace is this attempt's (its last context, when it opened several).
+            browser["trace"] = evidence.keep_trace(
+                Path(item.config.invocation_params.dir, traces[-1]), self.settings.report_dir,
+                item.nodeid)
+            report.staging_evidence = items  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any], browser_type: Any,
+                             pytestconfig: pytest.Config,
+                             tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """pytest-playwright's launch arguments, with the browser to use and the staging CA."""
+    hooks = pytestconfig.stash[HOOKS_KEY]
+    args = dict(browser_type_launch_args)
+    configured = pytestconfig.stash.get(BROWSER_PATH_KEY, None)
+    ca_bundle = hooks.settings.verify if isinstance(hooks.settings.verify, str) else None
+    if browser_type.name != "chromium":
+        if configured or ca_bundle:
+            pytest.fail(f"--staging-browser-path and --staging-ca-bundle apply to Chromium "
+                        f"only, not {browser_type.name}", pytrace=False)
+        return args
+    problem = ""
+    try:
+        path = choose_executable(configured, args, browser_type.executable_path)
+        if path:
+            args["executable_path"] = path
+        if ca_bundle:
+            home = make_trust_home(ca_bundle, tmp_path_factory.mktemp("chromium-home"))
+            args["env"] = {**os.environ, **(args.get("env") or {}), "HOME": str(home)}
+    except BrowserSetupError as exc:
+        problem = str(exc)
+    if problem:  # outside the except: one line, no "during handling of..." chain
+        pytest.fail(problem, pytrace=False)
+    return args
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any], pytestconfig: pytest.Config
+                         ) -> dict[str, Any]:
+    """pytest-playwright's context arguments, aimed at the staging target."""
+    hooks = pytestconfig.stash[HOOKS_KEY]
+    url = hooks.settings.url
+    args = {**browser_context_args, "base_url": strip_credentials(url)}
+    if hooks.settings.insecure:
+        args["ignore_https_errors"] = True
+    return args
+
+
+@pytest.fixture
+def new_context(new_context: Callable[..., Any], request: pytest.FixtureRequest
+                ) -> Callable[..., Any]:
+    """pytest-playwright's ``new_context``, with each context watched and guarded."""
+    hooks = request.config.stash[HOOKS_KEY]
+    watcher = evidence.PageWatcher()
+    request.node.stash[WATCHER_KEY] = watcher
+    guard = (hooks.sensitive is not None and not hooks.settings.allow_destructive
+             and request.node.get_closest_marker("destructive") is not None)
+
+    def create(**kwargs: Any) -> Any:
+        if guard:
+            # Requests from a service worker bypass routes: none for a guarded test.
+            kwargs.setdefault("service_workers", "block")
+        context = new_context(**kwargs)
+        watcher.watch(context)
+        if hooks.headers:
+            context.route(hooks.is_staging, hooks.add_headers)
+        if guard:
+            # Registered last, so it runs first (Playwright tries the newest route first).
+            context.route("**/*", lambda route: hooks.guard(route, watcher))
+            context.on("request", lambda request: hooks.watch_redirects(request, watcher))
+        return context
+
+    return create
+
+
+def guard_message(refused: list[str], reached: list[str], redactor: Any) -> str:
+    """The failure of a destructive test whose browser went for a sensitive URL."""
+    parts = [f"refused {len(refused)}"] if refused else []
+    if reached:
+        parts.append(f"{len(reached)} reached by a redirect before it could be stopped")
+    first = redactor.url((refused or reached)[0])
+    return (f"destructive guard: browser request(s) to a URL matching sensitive_url: "
+            f"{', '.join(parts)}; first {first}")
+
+
+def describe(item: dict[str, Any]) -> str:
+    """The browser evidence as text for the terminal (already redacted)."""
+    lines = [f"page: {item.get('url') or '-'}"
+             + (f" ({item['title']})" if item.get("title") else "")]
+    if item.get("screenshot"):
+        lines.append(f"screenshot: {item['screenshot']} (under the report dir)")
+    for text in item.get("console_errors") or []:
+        lines.append(f"console error: {text}")
+    for failed in item.get("failed_requests") or []:
+        outcome = failed.get("status") or failed.get("error") or "failed"
+        lines.append(f"request failed: {failed['method']} {failed['url']} -> {outcome}")
+    for url in item.get("refused") or []:
+        lines.append(f"refused by the destructive guard: {url}")
+    if item.get("error"):
+        lines.append(f"note: {item['error']}")
+    return "\n".join(lines)
