@@ -19,7 +19,7 @@ from pytest_staging.client import StagingSession, format_evidence
 from pytest_staging.printable import sanitize_report
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
-from pytest_staging.wire import ReportPayload, attach
+from pytest_staging.wire import ReportPayload, ensure_payload
 
 CLIENT_KEY = pytest.StashKey[StagingSession]()
 GATE_KEY = pytest.StashKey[tuple[str, bool]]()
@@ -186,8 +186,8 @@ class ItemHooks:
                 and isinstance(call.excinfo.value, requests.RequestException)):
             report.longrepr = short_http_failure(call.excinfo)
         gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
-        payload = ReportPayload(gate=gate, blocking=blocking)
-        attach(report, payload)
+        payload = ensure_payload(report)
+        payload.gate, payload.blocking = gate, blocking
         try:
             self.annotate(item, report, payload)
         except Exception as exc:  # the controller turns this into NO-GO
@@ -205,7 +205,7 @@ class ItemHooks:
         client = item.stash.get(CLIENT_KEY, None)
         if report.failed and client is not None and client.exchanges:
             evidence = client.evidence(self.redactor)
-            payload.evidence = evidence
+            payload.evidence = [*evidence, *payload.evidence]
             report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
         self.redact_report(report)
         sanitize_report(report)  # control characters from the target print as escapes

@@ -108,7 +108,8 @@ class TestBook:
             attempt.phases[report.when] = report.outcome
         attempt.xfail = attempt.xfail or report.xfail
         if report.outcome == "failed" and not attempt.message:
-            where = "" if report.when == "call" else f"{report.when}: "
+            # "errored" already says setup or teardown failed; name only the teardown.
+            where = "teardown: " if report.when == "teardown" else ""
             attempt.message = f"{where}{report.message}" if report.message else report.when
 
     def final(self) -> tuple[str, str, bool]:

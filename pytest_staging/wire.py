@@ -57,6 +57,15 @@ def attach(report: Any, payload: ReportPayload) -> None:
     setattr(report, ATTR, payload)
 
 
+def ensure_payload(report: Any) -> ReportPayload:
+    """The report's payload, attached first if it has none yet (hook order varies)."""
+    payload = payload_of(report)
+    if payload is None:
+        payload = ReportPayload()
+        attach(report, payload)
+    return payload
+
+
 class WireHooks:
     """Registered on every process of an active run (controller, workers)."""
 

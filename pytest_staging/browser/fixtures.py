@@ -35,6 +35,7 @@ from pytest_staging.browser.glue import BROWSER_PATH_KEY
 from pytest_staging.items import GATE_KEY
 from pytest_staging.redact import strip_credentials
 from pytest_staging.settings import Settings
+from pytest_staging.wire import ensure_payload
 
 WATCHER_KEY = pytest.StashKey[evidence.PageWatcher]()
 #: The failing test's evidence list (HTTP exchanges and the browser item), kept for teardown,
@@ -155,8 +156,9 @@ class BrowserHooks:
         found = evidence.capture(watcher, pages, self.settings.report_dir, item.nodeid,
                                  self.redactor, embed=embed)
         self.embedded += "screenshot_data" in found
-        items = [*(getattr(report, "staging_evidence", None) or []), found]
-        report.staging_evidence = items  # type: ignore[attr-defined]
+        payload = ensure_payload(report)
+        items = [*payload.evidence, found]
+        payload.evidence = items
         item.stash[EVIDENCE_KEY] = items
         report.sections.append(("staging: browser evidence", describe(found)))
 
@@ -178,7 +180,7 @@ class BrowserHooks:
             browser["trace"] = evidence.keep_trace(
                 Path(item.config.invocation_params.dir, traces[-1]), self.settings.report_dir,
                 item.nodeid)
-            report.staging_evidence = items  # type: ignore[attr-defined]
+            ensure_payload(report).evidence = items
 
 
 @pytest.fixture(scope="session")
