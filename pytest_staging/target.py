@@ -67,6 +67,7 @@ def wait_ready(
     deadline = started + wait
     attempts = 0
     last = ""
+    telling = False
     reachable = False
     status = None
     with DeadlineSession() as session:
@@ -90,8 +91,13 @@ def wait_ready(
                                      status=status, redirects=redirects,
                                      final_url=response.url)
                 last = f"health check {redactor.url(url)} answered {response.status_code}"
+                telling = True
             except requests.RequestException as exc:
-                last = f"{redactor.url(url)}: {_problem(exc)}"
+                # A last attempt cut short by the end of the wait says less than an earlier
+                # TLS error or refusal: keep the more telling problem.
+                if not (isinstance(exc, requests.exceptions.Timeout) and telling):
+                    last = f"{redactor.url(url)}: {_problem(exc)}"
+                    telling = not isinstance(exc, requests.exceptions.Timeout)
             if time.monotonic() + interval > deadline:
                 break
             time.sleep(interval)

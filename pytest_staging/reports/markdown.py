@@ -13,7 +13,10 @@ from pytest_staging.reports.summary import gate_rows, headline, security_line
 #: Characters with a meaning in GitHub-flavoured Markdown inline text (emphasis, code, links
 #: and images, tables, strikethrough, math), backslash-escaped. A line never starts with
 #: untrusted text here, so line-start syntax (#, -, +, >) cannot apply.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|~$])")
+#: An underscore opens or closes emphasis only at a word's edge: ``test_checkout`` stays
+#: greppable, ``_x_`` is escaped.
+_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 #: ``:white_check_mark:`` renders as an emoji on GitHub: a fake green tick.
 _EMOJI = re.compile(r":([A-Za-z0-9_+-]+):")
 
@@ -25,6 +28,7 @@ def md_escape(text: object) -> str:
     value = _EMOJI.sub(":\u200b\\1\u200b:", str(text))
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     value = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
+    value = _EDGE_UNDERSCORE.sub(r"\\_", value)
     return " ".join(value.splitlines()) if ("\n" in value or "\r" in value) else value
 
 
