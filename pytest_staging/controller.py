@@ -23,6 +23,7 @@ import pytest
 
 from pytest_staging import __version__, promotion
 from pytest_staging import record as gate_record
+from pytest_staging.gates.contract import gate as contract_gate
 from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.items import one_line
 from pytest_staging.redact import Redactor, redact_data, strip_credentials
@@ -275,6 +276,8 @@ class Controller:
             with self.guard("security grade"):
                 security_gate.finalize(self.gate_data, security_gate.security_settings(
                     self.config, self.settings))
+        with self.guard("contract coverage"):
+            contract_gate.finalize(self.config, self.settings, self.gate_data)
         try:
             verdict = decide(self.facts(exit_status, complete))
             if not self.redactor.secrets:  # every string would come back unchanged
@@ -320,6 +323,8 @@ class Controller:
                 "xdist": _version("pytest-xdist"),
                 "bandit": _version("bandit"),
                 "locust": _version("locust"),
+                **({"schemathesis": _version("schemathesis")}
+                   if "contract" in self.settings.policy.gates else {}),
             },
         )
 

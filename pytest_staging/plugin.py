@@ -40,6 +40,7 @@ GATE_HELP = {
     "integration": "integration gate: the deployed system works with its real dependencies",
     "security": "security gate: headers, cookies, TLS, exposure and source checks",
     "performance": "performance gate: load tests with thresholds",
+    "contract": "contract gate: the API conforms to its OpenAPI document (Schemathesis)",
 }
 
 
@@ -103,6 +104,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-key-env", dest="staging_key_env", metavar="NAME",
                     help="env var holding the HMAC-SHA256 key that signs verdict.json "
                          "[STAGING_VERDICT_KEY]")
+    group.addoption("--staging-openapi", dest="staging_openapi", metavar="SCHEMA",
+                    help="OpenAPI document of the target (a path on it like /openapi.json, a "
+                         "URL or a file); adds the contract gate [policy contract.schema]")
+    group.addoption("--staging-contract-seed", dest="staging_contract_seed",
+                    type=promotion.retries_count, metavar="N",
+                    help="seed of the contract gate's generated requests, to reproduce a run "
+                         "[policy contract.seed, else random; recorded in the verdict]")
     parser.addini("staging_url", "base URL of the staging target")
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
@@ -183,6 +191,7 @@ def _fail_usage(config: pytest.Config, message: str) -> None:
 
 def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     from pytest_staging.controller import Controller, XdistControllerHooks
+    from pytest_staging.gates.contract import gate as contract_gate
     from pytest_staging.gates.security import gate as security_gate
     from pytest_staging.items import ItemHooks
 
@@ -199,8 +208,9 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
         security_gate.register(config, settings)
+        contract_gate.register(config, settings)
         return
-    problem = promotion.usage_problem(config, settings)
+    problem = promotion.usage_problem(config, settings) or contract_gate.usage_problem(settings)
     if problem:
         _fail_usage(config, problem)
     controller = Controller(config, settings)
@@ -215,12 +225,15 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
+        contract_gate.register_xdist(config, settings)
     else:
         # The destructive guard needs the redirect chain, known once the target was checked.
         items = ItemHooks(settings, controller.redactor, lambda: controller.target.sensitive,
                           controller.blocked)
         config.pluginmanager.register(items, "staging-items")
         security_gate.register(config, settings)
+        contract_gate.register(config, settings, is_sensitive=lambda: controller.target.sensitive,
+                               blocked=controller.blocked)
 
 
 def _xdist_active(config: pytest.Config) -> bool:
@@ -229,6 +242,7 @@ def _xdist_active(config: pytest.Config) -> bool:
 
 
 def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> None:
+    from pytest_staging.gates.contract import gate as contract_gate
     from pytest_staging.gates.security import gate as security_gate
     from pytest_staging.items import ItemHooks
 
@@ -245,6 +259,8 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     config.pluginmanager.register(items, "staging-items")
     config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
+    contract_gate.register(config, settings, is_sensitive=lambda: sensitive,
+                           blocked=lambda: blocked)
 
 
 def _settings(config: pytest.Config) -> Settings:
