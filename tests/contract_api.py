@@ -76,7 +76,8 @@ class ContractAPI(LoopbackServer):
     def __init__(self, drift: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.drift = drift
-        self.times: list[float] = []
+        #: (monotonic time, path) of every request, to check the rate limit.
+        self.times: list[tuple[float, str]] = []
 
     def product(self, item: dict[str, Any]) -> dict[str, Any]:
         if self.drift == "rename":
@@ -85,7 +86,7 @@ class ContractAPI(LoopbackServer):
         return item
 
     def default(self, req: Request) -> Answer:
-        self.times.append(time.monotonic())
+        self.times.append((time.monotonic(), req.path))
         path = req.path.partition("?")[0]
         if path == "/openapi.json":
             return json_answer(DOCUMENT)
@@ -111,6 +112,9 @@ class ContractAPI(LoopbackServer):
             return json_answer({"error": "no such product"}, 418 if self.drift == "status"
                                else 404)
         return super().default(req)
+
+    def api_times(self) -> list[float]:
+        return sorted(t for t, path in self.times if path.startswith("/api/"))
 
     def api_requests(self) -> list[Request]:
         """Requests the gate generated (not the readiness and schema fetches)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_staging.gates.contract.report import markdown_lines as contract_lines
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.reports.summary import gate_rows, headline, security_line
 
@@ -38,6 +39,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.append("")
     lines.extend(_security_findings(verdict))
     lines.extend(performance_lines(verdict))
+    lines.extend(contract_lines(verdict))
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:
         lines.append("### Failures")

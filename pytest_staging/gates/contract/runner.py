@@ -24,6 +24,7 @@ from pytest_staging.gates.contract.session import (
 )
 from pytest_staging.gates.contract.settings import CHECKS, ContractSettings
 from pytest_staging.redact import Redactor
+from pytest_staging.rule_levels import apply_levels
 
 INSTALL_HINT = 'pip install "pytest-staging[contract]"'
 #: Bytes of a response body kept in a problem's evidence.
@@ -296,7 +297,8 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
         run()
     except Exception as exc:
         result.error = redactor.text(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
-    result.problems = list(kept.values())
+    # Levels and accepted risks (owner, expiry) exactly as the security gate applies them.
+    result.problems = apply_levels(kept.values(), settings.rules)
     if refused:
         result.error = redactor.text(str(refused[0]))
     return result

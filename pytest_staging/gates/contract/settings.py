@@ -6,6 +6,7 @@ its ``Key`` entries, so the policy loader validates these keys like every other 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -108,10 +109,13 @@ class ContractSettings:
     min_coverage: float = 0.0
     rules: Mapping[str, RuleSetting] = field(default_factory=dict)
 
-    def level_of(self, check: str) -> str:
-        """The configured level of ``check`` (``fail`` unless the policy says otherwise)."""
+    def level_of(self, check: str, today: dt.date | None = None) -> str:
+        """The level of ``check``: ``fail`` unless the policy says otherwise, and ``fail``
+        again once an accepted risk has expired."""
         setting = self.rules.get(check)
-        return setting.level if setting is not None else "fail"
+        if setting is None or setting.expired(today or dt.date.today()):
+            return "fail"
+        return setting.level
 
 
 def from_section(section: Mapping[str, Any]) -> ContractSettings:
