@@ -217,8 +217,10 @@ def test_seed_reproduces_the_generated_requests(pytester, run_staging, api) -> N
 def test_without_schemathesis_a_configured_gate_is_a_usage_error(pytester, run_staging,
                                                                    api) -> None:
     target = api()
+    # As if it were not installed: no import, and no pytest plugin from its entry point.
     pytester.makeconftest("import sys\nsys.modules['schemathesis'] = None\n")
-    run = run_staging("--staging-openapi", "/openapi.json", url=target.url)
+    run = run_staging("-p", "no:schemathesis", "--staging-openapi", "/openapi.json",
+                      url=target.url)
     assert run.ret == 4
     verdict = run.verdict
     assert verdict["verdict"] == "NO-GO"

@@ -197,6 +197,10 @@ class ContractItem(pytest.Item):
                 lines.append(f"{self.label}: {outcome['error']}")
             for problem in failed:
                 lines += _describe(problem)
+            if failed:
+                # The last line is the one the verdict shows for the failed item.
+                names = ", ".join(dict.fromkeys(p["check"] for p in failed))
+                lines.append(f"{self.label}: {len(failed)} contract check failure(s): {names}")
             raise ContractFailure("\n".join(lines))
         if not outcome["responses"]:
             pytest.skip(f"not covered: {outcome['stopped'] or 'no request generated'}")

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from pytest_staging.client import StagingSession
+from pytest_staging.gates.contract.settings import SAFE_METHODS
 
 
 class ContractStop(requests.RequestException):
@@ -79,12 +80,22 @@ class ContractSession(StagingSession):
         super().__init__(base_url, **kwargs)
         self.budget = budget
         self.sensitive = re.compile(sensitive_url) if sensitive_url else None
+        self._depth = 0
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        # requests sends each redirect hop through send() from inside the first call.
+        hop = self._depth > 0
         url = str(request.url or "")
-        if self.sensitive is not None and self.sensitive.search(url):
+        unsafe = str(request.method).upper() not in SAFE_METHODS
+        # A hop is where the server sent us: never follow one to a sensitive URL. The first
+        # request goes to the target, already judged; an unsafe one is checked again anyway.
+        if self.sensitive is not None and (hop or unsafe) and self.sensitive.search(url):
+            where = "a redirect to" if hop else "a URL"
             raise SensitiveRequestRefused(
-                f"refused to send {request.method} to a URL matching sensitive_url "
-                f"(a redirect?): {url}")
+                f"refused to send {request.method} to {where} matching sensitive_url: {url}")
         self.budget.take()
-        return super().send(request, **kwargs)
+        self._depth += 1
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            self._depth -= 1
