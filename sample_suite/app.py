@@ -11,7 +11,8 @@ What it serves:
 - ``/api/products``: the catalogue, paginated; staff create, update and delete products;
 - ``/api/orders``: a customer's own orders, paginated; place and cancel;
 - ``GET /api/search?q=``: product search;
-- ``GET /`` and ``GET /account``: HTML pages.
+- ``GET /`` and ``GET /account``: HTML pages;
+- ``GET /openapi.json``: the API's OpenAPI document (``sample_suite/openapi.py``).
 
 Every response carries strict security headers; errors are JSON without stack traces.
 """
@@ -40,6 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sample_suite import openapi
+
 RELEASE_VERSION = "1.4.2"
 PREVIOUS_VERSION = "1.4.1"
 SESSION_COOKIE = "shop_session"
@@ -56,6 +59,8 @@ DEFECTS: dict[str, str] = {
     "exposed-env": "/.env is served, with the app's database URL and secret key",
     "wrong-version": f"/version reports the previous release {PREVIOUS_VERSION}",
     "flapping": "GET /api/products/<id> fails every third request",
+    "schema-drift": "product answers rename 'description' to 'details' (the OpenAPI document "
+                    "still says 'description')",
 }
 
 SECURITY_HEADERS: dict[str, str] = {
@@ -208,6 +213,7 @@ class Shop:
                 ("GET", "/account", self.account_page),
                 ("GET", "/static/shop.css", self.stylesheet),
                 ("GET", "/.env", self.dotenv),
+                ("GET", "/openapi.json", lambda request: Reply(200, openapi.document_bytes())),
                 ("POST", "/api/login", self.login),
                 ("POST", "/api/logout", self.logout),
                 ("GET", "/api/me", self.me),
@@ -240,7 +246,10 @@ class Shop:
                 allowed.append(method)
                 continue
             try:
-                return handler(request, *match.groups())
+                reply = handler(request, *match.groups())
+                if "schema-drift" in self.defects:
+                    reply.body = openapi.drift(request.method, request.path, reply.body)
+                return reply
             except HTTPError as exc:
                 body: dict[str, Any] = {"error": exc.message}
                 if exc.fields:
