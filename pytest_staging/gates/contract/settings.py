@@ -73,9 +73,9 @@ def rules_problem(value: Any) -> str | None:
 
 #: (path under "contract", type(s), default, help, check)
 CONTRACT_KEY_SPECS: tuple[tuple[str, Any, Any, str, Check | None], ...] = (
-    ("schema", str, "",
+    ("schema", str, None,
      "OpenAPI document: a path on the target (/openapi.json), a URL or a file; setting it adds "
-     "the contract gate (--staging-openapi overrides)", _schema),
+     "the contract gate (--staging-openapi overrides) [none: no contract gate]", _schema),
     ("allow_unsafe", bool, False,
      "also send POST/PUT/PATCH/DELETE requests (never on a target that matches sensitive_url)",
      None),
@@ -122,7 +122,7 @@ def from_section(section: Mapping[str, Any]) -> ContractSettings:
     """Settings from the policy's flat ``contract`` section (``Policy.section("contract")``)."""
     seed = section.get("seed")
     return ContractSettings(
-        schema=str(section.get("schema", "")).strip(),
+        schema=str(section.get("schema") or "").strip(),
         allow_unsafe=bool(section.get("allow_unsafe", False)),
         max_examples=int(section.get("max_examples", 20)),
         max_requests=int(section.get("max_requests", 1000)),
