@@ -313,3 +313,16 @@ def test_inactive_run_has_no_contract_gate(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == 0
     assert not Path(pytester.path / "staging-report").exists()
+
+
+def test_docs_example_policy_loads() -> None:
+    from pytest_staging.policy import load_policy
+
+    root = Path(__file__).resolve().parents[1]
+    policy = load_policy(root / "docs" / "examples" / "contract-policy.toml")
+    settings = from_section(policy.section("contract"))
+    assert settings.schema == "/openapi.json" and settings.rate == 20
+    assert (settings.max_examples, settings.max_requests, settings.max_seconds) == (25, 500, 60)
+    assert settings.level_of("response_headers_conformance") == "warn"
+    assert settings.level_of("content_type_conformance", dt.date(2031, 7, 1)) == "fail"
+    assert settings.level_of("not_a_server_error") == "fail"
