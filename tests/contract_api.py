@@ -33,7 +33,10 @@ DOCUMENT: dict[str, Any] = {
             "get": {
                 "operationId": "listProducts",
                 "parameters": [{"name": "limit", "in": "query", "required": False,
-                                "schema": {"type": "integer", "minimum": 1, "maximum": 50}}],
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+                               # Generated values must never replace --staging-header's.
+                               {"name": "X-Api-Key", "in": "header", "required": True,
+                                "schema": {"type": "string", "minLength": 1}}],
                 "responses": {
                     "200": {"description": "products",
                             **_json({"type": "array", "items": PRODUCT})},

@@ -326,3 +326,24 @@ def test_docs_example_policy_loads() -> None:
     assert settings.level_of("response_headers_conformance") == "warn"
     assert settings.level_of("content_type_conformance", dt.date(2031, 7, 1)) == "fail"
     assert settings.level_of("not_a_server_error") == "fail"
+
+
+def test_https_target_with_ca_bundle_and_url_query(pytester, run_staging, tls_ca,
+                                                   tmp_path) -> None:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("127.0.0.1").configure_cert(context)
+    target = ContractAPI(ssl_context=context).start()
+    try:
+        bundle = tmp_path / "ca.pem"
+        tls_ca.cert_pem.write_to_path(str(bundle))
+        args = _policy(pytester, '[contract]\nschema = "/openapi.json"\nmax_examples = 3\n'
+                                 'rate = "200/s"\n')
+        run = run_staging(*args, "-p", "no:xdist", "--staging-gate", "contract",
+                          f"--staging-ca-bundle={bundle}", url=target.url + "?tenant=blue")
+        assert run.verdict["verdict"] == "GO", run.verdict["reasons"]
+        sent = target.api_requests()
+        assert sent and all("tenant=blue" in r.path for r in sent)
+    finally:
+        target.stop()
