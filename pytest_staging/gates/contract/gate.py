@@ -105,6 +105,9 @@ class ContractRun:
             self.base_url = api_base_url(document, staging.url)
         except ContractSetupError as exc:
             self.error = self.redactor.text(str(exc))
+        except Exception as exc:  # an odd document or a broken install: NO-GO, one line
+            text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            self.error = self.redactor.text(f"schema could not be loaded: {text}")
         self.session = ContractSession(
             staging.url, budget=self.budget, sensitive_url=policy["target.sensitive_url"],
             timeout=self.timeout, headers=staging.headers, params=dict(staging.params),
