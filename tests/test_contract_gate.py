@@ -200,6 +200,23 @@ def test_redirect_to_a_sensitive_url_is_not_followed(pytester, run_staging, api)
         prod.stop()
 
 
+def test_staging_headers_do_not_follow_a_redirect_to_another_host(pytester, run_staging, api,
+                                                                   monkeypatch) -> None:
+    other = api()
+    target = api()
+    monkeypatch.setenv("API_TOKEN", SECRET)
+    target.routes["GET /api/products"] = lambda req: (
+        307, {"Location": f"{other.url}api/products"}, b"")
+    args = _policy(pytester, '[contract]\nschema = "/openapi.json"\nmax_examples = 3\n'
+                             'rate = "200/s"\n')
+    run_staging(*args, "-p", "no:xdist", "--staging-gate", "contract",
+                "--staging-header", "X-Api-Key: $API_TOKEN", url=target.url)
+    followed = other.api_requests()
+    assert followed, "the redirect to a non-sensitive host is followed"
+    assert all("X-Api-Key" not in r.headers for r in followed)
+    assert all(r.headers.get("X-Api-Key") == SECRET for r in target.api_requests())
+
+
 def test_seed_reproduces_the_generated_requests(pytester, run_staging, api) -> None:
     target = api()
     args = _policy(pytester, '[contract]\nschema = "/openapi.json"\nmax_examples = 8\n'
@@ -284,6 +301,21 @@ def test_policy_keys_are_validated() -> None:
                      ({"colour": 1}, "contract.colour")):
         with pytest.raises(PolicyError, match=re.escape(key)):
             parse_policy({"contract": bad}, "p.toml")
+
+
+def test_request_budget_is_split_exactly_between_workers(pytester) -> None:
+    from pytest_staging.gates.contract.gate import _worker_share
+
+    class Config:
+        def __init__(self, workerid: str) -> None:
+            self.workerinput = {"workercount": 3, "workerid": workerid}
+
+    total = 4
+    shares = []
+    for worker in ("gw0", "gw1", "gw2"):
+        workers, index = _worker_share(Config(worker))  # type: ignore[arg-type]
+        shares.append(total // workers + (index < total % workers))
+    assert shares == [2, 1, 1]
 
 
 def test_budget_refuses_past_its_limits() -> None:

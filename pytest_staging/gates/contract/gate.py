@@ -82,10 +82,10 @@ class ContractRun:
         self.settings = contract_settings(staging)
         self.redactor = staging.redactor()
         self.seed = seed_of(config, staging)
-        workerinput = getattr(config, "workerinput", None)
-        workers = max(int((workerinput or {}).get("workercount", 1) or 1), 1)
-        # Each worker gets an equal share, so the run as a whole stays within budget and rate.
-        self.budget = Budget(max_requests=max(self.settings.max_requests // workers, 1),
+        workers, index = _worker_share(config)
+        # Each worker gets its share, so the run as a whole stays within budget and rate.
+        total = self.settings.max_requests
+        self.budget = Budget(max_requests=total // workers + (index < total % workers),
                              max_seconds=self.settings.max_seconds,
                              rate=self.settings.rate / workers)
         policy = staging.policy
@@ -110,6 +110,7 @@ class ContractRun:
             self.error = self.redactor.text(f"schema could not be loaded: {text}")
         self.session = ContractSession(
             staging.url, budget=self.budget, sensitive_url=policy["target.sensitive_url"],
+            own_headers=tuple(staging.headers),
             timeout=self.timeout, headers=staging.headers, params=dict(staging.params),
             verify=staging.verify, keep=0)
 
@@ -129,6 +130,14 @@ class ContractRun:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.session.close()
+
+
+def _worker_share(config: pytest.Config) -> tuple[int, int]:
+    """(number of xdist workers, this worker's index); (1, 0) without xdist."""
+    workerinput = getattr(config, "workerinput", None) or {}
+    workers = max(int(workerinput.get("workercount", 1) or 1), 1)
+    digits = "".join(c for c in str(workerinput.get("workerid", "")) if c.isdigit())
+    return workers, int(digits) % workers if digits else 0
 
 
 def _policy_dir(policy_source: str, rootdir: Path) -> Path:

@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -69,15 +70,24 @@ class Budget:
             time.sleep(wait)
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
 class ContractSession(StagingSession):
     """A :class:`StagingSession` (no retries: a 503 must be seen, not retried into a pass) whose
     ``send`` refuses sensitive URLs and spends the budget, for the first request and for every
     redirect hop requests follows (``resolve_redirects`` sends each hop through ``send``)."""
 
     def __init__(self, base_url: str, *, budget: Budget, sensitive_url: str,
-                 **kwargs: Any) -> None:
+                 own_headers: tuple[str, ...] = (), **kwargs: Any) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(base_url, **kwargs)
+        self.origin = _origin(base_url)
+        #: --staging-header names: never sent on a redirect that leaves the target's origin.
+        self.own_headers = tuple(own_headers)
         self.budget = budget
         self.sensitive = re.compile(sensitive_url) if sensitive_url else None
         self._depth = 0
@@ -93,6 +103,10 @@ class ContractSession(StagingSession):
             where = "a redirect to" if hop else "a URL"
             raise SensitiveRequestRefused(
                 f"refused to send {request.method} to {where} matching sensitive_url: {url}")
+        if hop and _origin(url) != self.origin:
+            # requests drops Authorization on a cross-host redirect, not an X-Api-Key.
+            for name in self.own_headers:
+                request.headers.pop(name, None)
         self.budget.take()
         self._depth += 1
         try:
