@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import InsecureRequestWarning
 
 from pytest_staging.client import join_url
 from pytest_staging.gates.contract.session import (
@@ -294,7 +296,10 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
         derandomize=False,
     )(hypothesis_seed(seed)(given(case=strategy)(one)))
     try:
-        run()
+        with warnings.catch_warnings():
+            # --staging-insecure is a verdict warning already, not one per generated request.
+            warnings.simplefilter("ignore", InsecureRequestWarning)
+            run()
     except Exception as exc:
         result.error = redactor.text(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
     # Levels and accepted risks (owner, expiry) exactly as the security gate applies them.
