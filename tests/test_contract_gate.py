@@ -279,6 +279,19 @@ def test_schema_from_a_file_with_a_server_path(pytester, run_staging, api) -> No
 
 
 # -- plain functions ------------------------------------------------------------------------
+def test_api_base_url_keeps_requests_on_the_target() -> None:
+    from pytest_staging.gates.contract.runner import api_base_url
+
+    target = "http://127.0.0.1:1/app/"
+    assert api_base_url({"servers": [{"url": "https://prod.example.com/v1"}]}, target) == \
+        "http://127.0.0.1:1/app/v1"
+    assert api_base_url({"servers": [{"url": "/{v}/api", "variables": {
+        "v": {"default": "v2"}}}]}, target) == "http://127.0.0.1:1/app/v2/api"
+    assert api_base_url({"swagger": "2.0", "basePath": "/api"}, target) == \
+        "http://127.0.0.1:1/app/api"
+    assert api_base_url({"openapi": "3.0.3"}, target) == "http://127.0.0.1:1/app"
+
+
 def test_rate_parsing() -> None:
     assert parse_rate("20/s") == 20
     assert parse_rate("600/m") == 10

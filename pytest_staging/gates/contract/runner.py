@@ -113,8 +113,17 @@ def api_base_url(document: Mapping[str, Any], target_url: str) -> str:
     """
     servers = document.get("servers") or []
     path = ""
-    if servers and isinstance(servers[0], Mapping):
-        path = urlsplit(str(servers[0].get("url", ""))).path
+    if isinstance(servers, list) and servers and isinstance(servers[0], Mapping):
+        url = str(servers[0].get("url", ""))
+        variables = servers[0].get("variables") or {}
+        if isinstance(variables, Mapping):
+            # Server variables ("/{version}") take their documented defaults.
+            for name, spec in variables.items():
+                if isinstance(spec, Mapping) and "default" in spec:
+                    url = url.replace("{" + str(name) + "}", str(spec["default"]))
+        path = urlsplit(url).path
+    elif "swagger" in document:
+        path = str(document.get("basePath") or "")
     if path and path not in ("/", ""):
         return urljoin(target_url, path.lstrip("/")).rstrip("/")
     return target_url.rstrip("/")
