@@ -23,6 +23,7 @@ import pytest
 
 from pytest_staging import __version__, attestation_glue, promotion
 from pytest_staging import record as gate_record
+from pytest_staging.gates.contract import gate as contract_gate
 from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.items import GATE_KEY, one_line
 from pytest_staging.outcomes import OutcomeBook, PhaseReport
@@ -387,6 +388,8 @@ class Controller:
             with self.guard("security grade"):
                 security_gate.finalize(self.gate_data, security_gate.security_settings(
                     self.config, self.settings))
+        with self.guard("contract coverage"):
+            contract_gate.finalize(self.config, self.settings, self.gate_data)
         try:
             verdict = decide(self.facts(exit_status))
             if not self.redactor.secrets:  # every string would come back unchanged
@@ -452,6 +455,8 @@ class Controller:
                 "xdist": _version("pytest-xdist"),
                 "bandit": _version("bandit"),
                 "locust": _version("locust"),
+                **({"schemathesis": _version("schemathesis")}
+                   if "contract" in self.settings.policy.gates else {}),
             },
             provenance=attestation_glue.provenance(self.config, self),
         )

@@ -48,6 +48,7 @@ GATE_HELP = {
     "security": "security gate: headers, cookies, TLS, exposure and source checks",
     "performance": "performance gate: load tests with thresholds",
     "parity": "parity gate: staging compared with production (read-only)",
+    "contract": "contract gate: the API conforms to its OpenAPI document (Schemathesis)",
 }
 
 
@@ -128,6 +129,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                     metavar="'NAME: VALUE'",
                     help="header sent only to the compare URL (its credentials, always "
                          "redacted), $VAR expanded from the environment; repeatable")
+    group.addoption("--staging-openapi", dest="staging_openapi", metavar="SCHEMA",
+                    help="OpenAPI document of the target (a path on it like /openapi.json, a "
+                         "URL or a file); adds the contract gate [policy contract.schema]")
+    group.addoption("--staging-contract-seed", dest="staging_contract_seed",
+                    type=promotion.retries_count, metavar="N",
+                    help="seed of the contract gate's generated requests, to reproduce a run "
+                         "[policy contract.seed, else random; recorded in the verdict]")
     parser.addini("staging_url", "base URL of the staging target")
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
@@ -235,6 +243,7 @@ def _fail_usage(config: pytest.Config, message: str) -> None:
 
 def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     from pytest_staging.controller import Controller, XdistControllerHooks
+    from pytest_staging.gates.contract import gate as contract_gate
     from pytest_staging.gates.parity import gate as parity_gate
     from pytest_staging.gates.security import gate as security_gate
     from pytest_staging.items import ItemHooks
@@ -258,9 +267,11 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
         security_gate.register(config, settings)
         parity_gate.register(config, settings)
+        contract_gate.register(config, settings)
         return
     problem = (promotion.usage_problem(config, settings)
-               or browser_glue.usage_problem(config, settings))
+               or browser_glue.usage_problem(config, settings)
+               or contract_gate.usage_problem(settings))
     if problem:
         _fail_usage(config, problem)
     from pytest_staging import attestation_glue
@@ -286,6 +297,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     promotion.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
+        contract_gate.register_xdist(config, settings)
     else:
         # The destructive guard needs the redirect chain, known once the target was checked.
         items = ItemHooks(settings, controller.redactor, lambda: controller.target.sensitive,
@@ -293,6 +305,8 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         config.pluginmanager.register(items, "staging-items")
         security_gate.register(config, settings)
         parity_gate.register(config, settings)
+        contract_gate.register(config, settings, is_sensitive=lambda: controller.target.sensitive,
+                               blocked=controller.blocked)
 
 
 def _wire_hooks() -> Any:
@@ -307,6 +321,7 @@ def _xdist_active(config: pytest.Config) -> bool:
 
 
 def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> None:
+    from pytest_staging.gates.contract import gate as contract_gate
     from pytest_staging.gates.parity import gate as parity_gate
     from pytest_staging.gates.security import gate as security_gate
     from pytest_staging.items import ItemHooks
@@ -328,6 +343,8 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     security_gate.register(config, settings)
     parity_gate.register(config, settings)
     browser_glue.configure(config, settings, controller=False)
+    contract_gate.register(config, settings, is_sensitive=lambda: sensitive,
+                           blocked=lambda: blocked)
 
 
 def _settings(config: pytest.Config) -> Settings:

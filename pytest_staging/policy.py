@@ -155,9 +155,20 @@ PARITY_KEYS: tuple[Key, ...] = _parity_keys()
 PERFORMANCE_KEYS: tuple[Key, ...] = tuple(Key(*row) for row in performance_policy_rows())
 
 
+def _contract_keys() -> tuple[Key, ...]:
+    from pytest_staging.gates.contract.settings import CONTRACT_KEY_SPECS
+
+    return tuple(Key(f"contract.{path}", types, default, doc, check)
+                 for path, types, default, doc, check in CONTRACT_KEY_SPECS)
+
+
+# Keys of the [contract] table: the contract gate's own settings (declared in its module).
+CONTRACT_KEYS: tuple[Key, ...] = _contract_keys()
+
+
 def all_keys() -> tuple[Key, ...]:
     """Every key a policy may hold, in documentation order."""
-    return CORE_KEYS + SECURITY_KEYS + PERFORMANCE_KEYS + PARITY_KEYS
+    return CORE_KEYS + SECURITY_KEYS + PERFORMANCE_KEYS + PARITY_KEYS + CONTRACT_KEYS
 
 
 @dataclass(frozen=True)

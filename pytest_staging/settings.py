@@ -181,6 +181,27 @@ def empty_values(config: Any, environ: Mapping[str, str]) -> list[str]:
             found.append("--" + name.replace("_", "-"))
     found += [name for name in SAFETY_ENV if name in environ and not environ[name].strip()]
     return found
+def _with_contract(config: Any, policy: Policy) -> Policy:
+    """``--staging-openapi`` / ``--staging-contract-seed`` over ``[contract]``; a configured
+    schema adds the ``contract`` gate. An empty ``--staging-openapi`` is a usage error."""
+    openapi = config.getoption("staging_openapi", None)
+    if openapi is not None:
+        openapi = str(openapi).strip()
+        if not openapi:
+            raise SettingsError("--staging-openapi: empty value (give a path on the target "
+                                "like /openapi.json, a URL or a file)")
+        if not openapi.startswith("/") and "://" not in openapi:
+            # A file named on the command line is relative to where pytest was started.
+            invocation = getattr(config, "invocation_params", None)
+            base = Path(invocation.dir) if invocation is not None else Path.cwd()
+            openapi = (base / openapi).resolve().as_uri()
+    policy = policy.with_overrides({"contract.schema": openapi,
+                                    "contract.seed": config.getoption("staging_contract_seed",
+                                                                      None)})
+    if not policy.get("contract.schema"):
+        return policy
+    return policy.with_gate(
+        "contract", description="the deployed API conforms to its OpenAPI document")
 
 
 def resolve(config: Any, url: str, url_source: str,
@@ -208,6 +229,7 @@ def resolve(config: Any, url: str, url_source: str,
         policy, compare_secrets = configure(policy, opt, environ, url)
     except ParityConfigError as exc:
         raise SettingsError(str(exc)) from None
+    policy = _with_contract(config, policy)
 
     report_dir = report_dir_of(config, environ)
 

@@ -13,6 +13,7 @@ What it serves:
 - ``GET /api/search?q=``: product search;
 - ``GET /`` and ``GET /account``: HTML pages;
 - ``/shop``: the storefront for the browser journeys (``sample_suite/storefront.py``).
+- ``GET /openapi.json``: the API's OpenAPI document (``sample_suite/openapi.py``).
 
 Every response carries strict security headers; errors are JSON without stack traces.
 """
@@ -41,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sample_suite import openapi
+
 RELEASE_VERSION = "1.4.2"
 PREVIOUS_VERSION = "1.4.1"
 SESSION_COOKIE = "shop_session"
@@ -58,6 +61,8 @@ DEFECTS: dict[str, str] = {
     "wrong-version": f"/version reports the previous release {PREVIOUS_VERSION}",
     "flapping": "GET /api/products/<id> fails every third request",
     "dead-cart-button": "the storefront's Add to cart button throws a JavaScript error (UI only)",
+    "schema-drift": "product answers rename 'description' to 'details' (the OpenAPI document "
+                    "still says 'description')",
 }
 
 #: Regressions only a comparison with production catches (the parity gate): the suite passes.
@@ -217,6 +222,7 @@ class Shop:
                 ("GET", "/account", self.account_page),
                 ("GET", "/static/shop.css", self.stylesheet),
                 ("GET", "/.env", self.dotenv),
+                ("GET", "/openapi.json", lambda request: Reply(200, openapi.document_bytes())),
                 ("POST", "/api/login", self.login),
                 ("POST", "/api/logout", self.logout),
                 ("GET", "/api/me", self.me),
@@ -250,7 +256,10 @@ class Shop:
                 allowed.append(method)
                 continue
             try:
-                return handler(request, *match.groups())
+                reply = handler(request, *match.groups())
+                if "schema-drift" in self.defects:
+                    reply.body = openapi.drift(request.method, request.path, reply.body)
+                return reply
             except HTTPError as exc:
                 body: dict[str, Any] = {"error": exc.message}
                 if exc.fields:

@@ -12,8 +12,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The hypothesis plugin (a test extra) is irrelevant to the sample and slow to import when
-#: bytecode caching is off; the cache provider would write into the repository.
-QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+#: bytecode caching is off; the cache provider would write into the repository. Schemathesis'
+#: own pytest plugin (the [contract] extra's) is not what the contract gate uses: 1 s a run.
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:schemathesis")
 
 
 @dataclass

@@ -34,6 +34,7 @@ CAUGHT_BY = {
                       f"observed {PREVIOUS_VERSION}",),
     "flapping": ("flaps",),
     "dead-cart-button": ("test_storefront.py::test_add_to_cart[chromium] failed",),
+    "schema-drift": ("contract: GET /api/products/{id}: response_schema_conformance",),
 }
 #: The storefront journeys need pytest-playwright and a Chromium (the sample skips them
 #: without); .ci/run installs both.
@@ -47,6 +48,10 @@ OPTIONAL_FIXTURE_TESTS = {
 
 #: Skipped by design: the security gate's transport checks on a plain-HTTP target.
 NOT_APPLICABLE_TESTS = {"staging-security::transport"}
+#: Skipped by design: the contract gate sends no unsafe method unless the policy allows it.
+UNSAFE_OPERATIONS = {f"staging-contract::{op}" for op in (
+    "POST /api/products", "PATCH /api/products/{id}", "DELETE /api/products/{id}",
+    "POST /api/orders", "POST /api/orders/{id}/cancel", "POST /api/login", "POST /api/logout")}
 
 
 def assert_go(run: SampleRun) -> None:
@@ -59,7 +64,7 @@ def assert_go(run: SampleRun) -> None:
         assert gate["status"] == "passed", (name, gate)
         assert gate["counts"]["passed"] >= gate["min_tests"] > 0
     skipped = {t["nodeid"] for t in run.verdict["tests"] if t["outcome"] == "skipped"}
-    assert skipped <= OPTIONAL_FIXTURE_TESTS | NOT_APPLICABLE_TESTS
+    assert skipped <= OPTIONAL_FIXTURE_TESTS | NOT_APPLICABLE_TESTS | UNSAFE_OPERATIONS
     assert "GO  target http://127.0.0.1:" in run.output
 
 
@@ -109,6 +114,9 @@ def test_defect_is_no_go_naming_the_cause(defect_runs: dict[str, SampleRun],
     assert validation_errors(run.verdict) == []
     for phrase in CAUGHT_BY[defect]:
         assert phrase in run.reasons, f"{defect}: {phrase!r} not in reasons:\n{run.reasons}"
+    if defect == "schema-drift":
+        # A renamed field no hand-written test reads: only the contract gate sees it.
+        assert all(r.startswith("contract: ") for r in run.verdict["reasons"]), run.reasons
     assert "NO-GO  target" in run.output
     assert "Traceback" not in run.output
     # What the defects leak (the .env secrets, a live session token) is not copied anywhere.

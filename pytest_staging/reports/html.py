@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from pytest_staging.gates.contract.report import html_view as contract_view
 from pytest_staging.gates.parity.report import html_view as parity_view
 
 BUILTIN_GATES = ("integration", "security", "performance")
@@ -236,6 +237,7 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "perf_metrics": [(k, format_value(x)) for k, x in
                          flatten_metrics(performance.get("metrics"))],
         "has_performance": bool(performance),
+        "contract": contract_view(v),
         "flaky": [t for t in tests if t.get("flaky") is True],
         "destructive_skipped": [str(n) for n in _list(v.get("destructive_skipped"))],
         "run": run,

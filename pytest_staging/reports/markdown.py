@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pytest_staging.gates.contract.report import markdown_lines as contract_lines
 from pytest_staging.gates.parity.report import markdown_lines as parity_lines
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.printable import printable_data
@@ -67,6 +68,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     lines.extend(_security_findings(verdict))
     lines.extend(performance_lines(verdict))
     lines.extend(parity_lines(verdict))
+    lines.extend(contract_lines(verdict))
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:
         lines.append("### Failures")

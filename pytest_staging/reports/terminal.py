@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_staging.gates.contract.report import terminal_lines as contract_lines
 from pytest_staging.gates.parity.report import terminal_lines as parity_lines
 from pytest_staging.gates.performance.report import terminal_lines as performance_lines
 from pytest_staging.printable import printable, printable_data
@@ -39,6 +40,7 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
         lines.append((security, {"bold": True}))
     lines.extend(performance_lines(verdict))
     lines.extend(parity_lines(verdict))
+    lines.extend(contract_lines(verdict))
     go = verdict["verdict"] == "GO"
     lines.append((f"{verdict['verdict']}  {headline(verdict)}",
                   {"green": go, "red": not go, "bold": True}))

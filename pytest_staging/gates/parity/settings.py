@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_staging.gates.parity.rules import is_known_rule, known_hint
-from pytest_staging.gates.security.levels import RuleSetting, parse_rules, rules_problem
+from pytest_staging.rule_levels import RuleSetting, parse_table, table_problem
 
 Check = Callable[[Any], "str | None"]
 GATE = "parity"
@@ -50,7 +50,7 @@ def _at_least(low: float) -> Check:
 
 
 def _rules(value: Any) -> str | None:
-    return rules_problem(value, is_known_rule, known_hint)
+    return table_problem(value, is_known_rule, known_hint())
 
 
 #: (path under "parity", type(s), default, help, check)
@@ -185,7 +185,7 @@ def resolve_parity(opt: Callable[..., Any], policy: Any, environ: Mapping[str, s
         max_requests=int(values["max_requests"]), paths=tuple(values["paths"]),
         openapi=str(values["openapi"]), fields=tuple(values["fields"]),
         timeout=float(values["timeout"]),
-        rules=parse_rules(values["rules"], is_known_rule, known_hint),
+        rules=parse_table(values["rules"], is_known_rule, known_hint()),
         version_path=str(policy["target.version"]),
         version_field=str(policy["target.version_field"]),
         health_path=str(policy["target.health"]))

@@ -8,139 +8,38 @@
     csp-missing = { level = "warn", owner = "alice", expires = 2026-12-31, reason = "JIRA-12" }
 
 An entry whose ``expires`` date has passed counts as ``fail`` again, whatever level it names.
+The level and accepted-risk logic is shared with the contract gate (``pytest_staging.rule_levels``);
+this module binds it to the security rule catalogue.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from pytest_staging.gates.security.rules import LEVELS, RULES, is_known_rule
+from pytest_staging.gates.security.rules import RULES, is_known_rule
+from pytest_staging.rule_levels import (
+    ENTRY_KEYS,
+    RuleSetting,
+    apply_levels,
+    count_levels,
+    parse_table,
+    table_problem,
+)
 
-ENTRY_KEYS = ("level", "owner", "expires", "reason")
-
-
-@dataclass(frozen=True)
-class RuleSetting:
-    """The policy's word on one rule id."""
-
-    level: str
-    owner: str = ""
-    expires: dt.date | None = None
-    reason: str = ""
-
-    def expired(self, today: dt.date) -> bool:
-        return self.expires is not None and self.expires < today
+__all__ = ["ENTRY_KEYS", "RuleSetting", "apply_levels", "count_levels", "parse_rules",
+           "rules_problem"]
 
 
-def _date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
-
-
-#: Whether a rule id is known, and the hint an unknown one gets (the security catalogue's by
-#: default; the parity gate passes its own).
-KnownRule = Callable[[str], bool]
-
-
-def _security_hint() -> str:
+def _known() -> str:
     return f"{', '.join(sorted(RULES))}, or a bandit test id like B602"
 
 
-def _entry_problem(rule_id: str, value: Any, known: KnownRule = is_known_rule,
-                   hint: Callable[[], str] = _security_hint) -> str | None:
-    if not known(rule_id):
-        return f"{rule_id}: unknown rule id (known: {hint()})"
-    if isinstance(value, str):
-        if value not in LEVELS:
-            return f"{rule_id}: expected one of {', '.join(LEVELS)}, got {value!r}"
-        return None
-    if not isinstance(value, Mapping):
-        return f"{rule_id}: expected a level string or a table, got {type(value).__name__}"
-    unknown = [k for k in value if k not in ENTRY_KEYS]
-    if unknown:
-        return f"{rule_id}.{unknown[0]}: unknown key (known keys here: {', '.join(ENTRY_KEYS)})"
-    if value.get("level") not in LEVELS:
-        return f"{rule_id}.level: expected one of {', '.join(LEVELS)}, got {value.get('level')!r}"
-    for key in ("owner", "reason"):
-        if key in value and not isinstance(value[key], str):
-            return f"{rule_id}.{key}: expected string, got {value[key]!r}"
-    if "expires" in value and _date(value["expires"]) is None:
-        return f"{rule_id}.expires: expected a date like 2026-12-31, got {value['expires']!r}"
-    return None
+def rules_problem(value: Any) -> str | None:
+    """Validation for the policy's ``security.rules`` table: None if fine, else what is wrong."""
+    return table_problem(value, is_known_rule, _known())
 
 
-def rules_problem(value: Any, known: KnownRule = is_known_rule,
-                  hint: Callable[[], str] = _security_hint) -> str | None:
-    """Validation for a policy ``rules`` table (``security.rules`` unless ``known``/``hint``
-    name another catalogue): None if fine, else what is wrong."""
-    if not isinstance(value, Mapping):
-        return f"expected a table, got {type(value).__name__}"
-    for rule_id, entry in value.items():
-        problem = _entry_problem(str(rule_id), entry, known, hint)
-        if problem:
-            return problem
-    return None
-
-
-def parse_rules(value: Mapping[str, Any], known: KnownRule = is_known_rule,
-                hint: Callable[[], str] = _security_hint) -> dict[str, RuleSetting]:
-    """Turn a validated rules table into settings (raises ValueError if invalid)."""
-    problem = rules_problem(value, known, hint)
-    if problem:
-        raise ValueError(problem)
-    out: dict[str, RuleSetting] = {}
-    for rule_id, entry in value.items():
-        if isinstance(entry, str):
-            out[rule_id] = RuleSetting(level=entry)
-        else:
-            out[rule_id] = RuleSetting(
-                level=entry["level"], owner=entry.get("owner", ""),
-                expires=_date(entry.get("expires")), reason=entry.get("reason", ""))
-    return out
-
-
-def apply_levels(findings: Iterable[Mapping[str, Any]], rules: Mapping[str, RuleSetting],
-                 today: dt.date | None = None) -> list[dict[str, Any]]:
-    """Copies of ``findings`` with ``level`` set from the policy (expired entries: ``fail``)."""
-    today = today or dt.date.today()
-    out = []
-    for item in findings:
-        result = dict(item)
-        setting = rules.get(str(result.get("rule", "")))
-        if setting is not None:
-            accepted: dict[str, Any] = {"owner": setting.owner, "reason": setting.reason,
-                                        "expires": setting.expires.isoformat()
-                                        if setting.expires else None}
-            if setting.expired(today):
-                result["level"] = "fail"
-                accepted["expired"] = True
-                who = f" (owner {setting.owner})" if setting.owner else ""
-                result["evidence"] = (f"{result.get('evidence', '')} [accepted risk expired on "
-                                      f"{setting.expires}{who}]").strip()
-            else:
-                result["level"] = setting.level
-                accepted["expired"] = False
-            if setting.owner or setting.expires or setting.reason:
-                result["accepted_risk"] = accepted
-        out.append(result)
-    return out
-
-
-def count_levels(findings: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """How many findings sit at each level, every level present."""
-    counts = dict.fromkeys(("fail", "warn", "info", "ignore"), 0)
-    for item in findings:
-        level = str(item.get("level", "fail"))
-        counts[level if level in counts else "fail"] += 1
-    return counts
+def parse_rules(value: Mapping[str, Any]) -> dict[str, RuleSetting]:
+    """Turn a validated ``security.rules`` table into settings (raises ValueError if invalid)."""
+    return parse_table(value, is_known_rule, _known())

@@ -1,0 +1,332 @@
+"""pytest glue of the contract gate: one test item per documented operation, the seed shared
+with xdist workers, and the controller-side coverage summary.
+
+Items are ``staging-contract::GET /api/products`` in the ``contract`` gate, added at collection
+on whichever process collects (like the security gate's built-in items), so ``-k``, JUnit and
+xdist see them. The gate exists only when a schema is configured (``[contract] schema`` or
+``--staging-openapi``): ``Policy.with_gate("contract")`` in ``settings.resolve()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_staging.gates.contract.settings import SAFE_METHODS, ContractSettings, from_section
+from pytest_staging.record import record
+
+GATE = "contract"
+NODE_PREFIX = "staging-contract"
+#: Metric key prefix of one operation's result (``contract:GET /api/products``).
+METRIC_PREFIX = "contract:"
+RUN_KEY = pytest.StashKey["ContractRun"]()
+SEED_KEY = pytest.StashKey[int]()
+#: workerinput key carrying the controller's seed to xdist workers.
+WORKER_SEED = "staging_contract_seed"
+DESCRIPTION = "the deployed API conforms to its OpenAPI document (Schemathesis)"
+
+
+def contract_settings(staging: Any) -> ContractSettings:
+    return from_section(staging.policy.section("contract"))
+
+
+def is_configured(staging: Any) -> bool:
+    return GATE in staging.policy.gates and bool(staging.policy.get("contract.schema"))
+
+
+def usage_problem(staging: Any) -> str:
+    """A usage error when the contract gate is selected but cannot run ("" when it can)."""
+    if not is_configured(staging) or GATE not in staging.gates_selected:
+        return ""
+    from pytest_staging.gates.contract.runner import import_problem
+
+    return import_problem()
+
+
+def seed_of(config: pytest.Config, staging: Any) -> int:
+    """The run's seed: ``--staging-contract-seed`` / policy, else random; on an xdist worker,
+    the controller's (so the one seed recorded in the verdict reproduces every worker)."""
+    if SEED_KEY in config.stash:
+        return config.stash[SEED_KEY]
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and WORKER_SEED in workerinput:
+        seed = int(workerinput[WORKER_SEED])
+    else:
+        given = contract_settings(staging).seed
+        seed = given if given is not None else random.SystemRandom().randrange(2**31)
+    config.stash[SEED_KEY] = seed
+    return seed
+
+
+class ContractFailure(Exception):
+    """Fail-level contract problems (or a setup error): the message lists them."""
+
+
+class ContractRun:
+    """This process's share of the contract run: the schema, the session, the budget."""
+
+    def __init__(self, config: pytest.Config, staging: Any) -> None:
+        from pytest_staging.gates.contract.runner import (
+            ContractSetupError,
+            api_base_url,
+            load_document,
+            load_operations,
+        )
+        from pytest_staging.gates.contract.session import Budget, ContractSession
+
+        self.staging = staging
+        self.settings = contract_settings(staging)
+        self.redactor = staging.redactor()
+        self.seed = seed_of(config, staging)
+        workers, index = _worker_share(config)
+        # Each worker gets its share, so the run as a whole stays within budget and rate.
+        total = self.settings.max_requests
+        self.budget = Budget(max_requests=total // workers + (index < total % workers),
+                             max_seconds=self.settings.max_seconds,
+                             rate=self.settings.rate / workers)
+        policy = staging.policy
+        self.timeout = float(policy["target.timeout"])
+        self.error = ""
+        self.operations: dict[str, Any] = {}
+        self.broken: dict[str, str] = {}
+        self.base_url = staging.url
+        base_dir = _policy_dir(policy.source, Path(config.rootpath))
+        try:
+            document = load_document(
+                self.settings.schema, base_url=staging.url, headers=staging.headers,
+                params=dict(staging.params), verify=staging.verify, timeout=self.timeout,
+                base_dir=base_dir, redactor=self.redactor)
+            loaded = load_operations(document)
+            self.operations, self.broken = loaded.by_label, loaded.errors
+            self.base_url = api_base_url(document, staging.url)
+        except ContractSetupError as exc:
+            self.error = self.redactor.text(str(exc))
+        except Exception as exc:  # an odd document or a broken install: NO-GO, one line
+            text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            self.error = self.redactor.text(f"schema could not be loaded: {text}")
+        self.session = ContractSession(
+            staging.url, budget=self.budget, sensitive_url=policy["target.sensitive_url"],
+            own_headers=tuple(staging.headers),
+            timeout=self.timeout, headers=staging.headers, params=dict(staging.params),
+            verify=staging.verify, keep=0)
+
+    @property
+    def documented(self) -> int:
+        return len(self.operations) + len(self.broken)
+
+    def run(self, label: str) -> dict[str, Any]:
+        from pytest_staging.gates.contract.runner import run_operation
+
+        result = run_operation(
+            self.operations[label], session=self.session, base_url=self.base_url,
+            settings=self.settings, seed=self.seed, headers=self.staging.headers,
+            timeout=self.timeout, verify=self.staging.verify, redactor=self.redactor)
+        return result.to_metrics()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.session.close()
+
+
+def _worker_share(config: pytest.Config) -> tuple[int, int]:
+    """(number of xdist workers, this worker's index); (1, 0) without xdist."""
+    workerinput = getattr(config, "workerinput", None) or {}
+    workers = max(int(workerinput.get("workercount", 1) or 1), 1)
+    digits = "".join(c for c in str(workerinput.get("workerid", "")) if c.isdigit())
+    return workers, int(digits) % workers if digits else 0
+
+
+def _policy_dir(policy_source: str, rootdir: Path) -> Path:
+    """Directory that a relative schema file is relative to (the policy file's)."""
+    path = Path(policy_source.split(" [", 1)[0])
+    return path.resolve().parent if path.is_file() else rootdir
+
+
+def _describe(problem: dict[str, Any]) -> list[str]:
+    response = problem.get("response") or {}
+    times = f" (x{problem['count']})" if problem.get("count", 1) > 1 else ""
+    lines = [f"{problem['operation']}: {problem['check']}: {problem.get('title', '')}{times}"]
+    message = str(problem.get("message", "")).strip()
+    if message:
+        lines += [f"    {line}" for line in message.splitlines()[:8]]
+    if response:
+        lines.append(f"    response: {response.get('status')} "
+                     f"{response.get('content_type') or '(no content type)'} "
+                     f"{str(response.get('body', ''))[:200]}")
+    if problem.get("curl"):
+        lines.append(f"    reproduce: {problem['curl']}")
+    return lines
+
+
+class ContractItem(pytest.Item):
+    """One documented operation (or the schema itself, when it could not be loaded)."""
+
+    def __init__(self, *, label: str, run: ContractRun, unsafe: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.label = label
+        self.contract = run
+        self.unsafe = unsafe
+        self.add_marker(pytest.mark.contract)
+
+    def runtest(self) -> None:
+        run = self.contract
+        if run.error:
+            raise ContractFailure(f"contract gate cannot run: {run.error}")
+        if self.label in run.broken:
+            raise ContractFailure(f"{self.label}: Schemathesis cannot generate requests: "
+                                  f"{run.broken[self.label]}")
+        base = {"documented": run.documented, "seed": run.seed}
+        if self.unsafe:
+            record(self, metrics={f"{METRIC_PREFIX}{self.label}": {
+                **base, "requests": 0, "responses": 0, "skipped": self.unsafe}})
+            pytest.skip(self.unsafe)
+        outcome = run.run(self.label)
+        record(self, metrics={f"{METRIC_PREFIX}{self.label}": {**base, **outcome}})
+        problems = outcome["problems"]
+        warned = [p for p in problems if p["level"] == "warn"]
+        if warned:
+            record(self, warnings=[f"{GATE}: {p['operation']}: {p['check']}: {p['title']}"
+                                   for p in warned])
+        failed = [p for p in problems if p["level"] == "fail"]
+        # One blocking check per failed Schemathesis check: the NO-GO reason then reads
+        # "contract: GET /api/products: response_schema_conformance: Response violates schema".
+        checks = [{"name": f"{p['operation']}: {p['check']}", "passed": False, "blocking": True,
+                   "detail": f"{p['title']} (status {(p.get('response') or {}).get('status')})"}
+                  for p in failed]
+        if outcome["error"]:
+            checks.append({"name": self.label, "passed": False, "blocking": True,
+                           "detail": outcome["error"]})
+        if checks:
+            record(self, checks=checks)
+        if failed or outcome["error"]:
+            lines: list[str] = []
+            if outcome["error"]:
+                lines.append(f"{self.label}: {outcome['error']}")
+            for problem in failed:
+                lines += _describe(problem)
+            if failed:
+                # The last line is the one the verdict shows for the failed item.
+                names = ", ".join(dict.fromkeys(p["check"] for p in failed))
+                lines.append(f"{self.label}: {len(failed)} contract check failure(s): {names}")
+            raise ContractFailure("\n".join(lines))
+        if not outcome["responses"]:
+            pytest.skip(f"not covered: {outcome['stopped'] or 'no request generated'}")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
+        if isinstance(excinfo.value, ContractFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{NODE_PREFIX}::{self.label}"
+
+
+class ContractCollection:
+    """Adds the contract items at collection (registered when the contract gate runs)."""
+
+    def __init__(self, staging: Any, is_sensitive: Any, blocked: Any) -> None:
+        self.staging = staging
+        self.is_sensitive = is_sensitive
+        self.blocked = blocked
+        self.run: ContractRun | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        if self.blocked():
+            return  # the item hooks deselect everything: no schema fetch from a dead target
+        run = self.run = ContractRun(config, self.staging)
+        labels = ["schema"] if run.error else [*run.operations, *run.broken]
+        for label in labels:
+            items.append(ContractItem.from_parent(
+                session, name=label, nodeid=f"{NODE_PREFIX}::{label}", label=label, run=run,
+                unsafe=self.unsafe_reason(label, run.settings)))
+
+    def unsafe_reason(self, label: str, settings: ContractSettings) -> str:
+        method = label.split(" ", 1)[0]
+        if method in SAFE_METHODS or label == "schema":
+            return ""
+        if not settings.allow_unsafe:
+            return (f"unsafe method {method} not sent (set [contract] allow_unsafe = true on a "
+                    "target that does not match sensitive_url)")
+        if self.is_sensitive():
+            return f"unsafe method {method} not sent: the target matches sensitive_url"
+        return ""
+
+    def pytest_unconfigure(self) -> None:
+        if self.run is not None:
+            self.run.close()
+
+
+class ContractXdist:
+    """On the xdist controller: hand the run's seed to every worker."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[WORKER_SEED] = self.seed
+
+
+def register(config: pytest.Config, staging: Any, *, is_sensitive: Any = lambda: False,
+             blocked: Any = lambda: "") -> None:
+    """Register the collection hooks on the collecting process when the gate is selected."""
+    if not is_configured(staging) or GATE not in staging.gates_selected:
+        return
+    seed_of(config, staging)
+    config.pluginmanager.register(ContractCollection(staging, is_sensitive, blocked),
+                                  "staging-contract")
+
+
+def register_xdist(config: pytest.Config, staging: Any) -> None:
+    """On the xdist controller: the seed is chosen here once and sent to the workers."""
+    if not is_configured(staging) or GATE not in staging.gates_selected:
+        return
+    config.pluginmanager.register(ContractXdist(seed_of(config, staging)),
+                                  "staging-contract-xdist")
+
+
+def finalize(config: pytest.Config, staging: Any, gate_data: dict[str, dict[str, Any]]) -> None:
+    """On the controller, before the verdict: coverage (operations answered vs documented),
+    the seed, the problems in one list, and the ``min_coverage`` check."""
+    if not is_configured(staging) or GATE not in staging.gates_selected:
+        return
+    data = gate_data.setdefault(GATE, {})
+    if "coverage" in data:
+        return
+    metrics = data.get("metrics", {})
+    operations = {key[len(METRIC_PREFIX):]: value for key, value in metrics.items()
+                  if key.startswith(METRIC_PREFIX) and isinstance(value, dict)}
+    documented = max((int(v.get("documented", 0)) for v in operations.values()), default=0)
+    covered = sorted(label for label, v in operations.items() if v.get("responses", 0) > 0)
+    percent = round(100.0 * len(covered) / documented, 1) if documented else 0.0
+    settings = contract_settings(staging)
+    data["seed"] = seed_of(config, staging)
+    data["coverage"] = {
+        "documented": documented, "covered": len(covered), "percent": percent,
+        "not_covered": sorted(label for label, v in operations.items()
+                              if not v.get("responses", 0)),
+    }
+    data["operations"] = {label: {
+        "requests": v.get("requests", 0), "responses": v.get("responses", 0),
+        "statuses": v.get("statuses", {}),
+        "note": v.get("skipped") or v.get("error") or v.get("stopped") or "",
+    } for label, v in sorted(operations.items())}
+    data["problems"] = [p for v in operations.values() for p in v.get("problems", [])]
+    data["metrics"] = {key: value for key, value in metrics.items()
+                       if not key.startswith(METRIC_PREFIX)}
+    data["metrics"].update({
+        "requests": sum(int(v.get("requests", 0)) for v in operations.values()),
+        "operations_documented": documented, "operations_covered": len(covered),
+        "coverage_percent": percent})
+    if settings.min_coverage:
+        data.setdefault("checks", []).append({
+            "name": "coverage", "passed": percent >= settings.min_coverage, "blocking": True,
+            "detail": f"{len(covered)} of {documented} operations covered ({percent}%), "
+                      f"required {settings.min_coverage:g}%"})
