@@ -254,7 +254,7 @@ def test_schema_problems_are_no_go_never_an_empty_gate(pytester, run_staging, ap
                for r in run.verdict["reasons"]), run.verdict["reasons"]
 
     run = run_staging("--staging-openapi", "", url=target.url)
-    assert run.ret == 4 and "--staging-openapi: empty value" in run.verdict["reasons"][0]
+    assert run.ret == 4 and "--staging-openapi given an empty value" in run.verdict["reasons"][0]
 
     args = _policy(pytester, '[contract]\nschema = ""\n')
     run = run_staging(*args, url=target.url)
