@@ -313,6 +313,7 @@ class Controller:
             destructive_skipped=list(self.destructive_skipped),
             allow_destructive=self.settings.allow_destructive,
             insecure=self.settings.insecure,
+            fail_on=self.settings.fail_on,
             versions={
                 "python": sys.version.split()[0],
                 "pytest": pytest.__version__,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_staging import hookspecs, promotion
+from pytest_staging import hookspecs, missing_url, option_paths, promotion
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 CONTROLLER_KEY: pytest.StashKey[Controller] = pytest.StashKey()
+#: Where the URL came from when a conftest's pytest_staging_default_url hook gave it.
+DEFAULT_URL_SOURCE = "started by conftest"
 
 GATE_HELP = {
     "integration": "integration gate: the deployed system works with its real dependencies",
@@ -103,6 +105,15 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-key-env", dest="staging_key_env", metavar="NAME",
                     help="env var holding the HMAC-SHA256 key that signs verdict.json "
                          "[STAGING_VERDICT_KEY]")
+    group.addoption("--staging-fail-on", dest="staging_fail_on", choices=("error", "warn"),
+                    metavar="error|warn",
+                    help="what makes the verdict NO-GO: error (failures only) or warn "
+                         "(every verdict warning too) [error]")
+    group.addoption("--staging-show-settings", dest="staging_show_settings",
+                    action="store_true",
+                    help="print every effective staging setting with its source "
+                         "(command line, env, ini, policy, default), secrets redacted, "
+                         "and exit [off]")
     parser.addini("staging_url", "base URL of the staging target")
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
@@ -134,6 +145,16 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         raise
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--staging-show-settings``: print the effective settings and stop (like --markers)."""
+    if config.getoption("staging_show_settings", False):
+        from pytest_staging import show_settings
+
+        return show_settings.main(config)
+    return None
+
+
 def _register_markers(config: pytest.Config, gates: Any) -> None:
     for name in gates:
         config.addinivalue_line("markers", f"{name}: {GATE_HELP.get(name, f'{name} gate')}")
@@ -158,12 +179,16 @@ def pytest_configure(config: pytest.Config) -> None:
         else:
             _register_markers(config, _declared_gates(config))
         return
+    problem = option_paths.problem(config)
+    if problem:
+        _fail_usage(config, problem)
     url, source = find_url(config)
     if not url:
         url = config.hook.pytest_staging_default_url(config=config)
-        source = "pytest_staging_default_url"
+        source = DEFAULT_URL_SOURCE
     if not url:
         _register_markers(config, _declared_gates(config))
+        missing_url.register(config)
         return
     _configure_controller(config, url, source)
 

@@ -98,6 +98,8 @@ class RunFacts:
     selection: dict[str, Any] = field(default_factory=dict)
     #: Who tested what (commit, CI run, digests, subject): recorded, never judged here.
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: ``"warn"`` (``--staging-fail-on=warn``): every warning is a NO-GO reason too.
+    fail_on: str = "error"
 
 
 def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
@@ -278,6 +280,9 @@ def decide(facts: RunFacts) -> dict[str, Any]:
     if facts.insecure:
         warnings.append("TLS certificate verification disabled by --staging-insecure")
 
+    if facts.fail_on == "warn":
+        reasons.extend(f"warning (--staging-fail-on=warn): {w}"
+                       for w in dict.fromkeys(warnings))
     reasons = list(dict.fromkeys(reasons))
     return {
         "schema": SCHEMA,
@@ -296,6 +301,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
             "gates_selected": [g.name for g in facts.gates],
             "allow_destructive": facts.allow_destructive,
             "insecure": facts.insecure,
+            **({"fail_on": facts.fail_on} if facts.fail_on != "error" else {}),
         },
         "target": {
             "url": facts.target.url,

@@ -1,0 +1,84 @@
+"""Path values given to our options as a separate argument (``--staging-report-dir /abs/dir``).
+
+pytest guesses its rootdir (and so which ini file and ``pyproject.toml`` it reads) from the
+command line *before* plugins declare their options: a value given as a separate argument is
+taken for a test path there. An absolute path, or one that leaves the current folder, moves
+the rootdir to a common ancestor (``/`` at worst): the policy in ``pyproject.toml`` is no
+longer found, JUnit class names and load names change, and a performance baseline matches
+nothing. ``--opt=value`` is one argument, which pytest never mistakes for a path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shlex
+from collections.abc import Iterable, Sequence
+from pathlib import PurePath
+from typing import Any
+
+PREFIX = "--staging-"
+
+
+def _outside(value: str) -> bool:
+    """Whether ``value`` is a path that could move pytest's rootdir guess."""
+    if not value or value.startswith("-") or "://" in value:
+        return False
+    path = PurePath(value)
+    return path.is_absolute() or value.startswith("~") or ".." in path.parts
+
+
+def _matches(value: str, given: Any) -> bool:
+    if isinstance(given, (list, tuple)):
+        return any(_matches(value, g) for g in given)
+    return isinstance(given, str) and given == value
+
+
+def split_path_options(args: Sequence[str], option: Any) -> list[tuple[str, str]]:
+    """``(option, value)`` pairs where one of our options took a path outside the current
+    folder as the next argument. ``option`` is pytest's parsed namespace: a pair counts only
+    when the option really took that argument as its value (a flag followed by a test path
+    does not)."""
+    found: list[tuple[str, str]] = []
+    for flag, value in itertools.pairwise(args):
+        if not flag.startswith(PREFIX) or "=" in flag or not _outside(value):
+            continue
+        dest = flag[2:].replace("-", "_")
+        if _matches(value, getattr(option, dest, None)):
+            found.append((flag, value))
+    return found
+
+
+def invocation_args(config: Any, environ: Any = None) -> list[list[str]]:
+    """The argument lists pytest's rootdir guess saw: PYTEST_ADDOPTS and the command line."""
+    environ = os.environ if environ is None else environ
+    lists: list[list[str]] = []
+    addopts = environ.get("PYTEST_ADDOPTS", "")
+    if addopts.strip():
+        with contextlib.suppress(ValueError):
+            lists.append(shlex.split(addopts))
+    lists.append([str(a) for a in config.invocation_params.args])
+    return lists
+
+
+def problem(config: Any, environ: Any = None) -> str:
+    """A usage error line when a path option was given in the space-separated form with a
+    path outside the current folder ("" when all is well)."""
+    pairs: list[tuple[str, str]] = []
+    for args in invocation_args(config, environ):
+        pairs.extend(split_path_options(args, config.option))
+    if not pairs:
+        return ""
+    return describe(pairs)
+
+
+def describe(pairs: Iterable[tuple[str, str]]) -> str:
+    pairs = list(pairs)
+    flag, value = pairs[0]
+    fixes = ", ".join(f"{f}={shlex.quote(v)}" for f, v in pairs)
+    return (f"{flag} {value}: pytest takes a path given as a separate argument for a test path "
+            f"and moves its rootdir; write {fixes}")
+
+
+__all__ = ["describe", "problem", "split_path_options"]

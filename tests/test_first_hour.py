@@ -1,0 +1,191 @@
+"""The first hour of a new team (issue 15): path options that would move pytest's rootdir,
+the missing URL, what is in effect, option values, and ``--staging-fail-on=warn``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from servers import LoopbackServer
+
+from pytest_staging.option_paths import split_path_options
+from pytest_staging.verdict import GateSpec, RunFacts, TargetFacts, TestRecord, decide
+
+ONE_TEST = """
+def test_health(staging):
+    assert staging.get("/health").status_code == 200
+"""
+
+
+# -- 1. path options in the space-separated form ----------------------------------------------
+@pytest.mark.parametrize("args, found", [
+    (["--staging-report-dir", "/tmp/out", "tests"], [("--staging-report-dir", "/tmp/out")]),
+    (["--staging-report-dir=/tmp/out", "tests"], []),
+    (["--staging-policy", "../policy.toml"], [("--staging-policy", "../policy.toml")]),
+    (["--staging-report-dir", "out"], []),  # inside the current folder: cannot move rootdir
+    # A flag followed by a test path: the path is a test path, not the flag's value.
+    (["--staging-insecure", "/abs/tests"], []),
+    (["--staging-url", "http://x/"], []),
+])
+def test_split_path_options(args: list[str], found: list[tuple[str, str]]) -> None:
+    option = SimpleNamespace(staging_report_dir="/tmp/out" if "/tmp/out" in str(args) else None,
+                             staging_policy="../policy.toml", staging_insecure=True,
+                             staging_url="http://x/")
+    assert split_path_options(args, option) == found
+
+
+def test_absolute_report_dir_as_separate_argument_is_a_usage_error(
+        pytester: pytest.Pytester, server: LoopbackServer, tmp_path: Path) -> None:
+    pytester.makepyfile(test_one=ONE_TEST)
+    report = tmp_path / "elsewhere"
+    result = pytester.runpytest_subprocess(
+        f"--staging-url={server.url}", "--staging-report-dir", str(report),
+        "-p", "no:cacheprovider", "-p", "no:xdist")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*--staging-report-dir {report}: pytest takes a path given "
+                                 f"as a separate argument*write --staging-report-dir={report}*"])
+    verdict = json.loads((report / "verdict.json").read_text())
+    assert verdict["verdict"] == "NO-GO"
+    assert verdict["reasons"][0].startswith("usage error: --staging-report-dir")
+    assert not server.requests, "no test may run against the target"
+    # The same value with '=' is one argument: the run goes ahead and is GO.
+    ok = pytester.runpytest_subprocess(
+        f"--staging-url={server.url}", f"--staging-report-dir={report}",
+        "--staging-gate=integration", "-p", "no:cacheprovider", "-p", "no:xdist")
+    assert ok.ret == 0, ok.stdout.str()
+    assert f"rootdir: {pytester.path}" in ok.stdout.str()
+
+
+# -- 4. messages ------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+def test_forgotten_url_is_one_usage_line(pytester: pytest.Pytester, mode: list[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STAGING_URL", raising=False)
+    pytester.makepyfile(test_one=ONE_TEST + """
+def test_version(staging_url):
+    assert staging_url
+""")
+    result = pytester.runpytest_subprocess(*mode, "-p", "no:cacheprovider")
+    assert result.ret == 4, result.stdout.str()
+    text = result.stdout.str() + result.stderr.str()
+    assert text.count("ERROR: pytest-staging: no staging URL: pass --staging-url or set "
+                      "STAGING_URL") == 1
+    assert "all 2 selected test(s) need the staging target" in text
+    assert not (pytester.path / "staging-report").exists()
+
+
+def test_forgotten_url_with_unit_tests_alongside_runs_them(pytester: pytest.Pytester,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.delenv("STAGING_URL", raising=False)
+    pytester.makepyfile(test_one=ONE_TEST + "\ndef test_unit():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*no staging URL: pass --staging-url or set STAGING_URL*"])
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "soon"])
+def test_negative_load_progress_is_rejected(pytester: pytest.Pytester, value: str) -> None:
+    pytester.makepyfile(test_one="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess(f"--staging-load-progress={value}",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*--staging-load-progress: expected seconds >= 0, got "
+                                 f"'{value}'*"])
+
+
+def test_header_says_started_by_conftest(pytester: pytest.Pytester, server: LoopbackServer,
+                                         tmp_path: Path) -> None:
+    pytester.makeconftest(f"""
+        def pytest_staging_default_url(config):
+            return {server.url!r}
+    """)
+    pytester.makepyfile(test_one=ONE_TEST)
+    result = pytester.runpytest_subprocess(f"--staging-report-dir={tmp_path}",
+                                           "--staging-gate=integration", "-p", "no:xdist",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["staging: http://127.0.0.1:*/ (from started by conftest);*"])
+    assert "pytest_staging_default_url" not in result.stdout.str()
+
+
+# -- 3. what is in effect ---------------------------------------------------------------------
+def test_show_settings_names_every_source_and_redacts(pytester: pytest.Pytester,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAGING_URL", "https://user:hunter22@staging.example.com/?token=abcd1234")
+    monkeypatch.setenv("SHOP_TOKEN", "tok-very-secret")
+    monkeypatch.delenv("STAGING_REPORT_DIR", raising=False)
+    pytester.makefile(".toml", policy='[target]\nhealth = "/ready"\n\n'
+                                      '[gates.performance]\nblocking = false\n')
+    pytester.makeini("[pytest]\nstaging_report_dir = out\n")
+    result = pytester.runpytest_subprocess(
+        "--staging-show-settings", "--staging-policy=policy.toml", "--staging-wait=7",
+        "--staging-header", "Authorization: Bearer $SHOP_TOKEN",
+        "--staging-header", "X-Api-Key: literal-key-123", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stderr.str()
+    text = result.stdout.str()
+    rows = {line.split()[0]: line for line in text.splitlines()[2:] if line.strip()}
+    assert rows["url"].endswith("env STAGING_URL")
+    assert "hunter22" not in text and "abcd1234" not in text and "tok-very-secret" not in text
+    assert "literal-key-123" not in text and "Bearer $SHOP_TOKEN" in text
+    assert "ini staging_report_dir" in rows["report_dir"] and "out" in rows["report_dir"]
+    assert rows["policy"].endswith("command line")
+    assert "/ready" in rows["target.health"] and "policy (" in rows["target.health"]
+    assert rows["target.wait"].split()[1] == "7.0"
+    assert rows["target.wait"].endswith("command line (--staging-wait)")
+    assert rows["target.timeout"].endswith("default")
+    assert "advisory, min_tests 0" in rows["gates.performance"]
+    assert not (pytester.path / "out").exists(), "showing settings writes no verdict"
+
+
+def test_show_settings_with_a_bad_policy_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", policy='[target]\nwiat = 3\n')
+    result = pytester.runpytest_subprocess("--staging-show-settings",
+                                           "--staging-policy=policy.toml",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stdout.fnmatch_lines(["ERROR: pytest-staging: *policy.toml: target.wiat: unknown key*"])
+
+
+# -- --staging-fail-on=warn -------------------------------------------------------------------
+def _facts(**kw: object) -> RunFacts:
+    kw.setdefault("tests", [TestRecord("t::a", "integration"),
+                            TestRecord("t::b", "integration", outcome="failed", blocking=False)])
+    return RunFacts(complete=True, target=TargetFacts(url="http://t/", ready=True,
+                                                      reachable=True),
+                    gates=[GateSpec("integration")], **kw)  # type: ignore[arg-type]
+
+
+def test_fail_on_warn_is_judged_inside_decide() -> None:
+    lenient = decide(_facts())
+    assert lenient["verdict"] == "GO" and lenient["warnings"]
+    strict = decide(_facts(fail_on="warn"))
+    assert strict["verdict"] == "NO-GO"
+    assert strict["reasons"] == [f"warning (--staging-fail-on=warn): {w}"
+                                 for w in lenient["warnings"]]
+    assert strict["run"]["fail_on"] == "warn"
+    assert decide(_facts(fail_on="warn", tests=[TestRecord("t::a", "integration")]))[
+        "verdict"] == "GO", "no warning, nothing to fail on"
+
+
+def test_fail_on_warn_run(pytester: pytest.Pytester, run_staging, server: LoopbackServer
+                          ) -> None:
+    pytester.makepyfile(test_one=ONE_TEST + """
+import pytest
+
+@pytest.mark.advisory
+def test_new_thing(staging):
+    assert staging.get("/missing").status_code == 200
+""")
+    lenient = run_staging("--staging-gate=integration", "-p", "no:xdist", url=server.url)
+    assert lenient.ret == 0 and lenient.verdict["verdict"] == "GO"
+    strict = run_staging("--staging-gate=integration", "--staging-fail-on=warn", "-n", "2",
+                         url=server.url)
+    assert strict.ret == 1
+    verdict = strict.verdict
+    assert verdict["verdict"] == "NO-GO" and verdict["run"]["fail_on"] == "warn"
+    assert any(r.startswith("warning (--staging-fail-on=warn): integration: would have "
+                            "blocked: test_one.py::test_new_thing") for r in verdict["reasons"])
