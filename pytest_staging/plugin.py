@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_staging import hookspecs, missing_url, option_paths, promotion
+from pytest_staging import (
+    hookspecs,
+    insecure_tls,
+    missing_url,
+    option_paths,
+    promotion,
+    skip_location,
+)
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
@@ -219,6 +226,8 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
+    skip_location.register(config)
+    insecure_tls.register(config, settings)
     if config.option.collectonly:
         # Listing tests decides nothing: show the gate selection, touch no verdict.
         config.pluginmanager.register(
@@ -264,6 +273,8 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
+    skip_location.register(config)
+    insecure_tls.register(config, settings)
     sensitive = bool(workerinput.get("staging_sensitive", False))
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)

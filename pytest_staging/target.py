@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 import requests
 
 from pytest_staging.client import join_url
+from pytest_staging.insecure_tls import quiet
 from pytest_staging.redact import Redactor
+from pytest_staging.tls_problems import describe_tls_error
 
 
 @dataclass
@@ -30,7 +32,7 @@ class Readiness:
 def _problem(exc: requests.RequestException) -> str:
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS error (certificate not trusted? use --staging-ca-bundle)"
+        return describe_tls_error(exc)
     if isinstance(exc, requests.exceptions.ProxyError):
         # Checked before the text: "connection refused" here is the proxy's, not the target's.
         return "the proxy failed (check HTTPS_PROXY / HTTP_PROXY / NO_PROXY)"
@@ -67,7 +69,7 @@ def wait_ready(
     last = ""
     reachable = False
     status = None
-    with requests.Session() as session:
+    with requests.Session() as session, quiet(verify):
         session.verify = verify
         session.headers.update(headers or {})
         session.params.update(params or {})  # type: ignore[union-attr]
@@ -129,12 +131,14 @@ def fetch_version(
     """The deployed version (from a header or a JSON field), or ``(None, why not)``."""
     url = join_url(base_url, path)
     try:
-        response = requests.get(url, timeout=timeout, verify=verify, headers=headers or {},
-                                params=params or {})
+        with quiet(verify):
+            response = requests.get(url, timeout=timeout, verify=verify, headers=headers or {},
+                                    params=params or {})
     except requests.RequestException as exc:
         return None, f"version endpoint {path}: {_problem(exc)}"
     if response.status_code >= 400:
-        return None, f"version endpoint {path} answered {response.status_code}"
+        return None, (f"version endpoint {Redactor().url(url)} answered "
+                      f"{response.status_code}{VERSION_KEYS_HINT}")
     if header:
         value = response.headers.get(header)
         return (value, "") if value else (None, f"version endpoint {path}: no {header} header")
@@ -149,6 +153,11 @@ def fetch_version(
     if value is None or isinstance(value, (dict, list)):
         return None, f"version endpoint {path}: no '{field_name}' field"
     return str(value), ""
+
+
+#: Where a wrong version endpoint is fixed: said with the error, so nobody has to look it up.
+VERSION_KEYS_HINT = (" (set the policy's [target] version to the right path, or version_header "
+                     "/ version_field to where the version is)")
 
 
 def is_sensitive(pattern: str, urls: Iterable[str]) -> bool:

@@ -189,3 +189,91 @@ def test_new_thing(staging):
     assert verdict["verdict"] == "NO-GO" and verdict["run"]["fail_on"] == "warn"
     assert any(r.startswith("warning (--staging-fail-on=warn): integration: would have "
                             "blocked: test_one.py::test_new_thing") for r in verdict["reasons"])
+
+
+# -- 4. TLS and version messages --------------------------------------------------------------
+def _tls_server(tls_ca, *identities: str, **validity: object) -> LoopbackServer:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert(*identities, **validity).configure_cert(context)
+    return LoopbackServer(ssl_context=context).start()
+
+
+def _not_ready_reason(url: str, ca: str | bool = True) -> str:
+    from pytest_staging.target import wait_ready
+
+    readiness = wait_ready(url, "/health", wait=0.2, interval=0.1, verify=ca)
+    assert not readiness.ready
+    return readiness.reason
+
+
+def test_https_to_a_plain_http_port_says_no_tls(server: LoopbackServer) -> None:
+    url = server.url.replace("http://", "https://")
+    assert "the server did not speak TLS (an https:// URL aimed at a plain-HTTP port?" in (
+        _not_ready_reason(url))
+
+
+def test_expired_wrong_host_and_untrusted_certificates_have_their_own_words(
+        tls_ca, tmp_path: Path) -> None:
+    import datetime as dt
+
+    bundle = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    now = dt.datetime.now(dt.timezone.utc)
+    expired = _tls_server(tls_ca, "127.0.0.1", not_before=now - dt.timedelta(days=30),
+                          not_after=now - dt.timedelta(days=1))
+    other_host = _tls_server(tls_ca, "shop.example.test")
+    good = _tls_server(tls_ca, "127.0.0.1")
+    try:
+        assert "TLS certificate has expired" in _not_ready_reason(expired.url, str(bundle))
+        assert "TLS certificate is for another host name" in _not_ready_reason(
+            other_host.url, str(bundle))
+        assert "TLS certificate is not trusted (a private CA? use --staging-ca-bundle" in (
+            _not_ready_reason(good.url))
+    finally:
+        for srv in (expired, other_host, good):
+            srv.stop()
+
+
+def test_version_404_names_the_policy_keys_and_full_url(pytester: pytest.Pytester, run_staging,
+                                                        server: LoopbackServer) -> None:
+    server.routes["/version"] = lambda req: (404, {}, b"")
+    pytester.makepyfile(test_one=ONE_TEST)
+    run = run_staging("--staging-gate=integration", "--staging-expect-version=1.0.0",
+                      "-p", "no:xdist", url=server.url)
+    assert run.ret == 1
+    reason = next(r for r in run.verdict["reasons"] if "version" in r)
+    assert f"version endpoint {server.url}version answered 404" in reason
+    assert "[target] version" in reason and "version_header" in reason
+    assert "version_field" in reason
+
+
+@pytest.mark.parametrize("mode", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+def test_insecure_is_one_verdict_warning_and_survives_w_error(
+        pytester: pytest.Pytester, run_staging, tls_server: LoopbackServer,
+        mode: list[str]) -> None:
+    pytester.makepyfile(test_one=ONE_TEST + """
+def test_many(staging):
+    for _ in range(5):
+        assert staging.get("/").ok
+""")
+    run = run_staging("--staging-gate=integration", "--staging-insecure", "-W", "error",
+                      *mode, url=tls_server.url)
+    assert run.ret == 0, run.output
+    assert "InsecureRequestWarning" not in run.output
+    assert "Unverified HTTPS request" not in run.output
+    assert run.verdict["warnings"] == [
+        "TLS certificate verification disabled by --staging-insecure"]
+
+
+def test_skip_reason_names_the_check_not_an_internal_file(pytester: pytest.Pytester,
+                                                           server: LoopbackServer,
+                                                           tmp_path: Path) -> None:
+    pytester.makepyfile(test_one=ONE_TEST)
+    result = pytester.runpytest_subprocess(
+        f"--staging-url={server.url}", f"--staging-report-dir={tmp_path}", "-rs",
+        "--staging-gate=security", "-p", "no:xdist", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] staging-security::transport: target is plain "
+                                 "HTTP: no TLS to check"])
+    assert "pytest_staging" not in result.stdout.str()

@@ -461,7 +461,7 @@ def test_tls_options(pytester: pytest.Pytester, run_staging, tls_server: Loopbac
     pytester.makefile(".toml", policy="[target]\nwait = 1\n")
     untrusted = run_staging("--staging-policy=policy.toml", url=tls_server.url)
     assert untrusted.ret == 1
-    assert "TLS error (certificate not trusted? use --staging-ca-bundle)" in (
+    assert "TLS certificate is not trusted (a private CA? use --staging-ca-bundle FILE)" in (
         untrusted.verdict["reasons"][0])
     bundle = tmp_path / "ca.pem"
     tls_ca.cert_pem.write_to_path(str(bundle))
