@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from pytest_staging import __version__
+from pytest_staging import __version__, init_project
 from pytest_staging.signing import DEFAULT_KEY_ENV
 from pytest_staging.verify import (
     VerifyError,
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW", help="the later verdict.json or report directory")
     p.add_argument("--format", choices=("md", "json"), default="md", help="output format [md]")
     p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
+    init_project.add_parser(sub)
     return parser
 
 
@@ -153,7 +154,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff}
+COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff,
+            "init": init_project.cmd_init}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

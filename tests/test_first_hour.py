@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from servers import LoopbackServer
+from servers import HARDENED_HEADERS, LoopbackServer
 
 from pytest_staging.option_paths import split_path_options
 from pytest_staging.verdict import GateSpec, RunFacts, TargetFacts, TestRecord, decide
@@ -277,3 +277,56 @@ def test_skip_reason_names_the_check_not_an_internal_file(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(["SKIPPED [[]1[]] staging-security::transport: target is plain "
                                  "HTTP: no TLS to check"])
     assert "pytest_staging" not in result.stdout.str()
+
+
+# -- 2. pytest-staging init -------------------------------------------------------------------
+def test_init_writes_policy_first_test_and_ci_job_and_the_first_run_is_go(
+        pytester: pytest.Pytester, server: LoopbackServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    from pytest_staging.cli import main
+
+    server.always_headers = dict(HARDENED_HEADERS)  # a target the security gate finds clean
+    monkeypatch.chdir(pytester.path)
+    assert main(["init", "tests/staging"]) == 0
+    policy = tomllib.loads((pytester.path / "staging-policy.toml").read_text())
+    assert policy["gates"]["integration"]["blocking"] is True
+    assert policy["gates"]["security"]["blocking"] is True
+    assert policy["gates"]["performance"]["blocking"] is False, "no performance test yet"
+    assert "# no performance test in tests/staging yet" in (
+        pytester.path / "staging-policy.toml").read_text()
+    workflow = (pytester.path / ".github/workflows/staging-gate.yml").read_text()
+    assert "--staging-policy=staging-policy.toml" in workflow
+    assert "pip install pytest-staging\n" not in workflow and "PYTEST_STAGING_SOURCE" in workflow
+    result = pytester.runpytest_subprocess(
+        "tests/staging", f"--staging-url={server.url}", "--staging-policy=staging-policy.toml",
+        f"--staging-report-dir={tmp_path}", "-p", "no:cacheprovider", "-p", "no:xdist")
+    assert result.ret == 0, result.stdout.str()
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["verdict"] == "GO"
+    assert verdict["gates"]["performance"]["blocking"] is False
+    # A second init never overwrites what the user may have edited.
+    assert main(["init", "tests/staging"]) == 1
+
+
+def test_init_declares_the_gates_the_suite_has(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    from pytest_staging.cli import main
+
+    suite = tmp_path / "acceptance"
+    suite.mkdir()
+    (suite / "test_shop.py").write_text(
+        "import pytest\n\n"
+        "def test_health(staging):\n    pass\n\n"
+        "def test_load(staging_load):\n    pass\n\n"
+        "@pytest.mark.security\ndef test_headers(staging):\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "acceptance", "--ci", "none"]) == 0
+    policy = tomllib.loads((tmp_path / "staging-policy.toml").read_text())
+    assert {g: v["blocking"] for g, v in policy["gates"].items()} == {
+        "integration": True, "security": True, "performance": True}
+    assert not (suite / "test_staging_first.py").exists(), "the suite has tests already"
+    assert not (tmp_path / ".github").exists()
