@@ -15,18 +15,24 @@ import itertools
 import os
 import shlex
 from collections.abc import Iterable, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 PREFIX = "--staging-"
 
 
-def _outside(value: str) -> bool:
-    """Whether ``value`` is a path that could move pytest's rootdir guess."""
+def _outside(value: str, cwd: Path | None = None) -> bool:
+    """Whether ``value`` is a path outside ``cwd`` (or, without ``cwd``, an absolute path or
+    one with ``..``): such a value moves pytest's common-ancestor guess above the project."""
     if not value or value.startswith("-") or "://" in value:
         return False
     path = PurePath(value)
-    return path.is_absolute() or value.startswith("~") or ".." in path.parts
+    if value.startswith("~"):
+        return True
+    if cwd is None:
+        return path.is_absolute() or ".." in path.parts
+    resolved = Path(os.path.normpath(cwd / Path(value).expanduser()))
+    return not resolved.is_relative_to(cwd)
 
 
 def _matches(value: str, given: Any) -> bool:
@@ -35,17 +41,25 @@ def _matches(value: str, given: Any) -> bool:
     return isinstance(given, str) and given == value
 
 
-def split_path_options(args: Sequence[str], option: Any) -> list[tuple[str, str]]:
-    """``(option, value)`` pairs where one of our options took a path outside the current
-    folder as the next argument. ``option`` is pytest's parsed namespace: a pair counts only
-    when the option really took that argument as its value (a flag followed by a test path
-    does not)."""
+def split_path_options(args: Sequence[str], option: Any, cwd: Path | None = None,
+                       rootpath: Path | None = None) -> list[tuple[str, str]]:
+    """``(option, value)`` pairs where one of our options took, as the next argument, a path
+    outside ``cwd`` or one that pytest's rootdir ended up in. ``option`` is pytest's parsed
+    namespace: a pair counts only when the option really took that argument as its value (a
+    flag followed by a test path does not)."""
     found: list[tuple[str, str]] = []
     for flag, value in itertools.pairwise(args):
-        if not flag.startswith(PREFIX) or "=" in flag or not _outside(value):
+        if not flag.startswith(PREFIX) or "=" in flag or value.startswith("-"):
             continue
         dest = flag[2:].replace("-", "_")
-        if _matches(value, getattr(option, dest, None)):
+        if not _matches(value, getattr(option, dest, None)):
+            continue
+        swallowed = False
+        if rootpath is not None and cwd is not None and "://" not in value:
+            # No ini file found above it: pytest made the value (or a folder in it) the rootdir.
+            target = Path(os.path.normpath(cwd / Path(value).expanduser()))
+            swallowed = rootpath == target or rootpath.is_relative_to(target)
+        if swallowed or _outside(value, cwd):
             found.append((flag, value))
     return found
 
@@ -66,8 +80,9 @@ def problem(config: Any, environ: Any = None) -> str:
     """A usage error line when a path option was given in the space-separated form with a
     path outside the current folder ("" when all is well)."""
     pairs: list[tuple[str, str]] = []
+    cwd = Path(config.invocation_params.dir)
     for args in invocation_args(config, environ):
-        pairs.extend(split_path_options(args, config.option))
+        pairs.extend(split_path_options(args, config.option, cwd, Path(config.rootpath)))
     if not pairs:
         return ""
     return describe(pairs)

@@ -20,20 +20,25 @@ def test_health(staging):
 
 
 # -- 1. path options in the space-separated form ----------------------------------------------
-@pytest.mark.parametrize("args, found", [
-    (["--staging-report-dir", "/tmp/out", "tests"], [("--staging-report-dir", "/tmp/out")]),
-    (["--staging-report-dir=/tmp/out", "tests"], []),
-    (["--staging-policy", "../policy.toml"], [("--staging-policy", "../policy.toml")]),
-    (["--staging-report-dir", "out"], []),  # inside the current folder: cannot move rootdir
+@pytest.mark.parametrize("args, rootpath, found", [
+    (["--staging-report-dir", "/tmp/out", "tests"], "/proj",
+     [("--staging-report-dir", "/tmp/out")]),
+    (["--staging-report-dir=/tmp/out", "tests"], "/proj", []),
+    (["--staging-policy", "../policy.toml"], "/proj", [("--staging-policy", "../policy.toml")]),
+    (["--staging-report-dir", "out"], "/proj", []),  # inside: rootdir stays where it was
+    (["--staging-report-dir", "/proj/out"], "/proj", []),
+    # ... unless no ini file was found and pytest made the report dir the rootdir
+    (["--staging-report-dir", "/proj/out"], "/proj/out", [("--staging-report-dir", "/proj/out")]),
     # A flag followed by a test path: the path is a test path, not the flag's value.
-    (["--staging-insecure", "/abs/tests"], []),
-    (["--staging-url", "http://x/"], []),
+    (["--staging-insecure", "/abs/tests"], "/", []),
+    (["--staging-url", "http://x/"], "/proj", []),
 ])
-def test_split_path_options(args: list[str], found: list[tuple[str, str]]) -> None:
-    option = SimpleNamespace(staging_report_dir="/tmp/out" if "/tmp/out" in str(args) else None,
-                             staging_policy="../policy.toml", staging_insecure=True,
-                             staging_url="http://x/")
-    assert split_path_options(args, option) == found
+def test_split_path_options(args: list[str], rootpath: str,
+                            found: list[tuple[str, str]]) -> None:
+    given = next((a for a in args if a.endswith("out") and "=" not in a), None)
+    option = SimpleNamespace(staging_report_dir=given, staging_policy="../policy.toml",
+                             staging_insecure=True, staging_url="http://x/")
+    assert split_path_options(args, option, Path("/proj"), Path(rootpath)) == found
 
 
 def test_absolute_report_dir_as_separate_argument_is_a_usage_error(
@@ -330,3 +335,58 @@ def test_init_declares_the_gates_the_suite_has(tmp_path: Path,
         "integration": True, "security": True, "performance": True}
     assert not (suite / "test_staging_first.py").exists(), "the suite has tests already"
     assert not (tmp_path / ".github").exists()
+
+
+# -- 6. security gate: accepted risks ---------------------------------------------------------
+def test_min_grade_is_judged_with_accepted_risks_excluded_and_reports_show_them(
+        pytester: pytest.Pytester, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from security_servers import python_http_server
+
+    root = tmp_path / "site"
+    (root / ".git").mkdir(parents=True)
+    (root / ".git" / "config").write_text("[core]\n")
+    (root / "index.txt").write_text("hello\n")
+    until = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    accepted = ["csp-missing", "clickjacking-unprotected", "directory-listing",
+                "sensitive-path-exposed", "xcto-missing", "referrer-policy-missing",
+                "coop-missing", "corp-missing", "version-banner"]
+
+    def policy(plain: str = "") -> str:
+        lines = ['[security]', 'min_grade = "A"', '[security.rules]']
+        for rule in accepted:
+            if rule == plain:  # a level without owner/expiry/reason is no accepted risk
+                lines.append(f'{rule} = "warn"')
+            else:
+                lines.append(f'{rule} = {{ level = "warn", owner = "team-shop", '
+                             f'expires = {until}, reason = "SEC-{len(rule)}" }}')
+        return "\n".join(lines) + "\n"
+
+    def run(text: str) -> tuple[int, dict, Path]:
+        (pytester.path / "policy.toml").write_text(text)
+        report = pytester.path / "report"
+        result = pytester.runpytest_subprocess(
+            f"--staging-url={url}", f"--staging-report-dir={report}", "--staging-gate=security",
+            "--staging-policy=policy.toml", "-p", "no:xdist", "-p", "no:cacheprovider")
+        return result.ret, json.loads((report / "verdict.json").read_text()), report
+
+    pytester.makepyfile(test_one="def test_x():\n    pass\n")
+    with python_http_server(root) as url:
+        ret, verdict, report = run(policy())
+        assert ret == 0, verdict["reasons"]
+        grade = verdict["gates"]["security"]["grade"]
+        assert grade["grade"] == "F", "counting every finding"
+        assert grade["excluding_accepted"]["grade"] == "A+"
+        assert grade["excluding_accepted"]["accepted"] == len(accepted)
+        markdown = (report / "verdict.md").read_text()
+        assert "with 9 accepted risk(s) excluded, F (0/100) counting them" in markdown
+        assert "### Accepted risks" in markdown
+        assert f"| `csp-missing` | team-shop | {until} | SEC-11 |" in markdown
+        html = (report / "verdict.html").read_text()
+        assert 'id="accepted-risks"' in html and "team-shop" in html and "SEC-11" in html
+
+        ret, verdict, _ = run(policy(plain="csp-missing"))
+        assert ret == 1
+        assert any(r.startswith("security: grade: grade ") and "below the minimum" in r
+                   for r in verdict["reasons"]), verdict["reasons"]
