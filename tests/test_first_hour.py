@@ -390,3 +390,21 @@ def test_min_grade_is_judged_with_accepted_risks_excluded_and_reports_show_them(
         assert ret == 1
         assert any(r.startswith("security: grade: grade ") and "below the minimum" in r
                    for r in verdict["reasons"]), verdict["reasons"]
+
+
+def test_bandit_logs_nothing_into_the_test_process(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """bandit's optional SARIF formatter (sarif_om) is not installed: its plugin loader's
+    ERROR line must not reach the run's logs, the captured log of a failing item included."""
+    import logging
+
+    from pytest_staging.gates.security.bandit_scan import run_bandit
+
+    (tmp_path / "app.py").write_text("import subprocess\n\n\ndef run(cmd):\n"
+                                     "    return subprocess.run(cmd, shell=True)\n")
+    with caplog.at_level(logging.DEBUG):
+        result = run_bandit(tmp_path, root=tmp_path)
+    assert [f["rule"] for f in result.findings] == ["B602"]
+    assert result.findings[0]["file"] == "app.py" and result.files == 1
+    assert not [r for r in caplog.records if r.name.startswith(("stevedore", "bandit"))]
+    assert "sarif" not in caplog.text
