@@ -37,6 +37,16 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a percentage >= 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
     parser = argparse.ArgumentParser(
@@ -71,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW", help="the later verdict.json or report directory")
     p.add_argument("--format", choices=("md", "json"), default="md", help="output format [md]")
     p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
+    p.add_argument("--significant", metavar="PERCENT", type=_percent, default=10.0,
+                   help="a metric change of at least PERCENT is significant and listed [10]")
+    p.add_argument("--all-metrics", action="store_true",
+                   help="list every metric change, not only the significant ones")
     init_project.add_parser(sub)
     return parser
 
@@ -145,11 +159,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
         old, new = load_verdict(args.old), load_verdict(args.new)
     except VerifyError as exc:
         return _fail("diff", exc)
-    result = diff_verdicts(old, new)
+    result = diff_verdicts(old, new, significant_percent=args.significant)
     if args.format == "json":
         text = json.dumps(result, indent=2, sort_keys=True, default=str) + "\n"
     else:
-        text = render_diff_markdown(result)
+        text = render_diff_markdown(result, all_metrics=args.all_metrics)
     _emit(text, args.output)
     return 0
 

@@ -408,3 +408,35 @@ def test_bandit_logs_nothing_into_the_test_process(tmp_path: Path,
     assert result.findings[0]["file"] == "app.py" and result.files == 1
     assert not [r for r in caplog.records if r.name.startswith(("stevedore", "bandit"))]
     assert "sarif" not in caplog.text
+
+
+# -- 7. pytest-staging diff: significant first ------------------------------------------------
+def _perf_verdict(metrics: dict) -> dict:
+    return {"schema": "pytest-staging/verdict@1", "verdict": "GO", "reasons": [], "tests": [],
+            "target": {}, "gates": {"performance": {"status": "passed", "metrics": metrics}}}
+
+
+def test_diff_shows_significant_changes_first_not_every_metric(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_staging.cli import main
+
+    old = {f"load.endpoint_{i}.p95": 100.0 + i for i in range(200)}
+    new = {k: v * 1.02 for k, v in old.items()}  # 2% noise everywhere
+    new["load.endpoint_7.p95"] = old["load.endpoint_7.p95"] * 3  # +200%: a regression
+    new["load.endpoint_9.p95"] = old["load.endpoint_9.p95"] * 0.5  # -50%
+    (tmp_path / "old.json").write_text(json.dumps(_perf_verdict(old)))
+    (tmp_path / "new.json").write_text(json.dumps(_perf_verdict(new)))
+    assert main(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json")]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == ["performance.load.endpoint_7.p95",
+                                               "performance.load.endpoint_9.p95"]
+    assert "### Significant metric changes (2)" in out
+    assert "198 smaller metric change(s) (under 10%) not listed" in out
+    assert main(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"),
+                 "--all-metrics"]) == 0
+    assert len([ln for ln in capsys.readouterr().out.splitlines()
+                if ln.startswith("| `")]) == 200
+    assert main(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"),
+                 "--significant", "1"]) == 0
+    assert "### Significant metric changes (200)" in capsys.readouterr().out
