@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_staging import (
+    github_annotations,
     hookspecs,
     insecure_tls,
     missing_url,
     option_paths,
     promotion,
+    pytest_html_hooks,
     skip_location,
 )
 from pytest_staging.gates.performance import pytest_glue as performance_glue
@@ -228,6 +230,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
     skip_location.register(config)
     insecure_tls.register(config, settings)
+    pytest_html_hooks.register_test_process(config)
     if config.option.collectonly:
         # Listing tests decides nothing: show the gate selection, touch no verdict.
         config.pluginmanager.register(
@@ -247,6 +250,8 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     config.stash[CONTROLLER_KEY] = controller
     config.pluginmanager.register(controller, "staging-controller")
     promotion.register(config, controller)
+    pytest_html_hooks.register_controller(config, controller)
+    github_annotations.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
     else:
@@ -275,6 +280,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
     skip_location.register(config)
     insecure_tls.register(config, settings)
+    pytest_html_hooks.register_test_process(config)
     sensitive = bool(workerinput.get("staging_sensitive", False))
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)

@@ -440,3 +440,67 @@ def test_diff_shows_significant_changes_first_not_every_metric(
     assert main(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"),
                  "--significant", "1"]) == 0
     assert "### Significant metric changes (200)" in capsys.readouterr().out
+
+
+# -- ecosystem: GitHub Actions annotations, pytest-html ---------------------------------------
+BROKEN = ONE_TEST + """
+
+def test_orders(staging):
+    response = staging.get("/api/orders")
+    assert response.status_code == 200, "orders are down"
+"""
+
+
+@pytest.mark.parametrize("mode", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+def test_github_actions_annotations(pytester: pytest.Pytester, run_staging,
+                                    server: LoopbackServer, mode: list[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(pytester.path))
+    pytester.makepyfile(test_one=BROKEN)
+    run = run_staging("--staging-gate=integration", *mode, url=server.url)
+    assert run.ret == 1
+    errors = [ln for ln in run.stdout.splitlines() if ln.startswith("::error")]
+    assert errors[0] == ("::error file=test_one.py,line=7,title=staging NO-GO%3A integration "
+                         "gate::test_one.py::test_orders failed: AssertionError: orders are "
+                         "down")
+    assert len(errors) == 2
+    assert errors[1].startswith("::error title=staging verdict NO-GO (1 reason(s))::"
+                                "integration: test_one.py::test_orders failed")
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    quiet = run_staging("--staging-gate=integration", *mode, url=server.url)
+    assert quiet.ret == 1 and "::error" not in quiet.stdout
+
+
+def test_pytest_html_report_shows_the_verdict(pytester: pytest.Pytester, run_staging,
+                                              server: LoopbackServer, tmp_path: Path) -> None:
+    pytest.importorskip("pytest_html")
+    import re
+
+    server.routes["/api/orders"] = lambda req: (500, {"Content-Type": "text/plain"},
+                                                b"database <down>")
+    pytester.makepyfile(test_one=BROKEN)
+    report = tmp_path / "report.html"
+    run = run_staging("--staging-gate=integration", f"--html={report}",
+                      "--self-contained-html", "-n", "2", url=server.url)
+    assert run.ret == 1, run.output
+    page = report.read_text()
+    banner = re.search(r'<div id="staging-verdict".*?</ul></div>', page, re.S)
+    assert banner, "the verdict banner is at the top of pytest-html's report"
+    assert "staging verdict: NO-GO" in banner.group(0)
+    assert "integration: test_one.py::test_orders failed" in banner.group(0)
+    # The failing test's HTTP evidence is an extra (in the report's JSON data, escaped).
+    assert "staging: last HTTP exchanges" in page
+    assert "database &amp;lt;down&amp;gt;" in page or "database \\u003cdown" in page or (
+        "database &lt;down&gt;" in page)
+    for key in ("Staging target", "Staging verdict"):
+        assert key in page
+    (tmp_path / "path.txt").write_text(str(report))
+    if SCREENSHOT_DIR:
+        import shutil
+
+        shutil.copy(report, Path(SCREENSHOT_DIR) / "pytest-html-report.html")
+
+
+#: Set to a folder to keep the pytest-html report of the test above (for a screenshot).
+SCREENSHOT_DIR = ""
