@@ -4,6 +4,8 @@ the missing URL, what is in effect, option values, and ``--staging-fail-on=warn`
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -495,12 +497,19 @@ def test_pytest_html_report_shows_the_verdict(pytester: pytest.Pytester, run_sta
         "database &lt;down&gt;" in page)
     for key in ("Staging target", "Staging verdict"):
         assert key in page
-    (tmp_path / "path.txt").write_text(str(report))
-    if SCREENSHOT_DIR:
-        import shutil
-
-        shutil.copy(report, Path(SCREENSHOT_DIR) / "pytest-html-report.html")
-
-
-#: Set to a folder to keep the pytest-html report of the test above (for a screenshot).
-SCREENSHOT_DIR = ""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium to open the report in (apt-get install chromium)")
+    # What a reader sees: the page as headless Chromium renders it (pytest-html builds its
+    # table with JavaScript), and a screenshot that is not blank.
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--dump-dom", report.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert "staging verdict: NO-GO" in dom.stdout
+    assert "integration: test_one.py::test_orders failed" in dom.stdout
+    assert "test_one.py::test_orders" in dom.stdout.split('id="staging-verdict"')[1]
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--window-size=1280,900", f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000
