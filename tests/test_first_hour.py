@@ -513,3 +513,39 @@ def test_pytest_html_report_shows_the_verdict(pytester: pytest.Pytester, run_sta
                     "--window-size=1280,900", f"--screenshot={shot}", report.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000
+
+
+# -- 1. a performance baseline that matches nothing -------------------------------------------
+@pytest.mark.parametrize("policy, go", [("", False), ('baseline_missing = "warn"\n', True)],
+                         ids=["default-fail", "warn"])
+def test_baseline_that_matches_no_load_fails_by_default(pytester: pytest.Pytester,
+                                                        policy: str, go: bool) -> None:
+    from perf_server import base_url, loopback_server
+
+    # Made under another rootdir: the load names do not match this run's.
+    baseline = {"schema": "pytest-staging/verdict@1", "gates": {"performance": {"metrics": {
+        "acceptance/test_base.py::test_load": {"requests": 10, "rps": 5.0, "p95": 100.0,
+                                               "fail_ratio": 0.0, "endpoints": {}}}}}}
+    (pytester.path / "old.json").write_text(json.dumps(baseline))
+    pytester.makefile(".toml", policy=f'[performance]\nmax_regression = ["p95 +50%"]\n{policy}')
+    pytester.makepyfile(test_base="""
+        def test_load(staging_load):
+            staging_load(users=1, spawn_rate=1, run_time=1, profile=["/"])
+    """)
+    report = pytester.path / "report"
+    with loopback_server() as srv:
+        result = pytester.runpytest_subprocess(
+            f"--staging-url={base_url(srv)}", f"--staging-report-dir={report}",
+            "--staging-gate=performance", "--staging-policy=policy.toml",
+            "--staging-perf-baseline=old.json", "-p", "no:xdist", "-p", "no:cacheprovider",
+            timeout=180)
+    verdict = json.loads((report / "verdict.json").read_text())
+    text = ("load test_base.py::test_load has no baseline in old.json (loads there: "
+            "acceptance/test_base.py::test_load)")
+    if go:
+        assert result.ret == 0, verdict["reasons"]
+        assert any(text in w for w in verdict["warnings"])
+    else:
+        assert result.ret == 1
+        assert any(r.startswith("performance: ") and text in r
+                   for r in verdict["reasons"]), verdict["reasons"]

@@ -398,13 +398,14 @@ class StagingLoad:
             return [broken], []
         if name not in loads:
             known = ", ".join(sorted(loads)[:3]) or "none"
-            detail = (f"load {name} has no baseline in {path} (loads there: {known}); "
-                      "was the baseline made from another rootdir or test name?")
+            detail = (f"load {name} has no baseline in {path} (loads there: {known}): a new "
+                      "load, or a baseline made under another rootdir or test name? Refresh "
+                      "the baseline, or set [performance] baseline_missing = \"warn\"")
             if self.perf.get("baseline_missing", "fail") == "warn":
                 return [], [f"performance: {detail}: not compared"]
             missing = {"expr": "baseline", "metric": "baseline", "endpoint": None,
                        "observed": None, "limit": None, "unit": "", "passed": False,
-                       "detail": f"{detail} [performance] baseline_missing = \"fail\""}
+                       "detail": detail}
             return [missing], []
         return compare(rules, metrics, loads[name]), []
 

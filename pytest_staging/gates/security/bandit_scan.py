@@ -202,6 +202,9 @@ def _bandit_cli(files: Sequence[str], severity: str, confidence: str) -> dict[st
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BanditError(f"bandit failed: {type(exc).__name__}: {exc}") from None
     try:
+        # 0: no issue, 1: issues found; anything else is bandit failing, whatever it printed.
+        if done.returncode not in (0, 1):
+            raise ValueError(f"exit status {done.returncode}")
         report = json.loads(done.stdout)
         if not isinstance(report, dict):
             raise ValueError("not a JSON object")
