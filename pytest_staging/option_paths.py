@@ -41,12 +41,27 @@ def _matches(value: str, given: Any) -> bool:
     return isinstance(given, str) and given == value
 
 
+def _moved(target: Path, cwd: Path, rootpath: Path, inipath: Path | None) -> bool:
+    """Whether pytest's rootdir shows the mark of ``target`` taken for a test path: the rootdir
+    is the value itself (or inside it), or a common ancestor above the current folder that no
+    ini file put there."""
+    if rootpath == target or rootpath.is_relative_to(target):
+        return True
+    if not target.is_relative_to(rootpath) or rootpath == cwd:
+        return False
+    # An ini file at the rootdir above the current folder: pytest would have found it anyway.
+    ini_dir = inipath.parent if inipath is not None else None
+    return not (ini_dir == rootpath and cwd.is_relative_to(rootpath))
+
+
 def split_path_options(args: Sequence[str], option: Any, cwd: Path | None = None,
-                       rootpath: Path | None = None) -> list[tuple[str, str]]:
+                       rootpath: Path | None = None, inipath: Path | None = None
+                       ) -> list[tuple[str, str]]:
     """``(option, value)`` pairs where one of our options took, as the next argument, a path
-    outside ``cwd`` or one that pytest's rootdir ended up in. ``option`` is pytest's parsed
-    namespace: a pair counts only when the option really took that argument as its value (a
-    flag followed by a test path does not)."""
+    that moved pytest's rootdir (with ``cwd`` and ``rootpath`` given), or that could (an
+    absolute path or one with ``..``, without them). ``option`` is pytest's parsed namespace:
+    a pair counts only when the option really took that argument as its value (a flag
+    followed by a test path does not)."""
     found: list[tuple[str, str]] = []
     for flag, value in itertools.pairwise(args):
         if not flag.startswith(PREFIX) or "=" in flag or value.startswith("-"):
@@ -54,12 +69,14 @@ def split_path_options(args: Sequence[str], option: Any, cwd: Path | None = None
         dest = flag[2:].replace("-", "_")
         if not _matches(value, getattr(option, dest, None)):
             continue
-        swallowed = False
-        if rootpath is not None and cwd is not None and "://" not in value:
-            # No ini file found above it: pytest made the value (or a folder in it) the rootdir.
-            target = Path(os.path.normpath(cwd / Path(value).expanduser()))
-            swallowed = rootpath == target or rootpath.is_relative_to(target)
-        if swallowed or _outside(value, cwd):
+        if "://" in value:
+            continue
+        if cwd is None or rootpath is None:
+            if _outside(value):
+                found.append((flag, value))
+            continue
+        target = Path(os.path.normpath(cwd / Path(value).expanduser()))
+        if _moved(target, cwd, rootpath, inipath):
             found.append((flag, value))
     return found
 
@@ -82,9 +99,13 @@ def problem(config: Any, environ: Any = None) -> str:
     pairs: list[tuple[str, str]] = []
     cwd = Path(config.invocation_params.dir)
     for args in invocation_args(config, environ):
-        pairs.extend(split_path_options(args, config.option, cwd, Path(config.rootpath)))
+        inipath = Path(config.inipath) if config.inipath else None
+        pairs.extend(split_path_options(args, config.option, cwd, Path(config.rootpath),
+                                        inipath))
     if not pairs:
         return ""
+    # Name a value outside the current folder first: that is the one that moved the rootdir.
+    pairs.sort(key=lambda pair: not _outside(pair[1], cwd))
     return describe(pairs)
 
 

@@ -28,7 +28,7 @@ _CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
      "the server's TLS certificate is not trusted (a private CA? use "
      "--staging-ca-bundle FILE)"),
 )
-GENERIC = "TLS handshake failed (certificate not trusted? use --staging-ca-bundle FILE)"
+GENERIC = "TLS error: handshake failed (certificate not trusted? use --staging-ca-bundle FILE)"
 
 
 def _texts(exc: BaseException) -> str:
@@ -53,7 +53,7 @@ def describe_tls_error(exc: BaseException | str) -> str:
     text = exc.lower() if isinstance(exc, str) else _texts(exc)
     for fragments, words in _CAUSES:
         if any(f in text for f in fragments):
-            return words
+            return f"TLS error: {words}"
     return GENERIC
 
 

@@ -3,6 +3,7 @@ the missing URL, what is in effect, option values, and ``--staging-fail-on=warn`
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -22,31 +23,42 @@ def test_health(staging):
 
 
 # -- 1. path options in the space-separated form ----------------------------------------------
-@pytest.mark.parametrize("args, rootpath, found", [
-    (["--staging-report-dir", "/tmp/out", "tests"], "/proj",
-     [("--staging-report-dir", "/tmp/out")]),
-    (["--staging-report-dir=/tmp/out", "tests"], "/proj", []),
-    (["--staging-policy", "../policy.toml"], "/proj", [("--staging-policy", "../policy.toml")]),
-    (["--staging-report-dir", "out"], "/proj", []),  # inside: rootdir stays where it was
-    (["--staging-report-dir", "/proj/out"], "/proj", []),
-    # ... unless no ini file was found and pytest made the report dir the rootdir
-    (["--staging-report-dir", "/proj/out"], "/proj/out", [("--staging-report-dir", "/proj/out")]),
+@pytest.mark.parametrize("args, rootpath, inipath, found", [
+    # pytest took /tmp/out for a test path: the rootdir moved up to a common ancestor
+    (["--staging-report-dir", "/tmp/out"], "/", None, [("--staging-report-dir", "/tmp/out")]),
+    # the same value, with the rootdir where the project's ini file put it: no harm done
+    (["--staging-report-dir", "/tmp/out", "tests"], "/proj", "/proj/pytest.ini", []),
+    (["--staging-report-dir=/tmp/out"], "/", None, []),  # one argument: never a test path
+    (["--staging-policy", "../policy.toml"], "/", None, [("--staging-policy",
+                                                          "../policy.toml")]),
+    (["--staging-report-dir", "out"], "/proj", None, []),
+    # no ini file anywhere: pytest made the report dir the rootdir
+    (["--staging-report-dir", "/proj/out"], "/proj/out", None,
+     [("--staging-report-dir", "/proj/out")]),
     # A flag followed by a test path: the path is a test path, not the flag's value.
-    (["--staging-insecure", "/abs/tests"], "/", []),
-    (["--staging-url", "http://x/"], "/proj", []),
+    (["--staging-insecure", "/abs/tests"], "/", None, []),
+    (["--staging-url", "http://x/"], "/", None, []),
 ])
-def test_split_path_options(args: list[str], rootpath: str,
+def test_split_path_options(args: list[str], rootpath: str, inipath: str | None,
                             found: list[tuple[str, str]]) -> None:
     given = next((a for a in args if a.endswith("out") and "=" not in a), None)
     option = SimpleNamespace(staging_report_dir=given, staging_policy="../policy.toml",
                              staging_insecure=True, staging_url="http://x/")
-    assert split_path_options(args, option, Path("/proj"), Path(rootpath)) == found
+    assert split_path_options(args, option, Path("/proj"), Path(rootpath),
+                              Path(inipath) if inipath else None) == found
+    # Without the rootdir (the docs check): any absolute or '..' value is suspect.
+    assert bool(split_path_options(args, option)) == any(
+        v.startswith(("/", "..")) for f, v in itertools.pairwise(args)
+        if f in ("--staging-report-dir", "--staging-policy"))
 
 
 def test_absolute_report_dir_as_separate_argument_is_a_usage_error(
         pytester: pytest.Pytester, server: LoopbackServer, tmp_path: Path) -> None:
     pytester.makepyfile(test_one=ONE_TEST)
     report = tmp_path / "elsewhere"
+    # pytest ignores a path that does not exist yet: the second run of the day is the one
+    # whose rootdir moves (to a common ancestor of the report dir and this folder).
+    report.mkdir()
     result = pytester.runpytest_subprocess(
         f"--staging-url={server.url}", "--staging-report-dir", str(report),
         "-p", "no:cacheprovider", "-p", "no:xdist")
