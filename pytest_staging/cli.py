@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from pytest_staging import __version__
+from pytest_staging import __version__, init_project
 from pytest_staging.keygen import add_keygen_parser, cmd_keygen
 from pytest_staging.signing import DEFAULT_KEY_ENV
 from pytest_staging.verify import (
@@ -38,6 +38,16 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a percentage >= 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW", help="the later verdict.json or report directory")
     p.add_argument("--format", choices=("md", "json"), default="md", help="output format [md]")
     p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
+    p.add_argument("--significant", metavar="PERCENT", type=_percent, default=10.0,
+                   help="a metric change of at least PERCENT is significant and listed [10]")
+    p.add_argument("--all-metrics", action="store_true",
+                   help="list every metric change, not only the significant ones")
+    init_project.add_parser(sub)
     add_keygen_parser(sub)
     return parser
 
@@ -261,16 +276,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
         old, new = load_verdict(args.old), load_verdict(args.new)
     except VerifyError as exc:
         return _fail("diff", exc)
-    result = diff_verdicts(old, new)
+    result = diff_verdicts(old, new, significant_percent=args.significant)
     if args.format == "json":
         text = json.dumps(result, indent=2, sort_keys=True, default=str) + "\n"
     else:
-        text = render_diff_markdown(result)
+        text = render_diff_markdown(result, all_metrics=args.all_metrics)
     _emit(text, args.output)
     return 0
 
 
-COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff, "keygen": cmd_keygen}
+COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff,
+            "init": init_project.cmd_init, "keygen": cmd_keygen}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

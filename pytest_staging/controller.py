@@ -448,6 +448,7 @@ class Controller:
             allow_destructive=self.settings.allow_destructive,
             insecure=self.settings.insecure,
             selection=self.selection(),
+            fail_on=self.settings.fail_on,
             versions={
                 "python": sys.version.split()[0],
                 "pytest": pytest.__version__,

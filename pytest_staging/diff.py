@@ -13,6 +13,8 @@ from typing import Any
 from pytest_staging.reports.html import flatten_metrics, format_value, ordered_gate_names
 
 FAILING = ("failed", "error")
+#: A metric change of at least this many percent is significant (listed first, always shown).
+SIGNIFICANT_PERCENT = 10.0
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -60,8 +62,19 @@ def _version(verdict: Mapping[str, Any]) -> Any:
     return observed.get("end", observed.get("start"))
 
 
-def diff_verdicts(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """Compare two verdict dicts; every value in the result is a builtin."""
+def _significant(change: Mapping[str, Any], percent: float) -> bool:
+    """A metric that appeared, vanished, changed kind, moved off zero, or by >= percent."""
+    if "delta" not in change:
+        return True
+    if change.get("percent") is None:
+        return change["delta"] != 0
+    return abs(float(change["percent"])) >= percent
+
+
+def diff_verdicts(old: Mapping[str, Any], new: Mapping[str, Any],
+                  significant_percent: float = SIGNIFICANT_PERCENT) -> dict[str, Any]:
+    """Compare two verdict dicts; every value in the result is a builtin. Metric changes are
+    ordered significant first (largest relative change first), each marked ``significant``."""
     old_tests, new_tests = _tests(old), _tests(new)
     newly_failing, fixed, newly_flaky = [], [], []
     for nodeid, t in new_tests.items():
@@ -87,7 +100,10 @@ def diff_verdicts(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, A
         if _is_number(a) and _is_number(b):
             change["delta"] = b - a
             change["percent"] = round((b - a) / a * 100, 1) if a else None
+        change["significant"] = _significant(change, significant_percent)
         metric_changes.append(change)
+    metric_changes.sort(key=lambda c: (not c["significant"], -abs(c.get("percent") or 0.0)
+                                       if c.get("percent") is not None else -1e18))
 
     old_gates, new_gates = _dict(old.get("gates")), _dict(new.get("gates"))
     gate_changes = []
@@ -111,6 +127,7 @@ def diff_verdicts(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, A
         "new_findings": [new_f[k] for k in new_f if k not in old_f],
         "resolved_findings": [old_f[k] for k in old_f if k not in new_f],
         "metric_changes": metric_changes,
+        "significant_percent": significant_percent,
         "new_reasons": [r for r in new_reasons if r not in old_reasons],
         "resolved_reasons": [r for r in old_reasons if r not in new_reasons],
     }
@@ -138,8 +155,10 @@ def _finding_line(f: Mapping[str, Any]) -> str:
         f" at {_md(where)}" if where else "")
 
 
-def render_diff_markdown(d: Mapping[str, Any]) -> str:
-    """Release-notes Markdown for a diff from ``diff_verdicts``."""
+def render_diff_markdown(d: Mapping[str, Any], all_metrics: bool = False) -> str:
+    """Release-notes Markdown for a diff from ``diff_verdicts``: what changed significantly
+    first; metric changes under the significance threshold only counted unless
+    ``all_metrics``."""
     v, ver = d["verdict"], d["version"]
     lines = ["## Staging verdict changes", ""]
     arrow = f"{v['old']} -> {v['new']}" if v["changed"] else f"{v['new']} (unchanged)"
@@ -167,10 +186,14 @@ def render_diff_markdown(d: Mapping[str, Any]) -> str:
     for title, items in sections:
         if items:
             lines += ["", f"### {title} ({len(items)})", "", *items]
-    if d["metric_changes"]:
-        lines += ["", f"### Metric changes ({len(d['metric_changes'])})", "",
+    changes = list(d["metric_changes"])
+    shown = changes if all_metrics else [m for m in changes if m.get("significant", True)]
+    hidden = len(changes) - len(shown)
+    if shown:
+        title = "Metric changes" if all_metrics else "Significant metric changes"
+        lines += ["", f"### {title} ({len(shown)})", "",
                   "| metric | old | new | change |", "|---|---:|---:|---:|"]
-        for m in d["metric_changes"]:
+        for m in shown:
             change = ""
             if "delta" in m:
                 change = f"{m['delta']:+.4g}"
@@ -178,6 +201,11 @@ def render_diff_markdown(d: Mapping[str, Any]) -> str:
                     change += f" ({m['percent']:+.1f}%)"
             lines.append(f"| `{_md(m['metric'])}` | {_md(format_value(m['old']))} | "
                          f"{_md(format_value(m['new']))} | {change} |")
+    if hidden:
+        threshold = d.get("significant_percent", SIGNIFICANT_PERCENT)
+        lines += ["", f"{hidden} smaller metric change(s) (under {threshold:g}%) not listed: "
+                      "`pytest-staging diff --all-metrics` lists them, `--format json` has "
+                      "them all."]
     if d["added_tests"] or d["removed_tests"]:
         lines += ["", f"Tests added: {len(d['added_tests'])}, removed: "
                       f"{len(d['removed_tests'])}."]

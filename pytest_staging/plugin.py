@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_staging import hookspecs, log_redaction, promotion
+from pytest_staging import (
+    github_annotations,
+    hookspecs,
+    insecure_tls,
+    log_redaction,
+    missing_url,
+    option_paths,
+    promotion,
+    pytest_html_hooks,
+    skip_location,
+)
 from pytest_staging.browser import glue as browser_glue
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
@@ -42,6 +52,8 @@ if TYPE_CHECKING:
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 CONTROLLER_KEY: pytest.StashKey[Controller] = pytest.StashKey()
+#: Where the URL came from when a conftest's pytest_staging_default_url hook gave it.
+DEFAULT_URL_SOURCE = "started by conftest"
 
 GATE_HELP = {
     "integration": "integration gate: the deployed system works with its real dependencies",
@@ -136,6 +148,15 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                     type=promotion.retries_count, metavar="N",
                     help="seed of the contract gate's generated requests, to reproduce a run "
                          "[policy contract.seed, else random; recorded in the verdict]")
+    group.addoption("--staging-fail-on", dest="staging_fail_on", choices=("error", "warn"),
+                    metavar="error|warn",
+                    help="what makes the verdict NO-GO: error (failures only) or warn "
+                         "(every verdict warning too) [error]")
+    group.addoption("--staging-show-settings", dest="staging_show_settings",
+                    action="store_true",
+                    help="print every effective staging setting with its source "
+                         "(command line, env, ini, policy, default), secrets redacted, "
+                         "and exit [off]")
     parser.addini("staging_url", "base URL of the staging target")
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
@@ -144,6 +165,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     pluginmanager.register(performance_glue, "staging-performance")
     # The browser integration's option and --base-url snapshot (Playwright itself stays lazy).
     pluginmanager.register(browser_glue, "staging-browser-glue")
+    pluginmanager.register(ShowSettingsHook(), "staging-show-settings")
     # Before pytest parses a single option: an invocation meant to be an active run replaces
     # the verdict on disk, so whatever fails from here on leaves no earlier GO behind.
     invalidate_early(pluginmanager.get_plugin("pytestconfig"))
@@ -191,6 +213,18 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         raise
 
 
+class ShowSettingsHook:
+    """``--staging-show-settings``: print the effective settings and stop (like --markers)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_cmdline_main(self, config: pytest.Config) -> int | None:
+        if config.getoption("staging_show_settings", False):
+            from pytest_staging import show_settings
+
+            return show_settings.main(config)
+        return None
+
+
 def _register_markers(config: pytest.Config, gates: Any) -> None:
     for name in gates:
         config.addinivalue_line("markers", f"{name}: {GATE_HELP.get(name, f'{name} gate')}")
@@ -215,6 +249,9 @@ def pytest_configure(config: pytest.Config) -> None:
         else:
             _register_markers(config, _declared_gates(config))
         return
+    problem = option_paths.problem(config)
+    if problem:
+        _fail_usage(config, problem)
     url, source = find_url(config)
     if url is not None and not url.strip():
         # An unset variable in CI ("--staging-url $URL") must not switch the gate off.
@@ -222,9 +259,10 @@ def pytest_configure(config: pytest.Config) -> None:
                             "give a URL, or remove the option to run without the gate")
     if not url:
         url = config.hook.pytest_staging_default_url(config=config)
-        source = "pytest_staging_default_url"
+        source = DEFAULT_URL_SOURCE
     if not url:
         _register_markers(config, _declared_gates(config))
+        missing_url.register(config)
         return
     _configure_controller(config, url, source)
 
@@ -256,6 +294,9 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
+    skip_location.register(config)
+    insecure_tls.register(config, settings)
+    pytest_html_hooks.register_test_process(config)
     if config.option.collectonly:
         # Listing tests decides nothing: show the gate selection; no verdict may stay behind.
         from pytest_staging.redact import Redactor
@@ -295,6 +336,8 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     attestation_glue.register(config, controller, attest_settings)
     log_redaction.register(config, controller.redactor)
     promotion.register(config, controller)
+    pytest_html_hooks.register_controller(config, controller)
+    github_annotations.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
         contract_gate.register_xdist(config, settings)
@@ -333,6 +376,9 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
+    skip_location.register(config)
+    insecure_tls.register(config, settings)
+    pytest_html_hooks.register_test_process(config)
     sensitive = bool(workerinput.get("staging_sensitive", False))
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)

@@ -45,6 +45,8 @@ class Settings:
     secrets: frozenset[str] = frozenset()
     #: Query parameters of the given URL, sent with every request (e.g. an access token).
     params: tuple[tuple[str, str], ...] = ()
+    #: ``"warn"``: warnings are NO-GO reasons too (``--staging-fail-on``).
+    fail_on: str = "error"
 
     @property
     def full_url(self) -> str:
@@ -289,6 +291,7 @@ def resolve(config: Any, url: str, url_source: str,
         insecure=insecure,
         allow_destructive=bool(opt("staging_allow_destructive", False)),
         secrets=frozenset(secrets),
+        fail_on=str(opt("staging_fail_on", None) or "error"),
     )
 
 

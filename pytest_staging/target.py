@@ -13,8 +13,10 @@ import requests
 
 from pytest_staging.client import join_url
 from pytest_staging.deadline import SMALL_BODY_LIMIT, DeadlineSession, read_capped, response_text
+from pytest_staging.insecure_tls import quiet
 from pytest_staging.redact import Redactor
 from pytest_staging.sensitive import sensitive_match
+from pytest_staging.tls_problems import describe_tls_error
 
 
 @dataclass
@@ -32,7 +34,7 @@ class Readiness:
 def _problem(exc: requests.RequestException) -> str:
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS error (certificate not trusted? use --staging-ca-bundle)"
+        return describe_tls_error(exc)
     if isinstance(exc, requests.exceptions.ProxyError):
         # Checked before the text: "connection refused" here is the proxy's, not the target's.
         return "the proxy failed (check HTTPS_PROXY / HTTP_PROXY / NO_PROXY)"
@@ -70,7 +72,7 @@ def wait_ready(
     telling = False
     reachable = False
     status = None
-    with DeadlineSession() as session:
+    with DeadlineSession() as session, quiet(verify):
         session.verify = verify
         session.headers.update(headers or {})
         session.params.update(params or {})  # type: ignore[union-attr]
@@ -139,14 +141,15 @@ def fetch_version(
     """The deployed version (from a header or a JSON field), or ``(None, why not)``."""
     url = join_url(base_url, path)
     try:
-        with DeadlineSession() as session:
+        with DeadlineSession() as session, quiet(verify):
             response = session.get(url, timeout=timeout, verify=verify, headers=headers or {},
                                    params=params or {}, stream=True)
             body = read_capped(response, SMALL_BODY_LIMIT)
     except requests.RequestException as exc:
         return None, f"version endpoint {path}: {_problem(exc)}"
     if response.status_code >= 400:
-        return None, f"version endpoint {path} answered {response.status_code}"
+        return None, (f"version endpoint {Redactor().url(url)} answered "
+                      f"{response.status_code}{VERSION_KEYS_HINT}")
     if header:
         value = response.headers.get(header)
         return (value, "") if value else (None, f"version endpoint {path}: no {header} header")
@@ -161,6 +164,11 @@ def fetch_version(
     if value is None or isinstance(value, (dict, list)):
         return None, f"version endpoint {path}: no '{field_name}' field"
     return str(value), ""
+
+
+#: Where a wrong version endpoint is fixed: said with the error, so nobody has to look it up.
+VERSION_KEYS_HINT = (" (set the policy's [target] version to the right path, or version_header "
+                     "/ version_field to where the version is)")
 
 
 def is_sensitive(pattern: str, urls: Iterable[str]) -> bool:

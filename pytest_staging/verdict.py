@@ -109,6 +109,8 @@ class RunFacts:
     selection: dict[str, Any] = field(default_factory=dict)
     #: Who tested what (commit, CI run, digests, subject): recorded, never judged here.
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: ``"warn"`` (``--staging-fail-on=warn``): every warning is a NO-GO reason too.
+    fail_on: str = "error"
 
 
 def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
@@ -322,6 +324,9 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         warnings.append(f"partial run ({left}): pytest-staging verify refuses it unless "
                         f"--allow-partial")
 
+    if facts.fail_on == "warn":
+        reasons.extend(f"warning (--staging-fail-on=warn): {w}"
+                       for w in dict.fromkeys(warnings))
     reasons = list(dict.fromkeys(reasons))
     return {
         "schema": SCHEMA,
@@ -342,6 +347,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
             "insecure": facts.insecure,
             "partial": bool(facts.selection.get("partial", False)),
             "signals": list(facts.signals),
+            **({"fail_on": facts.fail_on} if facts.fail_on != "error" else {}),
         },
         "target": {
             "url": facts.target.url,

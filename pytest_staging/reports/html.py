@@ -18,6 +18,7 @@ import jinja2
 
 from pytest_staging.gates.contract.report import html_view as contract_view
 from pytest_staging.gates.parity.report import html_view as parity_view
+from pytest_staging.gates.security.accepted import accepted_rows
 
 BUILTIN_GATES = ("integration", "security", "performance")
 COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")
@@ -232,6 +233,9 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "findings": _findings(gates),
         "grade": _dict(security.get("grade")).get("grade")
         or _dict(security.get("metrics")).get("grade"),
+        "grade_excluding_accepted": _dict(_dict(security.get("grade")).get(
+            "excluding_accepted")),
+        "accepted_risks": accepted_rows(v),
         "has_security": bool(security),
         "perf_checks": _checks(performance),
         "perf_metrics": [(k, format_value(x)) for k, x in

@@ -8,6 +8,7 @@ from typing import Any
 from pytest_staging.gates.contract.report import markdown_lines as contract_lines
 from pytest_staging.gates.parity.report import markdown_lines as parity_lines
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
+from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.printable import printable_data
 from pytest_staging.reports.summary import gate_rows, headline, security_line
 
@@ -66,6 +67,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.append(f"**{_cell(security[0].upper() + security[1:])}**")
         lines.append("")
     lines.extend(_security_findings(verdict))
+    lines.extend(_accepted_risks(verdict))
     lines.extend(performance_lines(verdict))
     lines.extend(parity_lines(verdict))
     lines.extend(contract_lines(verdict))
@@ -103,6 +105,21 @@ def render_markdown(verdict: dict[str, Any]) -> str:
 
 
 MAX_FINDINGS = 50
+
+
+def _accepted_risks(verdict: dict[str, Any]) -> list[str]:
+    """Who accepted which security risk, until when and why."""
+    rows = accepted_rows(verdict)
+    if not rows:
+        return []
+    lines = ["### Accepted risks", "", "| Rule | Owner | Expires | Reason | Where |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        expires = f"**expired {row['expires']}**" if row["expired"] else row["expires"]
+        lines.append(f"| `{_cell(row['rule'])}` | {_cell(row['owner'])} | {expires} | "
+                     f"{_cell(row['reason'])} | {_cell(', '.join(row['where'][:3]))} |")
+    lines.append("")
+    return lines
 
 
 def _security_findings(verdict: dict[str, Any]) -> list[str]:

@@ -45,7 +45,12 @@ def security_line(verdict: dict[str, Any]) -> str:
     if not isinstance(grade, dict):
         return ""
     counts = grade.get("counts") or {}
-    if grade.get("grade"):
+    excluded = grade.get("excluding_accepted")
+    if grade.get("grade") and isinstance(excluded, dict):
+        text = (f"security grade {excluded.get('grade')} ({excluded.get('score')}/100) with "
+                f"{excluded.get('accepted')} accepted risk(s) excluded, {grade['grade']} "
+                f"({grade.get('score')}/100) counting them")
+    elif grade.get("grade"):
         text = f"security grade {grade['grade']} ({grade.get('score')}/100)"
     else:
         text = "security grade: none (no passive HTTP check ran)"

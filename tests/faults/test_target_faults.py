@@ -159,7 +159,7 @@ def test_expired_certificate(pytester: pytest.Pytester, tls_ca, tmp_path: Path) 
     tls_ca.cert_pem.write_to_path(str(bundle))
     try:
         pytester.makepyfile(test_app=SUITE)
-        outcome = run_staging(pytester, server.url, "--staging-ca-bundle", str(bundle))
+        outcome = run_staging(pytester, server.url, f"--staging-ca-bundle={bundle}")
     finally:
         server.stop()
     assert_no_go(outcome, r"target not ready .*TLS error", exit_code=1)
@@ -175,7 +175,7 @@ def test_trusted_certificate_is_go(pytester: pytest.Pytester, tls_ca, tmp_path: 
     tls_ca.cert_pem.write_to_path(str(bundle))
     try:
         pytester.makepyfile(test_app=SUITE)
-        outcome = run_staging(pytester, server.url, "--staging-ca-bundle", str(bundle))
+        outcome = run_staging(pytester, server.url, f"--staging-ca-bundle={bundle}")
     finally:
         server.stop()
     assert_go(outcome)

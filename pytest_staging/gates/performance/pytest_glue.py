@@ -7,6 +7,7 @@ baseline checks with ``pytest_staging.record.record``, so they reach the verdict
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import shutil
@@ -52,10 +53,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--staging-perf-baseline", dest="staging_perf_baseline", metavar="FILE",
                     help="earlier verdict.json (or report dir) to compare load metrics with, "
                          "judged by policy performance.max_regression [none]")  # fmt: skip
-    group.addoption("--staging-load-progress", dest="staging_load_progress", type=float,
+    group.addoption("--staging-load-progress", dest="staging_load_progress",
+                    type=_non_negative_seconds,
                     default=5.0, metavar="SECONDS",
                     help="seconds between live progress lines of a running load test, "
                          "0 for none [5]")  # fmt: skip
+
+
+def _non_negative_seconds(text: str) -> float:
+    """A number of seconds >= 0 (a usage error otherwise: -5 is not "no progress")."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
 
 
 def _active(config: pytest.Config) -> bool:
@@ -424,7 +437,16 @@ class StagingLoad:
                       "detail": str(exc)}
             return [broken], []
         if name not in loads:
-            return [], [f"performance: load {name} has no baseline in {path}: not compared"]
+            known = ", ".join(sorted(loads)[:3]) or "none"
+            detail = (f"load {name} has no baseline in {path} (loads there: {known}): a new "
+                      "load, or a baseline made under another rootdir or test name? Refresh "
+                      "the baseline, or set [performance] baseline_missing = \"warn\"")
+            if self.perf.get("baseline_missing", "fail") == "warn":
+                return [], [f"performance: {detail}: not compared"]
+            missing = {"expr": "baseline", "metric": "baseline", "endpoint": None,
+                       "observed": None, "limit": None, "unit": "", "passed": False,
+                       "detail": detail}
+            return [missing], []
         return compare(rules, metrics, loads[name]), []
 
 

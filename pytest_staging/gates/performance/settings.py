@@ -46,6 +46,11 @@ def _non_negative_int(value: Any) -> None:
         raise ValueError("expected an integer >= 0")
 
 
+def _fail_or_warn(value: Any) -> None:
+    if value not in ("fail", "warn"):
+        raise ValueError("expected one of fail, warn")
+
+
 def _timespan(value: Any) -> None:
     try:
         parse_timespan(value)
@@ -74,6 +79,12 @@ PERFORMANCE_KEYS: dict[str, tuple[tuple[type, ...], Any, Validator | None, str]]
         [],
         _regressions,
         "allowed change vs --staging-perf-baseline, e.g. 'p95 +15%', 'rps -10%'",
+    ),
+    "baseline_missing": (
+        (str,),
+        "fail",
+        _fail_or_warn,
+        "a load with no match in --staging-perf-baseline: fail (blocks) or warn",
     ),
     "users": ((int,), 10, _positive, "default number of simulated users of staging_load()"),
     "spawn_rate": ((int, float), 10, _positive, "default users started per second"),

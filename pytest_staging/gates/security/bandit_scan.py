@@ -1,4 +1,4 @@
-"""bandit over the source tree, through bandit's own API, with a path-normalised baseline.
+"""bandit over the source tree, through bandit's command line, with a path-normalised baseline.
 
 bandit compares a baseline's ``filename`` strings verbatim: a baseline made with ``bandit -r
 src`` (filenames ``src/app.py``) never matches a scan of ``/abs/path/src`` (filenames
@@ -11,12 +11,13 @@ identical issues in one file as one; here matching counts them, so a second
 from __future__ import annotations
 
 import json
-import logging
 import os
-import warnings
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -141,14 +142,6 @@ def run_bandit(source: str | Path, *, severity: str = "medium", confidence: str 
     ``root`` (default: the current directory) is what finding ``file`` paths are shown relative
     to when the file lies below it.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import bandit
-            from bandit.core import config as b_config
-            from bandit.core import manager as b_manager
-    except ImportError as exc:  # pragma: no cover - bandit is a dependency
-        raise BanditError(f"bandit is not importable: {exc}") from None
     for name, value in (("severity", severity), ("confidence", confidence)):
         if value not in LEVEL_NAMES:
             raise BanditError(f"bandit {name} {value!r}: expected one of low, medium, high")
@@ -156,25 +149,11 @@ def run_bandit(source: str | Path, *, severity: str = "medium", confidence: str 
     if not path.exists():
         raise BanditError(f"bandit source {source} does not exist")
     files = _python_files(path, exclude)
-
-    logging.getLogger("bandit").setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            # bandit's plugin loading (stevedore) warns about its own deprecated arguments
-            warnings.simplefilter("ignore")
-            conf = b_config.BanditConfig()
-            mgr = b_manager.BanditManager(conf, "file", quiet=True)
-            mgr.discover_files(files, recursive=False)
-            mgr.run_tests()
-            issues = mgr.get_issue_list(sev_level=severity.upper(),
-                                        conf_level=confidence.upper())
-    except Exception as exc:
-        raise BanditError(f"bandit failed: {type(exc).__name__}: {exc}") from None
-
+    report = _bandit_cli(files, severity, confidence) if files else {"results": [],
+                                                                      "errors": []}
     shown_root = Path(root).resolve() if root else Path.cwd()
     found = []
-    for issue in issues:
-        data = issue.as_dict(with_code=False)
+    for data in report.get("results") or []:
         cwe = data.get("issue_cwe") or {}
         found.append({
             "file": _resolve(str(data["filename"]), [Path.cwd()]),
@@ -192,9 +171,49 @@ def run_bandit(source: str | Path, *, severity: str = "medium", confidence: str 
         found, baselined = subtract_baseline(found, load_baseline(baseline, path))
 
     findings = [_as_finding(item, shown_root) for item in found]
-    skipped = [f"{name}: {reason}" for name, reason in mgr.get_skipped()]
-    return BanditResult(findings=findings, baselined=baselined, files=len(mgr.files_list),
-                        skipped=skipped, version=getattr(bandit, "__version__", ""))
+    skipped = [f"{e.get('filename')}: {e.get('reason')}" for e in report.get("errors") or []]
+    return BanditResult(findings=findings, baselined=baselined, files=len(files),
+                        skipped=skipped, version=_bandit_version())
+
+
+#: bandit's own limit: a scan of a large tree takes minutes, never forever.
+BANDIT_TIMEOUT = 600.0
+
+
+def _bandit_version() -> str:
+    try:
+        return metadata.version("bandit")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _bandit_cli(files: Sequence[str], severity: str, confidence: str) -> dict[str, Any]:
+    """bandit's JSON report for ``files``, from bandit's command line (its supported interface).
+
+    Run as a subprocess, bandit's plugin loading cannot log into the test process: stevedore's
+    "Could not load 'sarif': No module named 'sarif_om'" (an optional formatter) stays in the
+    child's stderr, which is read only when the scan itself fails.
+    """
+    command = [sys.executable, "-m", "bandit", "--format", "json", "--quiet",
+               f"--severity-level={severity}", f"--confidence-level={confidence}", *files]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=BANDIT_TIMEOUT,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BanditError(f"bandit failed: {type(exc).__name__}: {exc}") from None
+    try:
+        # 0: no issue, 1: issues found; anything else is bandit failing, whatever it printed.
+        if done.returncode not in (0, 1):
+            raise ValueError(f"exit status {done.returncode}")
+        report = json.loads(done.stdout)
+        if not isinstance(report, dict):
+            raise ValueError("not a JSON object")
+    except ValueError:
+        problem = [ln for ln in done.stderr.splitlines() if ln.strip()
+                   and "sarif" not in ln.lower()]
+        why = problem[-1] if problem else f"exit status {done.returncode}, no JSON report"
+        raise BanditError(f"bandit failed: {why}") from None
+    return report
 
 
 def _as_finding(item: dict[str, Any], root: Path) -> dict[str, Any]:

@@ -20,6 +20,8 @@ import pytest
 import requests
 
 from pytest_staging.deadline import DeadlineSession
+from pytest_staging.gates.security import grade as grading
+from pytest_staging.gates.security.accepted import grade_excluding_accepted
 from pytest_staging.gates.security.bandit_scan import BanditError, run_bandit
 from pytest_staging.gates.security.http_checks import SecurityCheckError
 from pytest_staging.gates.security.levels import apply_levels
@@ -197,6 +199,12 @@ def finalize(gate_data: dict[str, dict[str, Any]], sec: SecuritySettings) -> Non
     builtin = [f for f in findings if f.get("origin") == "builtin"]
     summary = gate_summary(builtin, sec.min_grade)
     summary["counts"] = gate_summary(findings)["counts"]
+    # min_grade is judged with the policy's accepted risks excluded; both grades are shown.
+    http = [f for f in builtin if f.get("family") in HTTP_FAMILIES]
+    judged = grade_excluding_accepted(http)
+    if judged["accepted"]:
+        summary["excluding_accepted"] = judged
+        summary["meets_min_grade"] = grading.meets(judged["grade"], sec.min_grade or None)
     if not ran:
         summary.update(score=None, grade=None, meets_min_grade=not sec.min_grade)
     if not ran and not findings and not sec.min_grade:

@@ -112,6 +112,11 @@ def grade_check(summary: Mapping[str, Any]) -> dict[str, Any]:
     """The blocking check for ``min_grade`` (passes when there is no minimum)."""
     ok = bool(summary["meets_min_grade"])
     detail = f"grade {summary['grade']} ({summary['score']}/100)"
+    excluded = summary.get("excluding_accepted")
+    if excluded:
+        detail = (f"grade {excluded['grade']} ({excluded['score']}/100) with "
+                  f"{excluded['accepted']} accepted risk(s) excluded, {summary['grade']} "
+                  f"({summary['score']}/100) counting them")
     if summary.get("min_grade"):
         detail += f", minimum {summary['min_grade']}"
     return {"name": "grade", "passed": ok, "blocking": True,

@@ -1,0 +1,123 @@
+"""pytest-html, when a team already uses it: the verdict in its report.
+
+- the verdict banner and its reasons at the top of the report (``pytest_html_results_summary``);
+- each failing test's last HTTP exchanges (already redacted) as an extra of that test;
+- target, expected / observed version and verdict in the environment table (pytest-metadata).
+
+Registered only when pytest-html is active (``-p no:html`` keeps working), and every pytest-html
+hook is an ``optionalhook``. Everything written into pytest-html's page goes through
+``html.escape``: reasons and evidence carry text from the target.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+#: The verdict's colours, the same as verdict.html's banner.
+COLOURS = {"GO": ("#0f5132", "#d1e7dd"), "NO-GO": ("#842029", "#f8d7da")}
+
+
+def active(config: pytest.Config) -> bool:
+    """Whether pytest-html will write a report in this run."""
+    return config.pluginmanager.hasplugin("html") and bool(getattr(config.option, "htmlpath",
+                                                                   None))
+
+
+def _metadata(config: pytest.Config) -> dict[str, Any] | None:
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return None
+    return config.stash.get(metadata_key, None)
+
+
+def banner(verdict: dict[str, Any]) -> str:
+    """The verdict as an HTML fragment: the word, the target, one line per reason."""
+    word = "GO" if verdict.get("verdict") == "GO" else "NO-GO"
+    fg, bg = COLOURS[word]
+    target = verdict.get("target") or {}
+    observed = (target.get("observed_version") or {}).get("end") or (
+        target.get("observed_version") or {}).get("start")
+    facts = [f"target {target.get('url') or '-'}"]
+    if observed:
+        facts.append(f"version {observed}")
+    reasons = "".join(f"<li>{html.escape(str(r))}</li>" for r in verdict.get("reasons") or [])
+    warnings = "".join(f"<li>{html.escape(str(w))}</li>" for w in verdict.get("warnings") or [])
+    parts = [
+        f'<div id="staging-verdict" style="border:2px solid {fg};background:{bg};color:{fg};'
+        'padding:12px 16px;margin:12px 0;border-radius:6px">',
+        f'<div style="font-size:28px;font-weight:800">staging verdict: {word}</div>',
+        f"<div>{html.escape(' · '.join(facts))}</div>",
+    ]
+    if reasons:
+        parts.append(f"<div><b>Why NO-GO</b></div><ul>{reasons}</ul>")
+    if warnings:
+        parts.append(f'<div><b>Warnings</b></div><ul style="color:#664d03">{warnings}</ul>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+class EvidenceExtras:
+    """On the process that runs the tests: a failing test's HTTP evidence as a pytest-html
+    extra. Wraps outside the core's report hook, which has put the (redacted) evidence on the
+    report by the time this resumes."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Iterator[None]:
+        report: pytest.TestReport = yield
+        evidence = getattr(report, "staging_evidence", None)
+        if report.failed and evidence:
+            from pytest_html import extras
+
+            text = json.dumps(evidence, indent=2, default=str)
+            report.extras = [*getattr(report, "extras", []),  # type: ignore[attr-defined]
+                             extras.text(text, name="staging: last HTTP exchanges")]
+        return report  # type: ignore[return-value]
+
+
+class HtmlVerdict:
+    """On the controller: the verdict into pytest-html's summary and environment table."""
+
+    def __init__(self, controller: Any) -> None:
+        self.controller = controller
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: pytest.Session) -> None:
+        verdict = self.controller.verdict
+        if verdict is None:
+            verdict = {"verdict": "NO-GO", "reasons": ["no verdict was reached"],
+                       "target": {"url": self.controller.target.url}}
+        redact = self.controller.redactor.text
+        prefix.insert(0, redact(banner(verdict)))
+        metadata = _metadata(session.config)
+        if metadata is not None:
+            # pytest-html shows this very dict as its environment table, written after this.
+            target = verdict.get("target") or {}
+            observed = target.get("observed_version") or {}
+            metadata["Staging target"] = str(target.get("url") or self.controller.target.url)
+            expected = self.controller.settings.expect_version
+            if expected is not None:
+                metadata["Staging expected version"] = expected
+            metadata["Staging verdict"] = verdict.get("verdict", "NO-GO")
+            if observed.get("start") or observed.get("end"):
+                metadata["Staging observed version"] = str(observed.get("end")
+                                                           or observed.get("start"))
+
+
+def register_test_process(config: pytest.Config) -> None:
+    """Where tests run (serial run or xdist worker)."""
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(EvidenceExtras(), "staging-html-extras")
+
+
+def register_controller(config: pytest.Config, controller: Any) -> None:
+    if not active(config):
+        return
+    config.pluginmanager.register(HtmlVerdict(controller), "staging-html-verdict")
