@@ -282,7 +282,8 @@ def test_many(staging):
     assert run.ret == 0, run.output
     assert "InsecureRequestWarning" not in run.output
     assert "Unverified HTTPS request" not in run.output
-    assert run.verdict["warnings"] == [
+    # one verdict warning for it (the other one says the run selected a single gate)
+    assert [w for w in run.verdict["warnings"] if not w.startswith("partial run")] == [
         "TLS certificate verification disabled by --staging-insecure"]
 
 

@@ -19,6 +19,7 @@ Launching stays pytest-playwright's: once per process (xdist worker), a context 
 from __future__ import annotations
 
 import base64
+import importlib
 import os
 import re
 import sys
@@ -68,7 +69,10 @@ def register(config: pytest.Config, settings: Settings) -> None:
     hooks = BrowserHooks(settings)
     config.stash[HOOKS_KEY] = hooks
     config.pluginmanager.register(hooks, "staging-browser")
-    config.pluginmanager.register(sys.modules[__name__], "staging-browser-fixtures")
+    # This module's own object; an in-process run (pytester) may have dropped it from
+    # sys.modules since it was first imported.
+    module = sys.modules.get(__name__) or importlib.import_module(__name__)
+    config.pluginmanager.register(module, "staging-browser-fixtures")
 
 
 class BrowserHooks:
