@@ -78,13 +78,17 @@ class StagingSession(requests.Session):
         verify: bool | str = True,
         keep: int = 5,
         body_limit: int = 2048,
+        adapter: HTTPAdapter | None = None,
     ) -> None:
         super().__init__()
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
         self.body_limit = body_limit
         self.exchanges: deque[Exchange] = deque(maxlen=max(keep, 0))
-        adapter = HTTPAdapter(max_retries=make_retry(retries))
+        # A given adapter (the worker's shared connection pool, see connection_pool.py) carries
+        # its own retries; cookies, headers and evidence stay on this session.
+        if adapter is None:
+            adapter = HTTPAdapter(max_retries=make_retry(retries))
         self.mount("http://", adapter)
         self.mount("https://", adapter)
         self.verify = verify

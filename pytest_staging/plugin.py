@@ -271,6 +271,7 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
     report as evidence, with secrets redacted.
     """
     from pytest_staging.client import StagingSession
+    from pytest_staging.connection_pool import shared_adapter
     from pytest_staging.items import CLIENT_KEY
 
     settings = _settings(pytestconfig)
@@ -284,6 +285,8 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
         verify=settings.verify,
         keep=policy["target.evidence"],
         body_limit=policy["target.evidence_body"],
+        # Per-test cookies and headers, one kept-alive connection pool per process.
+        adapter=shared_adapter(pytestconfig, policy["target.retries"]),
     )
     request.node.stash[CLIENT_KEY] = client
     try:
