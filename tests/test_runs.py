@@ -293,7 +293,8 @@ def test_keyboard_interrupt_is_no_go(pytester: pytest.Pytester, run_staging,
 def test_interrupt():
     raise KeyboardInterrupt
 """)
-    run = run_staging(url=server.url)
+    # A real Ctrl-C reaches the process: pytester's in-process run would re-raise it here.
+    run = run_staging(url=server.url, subprocess=True)
     assert run.ret == 2
     assert run.verdict["verdict"] == "NO-GO"
     assert "run interrupted: KeyboardInterrupt (Ctrl-C)" in run.verdict["reasons"]
