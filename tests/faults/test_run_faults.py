@@ -363,6 +363,7 @@ import pytest
 def test_load(staging_load):
     staging_load(locustfile="hang_locustfile.py")
 """)
-    outcome = run_staging(pytester, server.url, gate="performance", policy=policy, timeout=120)
+    outcome = run_staging(pytester, server.url, gate="performance", policy=policy, timeout=120,
+                          subprocess=True)
     # The failed load check explains the failed test: "<gate>: <test>: load run: ... killed".
     assert_no_go(outcome, r"(?i)test_load(:| (failed|errored):) .*(timed out|timeout|killed)")
