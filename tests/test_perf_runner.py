@@ -42,15 +42,17 @@ def test_inline_profile_generous_thresholds_pass(tmp_path: Path) -> None:
         hits = server.hits
     m = run.metrics
     assert run.status == "ok" and run.exit_code == 0
-    assert m["requests"] > 100 and m["failures"] == 0
+    # How many requests 2 s give depends on the machine's load: enough to judge the mix.
+    assert m["requests"] >= 20 and m["failures"] == 0
     assert m["requests"] <= hits  # every counted request really reached the server
     assert set(m["endpoints"]) == {"GET /api/items", "POST /api/orders"}
     share = m["endpoints"]["GET /api/items"]["requests"] / m["requests"]
-    assert 0.6 < share < 0.9  # weights 3:1
+    # Weights 3:1: within four standard deviations of 0.75 for this many requests.
+    assert abs(share - 0.75) <= 4 * (0.75 * 0.25 / m["requests"]) ** 0.5, share
     assert 0.2 < m["span"] <= 3.0  # first to last request, within the 2 s run
     assert m["rps"] == pytest.approx(m["requests"] / m["span"], rel=0.01)
     results = evaluate_all(
-        ["p95 < 2s", "p99 <= 5s", "fail_ratio < 1%", "rps > 10", "avg < 1s",
+        ["p95 < 2s", "p99 <= 5s", "fail_ratio < 1%", "rps > 5", "avg < 1s",
          "GET /api/items: p95 < 2s"],
         m,
     )  # fmt: skip
@@ -71,7 +73,10 @@ def test_slow_endpoint_fails_tight_threshold(tmp_path: Path) -> None:
     assert slow["observed"] >= 50.0
     assert slow["detail"].startswith("p95 for GET /slow = ")
     assert slow["detail"].endswith("required < 1 ms")
-    assert evaluate("GET /api/items: p95 < 45ms", run.metrics)["passed"] is True
+    # Per endpoint, not merged: the fast endpoint's p95 stays below the slow one's (an
+    # absolute bound such as "< 45ms" failed on a busy machine).
+    items = evaluate(f"GET /api/items: p95 < {slow['observed']:g}ms", run.metrics)
+    assert items["passed"] is True, (items, slow)
 
 
 def test_half_percent_failures(tmp_path: Path) -> None:

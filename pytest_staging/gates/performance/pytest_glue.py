@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 
+from pytest_staging.gates.performance.abort import abort_detail
 from pytest_staging.gates.performance.baseline import BaselineError, compare, load_baseline
 from pytest_staging.gates.performance.isolation import Measurement, MeasurementLock, shared_dir
 from pytest_staging.gates.performance.report import metrics_line
 from pytest_staging.gates.performance.runner import LoadError, LoadOptions, LoadRun, run_load
 from pytest_staging.gates.performance.thresholds import (
+    Threshold,
     ThresholdError,
     evaluate,
     parse_thresholds,
@@ -224,7 +226,7 @@ class StagingLoad:
         run_time: str | float | None = None,
         locustfile: str | Path | None = None,
         profile: Mapping[str, Any] | Sequence[Any] | None = None,
-        thresholds: Sequence[str] = (),
+        thresholds: Sequence[str | Mapping[str, Any]] = (),
         name: str | None = None,
         wait: float = 0.0,
         user_classes: Sequence[str] = (),
@@ -247,10 +249,18 @@ class StagingLoad:
             )  # fmt: skip
         except (ThresholdError, LoadError, ValueError) as exc:
             self._fail(name, f"usage error: {exc}")
-        run, measurement = self._run(name, options)
+        run, measurement = self._run(name, options, exprs)
         metrics = dict(run.metrics)
         results = [evaluate(t, metrics) for t in exprs]
         checks = [_check(name, r) for r in results]
+        if run.aborted is not None:
+            # An aborted load is a failed load whatever its final numbers say.
+            hit = run.aborted
+            metrics["aborted"] = {"expr": hit["expr"], "after": hit["after"],
+                                  "observed": hit["observed"], "requests": hit["requests"]}
+            checks.append({"name": f"{name}: aborted", "passed": False, "blocking": True,
+                           "detail": abort_detail(hit, hit["after"], options.seconds()),
+                           "load": name, "kind": "abort"})
         warnings: list[str] = []
         if metrics.get("exceptions"):
             first = (metrics.get("exception_messages") or [""])[0]
@@ -281,13 +291,14 @@ class StagingLoad:
             "detail": detail, "load": name, "kind": "run"}])  # fmt: skip
         pytest.fail(f"load {name}: {detail}", pytrace=False)
 
-    def _thresholds(self, given: Sequence[str]) -> list[Any]:
-        exprs: list[str] = list(self.perf.get("thresholds") or [])
+    def _thresholds(self, given: Any) -> list[Threshold]:
+        exprs: list[Any] = list(self.perf.get("thresholds") or [])
         for mark in self.request.node.iter_markers(GATE):
             marked = mark.kwargs.get("thresholds") or []
-            exprs += [marked] if isinstance(marked, str) else list(marked)
-        exprs += [given] if isinstance(given, str) else list(given)
-        return parse_thresholds(list(dict.fromkeys(exprs)))
+            exprs += [marked] if isinstance(marked, (str, Mapping)) else list(marked)
+        exprs += [given] if isinstance(given, (str, Mapping)) else list(given)
+        # Tables (abort = true) are not hashable: dedupe the parsed thresholds.
+        return list(dict.fromkeys(parse_thresholds(exprs)))
 
     def _options(self, **kw: Any) -> LoadOptions:
         opt = self.config.getoption
@@ -328,7 +339,8 @@ class StagingLoad:
             extra_args=tuple(kw["extra_args"]),
         )
 
-    def _run(self, name: str, options: LoadOptions) -> tuple[LoadRun, Measurement | None]:
+    def _run(self, name: str, options: LoadOptions,
+             thresholds: Sequence[Threshold] = ()) -> tuple[LoadRun, Measurement | None]:
         every = float(self.config.getoption("staging_load_progress", 5.0) or 0)
         started = time.monotonic()
         last = [started, 0.0]  # when the last line was shown, requests then
@@ -357,11 +369,12 @@ class StagingLoad:
         try:
             if lock is None:
                 run = run_load(options, workdir, on_progress=progress,
-                               on_master_ready=master_ready)  # fmt: skip
+                               on_master_ready=master_ready, abort_on=thresholds)  # fmt: skip
             else:
                 with lock.measurement(timeout) as measurement:
                     run = run_load(options, workdir, on_progress=progress,
-                                   on_master_ready=master_ready)  # fmt: skip
+                                   on_master_ready=master_ready,
+                                   abort_on=thresholds)  # fmt: skip
         except LoadError as exc:
             self._fail(name, str(exc))
         return run, measurement
@@ -404,7 +417,10 @@ def staging_load(request: pytest.FixtureRequest,
     Locust runs as a subprocess, never in the pytest process. Thresholds come from the policy
     (``[performance] thresholds``), the ``@pytest.mark.performance(thresholds=[...])`` marker
     and the ``thresholds=`` argument; any that fails fails the test (``fail_on_threshold``) and
-    is a NO-GO reason with observed vs required. ``result.check("p95 < 300ms")`` asserts more;
+    is a NO-GO reason with observed vs required. A threshold given as a table
+    ``{"expr": "fail_ratio < 5%", "abort": True, "min_requests": 100}`` stops the load as
+    soon as Locust's live stats breach it (see docs/performance-gate.md).
+    ``result.check("p95 < 300ms")`` asserts more;
     ``result.metrics`` holds requests, failures, fail_ratio, rps, avg/min/max, p50-p99 and
     ``endpoints``. Under xdist the measurement waits until no other test runs.
     """

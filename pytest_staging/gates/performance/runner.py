@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging.gates.performance import metrics as metrics_mod
+from pytest_staging.gates.performance.abort import breach, live_metrics
 from pytest_staging.gates.performance.profile import HEADERS_ENV, render_locustfile
+from pytest_staging.gates.performance.thresholds import Threshold
 
 LOCUST_ENV = "PYTEST_STAGING_LOCUST"
 EXIT_REQUESTS_FAILED = 42  # passed as --exit-code-on-error: distinct from locust's own 1 and 2
@@ -114,6 +116,9 @@ class LoadRun:
     wall_time: float
     workdir: str
     worker_command: str | None = None
+    #: Set when an ``abort`` threshold stopped the run early: the breach (``evaluate``'s
+    #: result plus ``requests``) and ``after`` (seconds into the run).
+    aborted: dict[str, Any] | None = None
 
 
 def resolve_locust_command(explicit: Sequence[str] | None = None) -> list[str]:
@@ -240,12 +245,15 @@ def run_load(
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     on_master_ready: Callable[[str], None] | None = None,
     progress_interval: float = 1.0,
+    abort_on: Sequence[Threshold] = (),
 ) -> LoadRun:
     """Run one load test and return its metrics; raise LoadError when it cannot be trusted.
 
     A run where requests failed is *not* an error: it returns ``status="requests-failed"`` and
     the thresholds judge it. ``on_progress`` gets ``{users, rps, p95, requests, failures}``
     about every ``progress_interval`` seconds; ``on_master_ready`` gets the worker command.
+    Thresholds of ``abort_on`` marked ``abort`` are judged on the live stats at the same pace;
+    the first breached stops locust (it still writes its stats) and ``LoadRun.aborted`` says so.
     """
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -283,6 +291,8 @@ def run_load(
     except PermissionError:
         raise LoadError("locust-missing", f"locust executable not runnable: {command[0]}") from None
     hint = None
+    aborted: dict[str, Any] | None = None
+    abort_thresholds = [t for t in abort_on if t.abort]
     if options.workers:
         hint = worker_command(options.master_bind_host, options.master_port)
         if on_master_ready is not None:
@@ -296,6 +306,10 @@ def run_load(
                 pass
             if time.monotonic() > deadline:
                 _kill_group(proc)
+                if aborted is not None:
+                    raise LoadError("timeout", f"locust did not stop within "
+                                    f"{options.stop_timeout + 10:.0f}s of an abort "
+                                    f"({aborted['expr']} breached); killed")
                 raise LoadError(
                     "timeout",
                     f"locust did not finish within {options.hard_timeout():.0f}s "
@@ -305,6 +319,15 @@ def run_load(
                 progress = metrics_mod.read_progress(work / STATS_PREFIX)
                 if progress is not None:
                     on_progress(progress)
+            if abort_thresholds and aborted is None:
+                live = live_metrics(work / STATS_PREFIX)
+                hit = breach(abort_thresholds, live) if live is not None else None
+                if hit is not None:
+                    aborted = {**hit, "after": round(time.monotonic() - started, 3)}
+                    # SIGTERM: locust stops its users and still writes its stats files.
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGTERM)
+                    deadline = min(deadline, time.monotonic() + options.stop_timeout + 10)
     finally:
         if proc.poll() is None:
             _kill_group(proc)
@@ -342,4 +365,5 @@ def run_load(
         wall_time=round(wall, 3),
         workdir=str(work),
         worker_command=hint,
+        aborted=aborted,
     )
