@@ -7,7 +7,6 @@ baseline checks with ``pytest_staging.record.record``, so they reach the verdict
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import shutil
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_staging.compat import capture_suspended
 from pytest_staging.gates.performance.abort import abort_detail
 from pytest_staging.gates.performance.baseline import BaselineError, compare, load_baseline
 from pytest_staging.gates.performance.isolation import Measurement, MeasurementLock, shared_dir
@@ -116,12 +116,21 @@ class PerformanceHooks:
             record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
                                    "use staging_load: nothing was measured"])  # fmt: skip
 
+    def __init__(self) -> None:
+        #: xdist test run ids of this controller's workers (one per run).
+        self.testrunuids: set[str] = set()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """On the xdist controller: note the run id its workers share the lock directory by."""
+        uid = node.workerinput.get("testrunuid")
+        if uid:
+            self.testrunuids.add(str(uid))
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """On the xdist controller: remove the run's lock directory once the workers are gone."""
-        dsession = config.pluginmanager.getplugin("dsession")
-        uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
-        if uid:
-            shutil.rmtree(shared_dir(str(uid), create=False), ignore_errors=True)
+        for uid in self.testrunuids:
+            shutil.rmtree(shared_dir(uid, create=False), ignore_errors=True)
 
 
 def _lock(config: pytest.Config) -> MeasurementLock | None:
@@ -201,9 +210,7 @@ class StagingLoad:
     def _emit(self, text: str) -> None:
         """A line on the terminal, past pytest's capture, safe on xdist workers."""
         text = self.settings.redactor().text(text)
-        capman = self.config.pluginmanager.getplugin("capturemanager")
-        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-        with ctx:
+        with capture_suspended(self.config):
             workerinput = getattr(self.config, "workerinput", None)
             if workerinput is not None:
                 stream = sys.__stderr__ or sys.stderr
