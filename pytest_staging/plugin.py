@@ -239,6 +239,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
+    config.pluginmanager.register(performance_glue.WorkerLockHooks(), "staging-performance-lock")
     sensitive = bool(workerinput.get("staging_sensitive", False))
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)

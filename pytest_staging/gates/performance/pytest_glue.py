@@ -98,19 +98,10 @@ class PerformanceHooks:
                 item.add_marker(pytest.mark.performance)
         items.sort(key=is_load_test)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item,
-                                nextitem: pytest.Item | None) -> Iterator[None]:
-        """Under xdist, every other test holds the shared side of the measurement lock."""
-        lock = _lock(item.config)
-        if lock is None or is_load_test(item):
-            return (yield)
-        with lock.test_running(item.nodeid):
-            return (yield)
-
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
-        if not _active(item.config) or is_load_test(item):
+        # Registered in active runs only: no need to ask _active() for every test.
+        if is_load_test(item):
             return
         if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
             record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
@@ -131,6 +122,21 @@ class PerformanceHooks:
         """On the xdist controller: remove the run's lock directory once the workers are gone."""
         for uid in self.testrunuids:
             shutil.rmtree(shared_dir(uid, create=False), ignore_errors=True)
+
+
+class WorkerLockHooks:
+    """Registered on xdist workers of an active run only: a serial run or the controller pays
+    no hook wrapper per test for a lock it never takes."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item,
+                                nextitem: pytest.Item | None) -> Iterator[None]:
+        """Under xdist, every other test holds the shared side of the measurement lock."""
+        lock = _lock(item.config)
+        if lock is None or is_load_test(item):
+            return (yield)
+        with lock.test_running(item.nodeid):
+            return (yield)
 
 
 def _lock(config: pytest.Config) -> MeasurementLock | None:
