@@ -118,7 +118,7 @@ def _fast_children(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def tls_ca():
     """A throwaway certificate authority (trustme) for real HTTPS on 127.0.0.1."""
-    trustme = pytest.importorskip("trustme")
+    import trustme  # a test extra: missing is a failure, not a skip
     return trustme.CA()
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from harness import assert_go, assert_no_go, run_staging
-from servers import LoopbackServer, Request, SilentServer, free_port, json_answer, text_answer
 
 # Imported once here: pytester restores sys.modules after each test, and a second copy of
 # cryptography's classes breaks its own isinstance checks.
-trustme = pytest.importorskip("trustme")
+import trustme
+from harness import assert_go, assert_no_go, run_staging
+from servers import LoopbackServer, Request, SilentServer, free_port, json_answer, text_answer
 
 SUITE = """
 def test_health(staging):
