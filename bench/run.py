@@ -244,10 +244,27 @@ def reused(staging_url):
 """
 
 
+FRESH_POOL_CONFTEST = CONNECTIONS_CONFTEST + """
+
+from requests.adapters import HTTPAdapter
+
+from pytest_staging import connection_pool
+from pytest_staging.client import make_retry
+
+
+@pytest.fixture(autouse=True)
+def _pool_per_test(monkeypatch):
+    # How the staging fixture worked before issue 16: a new pool (TCP + TLS) for every test.
+    monkeypatch.setattr(connection_pool, "shared_adapter",
+                        lambda config, retries: HTTPAdapter(max_retries=make_retry(retries)))
+"""
+
+
 def bench_connections(tests: int, runs: int, work: Path) -> dict[str, Any]:
     """``tests`` tests each doing one HTTPS GET through the ``staging`` fixture vs the same
-    through one ``requests.Session`` reused by every test; both runs are active (same plugin
-    cost), so the ratio is the client's: a new TLS handshake per test, or a reused connection.
+    through one ``requests.Session`` reused by every test; all runs are active (same plugin
+    cost), so the ratio is the client's: a reused connection or a new TLS handshake per test.
+    ``fresh`` is the ``staging`` fixture as it was before issue 16 (a pool per test).
     """
     import ssl
 
@@ -260,15 +277,18 @@ def bench_connections(tests: int, runs: int, work: Path) -> dict[str, Any]:
         bundle = work / "ca.pem"
         ca.cert_pem.write_to_path(str(bundle))
         suites = {"staging": 'assert staging.get("/health").ok',
+                  "fresh": 'assert staging.get("/health").ok',
                   "reused": 'assert reused("health").ok'}
         commands = {}
         for name, body in suites.items():
             suite = work / f"https-{name}"
             _write_trivial_suite(suite, tests, body="pass", files=10)
             for path in suite.glob("test_*.py"):
-                text = path.read_text().replace("():\n    pass", f"({name}):\n    {body}")
+                fixture = "staging" if name == "fresh" else name
+                text = path.read_text().replace("():\n    pass", f"({fixture}):\n    {body}")
                 path.write_text(text)
-            (suite / "conftest.py").write_text(CONNECTIONS_CONFTEST)
+            (suite / "conftest.py").write_text(
+                FRESH_POOL_CONFTEST if name == "fresh" else CONNECTIONS_CONFTEST)
             commands[name] = _pytest("-p", "no:xdist", "--staging-url", tls.url,
                                      "--staging-ca-bundle", str(bundle),
                                      "--staging-gate", "integration",
@@ -287,8 +307,11 @@ def bench_connections(tests: int, runs: int, work: Path) -> dict[str, Any]:
     finally:
         tls.stop()
     ratio = _ratio(seconds, "staging", "reused")
+    before = _ratio(seconds, "fresh", "reused")
     return {"tests": tests, "runs": runs, "seconds": seconds,
-            "ratio": ratio["min"], "ratio_median": ratio["median"], "ratio_cpu": ratio["cpu"]}
+            "ratio": ratio["min"], "ratio_median": ratio["median"], "ratio_cpu": ratio["cpu"],
+            "fresh_ratio": before["min"], "fresh_ratio_median": before["median"],
+            "fresh_ratio_cpu": before["cpu"]}
 
 
 def bench_xdist(server: LoopbackServer, tests: int, runs: int, work: Path) -> dict[str, Any]:
@@ -426,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             if "connections" in only:
                 results["connections"] = bench_connections(300, 4 if quick else 8, work)
                 print(f"https:    {results['connections']['ratio']:.2f}x staging vs reused "
-                      f"Session (median {results['connections']['ratio_median']:.2f}x)  "
+                      f"Session (median {results['connections']['ratio_median']:.2f}x; a pool "
+                      f"per test as before: {results['connections']['fresh_ratio']:.2f}x)  "
                       f"{results['connections']['seconds']}", flush=True)
             if "xdist" in only:
                 results["xdist"] = bench_xdist(server, 400, 1 if quick else 3, work)

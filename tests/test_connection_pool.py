@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import MODES
 from servers import LoopbackServer, json_answer
 
 from pytest_staging.client import StagingSession
@@ -44,6 +43,9 @@ def test_closing_a_session_keeps_the_shared_pool(tls_server: LoopbackServer, tls
     assert client.get("/health").ok
     assert connections[0] == 2
 
+
+#: tests/conftest.py's run modes (not imported: tests/faults has a conftest module too).
+MODES = {"serial": ["-p", "no:xdist"], "xdist": ["-n", "2"]}
 
 SUITE = """
 import pytest

@@ -100,8 +100,9 @@ class PerformanceHooks:
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
-        # Registered in active runs only: no need to ask _active() for every test.
-        if is_load_test(item):
+        # Registered in active runs only: no need to ask _active() for every test. The keyword
+        # lookup (marker names of the item and its parents) spares most tests a marker walk.
+        if GATE not in item.keywords or is_load_test(item):
             return
         if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
             record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
