@@ -44,6 +44,11 @@ TARGETS = {
     "client": {"target": 0.10, "fail_above": 0.30},
     "xdist": {"target": 3.0, "fail_below": 1.5},
     "reports_seconds": {"target": 2.0, "fail_above": 6.0},
+    # Issue 16: 300 HTTPS tests through `staging` vs one reused requests.Session (wall).
+    "connections": {"target": 1.15, "fail_above": 1.6},
+    # Issue 16: the active plugin's fixed CPU and per-test CPU (slope from 200 to 2,000 tests).
+    "fixed_cpu_s": {"target": 0.15, "fail_above": 0.6},
+    "per_test_us": {"target": 15.0, "fail_above": 300.0},
     "reports_mb": {"target": 10.0, "fail_above": 10.0},
 }
 
@@ -160,6 +165,30 @@ def bench_overhead(server: LoopbackServer, tests: int, runs: int, work: Path) ->
             "inactive_overhead_wall_min": round(inactive["min"] - 1.0, 4)}
 
 
+def bench_fixed_cost(server: LoopbackServer, runs: int, work: Path,
+                     sizes: tuple[int, int] = (200, 2000)) -> dict[str, Any]:
+    """The active plugin's CPU cost split into a fixed part and a per-test part: the extra CPU
+    of an active run over ``-p no:staging`` at two suite sizes; the slope between them is the
+    per-test cost, the rest is fixed (imports, readiness checks, the verdict files)."""
+    commands: dict[str, list[str]] = {}
+    for size in sizes:
+        _write_trivial_suite(work / f"trivial-{size}", size)
+        commands[f"off-{size}"] = _pytest("-p", "no:staging", f"trivial-{size}")
+        commands[f"active-{size}"] = _pytest(
+            "--staging-url", server.url, "--staging-gate", "integration",
+            "--staging-report-dir", f"report-{size}", f"trivial-{size}")
+    for cmd in commands.values():
+        subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL)
+    seconds = _time_commands(commands, runs, work)
+    small, large = sizes
+    extra = {n: seconds[f"active-{n}"]["cpu"] - seconds[f"off-{n}"]["cpu"] for n in sizes}
+    per_test = (extra[large] - extra[small]) / (large - small)
+    fixed = extra[small] - small * per_test
+    return {"sizes": list(sizes), "runs": runs, "seconds": seconds,
+            "extra_cpu": {str(n): round(v, 4) for n, v in extra.items()},
+            "fixed_cpu_s": round(fixed, 4), "per_test_us": round(per_test * 1e6, 2)}
+
+
 def _per_request(fn: Callable[[], Any], count: int) -> float:
     started = time.perf_counter()
     for _ in range(count):
@@ -196,6 +225,93 @@ def bench_client(server: LoopbackServer, requests_total: int, rounds: int = 40) 
             "bare_min_ms": round(min(bare_t) * 1e3, 4),
             "staging_min_ms": round(min(staging_t) * 1e3, 4),
             "overhead": round(paired - 1.0, 4)}
+
+
+CONNECTIONS_CONFTEST = """
+import os
+
+import pytest
+import requests
+
+_SESSION = requests.Session()
+# Per request, as the staging client does: REQUESTS_CA_BUNDLE beats a session's verify.
+_BUNDLE = os.environ["BENCH_CA_BUNDLE"]
+
+
+@pytest.fixture
+def reused(staging_url):
+    return lambda path: _SESSION.get(staging_url + path, timeout=10, verify=_BUNDLE)
+"""
+
+
+FRESH_POOL_CONFTEST = CONNECTIONS_CONFTEST + """
+
+from requests.adapters import HTTPAdapter
+
+from pytest_staging import connection_pool
+from pytest_staging.client import make_retry
+
+
+@pytest.fixture(autouse=True)
+def _pool_per_test(monkeypatch):
+    # How the staging fixture worked before issue 16: a new pool (TCP + TLS) for every test.
+    monkeypatch.setattr(connection_pool, "shared_adapter",
+                        lambda config, retries: HTTPAdapter(max_retries=make_retry(retries)))
+"""
+
+
+def bench_connections(tests: int, runs: int, work: Path) -> dict[str, Any]:
+    """``tests`` tests each doing one HTTPS GET through the ``staging`` fixture vs the same
+    through one ``requests.Session`` reused by every test; all runs are active (same plugin
+    cost), so the ratio is the client's: a reused connection or a new TLS handshake per test.
+    ``fresh`` is the ``staging`` fixture as it was before issue 16 (a pool per test).
+    """
+    import ssl
+
+    trustme = __import__("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    tls = LoopbackServer(ssl_context=context).start()
+    try:
+        bundle = work / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        suites = {"staging": 'assert staging.get("/health").ok',
+                  "fresh": 'assert staging.get("/health").ok',
+                  "reused": 'assert reused("health").ok'}
+        commands = {}
+        for name, body in suites.items():
+            suite = work / f"https-{name}"
+            _write_trivial_suite(suite, tests, body="pass", files=10)
+            for path in suite.glob("test_*.py"):
+                fixture = "staging" if name == "fresh" else name
+                text = path.read_text().replace("():\n    pass", f"({fixture}):\n    {body}")
+                path.write_text(text)
+            (suite / "conftest.py").write_text(
+                FRESH_POOL_CONFTEST if name == "fresh" else CONNECTIONS_CONFTEST)
+            commands[name] = _pytest("-p", "no:xdist", "--staging-url", tls.url,
+                                     "--staging-ca-bundle", str(bundle),
+                                     "--staging-gate", "integration",
+                                     "--staging-report-dir", f"report-{name}", suite.name)
+        env = {**os.environ, "BENCH_CA_BUNDLE": str(bundle)}
+        for name, cmd in commands.items():  # both sides must pass and be GO
+            subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL, env=env)
+            verdict = json.loads((work / f"report-{name}" / "verdict.json").read_text())
+            assert verdict["verdict"] == "GO", verdict["reasons"]
+            assert verdict["gates"]["integration"]["counts"]["passed"] == tests
+        os.environ["BENCH_CA_BUNDLE"] = str(bundle)
+        try:
+            seconds = _time_commands(commands, runs, work)
+        finally:
+            del os.environ["BENCH_CA_BUNDLE"]
+    finally:
+        tls.stop()
+    ratio = _ratio(seconds, "staging", "reused")
+    before = _ratio(seconds, "fresh", "reused")
+    return {"tests": tests, "runs": runs, "seconds": seconds,
+            "ratio": ratio["min"], "ratio_median": ratio["median"], "ratio_cpu": ratio["cpu"],
+            "fresh_ratio": before["min"], "fresh_ratio_median": before["median"],
+            "fresh_ratio_cpu": before["cpu"]}
 
 
 def bench_xdist(server: LoopbackServer, tests: int, runs: int, work: Path) -> dict[str, Any]:
@@ -272,6 +388,12 @@ def check(results: dict[str, Any]) -> list[str]:
     floor = TARGETS["xdist"]["fail_below"] if (results["cpus"] or 1) >= 4 else 0.8
     if results["xdist"]["speedup"] < floor:
         problems.append(f"-n 4 speed-up {results['xdist']['speedup']:.2f}x < {floor}x")
+    if results["connections"]["ratio"] > TARGETS["connections"]["fail_above"]:
+        problems.append(f"300 HTTPS tests through staging take {results['connections']['ratio']}"
+                        f"x a reused requests.Session")
+    for key in ("fixed_cpu_s", "per_test_us"):
+        if results["fixed"][key] > TARGETS[key]["fail_above"]:
+            problems.append(f"active plugin {key} = {results['fixed'][key]}")
     if results["reports"]["seconds"] > TARGETS["reports_seconds"]["fail_above"]:
         problems.append(f"reports took {results['reports']['seconds']} s")
     if results["reports"]["largest_mb"] > TARGETS["reports_mb"]["fail_above"]:
@@ -279,11 +401,14 @@ def check(results: dict[str, Any]) -> list[str]:
     return problems
 
 
+ALL = ["overhead", "fixed", "client", "connections", "xdist", "reports"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI")
     parser.add_argument("--only", action="append", metavar="NAME",
-                        choices=["overhead", "client", "xdist", "reports"],
+                        choices=ALL,
                         help="run only this benchmark; repeatable [all]")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json",
                         help="where the numbers go [bench/results/latest.json]")
@@ -294,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     # xdist worker that a normal CI runner, writing __pycache__, does not pay. The benchmarks
     # measure the normal case; the JSON records that the variable was dropped.
     dropped_dont_write = os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None
-    only = set(args.only or ["overhead", "client", "xdist", "reports"])
+    only = set(args.only or ALL)
     env_cpus = os.cpu_count()
     results: dict[str, Any] = {"quick": quick, "cpus": env_cpus,
                                "dropped_PYTHONDONTWRITEBYTECODE": dropped_dont_write,
@@ -316,6 +441,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"client:   {results['client']['overhead']:+.1%}  "
                       f"bare {results['client']['bare_ms']} ms, "
                       f"staging {results['client']['staging_ms']} ms", flush=True)
+            if "fixed" in only:
+                results["fixed"] = bench_fixed_cost(server, 4 if quick else 8, work)
+                print(f"fixed:    {results['fixed']['fixed_cpu_s']} s CPU fixed, "
+                      f"{results['fixed']['per_test_us']} us per test  "
+                      f"(extra CPU {results['fixed']['extra_cpu']})", flush=True)
+            if "connections" in only:
+                results["connections"] = bench_connections(300, 4 if quick else 8, work)
+                print(f"https:    {results['connections']['ratio']:.2f}x staging vs reused "
+                      f"Session (median {results['connections']['ratio_median']:.2f}x; a pool "
+                      f"per test as before: {results['connections']['fresh_ratio']:.2f}x)  "
+                      f"{results['connections']['seconds']}", flush=True)
             if "xdist" in only:
                 results["xdist"] = bench_xdist(server, 400, 1 if quick else 3, work)
                 print(f"xdist:    {results['xdist']['speedup']:.2f}x  "
@@ -330,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     results["load_after"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    problems = check(results) if only == {"overhead", "client", "xdist", "reports"} else []
+    problems = check(results) if only == set(ALL) else []
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
     return 1 if problems else 0

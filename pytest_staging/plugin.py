@@ -379,6 +379,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     skip_location.register(config)
     insecure_tls.register(config, settings)
     pytest_html_hooks.register_test_process(config)
+    config.pluginmanager.register(performance_glue.WorkerLockHooks(), "staging-performance-lock")
     sensitive = bool(workerinput.get("staging_sensitive", False))
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
@@ -417,6 +418,7 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
     report as evidence, with secrets redacted.
     """
     from pytest_staging.client import StagingSession
+    from pytest_staging.connection_pool import shared_adapter
     from pytest_staging.items import CLIENT_KEY
 
     settings = _settings(pytestconfig)
@@ -430,6 +432,8 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
         verify=settings.verify,
         keep=policy["target.evidence"],
         body_limit=policy["target.evidence_body"],
+        # Per-test cookies and headers, one kept-alive connection pool per process.
+        adapter=shared_adapter(pytestconfig, policy["target.retries"]),
     )
     client.guard_sensitive(policy["target.sensitive_url"],
                            destructive=request.node.get_closest_marker("destructive") is not None,

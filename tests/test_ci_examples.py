@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from servers import HARDENED_HEADERS, LoopbackServer, json_answer
 
 from pytest_staging.cli import build_parser
-
-yaml = pytest.importorskip("yaml")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 KEY = "ci-recipe-signing-key-42"

@@ -31,14 +31,18 @@ def server() -> Iterator[Any]:
         yield srv
 
 
-def run(pytester: pytest.Pytester, url: str, *args: str,
-        gates: str = "performance") -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    """A whole pytest run in a subprocess against ``url``; returns (result, verdict)."""
+def run(pytester: pytest.Pytester, url: str, *args: str, gates: str = "performance",
+        subprocess: bool = False) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """A whole pytest run against ``url``, in this process (locust itself is a subprocess, with
+    the runner's hard timeout) or, to see what xdist workers write to stderr, in a new one;
+    returns (result, verdict)."""
     report = pytester.path / "report"
-    result = pytester.runpytest_subprocess(
-        f"--staging-url={url}", f"--staging-report-dir={report}", f"--staging-gate={gates}",
-        "-p", "no:cacheprovider", *args, timeout=120,
-    )  # fmt: skip
+    argv = [f"--staging-url={url}", f"--staging-report-dir={report}", f"--staging-gate={gates}",
+            "-p", "no:cacheprovider", *args]
+    if subprocess:
+        result = pytester.runpytest_subprocess(*argv, timeout=120)
+    else:
+        result = pytester.runpytest_inprocess(*argv)
     verdict = json.loads((report / "verdict.json").read_text())
     return result, verdict
 
@@ -104,23 +108,26 @@ def test_tight_policy_threshold_no_go(pytester: pytest.Pytester, server: Any) ->
     assert check["observed"] >= 50 and check["limit"] == 1.0 and check["passed"] is False
 
 
-def test_fail_ratio_half_percent(pytester: pytest.Pytester, server: Any) -> None:
+def test_fail_ratio_one_in_four(pytester: pytest.Pytester) -> None:
+    # One failure in four requests: a handful is enough to tell 25 % from the limits either
+    # side, however slowly a busy machine runs the load (one in 200 needed >= 400).
     pytester.makepyfile(test_flaky="""
         def test_flaky_load(staging_load):
             result = staging_load(users=4, spawn_rate=4, run_time=3, profile=["GET /flaky"],
-                                  thresholds=["fail_ratio < 1%"])
-            assert result["requests"] >= 400
-            result.check("fail_ratio < 0.1%")
+                                  thresholds=["fail_ratio < 60%"])
+            assert result["requests"] >= 8
+            result.check("fail_ratio < 2%")
     """)
-    _, verdict = run(pytester, base_url(server), "-p", "no:xdist")
+    with loopback_server(fail_every=4) as srv:
+        _, verdict = run(pytester, base_url(srv), "-p", "no:xdist")
     assert verdict["verdict"] == "NO-GO"
     checks = {c["expr"]: c for c in verdict["gates"]["performance"]["checks"]}
-    assert checks["fail_ratio < 1%"]["passed"] is True
-    assert checks["fail_ratio < 0.1%"]["passed"] is False
-    assert 0.003 <= checks["fail_ratio < 1%"]["observed"] <= 0.0051
-    assert any(re.search(r"fail_ratio < 0\.1%: fail_ratio = 0\.[345]\d%, required < 0\.10%", r)
+    assert checks["fail_ratio < 60%"]["passed"] is True
+    assert checks["fail_ratio < 2%"]["passed"] is False
+    assert 0.1 <= checks["fail_ratio < 60%"]["observed"] <= 0.4
+    assert any(re.search(r"fail_ratio < 2%: fail_ratio = \d+\.\d\d%, required < 2\.00%", r)
                for r in verdict["reasons"]), verdict["reasons"]  # fmt: skip
-    assert not any("fail_ratio < 1%:" in r for r in verdict["reasons"])
+    assert not any("fail_ratio < 60%:" in r for r in verdict["reasons"])
 
 
 def test_bad_locustfile_and_missing_locust(pytester: pytest.Pytester, server: Any) -> None:
@@ -175,7 +182,8 @@ def test_xdist_load_runs_once_and_alone(pytester: pytest.Pytester, server: Any) 
     """)
     uid = uuid.uuid4().hex
     result, verdict = run(pytester, base_url(server), "-n", "2", "--staging-load-progress=1",
-                          f"--testrunuid={uid}", gates="integration,performance")  # fmt: skip
+                          f"--testrunuid={uid}", gates="integration,performance",
+                          subprocess=True)  # fmt: skip
     assert result.ret == 0, result.stdout.str()
     assert verdict["verdict"] == "GO", verdict["reasons"]
     assert verdict["run"]["workers"] == 2

@@ -42,15 +42,17 @@ def test_inline_profile_generous_thresholds_pass(tmp_path: Path) -> None:
         hits = server.hits
     m = run.metrics
     assert run.status == "ok" and run.exit_code == 0
-    assert m["requests"] > 100 and m["failures"] == 0
+    # How many requests 2 s give depends on the machine's load: enough to judge the mix.
+    assert m["requests"] >= 20 and m["failures"] == 0
     assert m["requests"] <= hits  # every counted request really reached the server
     assert set(m["endpoints"]) == {"GET /api/items", "POST /api/orders"}
     share = m["endpoints"]["GET /api/items"]["requests"] / m["requests"]
-    assert 0.6 < share < 0.9  # weights 3:1
+    # Weights 3:1: within four standard deviations of 0.75 for this many requests.
+    assert abs(share - 0.75) <= 4 * (0.75 * 0.25 / m["requests"]) ** 0.5, share
     assert 0.2 < m["span"] <= 3.0  # first to last request, within the 2 s run
     assert m["rps"] == pytest.approx(m["requests"] / max(m["span"], 1.0), rel=0.01)
     results = evaluate_all(
-        ["p95 < 2s", "p99 <= 5s", "fail_ratio < 1%", "rps > 10", "avg < 1s",
+        ["p95 < 2s", "p99 <= 5s", "fail_ratio < 1%", "rps > 5", "avg < 1s",
          "GET /api/items: p95 < 2s"],
         m,
     )  # fmt: skip
@@ -71,25 +73,30 @@ def test_slow_endpoint_fails_tight_threshold(tmp_path: Path) -> None:
     assert slow["observed"] >= 50.0
     assert slow["detail"].startswith("p95 for GET /slow = ")
     assert slow["detail"].endswith("required < 1 ms")
-    assert evaluate("GET /api/items: p95 < 45ms", run.metrics)["passed"] is True
+    # Per endpoint, not merged: the fast endpoint's p95 stays below the slow one's (an
+    # absolute bound such as "< 45ms" failed on a busy machine).
+    items = evaluate(f"GET /api/items: p95 < {slow['observed']:g}ms", run.metrics)
+    assert items["passed"] is True, (items, slow)
 
 
-def test_half_percent_failures(tmp_path: Path) -> None:
-    with loopback_server(fail_every=200) as server:
+def test_one_in_four_failures(tmp_path: Path) -> None:
+    # One in four fails: a handful of requests tells the ratio apart, at any machine load (one
+    # in 200 needed >= 400 requests in 3 s, which a busy 2-core machine does not always give).
+    with loopback_server(fail_every=4) as server:
         run = run_load(
             LoadOptions(host=base_url(server), users=4, spawn_rate=4, run_time=3,
                         profile=["GET /flaky"]),
             tmp_path,
         )  # fmt: skip
     m = run.metrics
-    assert m["requests"] >= 400, "too few requests to tell 0.5% from 0.1%"
+    assert m["requests"] >= 8, "too few requests to tell 25% from 2%"
     assert run.status == "requests-failed" and run.exit_code == 42
-    # the server fails exactly every 200th request (give or take one still in flight at stop)
-    assert abs(m["failures"] - m["requests"] // 200) <= 1 and m["failures"] >= 2
-    assert 0.003 <= m["fail_ratio"] <= 0.0051
-    assert evaluate("fail_ratio < 1%", m)["passed"] is True
-    low = evaluate("fail_ratio < 0.1%", m)
-    assert low["passed"] is False and "required < 0.10%" in low["detail"]
+    # the server fails exactly every 4th request (give or take one still in flight at stop)
+    assert abs(m["failures"] - m["requests"] // 4) <= 1 and m["failures"] >= 1
+    assert m["fail_ratio"] == pytest.approx(m["failures"] / m["requests"], abs=1e-6)
+    assert evaluate("fail_ratio < 60%", m)["passed"] is True
+    low = evaluate("fail_ratio < 2%", m)
+    assert low["passed"] is False and "required < 2.00%" in low["detail"]
     assert m["errors"] and "500" in m["errors"][0]["error"]
 
 
@@ -195,7 +202,7 @@ def test_master_with_two_workers_on_loopback(tmp_path: Path) -> None:
     try:
         with loopback_server() as server:
             run = run_load(
-                LoadOptions(host=base_url(server), users=4, spawn_rate=4, run_time=3,
+                LoadOptions(host=base_url(server), users=4, spawn_rate=4, run_time=5,
                             profile={"GET /api/items": 1}, workers=2,
                             expect_workers_max_wait=20),
                 tmp_path, on_master_ready=start_workers,
@@ -209,6 +216,7 @@ def test_master_with_two_workers_on_loopback(tmp_path: Path) -> None:
                 proc.kill()
     assert announced and announced[0].startswith("locust --worker --master-host 127.0.0.1")
     assert run.status == "ok" and run.metrics["workers"] == 2
-    assert run.metrics["requests"] > 100
+    # The workers' users really sent requests (how many depends on the machine's load).
+    assert run.metrics["requests"] > 0
     assert run.metrics["requests"] <= hits
     assert [p.returncode for p in workers] == [0, 0], "workers did not stop cleanly"

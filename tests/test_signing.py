@@ -59,8 +59,16 @@ def test_wrong_key_missing_or_odd_signature_fail() -> None:
 
 
 def test_sign_is_hex_sha256_and_refuses_empty_key() -> None:
-    sig = sign(go_verdict(), KEY)
-    assert len(sig) == 64 and int(sig, 16) >= 0
+    import hashlib
+    import hmac
+
+    verdict = go_verdict()
+    sig = sign(verdict, KEY)
+    # Computed independently: HMAC-SHA256 over sorted, compact JSON without the signature.
+    body = {k: v for k, v in verdict.items() if k != "signature"}
+    expected = hmac.new(KEY.encode(), json.dumps(body, sort_keys=True, separators=(",", ":"))
+                        .encode(), hashlib.sha256).hexdigest()
+    assert sig == expected and len(sig) == 64
     with pytest.raises(ValueError):
         sign(go_verdict(), "")
 

@@ -251,9 +251,10 @@ def test_verdict_survives_execnet(facts: RunFacts) -> None:
 
 
 def _thresholds() -> Any:
-    return pytest.importorskip(
-        "pytest_staging.gates.performance.thresholds",
-        reason="the performance gate (issue 4) has not merged: no threshold parser yet")
+    # Merged: a missing parser is a failure, not a skip.
+    from pytest_staging.gates.performance import thresholds
+
+    return thresholds
 
 
 units = {"ms": ("ms", 1.0), "s": ("s", 1000.0)}

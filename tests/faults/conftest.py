@@ -18,10 +18,12 @@ from servers import LoopbackServer
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The runs under test see only what each case gives them."""
     for name in ("STAGING_URL", "STAGING_POLICY", "STAGING_REPORT_DIR", "STAGING_EXPECT_VERSION",
-                 "STAGING_VERDICT_KEY", "GITHUB_STEP_SUMMARY", "PYTEST_ADDOPTS",
+                 "STAGING_VERDICT_KEY", "GITHUB_STEP_SUMMARY",
                  "PYTEST_XDIST_AUTO_NUM_WORKERS", "PYTEST_XDIST_WORKER",
                  "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
+    # Ours only (tests/conftest.py): no hypothesis plugin in the runs under test.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
     # Every case starts whole pytest processes (and xdist workers): with bytecode writing off,
     # each one compiles and assertion-rewrites every imported module from source again.
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)

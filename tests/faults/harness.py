@@ -61,10 +61,15 @@ def staging_args(pytester: pytest.Pytester, url: str | None, *args: str, gate: s
 
 def run_staging(pytester: pytest.Pytester, url: str | None, *args: str,
                 gate: str | None = "integration", policy: str | None = FAST_POLICY,
-                timeout: float = 60) -> Outcome:
-    """One whole pytest run in a subprocess (as CI runs it)."""
-    result = pytester.runpytest_subprocess(
-        *staging_args(pytester, url, *args, gate=gate, policy=policy), timeout=timeout)
+                timeout: float = 60, subprocess: bool = False) -> Outcome:
+    """One whole pytest run, the plugin loaded from its entry point as in CI: in this process
+    (~0.6 s less than a new Python), or with ``subprocess=True`` in a new one, bounded by
+    ``timeout``, where a hang is possible or the process itself is under test."""
+    argv = staging_args(pytester, url, *args, gate=gate, policy=policy)
+    if subprocess:
+        result = pytester.runpytest_subprocess(*argv, timeout=timeout)
+    else:
+        result = pytester.runpytest_inprocess(*argv)
     return Outcome(int(result.ret), "\n".join(result.outlines + result.errlines),
                    pytester.path / REPORT_DIR)
 

@@ -340,8 +340,8 @@ def _policy_accepts(data: dict[str, object]) -> bool:
 
 def test_bandit_on_a_path_that_does_not_exist(pytester: pytest.Pytester,
                                               server: LoopbackServer) -> None:
-    if not _policy_accepts({"security": {"bandit": {"source": "src"}}}):
-        pytest.skip("the security gate (issue 3) has not merged: no [security.bandit] source key")
+    # The gate is merged: a policy without the key would be a defect, not a reason to skip.
+    assert _policy_accepts({"security": {"bandit": {"source": "src"}}})
     policy = "[target]\nwait = 1\n[security.bandit]\nsource = 'does-not-exist'\n"
     pytester.makepyfile(test_app=SUITE)
     outcome = run_staging(pytester, server.url, gate="security", policy=policy)
@@ -349,10 +349,6 @@ def test_bandit_on_a_path_that_does_not_exist(pytester: pytest.Pytester,
 
 
 def test_locust_subprocess_that_hangs(pytester: pytest.Pytester, server: LoopbackServer) -> None:
-    listing = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider",
-                                            "--staging-url", server.url)
-    if "staging_load" not in listing.stdout.str():
-        pytest.skip("the performance gate (issue 4) has not merged: no staging_load fixture")
     # A locustfile that never finishes importing: only the runner's hard timeout ends it.
     Path(pytester.path / "hang_locustfile.py").write_text(
         "import time\ntime.sleep(3600)\nfrom locust import HttpUser\n")
@@ -364,6 +360,7 @@ import pytest
 def test_load(staging_load):
     staging_load(locustfile="hang_locustfile.py")
 """)
-    outcome = run_staging(pytester, server.url, gate="performance", policy=policy, timeout=120)
+    outcome = run_staging(pytester, server.url, gate="performance", policy=policy, timeout=120,
+                          subprocess=True)
     # The failed load check explains the failed test: "<gate>: <test>: load run: ... killed".
     assert_no_go(outcome, r"(?i)test_load(:| (failed|errored):) .*(timed out|timeout|killed)")

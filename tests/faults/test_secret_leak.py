@@ -87,9 +87,10 @@ def test_no_secret_in_any_output(pytester: pytest.Pytester, server: LoopbackServ
         pytester.makepyfile(test_leak=OWN_SUITE)
         args = []
         gate = "integration"
+    # A new process: the copied sample_suite package would clash with the one imported here.
     outcome = run_staging(
         pytester, url, *args, *header_args, "--junitxml", f"{REPORT_DIR}/junit.xml", "-rA",
-        *extra, gate=gate, policy=FAST_POLICY + "evidence_body = 4096\n")
+        *extra, gate=gate, policy=FAST_POLICY + "evidence_body = 4096\n", subprocess=True)
 
     # The run really exercised the secrets: the server saw them, evidence was attached.
     sent = {r.headers.get("Authorization") for r in server.requests}

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from harness import assert_go, assert_no_go, run_staging
-from servers import LoopbackServer, Request, SilentServer, free_port, json_answer, text_answer
 
 # Imported once here: pytester restores sys.modules after each test, and a second copy of
 # cryptography's classes breaks its own isinstance checks.
-trustme = pytest.importorskip("trustme")
+import trustme
+from harness import assert_go, assert_no_go, run_staging
+from servers import LoopbackServer, Request, SilentServer, free_port, json_answer, text_answer
 
 SUITE = """
 def test_health(staging):
@@ -81,7 +81,9 @@ def test_endpoint_that_hangs_fails_the_test_on_timeout(pytester: pytest.Pytester
 def test_server_that_dies_mid_run(pytester: pytest.Pytester, server: LoopbackServer) -> None:
     def die(req: Request) -> tuple[int, dict[str, str], bytes]:
         threading.Thread(target=server.stop, daemon=True).start()
-        return json_answer({"bye": True})
+        # A dying server drops its connections too (stop() only closes the listener): the
+        # next test must not reuse this one from the shared pool.
+        return json_answer({"bye": True}, Connection="close")
 
     server.routes["/api/die"] = die
     pytester.makepyfile(test_app="""

@@ -12,13 +12,24 @@ reported rather than assumed away.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+def _fcntl() -> ModuleType | None:
+    """``fcntl``, imported where used: it does not exist on Windows, and the plugin must
+    import everywhere pytest runs. Without it a load measurement runs unlocked (a warning)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    return fcntl
 
 
 def shared_dir(testrunuid: str, create: bool = True) -> Path:
@@ -39,6 +50,8 @@ class Measurement:
     started: float = 0.0
     ended: float = 0.0
     overlapping: list[str] = field(default_factory=list)
+    #: No file locks on this platform (no ``fcntl``): nothing kept other tests out.
+    lockless: bool = False
 
     def warning(self, name: str) -> str | None:
         """A verdict warning when the measurement was not isolated, else None."""
@@ -46,6 +59,9 @@ class Measurement:
             shown = ", ".join(self.overlapping[:5])
             more = f" and {len(self.overlapping) - 5} more" if len(self.overlapping) > 5 else ""
             return f"performance: load {name} overlapped other tests: {shown}{more}"
+        if self.lockless:
+            return (f"performance: load {name} ran without isolation (no file locks on "
+                    "this platform)")
         if not self.acquired:
             return (f"performance: load {name} ran without isolation "
                     f"(other tests still running after {self.waited:.0f}s)")  # fmt: skip
@@ -93,6 +109,9 @@ class MeasurementLock:
     @staticmethod
     def _share(gate: int, run: int) -> None:
         """Take the shared side of run.lock, queueing behind a waiting measurement."""
+        fcntl: Any = _fcntl()
+        if fcntl is None:
+            return
         fcntl.flock(gate, fcntl.LOCK_SH)
         fcntl.flock(run, fcntl.LOCK_SH)
         fcntl.flock(gate, fcntl.LOCK_UN)
@@ -104,7 +123,16 @@ class MeasurementLock:
         On timeout it runs anyway (never hangs the suite) and the result says it was not
         isolated; after the run it lists any test that overlapped the window.
         """
-        info = Measurement()
+        fcntl: Any = _fcntl()
+        info = Measurement(lockless=fcntl is None)
+        if fcntl is None:
+            info.started = time.time()
+            try:
+                yield info
+            finally:
+                info.ended = time.time()
+                info.overlapping = self.overlapping(info.started, info.ended)
+            return
         # A test that reached staging_load only at run time (request.getfixturevalue) holds
         # the shared side itself: drop it for the measurement, or it would wait on itself.
         own = self._reader_fd

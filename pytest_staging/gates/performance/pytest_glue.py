@@ -8,7 +8,6 @@ baseline checks with ``pytest_staging.record.record``, so they reach the verdict
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import shutil
 import sys
@@ -20,11 +19,14 @@ from typing import Any
 
 import pytest
 
+from pytest_staging.compat import capture_suspended
+from pytest_staging.gates.performance.abort import abort_detail
 from pytest_staging.gates.performance.baseline import BaselineError, compare, load_baseline
 from pytest_staging.gates.performance.isolation import Measurement, MeasurementLock, shared_dir
 from pytest_staging.gates.performance.report import metrics_line
 from pytest_staging.gates.performance.runner import LoadError, LoadOptions, LoadRun, run_load
 from pytest_staging.gates.performance.thresholds import (
+    Threshold,
     ThresholdError,
     evaluate,
     parse_thresholds,
@@ -109,6 +111,37 @@ class PerformanceHooks:
                 item.add_marker(pytest.mark.performance)
         items.sort(key=is_load_test)
 
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
+        # Registered in active runs only: no need to ask _active() for every test. The keyword
+        # lookup (marker names of the item and its parents) spares most tests a marker walk.
+        if GATE not in item.keywords or is_load_test(item):
+            return
+        if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
+            record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
+                                   "use staging_load: nothing was measured"])  # fmt: skip
+
+    def __init__(self) -> None:
+        #: xdist test run ids of this controller's workers (one per run).
+        self.testrunuids: set[str] = set()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """On the xdist controller: note the run id its workers share the lock directory by."""
+        uid = node.workerinput.get("testrunuid")
+        if uid:
+            self.testrunuids.add(str(uid))
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """On the xdist controller: remove the run's lock directory once the workers are gone."""
+        for uid in self.testrunuids:
+            shutil.rmtree(shared_dir(uid, create=False), ignore_errors=True)
+
+
+class WorkerLockHooks:
+    """Registered on xdist workers of an active run only: a serial run or the controller pays
+    no hook wrapper per test for a lock it never takes."""
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item,
                                 nextitem: pytest.Item | None) -> Iterator[None]:
@@ -132,13 +165,6 @@ class PerformanceHooks:
                                       "blocking": True, "detail": why, "load": item.nodeid,
                                       "kind": "no-load"}])  # fmt: skip
         return report
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """On the xdist controller: remove the run's lock directory once the workers are gone."""
-        dsession = config.pluginmanager.getplugin("dsession")
-        uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
-        if uid:
-            shutil.rmtree(shared_dir(str(uid), create=False), ignore_errors=True)
 
 
 def measured_nothing(item: pytest.Item) -> str | None:
@@ -238,9 +264,7 @@ class StagingLoad:
     def _emit(self, text: str) -> None:
         """A line on the terminal, past pytest's capture, safe on xdist workers."""
         text = self.settings.redactor().text(text)
-        capman = self.config.pluginmanager.getplugin("capturemanager")
-        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-        with ctx:
+        with capture_suspended(self.config):
             workerinput = getattr(self.config, "workerinput", None)
             if workerinput is not None:
                 stream = sys.__stderr__ or sys.stderr
@@ -263,7 +287,7 @@ class StagingLoad:
         run_time: str | float | None = None,
         locustfile: str | Path | None = None,
         profile: Mapping[str, Any] | Sequence[Any] | None = None,
-        thresholds: Sequence[str] = (),
+        thresholds: Sequence[str | Mapping[str, Any]] = (),
         name: str | None = None,
         wait: float = 0.0,
         user_classes: Sequence[str] = (),
@@ -286,13 +310,21 @@ class StagingLoad:
             )  # fmt: skip
         except (ThresholdError, LoadError, ValueError) as exc:
             self._fail(name, f"usage error: {exc}")
-        run, measurement = self._run(name, options)
+        run, measurement = self._run(name, options, exprs)
         metrics = dict(run.metrics)
         minimums = [evaluate(t, metrics) for t in implicit_minimums(self.perf)]
         results = [evaluate(t, metrics) for t in exprs]
         checks = [_check(name, r, "minimum") for r in minimums]
         checks += [_check(name, r) for r in results]
         results = minimums + results
+        if run.aborted is not None:
+            # An aborted load is a failed load whatever its final numbers say.
+            hit = run.aborted
+            metrics["aborted"] = {"expr": hit["expr"], "after": hit["after"],
+                                  "observed": hit["observed"], "requests": hit["requests"]}
+            checks.append({"name": f"{name}: aborted", "passed": False, "blocking": True,
+                           "detail": abort_detail(hit, hit["after"], options.seconds()),
+                           "load": name, "kind": "abort"})
         warnings: list[str] = []
         if metrics.get("exceptions"):
             first = (metrics.get("exception_messages") or [""])[0]
@@ -324,13 +356,14 @@ class StagingLoad:
             "detail": detail, "load": name, "kind": "run"}])  # fmt: skip
         pytest.fail(f"load {name}: {detail}", pytrace=False)
 
-    def _thresholds(self, given: Sequence[str]) -> list[Any]:
-        exprs: list[str] = list(self.perf.get("thresholds") or [])
+    def _thresholds(self, given: Any) -> list[Threshold]:
+        exprs: list[Any] = list(self.perf.get("thresholds") or [])
         for mark in self.request.node.iter_markers(GATE):
             marked = mark.kwargs.get("thresholds") or []
-            exprs += [marked] if isinstance(marked, str) else list(marked)
-        exprs += [given] if isinstance(given, str) else list(given)
-        return parse_thresholds(list(dict.fromkeys(exprs)))
+            exprs += [marked] if isinstance(marked, (str, Mapping)) else list(marked)
+        exprs += [given] if isinstance(given, (str, Mapping)) else list(given)
+        # Tables (abort = true) are not hashable: dedupe the parsed thresholds.
+        return list(dict.fromkeys(parse_thresholds(exprs)))
 
     def _options(self, **kw: Any) -> LoadOptions:
         opt = self.config.getoption
@@ -380,7 +413,8 @@ class StagingLoad:
             extra_args=tuple(kw["extra_args"]),
         )
 
-    def _run(self, name: str, options: LoadOptions) -> tuple[LoadRun, Measurement | None]:
+    def _run(self, name: str, options: LoadOptions,
+             thresholds: Sequence[Threshold] = ()) -> tuple[LoadRun, Measurement | None]:
         every = float(self.config.getoption("staging_load_progress", 5.0) or 0)
         started = time.monotonic()
         last = [started, 0.0]  # when the last line was shown, requests then
@@ -410,11 +444,13 @@ class StagingLoad:
         try:
             if lock is None:
                 run = run_load(options, workdir, on_progress=progress,
-                               on_master_ready=master_ready, redact=redact)  # fmt: skip
+                               on_master_ready=master_ready, redact=redact,
+                               abort_on=thresholds)  # fmt: skip
             else:
                 with lock.measurement(timeout) as measurement:
                     run = run_load(options, workdir, on_progress=progress,
-                                   on_master_ready=master_ready, redact=redact)  # fmt: skip
+                                   on_master_ready=master_ready, redact=redact,
+                                   abort_on=thresholds)  # fmt: skip
         except LoadError as exc:
             self._fail(name, str(exc))
         return run, measurement
@@ -466,7 +502,10 @@ def staging_load(request: pytest.FixtureRequest,
     Locust runs as a subprocess, never in the pytest process. Thresholds come from the policy
     (``[performance] thresholds``), the ``@pytest.mark.performance(thresholds=[...])`` marker
     and the ``thresholds=`` argument; any that fails fails the test (``fail_on_threshold``) and
-    is a NO-GO reason with observed vs required. ``result.check("p95 < 300ms")`` asserts more;
+    is a NO-GO reason with observed vs required. A threshold given as a table
+    ``{"expr": "fail_ratio < 5%", "abort": True, "min_requests": 100}`` stops the load as
+    soon as Locust's live stats breach it (see docs/performance-gate.md).
+    ``result.check("p95 < 300ms")`` asserts more;
     ``result.metrics`` holds requests, failures, fail_ratio, rps, avg/min/max, p50-p99 and
     ``endpoints``. Under xdist the measurement waits until no other test runs.
     """

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging.gates.performance import metrics as metrics_mod
+from pytest_staging.gates.performance.abort import breach, live_metrics
 from pytest_staging.gates.performance.load_request import request_env, strip_userinfo
 from pytest_staging.gates.performance.profile import render_locustfile
+from pytest_staging.gates.performance.thresholds import Threshold
 
 LOCUST_ENV = "PYTEST_STAGING_LOCUST"
 EXIT_REQUESTS_FAILED = 42  # passed as --exit-code-on-error: distinct from locust's own 1 and 2
@@ -124,6 +126,9 @@ class LoadRun:
     wall_time: float
     workdir: str
     worker_command: str | None = None
+    #: Set when an ``abort`` threshold stopped the run early: the breach (``evaluate``'s
+    #: result plus ``requests``) and ``after`` (seconds into the run).
+    aborted: dict[str, Any] | None = None
 
 
 def resolve_locust_command(explicit: Sequence[str] | None = None) -> list[str]:
@@ -259,6 +264,7 @@ def run_load(
     on_master_ready: Callable[[str], None] | None = None,
     progress_interval: float = 1.0,
     redact: Callable[[str], str] | None = None,
+    abort_on: Sequence[Threshold] = (),
 ) -> LoadRun:
     """Run one load test and return its metrics; raise LoadError when it cannot be trusted.
 
@@ -267,6 +273,8 @@ def run_load(
     about every ``progress_interval`` seconds; ``on_master_ready`` gets the worker command.
     ``redact`` masks secrets in Locust's log once it exits (Locust logs failing URLs, which
     carry the staging query parameters): the log left on disk and the reasons quoted from it.
+    Thresholds of ``abort_on`` marked ``abort`` are judged on the live stats at the same pace;
+    the first breached stops locust (it still writes its stats) and ``LoadRun.aborted`` says so.
     """
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -305,6 +313,8 @@ def run_load(
     except PermissionError:
         raise LoadError("locust-missing", f"locust executable not runnable: {command[0]}") from None
     hint = None
+    aborted: dict[str, Any] | None = None
+    abort_thresholds = [t for t in abort_on if t.abort]
     if options.workers:
         hint = worker_command(options.master_bind_host, options.master_port)
         if on_master_ready is not None:
@@ -318,6 +328,10 @@ def run_load(
                 pass
             if time.monotonic() > deadline:
                 _kill_group(proc)
+                if aborted is not None:
+                    raise LoadError("timeout", f"locust did not stop within "
+                                    f"{options.stop_timeout + 10:.0f}s of an abort "
+                                    f"({aborted['expr']} breached); killed")
                 raise LoadError(
                     "timeout",
                     f"locust did not finish within {options.hard_timeout():.0f}s "
@@ -327,6 +341,15 @@ def run_load(
                 progress = metrics_mod.read_progress(work / STATS_PREFIX)
                 if progress is not None:
                     on_progress(progress)
+            if abort_thresholds and aborted is None:
+                live = live_metrics(work / STATS_PREFIX)
+                hit = breach(abort_thresholds, live) if live is not None else None
+                if hit is not None:
+                    aborted = {**hit, "after": round(time.monotonic() - started, 3)}
+                    # SIGTERM: locust stops its users and still writes its stats files.
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGTERM)
+                    deadline = min(deadline, time.monotonic() + options.stop_timeout + 10)
     finally:
         if proc.poll() is None:
             _kill_group(proc)
@@ -372,4 +395,5 @@ def run_load(
         wall_time=round(wall, 3),
         workdir=str(work),
         worker_command=hint,
+        aborted=aborted,
     )

@@ -21,7 +21,9 @@ def _list_of_str(value: Any) -> None:
 
 
 def _thresholds(value: Any) -> None:
-    _list_of_str(value)
+    if not isinstance(value, list) or not all(isinstance(v, (str, dict)) for v in value):
+        raise ValueError("expected a list of strings or tables like "
+                         "{expr = 'fail_ratio < 5%', abort = true}")
     parse_thresholds(value)
 
 

@@ -10,13 +10,19 @@ Grammar (one expression per string)::
 ``ENDPOINT`` is a Locust stats name, optionally prefixed by the HTTP method (``GET /api/items``);
 without a method every method hitting that name is merged. ``OP`` is one of ``< <= > >= ==``.
 Time values take ``ms`` (the default) or ``s``; ``fail_ratio`` takes ``%`` or a fraction.
+
+A threshold may also be a table that stops a failing load early (like k6's ``abortOnFail``)::
+
+    {expr = "fail_ratio < 5%", abort = true, min_requests = 100}
+
+It is checked on Locust's live stats while the load runs (see ``abort.py``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_staging.gates.performance.metrics import endpoint_metrics
@@ -59,6 +65,9 @@ class Threshold:
     op: str
     limit: float
     endpoint: str | None = None
+    #: Stop the load as soon as live stats breach it (after ``min_requests`` requests).
+    abort: bool = False
+    min_requests: int = 0
 
     @property
     def unit(self) -> str:
@@ -66,8 +75,17 @@ class Threshold:
         return METRICS[self.metric]
 
 
-def parse_threshold(expr: str) -> Threshold:
-    """Parse one expression such as ``"GET /api: p95 < 200ms"``; raise ThresholdError if bad."""
+#: Keys of a threshold table.
+TABLE_KEYS = ("expr", "abort", "min_requests")
+#: Requests an abort waits for unless ``min_requests`` says otherwise.
+DEFAULT_MIN_REQUESTS = 100
+
+
+def parse_threshold(expr: str | Mapping[str, Any]) -> Threshold:
+    """Parse one expression such as ``"GET /api: p95 < 200ms"``, or a table
+    ``{"expr": ..., "abort": True, "min_requests": 100}``; raise ThresholdError if bad."""
+    if isinstance(expr, Mapping):
+        return _parse_table(expr)
     if not isinstance(expr, str):
         raise ThresholdError(f"threshold {expr!r}: expected a string like 'p95 < 300ms'")
     match = _EXPR.match(expr)
@@ -107,9 +125,33 @@ def parse_threshold(expr: str) -> Threshold:
     return Threshold(expr=expr.strip(), metric=metric, op=op, limit=limit, endpoint=endpoint)
 
 
-def parse_thresholds(exprs: Iterable[str]) -> list[Threshold]:
+def _parse_table(table: Mapping[str, Any]) -> Threshold:
+    unknown = sorted(set(table) - set(TABLE_KEYS))
+    if unknown:
+        raise ThresholdError(f"threshold {dict(table)!r}: unknown key(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(TABLE_KEYS)})")
+    if "expr" not in table:
+        raise ThresholdError(f"threshold {dict(table)!r}: 'expr' is required")
+    threshold = parse_threshold(table["expr"])
+    abort = table.get("abort", False)
+    min_requests = table.get("min_requests", DEFAULT_MIN_REQUESTS)
+    if not isinstance(abort, bool):
+        raise ThresholdError(f"threshold {threshold.expr!r}: abort must be true or false")
+    if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
+        raise ThresholdError(f"threshold {threshold.expr!r}: min_requests must be an "
+                             "integer >= 1")
+    if abort:
+        from pytest_staging.gates.performance.abort import abort_problem
+
+        problem = abort_problem(threshold)
+        if problem:
+            raise ThresholdError(f"threshold {threshold.expr!r}: abort: {problem}")
+    return replace(threshold, abort=abort, min_requests=min_requests if abort else 0)
+
+
+def parse_thresholds(exprs: Iterable[str | Mapping[str, Any]] | str) -> list[Threshold]:
     """Parse every expression; the first bad one raises ThresholdError naming it."""
-    if isinstance(exprs, str):
+    if isinstance(exprs, (str, Mapping)):
         exprs = [exprs]
     return [parse_threshold(expr) for expr in exprs]
 
