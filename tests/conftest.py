@@ -26,7 +26,8 @@ def _preload_plugin_modules() -> None:
     import pytest_staging
 
     for module in pkgutil.walk_packages(pytest_staging.__path__, "pytest_staging."):
-        if not module.name.endswith("locust_progress"):  # loaded by locust, never by pytest
+        # locust_*.py are loaded by locust (gevent-patched), never by pytest
+        if not module.name.rsplit(".", 1)[-1].startswith("locust_"):
             importlib.import_module(module.name)
 
 
