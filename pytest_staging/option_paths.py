@@ -64,7 +64,9 @@ def split_path_options(args: Sequence[str], option: Any, cwd: Path | None = None
     followed by a test path does not)."""
     found: list[tuple[str, str]] = []
     for flag, value in itertools.pairwise(args):
-        if not flag.startswith(PREFIX) or "=" in flag or value.startswith("-"):
+        if (not flag.startswith(PREFIX) or "=" in flag or value.startswith("-")
+                or not value.strip()):
+            # An empty value is no path: the empty-value rule names it (settings.py).
             continue
         dest = flag[2:].replace("-", "_")
         if not _matches(value, getattr(option, dest, None)):

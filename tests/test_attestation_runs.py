@@ -217,8 +217,9 @@ def test_signing_key_problems_are_usage_errors_with_nogo(
     garbage.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n"
                        "-----END PRIVATE KEY-----\n")
     cases = [
-        (["--staging-signing-key", str(tmp_path / "missing.key")], {}, "cannot read it"),
-        (["--staging-signing-key", str(garbage)], {}, "not an unencrypted PEM private key"),
+        # --opt=value: a path outside the project as a separate argument moves pytest's rootdir
+        (["--staging-signing-key=" + str(tmp_path / "missing.key")], {}, "cannot read it"),
+        (["--staging-signing-key=" + str(garbage)], {}, "not an unencrypted PEM private key"),
         ([], {"STAGING_SIGNING_KEY": "  "}, "$STAGING_SIGNING_KEY is set but empty"),
         # (the wording is the plugin's generic "empty value of an option" line where it has one)
         (["--staging-subject", ""], {}, "--staging-subject"),

@@ -23,6 +23,10 @@ pytest.importorskip("schemathesis")
 SECRET = "tok-9f8e7d6c5b4a"
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
+#: Both ways an important path must work (as tests/conftest.py says; a module named
+#: "conftest" is ambiguous under tests/faults).
+MODES = {"serial": ["-p", "no:xdist"], "xdist": ["-n", "2"]}
+
 
 @pytest.fixture
 def api():
@@ -54,7 +58,6 @@ def _outputs(run, pytester: pytest.Pytester) -> str:
 @pytest.mark.parametrize("mode_name", ["serial", "xdist"])
 def test_conforming_api_is_go_safe_methods_only(pytester, run_staging, api, monkeypatch,
                                                  mode_name) -> None:
-    from conftest import MODES
 
     target = api()
     monkeypatch.setenv("API_TOKEN", SECRET)
@@ -88,7 +91,6 @@ def test_conforming_api_is_go_safe_methods_only(pytester, run_staging, api, monk
 @pytest.mark.parametrize("mode_name", ["serial", "xdist"])
 def test_drifted_api_is_no_go_naming_operation_and_check(pytester, run_staging, api,
                                                           monkeypatch, mode_name) -> None:
-    from conftest import MODES
 
     target = api("rename")
     monkeypatch.setenv("API_TOKEN", SECRET)
@@ -147,7 +149,6 @@ def test_undocumented_status_and_rule_levels(pytester, run_staging, api) -> None
 @pytest.mark.parametrize("mode_name", ["serial", "xdist"])
 def test_budget_and_rate_counted_at_the_server(pytester, run_staging, api,
                                                mode_name) -> None:
-    from conftest import MODES
 
     target = api()
     args = _policy(pytester, '[contract]\nschema = "/openapi.json"\nmax_examples = 50\n'

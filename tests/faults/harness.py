@@ -61,7 +61,7 @@ def staging_args(pytester: pytest.Pytester, url: str | None, *args: str, gate: s
 
 def run_staging(pytester: pytest.Pytester, url: str | None, *args: str,
                 gate: str | None = "integration", policy: str | None = FAST_POLICY,
-                timeout: float = 60, subprocess: bool = False) -> Outcome:
+                timeout: float = 180, subprocess: bool = False) -> Outcome:
     """One whole pytest run, the plugin loaded from its entry point as in CI: in this process
     (~0.6 s less than a new Python), or with ``subprocess=True`` in a new one, bounded by
     ``timeout``, where a hang is possible or the process itself is under test."""

@@ -111,15 +111,19 @@ class PerformanceHooks:
                 item.add_marker(pytest.mark.performance)
         items.sort(key=is_load_test)
 
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Thresholds on a test that cannot run a load would silently judge nothing: say so."""
-        # Registered in active runs only: no need to ask _active() for every test. The keyword
-        # lookup (marker names of the item and its parents) spares most tests a marker walk.
-        if GATE not in item.keywords or is_load_test(item):
-            return
-        if any(mark.kwargs.get("thresholds") for mark in item.iter_markers(GATE)):
-            record(item, warnings=[f"performance: {item.nodeid} declares thresholds but does not "
-                                   "use staging_load: nothing was measured"])  # fmt: skip
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Iterator[Any]:
+        """A passing test that asked for a load (the fixture, or marker thresholds) but measured
+        nothing is no evidence: a failed blocking check, not a pass."""
+        report = yield
+        if call.when == "call" and report.passed and _active(item.config):
+            why = measured_nothing(item)
+            if why:
+                record(item, checks=[{"name": f"{item.nodeid}: load run", "passed": False,
+                                      "blocking": True, "detail": why, "load": item.nodeid,
+                                      "kind": "no-load"}])  # fmt: skip
+        return report
 
     def __init__(self) -> None:
         #: xdist test run ids of this controller's workers (one per run).
@@ -151,21 +155,6 @@ class WorkerLockHooks:
             return (yield)
         with lock.test_running(item.nodeid):
             return (yield)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item,
-                                  call: pytest.CallInfo[None]) -> Iterator[Any]:
-        """A passing test that asked for a load (the fixture, or marker thresholds) but measured
-        nothing is no evidence: a failed blocking check, not a pass."""
-        report = yield
-        if call.when == "call" and report.passed and _active(item.config):
-            why = measured_nothing(item)
-            if why:
-                record(item, checks=[{"name": f"{item.nodeid}: load run", "passed": False,
-                                      "blocking": True, "detail": why, "load": item.nodeid,
-                                      "kind": "no-load"}])  # fmt: skip
-        return report
-
 
 def measured_nothing(item: pytest.Item) -> str | None:
     """Why ``item`` judged no load although it asked for one, else None."""
