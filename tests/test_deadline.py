@@ -144,8 +144,19 @@ ready = wait_ready(url, "/health", wait=20, interval=0.1)
 version = fetch_version(url, "/version", timeout=20)
 with DeadlineSession() as session:
     findings = check_headers(session, url, timeout=20)
-print(json.dumps({"ready": ready.ready, "version": version[0],
-                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+def peak_rss_kb():
+    # VmHWM is this process's own peak (its memory since exec). ru_maxrss is not: on Linux it
+    # keeps the high-water mark of the forked copy of the parent (a big xdist worker).
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+print(json.dumps({"ready": ready.ready, "version": version[0], "rss_kb": peak_rss_kb()}))
 """
 
 
