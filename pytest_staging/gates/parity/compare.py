@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from pytest_staging.gates.security.http_checks import (
     parse_set_cookie,
     set_cookie_headers,
 )
-from pytest_staging.gates.security.transport import ca_file, plain_http_url
+from pytest_staging.gates.security.transport import ca_file, legacy_tls_context, plain_http_url
 
 BODY_LIMIT = 1024 * 1024
 #: The headers the security gate's header checks look at.
@@ -245,17 +244,7 @@ def observe_transport(client: ReadOnlyClient) -> dict[str, Any]:
         cert = x509.load_der_x509_certificate(der)
         issuer, key_type = cert.issuer.rfc4514_string(), _describe_key(cert)
     legacy = False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            old.check_hostname = False
-            old.verify_mode = ssl.CERT_NONE
-            old.minimum_version = ssl.TLSVersion.TLSv1
-            old.maximum_version = ssl.TLSVersion.TLSv1_1
-            old.set_ciphers("DEFAULT:@SECLEVEL=0")
-        except (ValueError, ssl.SSLError):  # pragma: no cover - OpenSSL without legacy TLS
-            old = None
+    old = legacy_tls_context()
     if old is not None:
         try:
             _handshake(client, old, "TLS 1.0/1.1")

@@ -101,14 +101,9 @@ def check_certificate(url: str, *, verify: bool | str | None = True, expiry_days
     return out
 
 
-def check_legacy_protocols(url: str, *, timeout: float = DEFAULT_TIMEOUT
-                           ) -> list[dict[str, Any]]:
-    """Whether the server still completes a TLS 1.0/1.1 handshake.
-
-    Only testable when the local OpenSSL can still offer those versions; when it cannot, the
-    check has nothing to say (the negotiated version is still checked by check_certificate).
-    """
-    host, port = _host_port(url)
+def legacy_tls_context() -> ssl.SSLContext | None:
+    """A client context offering only TLS 1.0/1.1 (no verification), or None when the local
+    OpenSSL cannot offer them any more. Shared with the parity gate's transport comparison."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
@@ -119,7 +114,21 @@ def check_legacy_protocols(url: str, *, timeout: float = DEFAULT_TIMEOUT
             context.maximum_version = ssl.TLSVersion.TLSv1_1
             context.set_ciphers("DEFAULT:@SECLEVEL=0")
         except (ValueError, ssl.SSLError):  # pragma: no cover - OpenSSL without legacy TLS
-            return []
+            return None
+    return context
+
+
+def check_legacy_protocols(url: str, *, timeout: float = DEFAULT_TIMEOUT
+                           ) -> list[dict[str, Any]]:
+    """Whether the server still completes a TLS 1.0/1.1 handshake.
+
+    Only testable when the local OpenSSL can still offer those versions; when it cannot, the
+    check has nothing to say (the negotiated version is still checked by check_certificate).
+    """
+    host, port = _host_port(url)
+    context = legacy_tls_context()
+    if context is None:
+        return []
     try:
         _, _, version = _handshake(host, port, context, timeout)
     except (OSError, ssl.SSLError):
