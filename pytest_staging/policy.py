@@ -124,6 +124,9 @@ CORE_KEYS: tuple[Key, ...] = (
         "HTTP exchanges attached to a failing test's report", _at_least(0)),
     Key("target.evidence_body", int, 2048,
         "bytes of each response body kept as evidence", _at_least(0)),
+    Key("browser.timeout", (int, float), 30.0,
+        "seconds a browser journey's action or navigation may wait (Playwright's default "
+        "timeout for the page, context and new_context fixtures)", _at_least(0.001)),
     Key("flaky.retries", int, 0,
         "reruns of a failed test before it counts as failed", _at_least(0)),
     Key("flaky.policy", str, "warn",

@@ -238,11 +238,16 @@ def new_context(new_context: Callable[..., Any], request: pytest.FixtureRequest
     guard = (hooks.sensitive is not None and not hooks.settings.allow_destructive
              and request.node.get_closest_marker("destructive") is not None)
 
+    timeout_ms = float(hooks.settings.policy["browser.timeout"]) * 1000
+
     def create(**kwargs: Any) -> Any:
         if guard:
             # Requests from a service worker bypass routes: none for a guarded test.
             kwargs.setdefault("service_workers", "block")
         context = new_context(**kwargs)
+        # A broken page fails the journey within [browser] timeout, not Playwright's 30 s
+        # per action (a NO-GO staging should not also cost minutes of CI).
+        context.set_default_timeout(timeout_ms)
         watcher.watch(context)
         if hooks.headers:
             context.route(hooks.is_staging, hooks.add_headers)

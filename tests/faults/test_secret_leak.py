@@ -52,6 +52,11 @@ def _echo(req: Request) -> tuple[int, dict[str, str], bytes]:
     return json_answer({"headers": req.headers, "path": req.path}, 500)
 
 
+#: Evidence bodies long enough to carry every echoed header; browser journeys that meet a page
+#: they do not know fail in 3 s, not Playwright's 30 s per action.
+LEAK_POLICY = FAST_POLICY + "evidence_body = 4096\n[browser]\ntimeout = 3\n"
+
+
 # requests replaces an Authorization header with Basic auth from the URL's userinfo, so the
 # header token and the URL password are exercised in separate runs.
 @pytest.mark.parametrize(
@@ -90,7 +95,7 @@ def test_no_secret_in_any_output(pytester: pytest.Pytester, server: LoopbackServ
     # A new process: the copied sample_suite package would clash with the one imported here.
     outcome = run_staging(
         pytester, url, *args, *header_args, "--junitxml", f"{REPORT_DIR}/junit.xml", "-rA",
-        *extra, gate=gate, policy=FAST_POLICY + "evidence_body = 4096\n", subprocess=True)
+        *extra, gate=gate, policy=LEAK_POLICY, subprocess=True)
 
     # The run really exercised the secrets: the server saw them, evidence was attached.
     sent = {r.headers.get("Authorization") for r in server.requests}
