@@ -103,19 +103,34 @@ def mode(request: pytest.FixtureRequest) -> list[str]:
     return MODES[request.param]
 
 
-#: What every child pytest of these tests gets: hypothesis's plugin (a test extra, ~0.3 s of
-#: CPU to import) has no business in the runs under test.
-CHILD_ADDOPTS = "-p no:hypothesispytest"
+#: Plugins of the test extras that the runs under test do without: hypothesis's, Schemathesis'
+#: own pytest plugin (the contract gate uses the library, not the plugin), pytest-playwright's
+#: and pytest-html's. Loading them costs ~0.9 s of CPU per child pytest (three processes under
+#: ``-n 2``). A test whose runs need one says so: ``@pytest.mark.child_plugins("playwright")``.
+CHILD_BLOCKED = ("hypothesispytest", "schemathesis", "playwright", "html")
+
+
+def child_addopts(keep: tuple[str, ...] = ()) -> str:
+    """PYTEST_ADDOPTS of a child run: every plugin of CHILD_BLOCKED but ``keep`` blocked."""
+    return " ".join(f"-p no:{name}" for name in CHILD_BLOCKED if name not in keep)
+
+
+#: What every child pytest of these tests gets, unless a test keeps some plugins.
+CHILD_ADDOPTS = child_addopts()
 
 
 @pytest.fixture(autouse=True)
-def _fast_children(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Child pytest processes start fast: without hypothesis's plugin, and with bytecode
-    caching on (with PYTHONDONTWRITEBYTECODE, each child compiles and assertion-rewrites
-    pytest_staging, a pytest11 plugin, from source every time). PYTEST_ADDOPTS from the
-    caller's environment never reaches a run under test."""
+def _fast_children(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Child pytest processes start fast: without the test extras' plugins they do not need
+    (CHILD_BLOCKED), and with bytecode caching on (with PYTHONDONTWRITEBYTECODE, each child
+    compiles and assertion-rewrites pytest_staging, a pytest11 plugin, from source every
+    time). PYTEST_ADDOPTS from the caller's environment never reaches a run under test."""
+    keep = tuple(name for marker in request.node.iter_markers("child_plugins")
+                 for name in marker.args)
+    unknown = set(keep) - set(CHILD_BLOCKED)
+    assert not unknown, f"child_plugins: {sorted(unknown)} are never blocked"
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    monkeypatch.setenv("PYTEST_ADDOPTS", CHILD_ADDOPTS)
+    monkeypatch.setenv("PYTEST_ADDOPTS", child_addopts(keep))
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ pytest.importorskip("pytest_playwright",
 CHROMIUM = os.environ.get("STAGING_BROWSER_PATH") or find_system_chromium()
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium on PATH: apt-get install chromium (.ci/run does)")
-pytestmark = [pytest.mark.slow, needs_chromium]
+pytestmark = [pytest.mark.slow, needs_chromium, pytest.mark.child_plugins("playwright")]
 
 #: Only the integration gate is needed: the other two may stay empty.
 POLICY = "[gates.security]\nmin_tests = 0\n[gates.performance]\nmin_tests = 0\n"

@@ -15,7 +15,7 @@ pytest.importorskip("pytest_playwright",
                     reason="needs pytest-playwright: pip install -e '.[browser]'")
 
 CHROMIUM = os.environ.get("STAGING_BROWSER_PATH") or find_system_chromium()
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.child_plugins("playwright"), pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium on PATH: apt-get install chromium (.ci/run does)")]
 
 POLICY = ("[gates.security]\nmin_tests = 0\n[gates.performance]\nmin_tests = 0\n"

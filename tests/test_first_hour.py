@@ -487,6 +487,7 @@ def test_github_actions_annotations(pytester: pytest.Pytester, run_staging,
     assert quiet.ret == 1 and "::error" not in quiet.stdout
 
 
+@pytest.mark.child_plugins("html")
 def test_pytest_html_report_shows_the_verdict(pytester: pytest.Pytester, run_staging,
                                               server: LoopbackServer, tmp_path: Path) -> None:
     pytest.importorskip("pytest_html")

@@ -22,8 +22,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
                  "PYTEST_XDIST_AUTO_NUM_WORKERS", "PYTEST_XDIST_WORKER",
                  "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
-    # Ours only (tests/conftest.py): no hypothesis plugin in the runs under test.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    # PYTEST_ADDOPTS of the runs under test: tests/conftest.py's _fast_children.
     # Every case starts whole pytest processes (and xdist workers): with bytecode writing off,
     # each one compiles and assertion-rewrites every imported module from source again.
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)

@@ -57,6 +57,8 @@ def _echo(req: Request) -> tuple[int, dict[str, str], bytes]:
 LEAK_POLICY = FAST_POLICY + "evidence_body = 4096\n[browser]\ntimeout = 3\n"
 
 
+# The sample suite's browser journeys run too: their evidence (screenshots, traces) is scanned.
+@pytest.mark.child_plugins("playwright")
 # requests replaces an Authorization header with Basic auth from the URL's userinfo, so the
 # header token and the URL password are exercised in separate runs.
 @pytest.mark.parametrize(
