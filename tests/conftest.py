@@ -129,6 +129,9 @@ def _fast_children(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReque
                  for name in marker.args)
     unknown = set(keep) - set(CHILD_BLOCKED)
     assert not unknown, f"child_plugins: {sorted(unknown)} are never blocked"
+    if "pytester" in request.fixturenames:
+        # pytester clears PYTEST_ADDOPTS when it starts: it must start first.
+        request.getfixturevalue("pytester")
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     monkeypatch.setenv("PYTEST_ADDOPTS", child_addopts(keep))
 
