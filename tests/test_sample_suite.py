@@ -93,11 +93,33 @@ def test_clean_run_is_go_with_two_workers(tmp_path: Path) -> None:
     assert run.verdict["run"]["workers"] == 2
 
 
+#: Where each defect is looked for: the gate that owns it (no browser, load or contract run
+#: where none is needed). The two defects that only one part of the suite can see run the
+#: whole suite, so that "only" is proven: every other gate stays green.
+HTTP_TESTS = ("--staging-gate=integration", "-k", "not test_storefront")
+DEFECT_SCOPE: dict[str, tuple[str, ...]] = {
+    "missing-header": ("--staging-gate=security",),
+    "insecure-cookie": ("--staging-gate=security",),
+    "exposed-env": ("--staging-gate=security",),
+    "slow-search": ("--staging-gate=performance",),
+    "broken-orders": HTTP_TESTS,
+    "wrong-version": HTTP_TESTS,
+    "flapping": HTTP_TESTS,
+    "dead-cart-button": (),
+    "schema-drift": (),
+}
+
+
+def test_every_defect_has_a_scope() -> None:
+    assert set(DEFECT_SCOPE) == set(DEFECTS)
+
+
 @pytest.fixture(scope="module")
 def defect_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SampleRun]]:
     """One serial sample run per defect, three at a time."""
     def run(defect: str) -> SampleRun:
-        return run_sample(tmp_path_factory.mktemp(defect), "-p", "no:xdist", "--defect", defect)
+        return run_sample(tmp_path_factory.mktemp(defect), "-p", "no:xdist", "--defect", defect,
+                          *DEFECT_SCOPE.get(defect, ()))
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         yield dict(zip(DEFECTS, pool.map(run, DEFECTS), strict=True))
@@ -117,6 +139,7 @@ def test_defect_is_no_go_naming_the_cause(defect_runs: dict[str, SampleRun],
     if defect == "schema-drift":
         # A renamed field no hand-written test reads: only the contract gate sees it.
         assert all(r.startswith("contract: ") for r in run.verdict["reasons"]), run.reasons
+        assert run.verdict["selection"]["partial"] is False
     assert "NO-GO  target" in run.output
     assert "Traceback" not in run.output
     # What the defects leak (the .env secrets, a live session token) is not copied anywhere.
@@ -139,6 +162,7 @@ def test_failure_carries_the_http_evidence(defect_runs: dict[str, SampleRun]) ->
 def test_ui_defect_is_caught_only_by_the_browser_journeys(
         defect_runs: dict[str, SampleRun]) -> None:
     run = defect_runs["dead-cart-button"]
+    assert run.verdict["selection"]["partial"] is False
     failed = {t["nodeid"] for t in run.verdict["tests"] if t["outcome"] in ("failed", "error")}
     assert failed and all(n.startswith("test_storefront.py::") for n in failed), failed
     [failure, *_] = run.verdict["gates"]["integration"]["failures"]
@@ -158,8 +182,10 @@ def test_destructive_tests_are_skipped_on_a_sensitive_target(tmp_path: Path) -> 
                        policy)
     assert sensitive != policy
     (tmp_path / "policy.toml").write_text(sensitive, encoding="utf-8")
+    # The destructive tests are in the integration gate; the browser journeys have none.
     run = run_sample(tmp_path / "report", "-p", "no:xdist",
-                     f"--staging-policy={tmp_path / 'policy.toml'}")
+                     f"--staging-policy={tmp_path / 'policy.toml'}",
+                     "--staging-gate=integration", "-k", "not test_storefront")
     assert run.exit_code == 0, run.output[-3000:]
     assert run.verdict["verdict"] == "GO"
     skipped = run.verdict["destructive_skipped"]
@@ -194,12 +220,15 @@ def test_real_gate_fixtures_replace_the_stand_ins(tmp_path: Path) -> None:
     env = clean_env()
     env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env.get('PYTHONPATH', '')}"
     process = subprocess.Popen(
-        sample_command(tmp_path / "report", "-p", "fake_gates", "-p", "no:xdist"),
+        # The two gates the stand-ins belong to: no browser, load or contract run needed.
+        sample_command(tmp_path / "report", "-p", "fake_gates", "-p", "no:xdist",
+                       "--staging-gate=security", "--staging-gate=performance"),
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = finish_sample(process, tmp_path / "report")
     assert run.exit_code == 0, run.output[-3000:]
     outcomes = {t["nodeid"]: t["outcome"] for t in run.verdict["tests"]}
     assert all(outcomes[nodeid] == "passed" for nodeid in OPTIONAL_FIXTURE_TESTS), outcomes
+    assert run.verdict["selection"]["gates_selected"] == ["security", "performance"]
 
 
 def test_defect_with_a_staging_url_is_a_usage_error(tmp_path: Path) -> None:
