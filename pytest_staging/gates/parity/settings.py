@@ -9,12 +9,13 @@ credentials are secrets of the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_staging.gates.parity.rules import is_known_rule, known_hint
 from pytest_staging.policy_keys import Key, at_least, non_empty_strings, path_or_empty, paths
+from pytest_staging.precedence import CLI
 from pytest_staging.rule_levels import RuleSetting, parse_table, table_problem
 
 GATE = "parity"
@@ -116,23 +117,25 @@ def _values(section: Mapping[str, Any]) -> dict[str, Any]:
     return {path: section.get(path, default) for path, default in defaults.items()}
 
 
-def resolve_parity(opt: Callable[..., Any], policy: Any, environ: Mapping[str, str]
-                   ) -> ParitySettings:
-    """The parity settings of a run (command line > policy > default).
+def resolve_parity(compare_url: Any, raw_headers: Sequence[str], policy: Any,
+                   environ: Mapping[str, str]) -> ParitySettings:
+    """The parity settings of a run: ``compare_url`` is the resolved ``compare_url`` setting
+    (``settings.setting(config, "compare_url", policy=...)``: command line > policy >
+    default), ``raw_headers`` the ``--staging-compare-header`` values.
 
     Raises ParityConfigError: an empty ``--staging-compare-url``, headers without a compare
     URL, a bad URL or header, a budget too small for what is to be compared.
     """
     from pytest_staging.redact import Redactor
-    from pytest_staging.settings import SettingsError, expand_header, normalise_url
+    from pytest_staging.url_headers import SettingsError, expand_header, normalise_url
 
     values = _values(policy.section(GATE))
-    given = opt("staging_compare_url", None)
-    if given is not None and not str(given).strip():
+    url = str(compare_url.value if compare_url.value is not None else "")
+    if compare_url.origin == CLI and not url.strip():
         raise ParityConfigError("--staging-compare-url: empty value (leave the option out "
                                 "for no comparison)")
-    url = str(given).strip() if given is not None else str(values["url"])
-    raw_headers = list(opt("staging_compare_header", None) or [])
+    url = url.strip()
+    raw_headers = list(raw_headers)
     if not url:
         if raw_headers:
             raise ParityConfigError("--staging-compare-header: needs --staging-compare-url "
@@ -172,14 +175,14 @@ def resolve_parity(opt: Callable[..., Any], policy: Any, environ: Mapping[str, s
     return settings
 
 
-def configure(policy: Any, opt: Callable[..., Any], environ: Mapping[str, str],
-              staging_url: str) -> tuple[Any, frozenset[str]]:
+def configure(policy: Any, compare_url: Any, raw_headers: Sequence[str],
+              environ: Mapping[str, str], staging_url: str) -> tuple[Any, frozenset[str]]:
     """For ``settings.resolve()``: the policy with the ``parity`` gate when a compare URL is
     configured, and the compare credentials (secrets of the run). Raises ParityConfigError."""
-    parity = resolve_parity(opt, policy, environ)
+    parity = resolve_parity(compare_url, raw_headers, policy, environ)
     if not parity.enabled:
         return policy, frozenset()
-    from pytest_staging.settings import normalise_url
+    from pytest_staging.url_headers import normalise_url
 
     if parity.url == normalise_url(staging_url)[0]:
         raise ParityConfigError("--staging-compare-url: the compare URL is the staging URL; "
