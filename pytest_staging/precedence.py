@@ -171,6 +171,9 @@ def lookup(config: Any, name: str, *, policy: Any = None,
     ``skip_empty``: an empty value counts as not given (only to find where to write a usage
     error, before the settings are validated)."""
     setting = BY_NAME[name]
+    if setting.policy and policy is None:
+        # Without the policy its value would be silently skipped for the built-in default.
+        raise TypeError(f"setting {name!r} overrides policy key {setting.policy}: pass policy=")
     environ = os.environ if environ is None else environ
 
     def usable(value: Any) -> bool:
@@ -194,7 +197,7 @@ def lookup(config: Any, name: str, *, policy: Any = None,
                 # A bare name ("chromium") is looked up on PATH; a path is relative to the ini.
                 return Resolved(setting, str(base / ini) if os.sep in ini else ini, INI, where)
             return Resolved(setting, ini, INI, where)
-    if setting.policy and policy is not None:
+    if setting.policy:
         value = policy.get(setting.policy)
         if setting.kind == "path" and isinstance(value, str) and value:
             value = str((policy_dir(policy.source, Path(config.rootpath)) / value).resolve())

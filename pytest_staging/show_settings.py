@@ -129,7 +129,7 @@ def collect(config: Any, environ: Mapping[str, str] | None = None) -> tuple[list
     for item in SETTINGS:
         if item.policy:
             overriding[item.policy] = item
-        elif item.name not in _SPECIAL:
+        elif item.name not in _SPECIAL and not item.secret:
             rows.append(_row(setting(config, item.name, environ=environ)))
 
     for key, value in policy.values.items():

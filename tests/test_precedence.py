@@ -157,6 +157,11 @@ def test_show_settings_names_the_option_that_beat_the_policy(pytester: pytest.Py
     assert rows["security.bandit.source"].split()[1] == "from-cli"
     assert rows["security.bandit.source"].endswith("command line (--staging-source)")
     assert rows["load_progress"].split()[1:] == ["5.0", "default"]
+    # every setting of the table has a row: its own, or the policy key it overrides
+    shown = {"headers": "gates", "compare_headers": "gates", "key_env": "signing",
+             "signing_key": "attestation", "show_settings": "url"}
+    for row in BY_NAME.values():
+        assert (row.policy or shown.get(row.name, row.name)) in rows, row.name
 
 
 KEY_ENV = "SHOP_VERDICT_KEY"
