@@ -69,6 +69,8 @@ def validate_section(keys: Iterable[Key], prefix: str, section: Mapping[str, Any
         if key is None:
             raise PolicyError(f"{source}: {prefix}.{name}: unknown key "
                               f"(known keys here: {', '.join(table)})")
+        if value is None and key.default is None:
+            continue  # a key without a default, unset (TOML itself has no null)
         check_value(key, f"{prefix}.{name}", value, source)
         values[name] = value
     return values

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_staging.policy_keys import Key, at_least, positive
+from pytest_staging.policy_keys import Key, at_least, positive, validate_section
 from pytest_staging.rule_levels import RuleSetting, parse_table, table_problem
 
 #: Schemathesis' response checks this gate runs, by their Schemathesis names (the rule ids).
@@ -113,17 +113,19 @@ class ContractSettings:
 
 
 def from_section(section: Mapping[str, Any]) -> ContractSettings:
-    """Settings from the policy's flat ``contract`` section (``Policy.section("contract")``)."""
-    seed = section.get("seed")
+    """Settings from the policy's flat ``contract`` section (``Policy.section("contract")``);
+    a key the section lacks takes its default from the key table."""
+    values = validate_section(CONTRACT_KEYS, "contract", section)
+    seed = values["seed"]
     return ContractSettings(
-        schema=str(section.get("schema") or "").strip(),
-        allow_unsafe=bool(section.get("allow_unsafe", False)),
-        max_examples=int(section.get("max_examples", 20)),
-        max_requests=int(section.get("max_requests", 1000)),
-        max_seconds=float(section.get("max_seconds", 120.0)),
-        rate=parse_rate(section.get("rate", "20/s")),
-        rate_text=str(section.get("rate", "20/s")),
+        schema=str(values["schema"] or "").strip(),
+        allow_unsafe=bool(values["allow_unsafe"]),
+        max_examples=int(values["max_examples"]),
+        max_requests=int(values["max_requests"]),
+        max_seconds=float(values["max_seconds"]),
+        rate=parse_rate(values["rate"]),
+        rate_text=str(values["rate"]),
         seed=int(seed) if seed is not None else None,
-        min_coverage=float(section.get("min_coverage", 0.0)),
-        rules=parse_table(section.get("rules", {}), _is_check, ", ".join(CHECKS)),
+        min_coverage=float(values["min_coverage"]),
+        rules=parse_table(values["rules"], _is_check, ", ".join(CHECKS)),
     )
