@@ -117,6 +117,10 @@ def collect(config: Any, environ: Mapping[str, str] | None = None) -> tuple[list
                     else "pyproject.toml [tool.pytest-staging]"
                     if policy.source != "(defaults)" else DEFAULT))
 
+    # The compare URL's credentials and secret query values are secrets of every row.
+    compare = setting(config, "compare_url", policy=policy, environ=environ).value
+    if compare:
+        redactor.url(str(compare))
     gates = setting(config, "gates", environ=environ)
     rows.append(Row("gates", ", ".join(gates.value) if gates.given else ", ".join(policy.gates),
                     CLI if gates.given else f"policy ({policy.source})"

@@ -148,8 +148,12 @@ def test_show_settings_names_the_option_that_beat_the_policy(pytester: pytest.Py
                                       'source = "from-policy"\n')
     result = pytester.runpytest_subprocess(
         "--staging-show-settings", "--staging-policy=policy.toml",
-        "--staging-load-processes=0", "--staging-source=from-cli", "-p", "no:cacheprovider")
+        "--staging-load-processes=0", "--staging-source=from-cli",
+        "--staging-compare-url=https://prod-user:pw-secret@prod.example/?token=tok-secret",
+        "--staging-compare-header=Cookie: session=cookie-secret", "-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str()
+    for secret in ("pw-secret", "tok-secret", "cookie-secret"):
+        assert secret not in result.stdout.str() + result.stderr.str(), secret
     rows = {line.split()[0]: line for line in result.stdout.lines[2:] if line.strip()}
     assert rows["performance.processes"].split()[1] == "0"
     assert rows["performance.processes"].endswith("command line (--staging-load-processes)")
