@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODES
 from perf_server import base_url, loopback_server
 from security_servers import secure_app, serve
 from servers import LoopbackServer
@@ -25,6 +24,8 @@ from pytest_staging.precedence import BY_NAME, BY_OPTION, CLI, DEFAULT, ENV, INI
 from pytest_staging.signing import verify_signature
 
 pytest_plugins = ["pytester"]
+#: Both ways an important path must work (as tests/conftest.py's MODES).
+MODES = {"serial": ["-p", "no:xdist"], "xdist": ["-n", "2"]}
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pytest_staging"
 #: Modules allowed to read a staging option or ini key by its name, and why.
