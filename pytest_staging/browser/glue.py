@@ -13,6 +13,7 @@ import pytest
 
 from pytest_staging.browser.chromium import executable
 from pytest_staging.browser.names import ARTIFACTS_DIR, ARTIFACTS_MARKER, BROWSER_PATH_KEY
+from pytest_staging.precedence import BY_NAME
 from pytest_staging.redact import strip_credentials
 from pytest_staging.settings import (
     EXPLICIT_BASE_URL_KEY,
@@ -22,7 +23,7 @@ from pytest_staging.settings import (
     setting,
 )
 
-ENV_BROWSER_PATH = "STAGING_BROWSER_PATH"
+ENV_BROWSER_PATH = str(BY_NAME["browser_path"].env)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
