@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from pytest_staging.policy import Key, all_keys
+from pytest_staging.precedence import SETTINGS
 
 OUTPUT = Path(__file__).resolve().parent / "policy-reference.md"
 
@@ -30,9 +32,7 @@ Every key is optional and has the default below. An unknown key, a wrong type or
 stops the run with a usage error that names the file and the key, and an active run writes a
 NO-GO verdict saying so: a typo never loosens a release gate silently.
 
-Command-line options beat the policy file: `--staging-wait` overrides `target.wait`,
-`--staging-timeout` overrides `target.timeout`, `--staging-retries` overrides `flaky.retries`,
-`--staging-compare-url` overrides `parity.url` (see [the parity guide](parity.md)).
+{overrides}
 
 A commented example policy: [`sample_suite/policy.toml`](../sample_suite/policy.toml).
 Gates other than `integration`, `security` and `performance` are declared by giving them a
@@ -62,13 +62,52 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+SOURCES = """\
+## Where each setting comes from
+
+<!-- Generated from pytest_staging.precedence.SETTINGS, the table every option is read
+     through. -->
+
+One rule for every setting: command line > environment > ini / policy > default. An option
+counts when it is given, whatever its value: `--staging-load-processes=0` beats a policy's
+`processes = 4`. An empty value (an unset CI variable) is a usage error, never "off". A path
+in the ini file is relative to the ini file; a path in the policy is relative to the policy
+file. `pytest --staging-show-settings` prints each value in effect and where it came from.
+"""
+
+
+def overrides() -> str:
+    """"`--staging-wait` overrides `target.wait`, ..." from the settings table."""
+    pairs = ", ".join(f"`{s.flag}` overrides `{s.policy}`" for s in SETTINGS if s.policy)
+    return textwrap.fill(
+        f"Command-line options beat the policy file: {pairs} (see [the parity "
+        "guide](parity.md) for the compare URL). [Where each setting comes "
+        "from](#where-each-setting-comes-from) lists every option with its environment "
+        "variable, ini key and the policy key it overrides.", width=96,
+        break_on_hyphens=False, break_long_words=False)
+
+
+def sources() -> list[str]:
+    lines = [SOURCES, "| option | environment | ini | policy key | default |",
+             "|---|---|---|---|---|"]
+    for item in SETTINGS:
+        default = "" if item.default in (None, [], "") else f"`{toml_value(item.default)}`"
+        if item.policy:
+            default = "the policy's"
+        lines.append(f"| `{item.flag}` | {f'`{item.env}`' if item.env else ''} | "
+                     f"{f'`{item.ini}`' if item.ini else ''} | "
+                     f"{f'`{item.policy}`' if item.policy else ''} | {cell(default)} |")
+    lines.append("")
+    return lines
+
+
 def render(keys: tuple[Key, ...] | None = None) -> str:
     """The whole Markdown page for ``keys`` (default: every key the policy accepts)."""
     keys = all_keys() if keys is None else keys
     sections: dict[str, list[Key]] = {}
     for key in keys:
         sections.setdefault(section_of(key), []).append(key)
-    lines = [INTRO]
+    lines = [INTRO.replace("{overrides}", overrides())]
     for section, members in sections.items():
         lines.append(f"## {'Top level' if not section else f'`[{section}]`'}\n")
         lines.append("| key | type | default | meaning |")
@@ -78,6 +117,7 @@ def render(keys: tuple[Key, ...] | None = None) -> str:
             lines.append(f"| `{cell(path)}` | {key.type_name} | `{cell(toml_value(key.default))}` "
                          f"| {cell(key.doc)} |")
         lines.append("")
+    lines += sources()
     return "\n".join(lines)
 
 

@@ -29,7 +29,9 @@ from pytest_staging.attestation import (
     load_private_key,
     secret_forms,
 )
-from pytest_staging.provenance import ENV_RUN_ID, ENV_SUBJECT, collect, files_of_nodeids
+from pytest_staging.precedence import CLI, ENV
+from pytest_staging.provenance import collect, files_of_nodeids
+from pytest_staging.settings import setting
 
 #: A PEM key file bigger than this is not a key (and is not read whole into memory).
 MAX_KEY_BYTES = 64 * 1024
@@ -54,19 +56,16 @@ STASH_KEY = pytest.StashKey[AttestSettings]()
 FILES_KEY = pytest.StashKey[list[Path]]()
 
 
-def _given(config: Any, option: str, flag: str, env: str, environ: Mapping[str, str]
-           ) -> str | None:
+def _given(config: Any, name: str, environ: Mapping[str, str]) -> str | None:
     """CLI > env; an empty value of either is a usage error, never "off"."""
-    value = config.getoption(option, None)
-    where = flag
-    if value is None and env in environ:
-        value, where = environ[env], f"${env}"
-    if value is None:
+    found = setting(config, name, environ=environ)
+    if not found.given:
         return None
-    if not str(value).strip():
+    if not str(found.value).strip():
+        where = f"${found.setting.env}" if found.origin == ENV else found.label
         raise AttestSettingsError(f"{where} is empty (unset variable in CI?): give a value or "
                                   "leave it out")
-    return str(value).strip()
+    return str(found.value).strip()
 
 
 def read_key_file(path: str) -> bytes:
@@ -85,19 +84,21 @@ def read_key_file(path: str) -> bytes:
 def resolve(config: Any, environ: Mapping[str, str] | None = None) -> AttestSettings:
     """Provenance and signing settings of an active run; raises AttestSettingsError."""
     env = os.environ if environ is None else environ
-    subject = _given(config, "staging_subject", "--staging-subject", ENV_SUBJECT, env)
-    run_id = _given(config, "staging_run_id", "--staging-run-id", ENV_RUN_ID, env)
-    key_file = config.getoption("staging_signing_key", None)
-    if key_file is not None:
-        if not str(key_file).strip():
+    subject = _given(config, "subject", env)
+    run_id = _given(config, "run_id", env)
+    # A key file on the command line beats the PEM in the environment.
+    signing = setting(config, "signing_key", environ=env)
+    if signing.origin == CLI:
+        key_file = str(signing.value)
+        if not key_file.strip():
             raise AttestSettingsError("--staging-signing-key is empty: give the private key "
                                       "file or leave it out")
-        pem, source = read_key_file(str(key_file)), f"--staging-signing-key {key_file}"
-    elif ENV_SIGNING_KEY in env:
-        if not env[ENV_SIGNING_KEY].strip():
+        pem, source = read_key_file(key_file), f"--staging-signing-key {key_file}"
+    elif signing.origin == ENV:
+        if not str(signing.value).strip():
             raise AttestSettingsError(f"${ENV_SIGNING_KEY} is set but empty (a missing CI "
                                       "secret?): unset it or give the PEM private key")
-        pem, source = env[ENV_SIGNING_KEY].encode("utf-8", "replace"), f"${ENV_SIGNING_KEY}"
+        pem, source = str(signing.value).encode("utf-8", "replace"), f"${ENV_SIGNING_KEY}"
     else:
         return AttestSettings(subject=subject, run_id=run_id)
     secrets = frozenset(secret_forms(pem))

@@ -29,12 +29,14 @@ from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
     DEFAULT_REPORT_DIR,
-    NO_URL,
+    SETTINGS_KEY,
     Settings,
     SettingsError,
+    active_settings,
     find_url,
     report_dir_of,
     resolve,
+    setting,
 )
 from pytest_staging.stale import (
     MAIN_KEY,
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
     from pytest_staging.client import StagingSession
     from pytest_staging.controller import Controller
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
 CONTROLLER_KEY: pytest.StashKey[Controller] = pytest.StashKey()
 #: Where the URL came from when a conftest's pytest_staging_default_url hook gave it.
 DEFAULT_URL_SOURCE = "started by conftest"
@@ -218,7 +219,7 @@ class ShowSettingsHook:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> int | None:
-        if config.getoption("staging_show_settings", False):
+        if setting(config, "show_settings").value:
             from pytest_staging import show_settings
 
             return show_settings.main(config)
@@ -236,7 +237,8 @@ def _register_markers(config: pytest.Config, gates: Any) -> None:
 def _declared_gates(config: pytest.Config) -> list[str]:
     """Gate markers to register even in an inactive run, so --strict-markers stays clean."""
     try:
-        return list(load_policy(config.getoption("staging_policy", None), config.rootpath).gates)
+        policy_file = setting(config, "policy", skip_empty=True).value
+        return list(load_policy(policy_file, config.rootpath).gates)
     except (PolicyError, OSError):
         return list(BUILTIN_GATES)
 
@@ -395,10 +397,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
 
 
 def _settings(config: pytest.Config) -> Settings:
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
-        pytest.fail(NO_URL, pytrace=False)
-    return settings
+    return active_settings(config)
 
 
 @pytest.fixture(scope="session")

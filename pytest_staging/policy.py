@@ -8,14 +8,27 @@ bad value raises :class:`PolicyError` naming the file and the key. No pytest imp
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_staging.gates.performance.settings import policy_rows as performance_policy_rows
+from pytest_staging.gates.contract.settings import CONTRACT_KEYS
+from pytest_staging.gates.parity.settings import PARITY_KEYS
+from pytest_staging.gates.performance.settings import PERFORMANCE_KEYS
+from pytest_staging.gates.security.settings import SECURITY_KEYS
+from pytest_staging.policy_keys import (
+    GATE_NAME,
+    Key,
+    PolicyError,
+    at_least,
+    check_value,
+    gate_name,
+    one_of,
+    path_like,
+    regex,
+)
 from pytest_staging.sensitive import DEFAULT_SENSITIVE_URL
 
 if sys.version_info >= (3, 11):
@@ -24,7 +37,16 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 BUILTIN_GATES: tuple[str, ...] = ("integration", "security", "performance")
-GATE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+__all__ = [
+    "BUILTIN_GATES",
+    "GATE_NAME",
+    "Key",
+    "Policy",
+    "PolicyError",
+    "all_keys",
+    "load_policy",
+    "parse_policy",
+]
 #: Gate names that would shadow pytest's or this plugin's own markers.
 RESERVED_GATE_NAMES = frozenset(
     {"advisory", "destructive", "skip", "skipif", "xfail", "parametrize", "usefixtures",
@@ -32,141 +54,50 @@ RESERVED_GATE_NAMES = frozenset(
 )
 
 
-class PolicyError(ValueError):
-    """A policy that cannot be used: the message names the file and the key."""
-
-
-Check = Callable[[Any], "str | None"]
-
-
-@dataclass(frozen=True)
-class Key:
-    """One policy key: dotted path (``*`` matches any gate name), type, default and help."""
-
-    path: str
-    type: type | tuple[type, ...]
-    default: Any
-    doc: str
-    check: Check | None = None
-
-    @property
-    def type_name(self) -> str:
-        types = self.type if isinstance(self.type, tuple) else (self.type,)
-        names = {str: "string", int: "integer", float: "number", bool: "boolean",
-                 list: "array", dict: "table"}
-        return " or ".join(names.get(t, t.__name__) for t in types)
-
-
-def _one_of(*choices: str) -> Check:
-    def check(value: Any) -> str | None:
-        return None if value in choices else f"expected one of {', '.join(choices)}"
-    return check
-
-
-def _at_least(low: float) -> Check:
-    def check(value: Any) -> str | None:
-        return None if value >= low else f"expected a value >= {low:g}"
-    return check
-
-
-def _path_like(value: Any) -> str | None:
-    return None if value.startswith("/") else "expected a path starting with '/'"
-
-
-def _regex(value: Any) -> str | None:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        return f"not a valid regular expression ({exc})"
-    return None
-
-
-def _gate_name(value: Any) -> str | None:
-    return None if GATE_NAME.match(value) else "expected a gate name like 'smoke'"
-
-
-def _strings(value: Any) -> str | None:
-    if all(isinstance(item, str) for item in value):
-        return None
-    return "expected an array of strings"
-
-
+#: The core's part of the one policy key table; each gate declares its own part
+#: (``gates/*/settings.py``) in the same ``policy_keys.Key`` format.
 CORE_KEYS: tuple[Key, ...] = (
     Key("default_gate", str, "integration",
-        "gate of a test that carries no gate marker", _gate_name),
+        "gate of a test that carries no gate marker", gate_name),
     Key("gates.*.blocking", bool, True,
         "a failure in this gate blocks promotion (false: the gate is advisory)"),
     Key("gates.*.min_tests", int, None,
         "fewest tests the gate must run when selected [1 for blocking gates, 0 otherwise]",
-        _at_least(0)),
+        at_least(0)),
     Key("gates.*.description", str, "", "what the gate is for, shown in reports"),
     Key("gates.*.max_skipped", int, None,
         "most blocking tests that may be skipped or xfailed before the gate fails "
-        "[no limit: skips are counted and reported, never counted as passed]", _at_least(0)),
+        "[no limit: skips are counted and reported, never counted as passed]", at_least(0)),
     Key("target.health", str, "/", "path polled until the target answers below 500",
-        _path_like),
+        path_like),
     Key("target.wait", (int, float), 30.0,
-        "seconds to wait for the target to become ready", _at_least(0)),
-    Key("target.interval", (int, float), 0.5, "seconds between readiness polls", _at_least(0.01)),
+        "seconds to wait for the target to become ready", at_least(0)),
+    Key("target.interval", (int, float), 0.5, "seconds between readiness polls", at_least(0.01)),
     Key("target.version", str, "/version", "path of the endpoint that reports the deployed version",
-        _path_like),
+        path_like),
     Key("target.version_field", str, "version",
         "JSON field (dotted for nested) holding the version in the version endpoint's body"),
     Key("target.version_header", str, "",
         "response header holding the version (used instead of version_field when set)"),
     Key("target.sensitive_url", str, DEFAULT_SENSITIVE_URL,
-        "regex: destructive tests never run when the target or its redirects match it", _regex),
+        "regex: destructive tests never run when the target or its redirects match it", regex),
     Key("target.timeout", (int, float), 10.0,
-        "default timeout in seconds of every request the staging client sends", _at_least(0.001)),
+        "default timeout in seconds of every request the staging client sends", at_least(0.001)),
     Key("target.retries", int, 3,
-        "retries of idempotent requests on connection errors and 502/503/504", _at_least(0)),
+        "retries of idempotent requests on connection errors and 502/503/504", at_least(0)),
     Key("target.evidence", int, 5,
-        "HTTP exchanges attached to a failing test's report", _at_least(0)),
+        "HTTP exchanges attached to a failing test's report", at_least(0)),
     Key("target.evidence_body", int, 2048,
-        "bytes of each response body kept as evidence", _at_least(0)),
+        "bytes of each response body kept as evidence", at_least(0)),
     Key("browser.timeout", (int, float), 30.0,
         "seconds a browser journey's action or navigation may wait (Playwright's default "
-        "timeout for the page, context and new_context fixtures)", _at_least(0.001)),
+        "timeout for the page, context and new_context fixtures)", at_least(0.001)),
     Key("flaky.retries", int, 0,
-        "reruns of a failed test before it counts as failed", _at_least(0)),
+        "reruns of a failed test before it counts as failed", at_least(0)),
     Key("flaky.policy", str, "warn",
         "a test that passed only on retry: warn (a warning) or fail (blocks)",
-        _one_of("warn", "fail")),
+        one_of("warn", "fail")),
 )
-
-def _security_keys() -> tuple[Key, ...]:
-    from pytest_staging.gates.security.settings import SECURITY_KEY_SPECS
-
-    return tuple(Key(f"security.{path}", types, default, doc, check)
-                 for path, types, default, doc, check in SECURITY_KEY_SPECS)
-
-
-# Keys of the [security] table: the security gate's own settings (declared in its module).
-SECURITY_KEYS: tuple[Key, ...] = _security_keys()
-
-def _parity_keys() -> tuple[Key, ...]:
-    from pytest_staging.gates.parity.settings import PARITY_KEY_SPECS
-
-    return tuple(Key(f"parity.{path}", types, default, doc, check)
-                 for path, types, default, doc, check in PARITY_KEY_SPECS)
-
-
-# Keys of the [parity] table: the parity gate's settings (declared in its module).
-PARITY_KEYS: tuple[Key, ...] = _parity_keys()
-
-# Keys of the [performance] table: the performance gate's own settings (its own key table).
-PERFORMANCE_KEYS: tuple[Key, ...] = tuple(Key(*row) for row in performance_policy_rows())
-
-
-def _contract_keys() -> tuple[Key, ...]:
-    from pytest_staging.gates.contract.settings import CONTRACT_KEY_SPECS
-
-    return tuple(Key(f"contract.{path}", types, default, doc, check)
-                 for path, types, default, doc, check in CONTRACT_KEY_SPECS)
-
-
-# Keys of the [contract] table: the contract gate's own settings (declared in its module).
-CONTRACT_KEYS: tuple[Key, ...] = _contract_keys()
 
 
 def all_keys() -> tuple[Key, ...]:
@@ -252,30 +183,17 @@ def _is_prefix(pattern: str, path: str) -> bool:
     return len(want) > len(have) and all(w in ("*", h) for w, h in zip(want, have, strict=False))
 
 
-def _type_ok(key: Key, value: Any) -> bool:
-    types = key.type if isinstance(key.type, tuple) else (key.type,)
-    if isinstance(value, bool) and bool not in types:
-        return False
-    return isinstance(value, types)
-
-
 def _walk(table: Mapping[str, Any], keys: tuple[Key, ...], prefix: str,
           source: str) -> Iterator[tuple[str, Any]]:
     for name, value in table.items():
         path = f"{prefix}{name}"
         exact = next((k for k in keys if _match(k.path, path)), None)
         if exact is not None:
-            if not _type_ok(exact, value):
-                raise PolicyError(
-                    f"{source}: {path}: expected {exact.type_name}, got {type(value).__name__} "
-                    f"{value!r}")
-            problem = exact.check(value) if exact.check else None
-            if problem:
-                raise PolicyError(f"{source}: {path}: {problem}, got {value!r}")
+            check_value(exact, path, value, source)
             yield path, value
         elif isinstance(value, dict) and any(_is_prefix(k.path, path) for k in keys):
             if path.startswith("gates."):
-                problem = _gate_name(name) if prefix == "gates." else None
+                problem = gate_name(name) if prefix == "gates." else None
                 if problem or name in RESERVED_GATE_NAMES:
                     raise PolicyError(f"{source}: {path}: {problem or 'reserved name'}")
             yield path, {}

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from pytest_staging.precedence import CLI
 from pytest_staging.reports.json_report import render_json
-from pytest_staging.signing import DEFAULT_KEY_ENV, signed
+from pytest_staging.settings import setting, verdict_key
+from pytest_staging.signing import signed
 
 
 def retries_count(text: str) -> int:
@@ -28,20 +30,19 @@ def retries_count(text: str) -> int:
 
 def key_env_name(config: pytest.Config) -> str:
     """Name of the env var holding the signing key (``--staging-key-env``, else the default)."""
-    return config.getoption("staging_key_env", None) or DEFAULT_KEY_ENV
+    return verdict_key(config)[1]
 
 
 def signing_key(config: pytest.Config, environ: Mapping[str, str] | None = None) -> str | None:
     """The signing key, or None when no key is set."""
-    env = os.environ if environ is None else environ
-    return env.get(key_env_name(config)) or None
+    return verdict_key(config, environ)[0]
 
 
 def usage_problem(config: pytest.Config, settings: Any) -> str:
     """A setting this module cannot honour, as a usage error line ("" when all is well)."""
-    named = config.getoption("staging_key_env", None)
-    if named and not os.environ.get(named):
-        return f"--staging-key-env {named}: the variable is not set or empty"
+    key, name = verdict_key(config)
+    if setting(config, "key_env").origin == CLI and not key:
+        return f"--staging-key-env {name}: the variable is not set or empty"
     retries = settings.policy["flaky.retries"]
     if retries and not config.pluginmanager.hasplugin("rerunfailures"):
         return (f"flaky.retries = {retries} needs pytest-rerunfailures (installed and not "

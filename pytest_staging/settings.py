@@ -1,33 +1,35 @@
 """One ``resolve()`` that turns options, environment, ini and policy into frozen Settings.
 
-The single place for precedence: command line > environment > ini / policy > default.
+Every setting is read with :func:`setting` (``precedence.lookup`` over the one table
+``precedence.SETTINGS``): command line > environment > ini / policy > default. Gates reach the
+resolved settings with :func:`settings_of` and any other setting with :func:`setting`.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit
+
+import pytest
 
 from pytest_staging.policy import Policy, PolicyError, load_policy
-from pytest_staging.redact import SECRET_HEADER, SECRET_PARAM, Redactor
+from pytest_staging.precedence import BY_NAME, CLI, Resolved, empty_values, lookup
+from pytest_staging.redact import SECRET_PARAM, Redactor
+from pytest_staging.url_headers import SettingsError, expand_header, normalise_url
 
-ENV_URL = "STAGING_URL"
-ENV_POLICY = "STAGING_POLICY"
-ENV_REPORT_DIR = "STAGING_REPORT_DIR"
-ENV_EXPECT_VERSION = "STAGING_EXPECT_VERSION"
-DEFAULT_REPORT_DIR = "staging-report"
+ENV_URL = str(BY_NAME["url"].env)
+ENV_POLICY = str(BY_NAME["policy"].env)
+ENV_REPORT_DIR = str(BY_NAME["report_dir"].env)
+ENV_EXPECT_VERSION = str(BY_NAME["expect_version"].env)
+DEFAULT_REPORT_DIR = str(BY_NAME["report_dir"].default)
 NO_URL = "no staging URL: pass --staging-url or set STAGING_URL"
-_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
-
-
-class SettingsError(ValueError):
-    """A setting that cannot be used; the message says which and why."""
+#: What ``--base-url`` (or PYTEST_BASE_URL) said before any plugin filled it from the ini file.
+EXPLICIT_BASE_URL_KEY = pytest.StashKey["str | None"]()
 
 
 @dataclass(frozen=True)
@@ -68,175 +70,135 @@ class Settings:
         return redactor
 
 
-def normalise_url(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Check the URL; return it with a trailing slash (so relative paths join under it) and
-    without its query, whose parameters are returned apart to be sent with every request."""
-    url = url.strip()
-    # The URL may carry credentials: an error message shows it redacted.
-    shown = Redactor().url(url)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise SettingsError(f"staging URL has an invalid port: {shown!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"staging URL must be an http(s) URL with a host, got {shown!r}")
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-    return base, tuple(parse_qsl(parts.query, keep_blank_values=True))
+SETTINGS_KEY = pytest.StashKey[Settings]()
 
 
-def expand_header(raw: str, environ: Mapping[str, str]) -> tuple[str, str, set[str]]:
-    """``"Name: value $VAR"`` -> (name, expanded value, the secret values it carries)."""
-    name, sep, value = raw.partition(":")
-    name, value = name.strip(), value.strip()
-    if not sep or not name or re.search(r"\s", name):
-        # Nothing of what was given is echoed: a missing colon puts the token in "name".
-        raise SettingsError("--staging-header must look like 'Name: value' (the value given "
-                            "is not shown: it may hold a secret)")
-    secrets: set[str] = set()
-
-    def substitute(match: re.Match[str]) -> str:
-        var = match.group("braced") or match.group("plain")
-        if var not in environ:
-            raise SettingsError(f"--staging-header {name}: ${var} is not set in the environment")
-        secrets.add(environ[var])
-        return environ[var]
-
-    expanded = _VAR.sub(substitute, value)
-    if SECRET_HEADER.search(name):
-        secrets.add(expanded)
-        scheme, _, token = expanded.partition(" ")
-        if token and scheme.isalpha():
-            secrets.add(token.strip())
-    return name, expanded, secrets
+def setting(config: Any, name: str, *, policy: Policy | None = None,
+            environ: Mapping[str, str] | None = None, skip_empty: bool = False) -> Resolved:
+    """The value of one setting of ``precedence.SETTINGS`` and where it came from (command
+    line > env > ini / policy > default, "given" meaning ``is not None``). The one way the
+    gates, the promotion glue and ``--staging-show-settings`` read a staging option."""
+    return lookup(config, name, policy=policy, environ=environ, skip_empty=skip_empty)
 
 
-def _ini(config: Any, name: str) -> str | None:
-    try:
-        value = config.getini(name)
-    except (ValueError, KeyError):
-        return None
-    return str(value) if value else None
+def settings_of(config: Any) -> Settings | None:
+    """The resolved settings of an active run (None in an inactive run)."""
+    return config.stash.get(SETTINGS_KEY, None)
+
+
+def active_settings(config: Any) -> Settings:
+    """The settings of an active run; in an inactive run, fails the test asking for them with
+    the one line that says how to activate the plugin."""
+    settings = settings_of(config)
+    if settings is None:
+        pytest.fail(NO_URL, pytrace=False)
+    return settings
+
+
+def explicit_base_url(config: Any) -> str | None:
+    """``--base-url`` / PYTEST_BASE_URL as given (pytest-base-url's or pytest-playwright's
+    option), or None. ``""`` is returned as given: an empty target is a usage error. Noted by
+    the browser glue before pytest-base-url copies its ini value into the option."""
+    stash = getattr(config, "stash", None)
+    return stash.get(EXPLICIT_BASE_URL_KEY, None) if stash is not None else None
 
 
 def find_url(config: Any, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
     """The staging URL and where it came from, or ``(None, "")`` when the run is inactive."""
-    environ = os.environ if environ is None else environ
     # Given but empty ("--staging-url $UNSET", STAGING_URL=) is returned as "": the caller
     # makes it a usage error, never an inactive run.
-    if config.getoption("staging_url", None) is not None:
-        return config.getoption("staging_url"), "--staging-url"
-    if ENV_URL in environ:
-        return environ[ENV_URL], ENV_URL
-    ini = _ini(config, "staging_url")
-    if ini:
-        return ini, "ini staging_url"
+    url = setting(config, "url", environ=environ)
+    if url.given:
+        return str(url.value), url.label
     # pytest-base-url's --base-url (or PYTEST_BASE_URL), as typed: its ini value does not count.
-    from pytest_staging.browser.glue import explicit_base_url
-
     base = explicit_base_url(config)
     if base:
         return base, "--base-url"
     return None, ""
 
 
-def _path_from_ini(config: Any, value: str) -> Path:
-    inipath = getattr(config, "inipath", None)
-    base = Path(inipath).parent if inipath else Path(config.rootpath)
-    return (base / value).resolve()
-
-
-def path_setting(config: Any, name: str, env: str,
-                 environ: Mapping[str, str] | None = None) -> Path | None:
-    """A path from option ``name``, else env ``env``, else ini ``name`` (relative to the ini
-    file): the one precedence rule for every path setting."""
-    environ = os.environ if environ is None else environ
-    if config.getoption(name, None):
-        return Path(config.getoption(name))
-    if environ.get(env):
-        return Path(environ[env])
-    ini = _ini(config, name)
-    return _path_from_ini(config, ini) if ini else None
-
-
 def report_dir_of(config: Any, environ: Mapping[str, str] | None = None) -> Path:
     """Where the verdict goes; also used before settings resolve (a usage error must replace
     the verdict in the same folder a good run would write it to)."""
-    return path_setting(config, "staging_report_dir", ENV_REPORT_DIR, environ) or Path(
-        DEFAULT_REPORT_DIR)
+    return Path(setting(config, "report_dir", environ=environ, skip_empty=True).value)
 
 
-#: Environment variables of an active run that must not be set to an empty value.
-SAFETY_ENV = (ENV_POLICY, ENV_REPORT_DIR, ENV_EXPECT_VERSION)
+def verdict_key(config: Any, environ: Mapping[str, str] | None = None
+                ) -> tuple[str | None, str]:
+    """The HMAC key that signs verdict.json (None when unset or empty) and the name of the
+    variable holding it: ``--staging-key-env NAME``, else ``STAGING_VERDICT_KEY``."""
+    environ = os.environ if environ is None else environ
+    name = str(setting(config, "key_env", environ=environ).value)
+    return environ.get(name) or None, name
 
 
-def empty_values(config: Any, environ: Mapping[str, str]) -> list[str]:
-    """Staging options and variables given with an empty value: in CI that is an unset
-    variable (``--staging-expect-version "$VERSION"``), and must never mean "off"."""
-    found = []
-    for name, value in sorted(vars(config.option).items()):
-        if not name.startswith("staging_"):
-            continue
-        values = value if isinstance(value, list) else [value]
-        if any(isinstance(v, str) and not v.strip() for v in values):
-            found.append("--" + name.replace("_", "-"))
-    found += [name for name in SAFETY_ENV if name in environ and not environ[name].strip()]
-    return found
-def _with_contract(config: Any, policy: Policy) -> Policy:
+def _with_contract(config: Any, policy: Policy, environ: Mapping[str, str]) -> Policy:
     """``--staging-openapi`` / ``--staging-contract-seed`` over ``[contract]``; a configured
     schema adds the ``contract`` gate. An empty ``--staging-openapi`` is a usage error."""
-    openapi = config.getoption("staging_openapi", None)
-    if openapi is not None:
-        openapi = str(openapi).strip()
-        if not openapi:
+    overrides: dict[str, Any] = {}
+    openapi = setting(config, "openapi", policy=policy, environ=environ)
+    if openapi.origin == CLI:
+        schema = str(openapi.value).strip()
+        if not schema:
             raise SettingsError("--staging-openapi: empty value (give a path on the target "
                                 "like /openapi.json, a URL or a file)")
-        if not openapi.startswith("/") and "://" not in openapi:
+        if not schema.startswith("/") and "://" not in schema:
             # A file named on the command line is relative to where pytest was started.
             invocation = getattr(config, "invocation_params", None)
             base = Path(invocation.dir) if invocation is not None else Path.cwd()
-            openapi = (base / openapi).resolve().as_uri()
-    policy = policy.with_overrides({"contract.schema": openapi,
-                                    "contract.seed": config.getoption("staging_contract_seed",
-                                                                      None)})
+            schema = (base / schema).resolve().as_uri()
+        overrides["contract.schema"] = schema
+    seed = setting(config, "contract_seed", policy=policy, environ=environ)
+    if seed.origin == CLI:
+        overrides["contract.seed"] = seed.value
+    policy = policy.with_overrides(overrides)
     if not policy.get("contract.schema"):
         return policy
     return policy.with_gate(
         "contract", description="the deployed API conforms to its OpenAPI document")
 
 
+#: Settings whose command-line value replaces the policy's in ``Settings.policy`` itself.
+POLICY_OVERRIDES = ("wait", "timeout", "retries")
+
+
 def resolve(config: Any, url: str, url_source: str,
             environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve every setting of an active run. Raises SettingsError or PolicyError."""
     environ = os.environ if environ is None else environ
-    opt = config.getoption
+
+    def get(name: str, policy: Policy | None = None) -> Any:
+        return setting(config, name, policy=policy, environ=environ).value
+
     empty = empty_values(config, environ)
     if empty:
         raise SettingsError(f"{', '.join(empty)} given an empty value (an unset variable?): "
                             "give a value, or leave the option out")
 
-    policy_file = path_setting(config, "staging_policy", ENV_POLICY, environ)
-    policy = load_policy(policy_file, config.rootpath)
-    policy = policy.with_overrides({
-        "target.wait": opt("staging_wait", None),
-        "target.timeout": opt("staging_timeout", None),
-        "flaky.retries": opt("staging_retries", None),
-    })
+    policy_file = get("policy")
+    policy = load_policy(Path(policy_file) if policy_file else None, config.rootpath)
+    overrides = {}
+    for name in POLICY_OVERRIDES:
+        given = setting(config, name, policy=policy, environ=environ)
+        if given.origin == CLI:
+            overrides[str(given.setting.policy)] = given.value
+    policy = policy.with_overrides(overrides)
 
     # The parity gate exists only with a compare URL; its credentials are secrets of the run.
     from pytest_staging.gates.parity.settings import ParityConfigError, configure
 
     try:
-        policy, compare_secrets = configure(policy, opt, environ, url)
+        policy, compare_secrets = configure(
+            policy, setting(config, "compare_url", policy=policy, environ=environ),
+            list(get("compare_headers") or []), environ, url)
     except ParityConfigError as exc:
         raise SettingsError(str(exc)) from None
-    policy = _with_contract(config, policy)
+    policy = _with_contract(config, policy, environ)
 
     report_dir = report_dir_of(config, environ)
 
     selected: list[str] = []
-    for raw in opt("staging_gate", None) or []:
+    for raw in get("gates") or []:
         for name in str(raw).split(","):
             name = name.strip()
             if not name:
@@ -249,23 +211,25 @@ def resolve(config: Any, url: str, url_source: str,
 
     headers: dict[str, str] = {}
     secrets: set[str] = set()
-    for raw in opt("staging_header", None) or []:
+    for raw in get("headers") or []:
         name, value, found = expand_header(raw, environ)
         headers[name] = value
         secrets |= found
 
     secrets |= compare_secrets
     # The verdict signing key is a secret like any other: masked wherever it could show.
-    secrets.add(environ.get(opt("staging_key_env", None) or "STAGING_VERDICT_KEY", ""))
-    # So is an Ed25519 private key given in the environment (every textual form of it).
-    if environ.get("STAGING_SIGNING_KEY", "").strip():
+    secrets.add(verdict_key(config, environ)[0] or "")
+    # So is an Ed25519 private key given in the environment (every textual form of it), even
+    # when a key file on the command line is the one that signs.
+    pem = environ.get(str(BY_NAME["signing_key"].env), "")
+    if pem.strip():
         from pytest_staging.attestation import secret_forms
 
-        secrets |= secret_forms(environ["STAGING_SIGNING_KEY"].encode("utf-8", "replace"))
+        secrets |= secret_forms(pem.encode("utf-8", "replace"))
     secrets.discard("")
 
-    insecure = bool(opt("staging_insecure", False))
-    ca_bundle = opt("staging_ca_bundle", None)
+    insecure = bool(get("insecure"))
+    ca_bundle = get("ca_bundle")
     verify: bool | str = True
     if insecure:
         verify = False
@@ -274,9 +238,6 @@ def resolve(config: Any, url: str, url_source: str,
             raise SettingsError(f"--staging-ca-bundle {ca_bundle}: file not found")
         verify = str(Path(ca_bundle).resolve())
 
-    expect = opt("staging_expect_version", None)
-    if expect is None:
-        expect = environ.get(ENV_EXPECT_VERSION)
     base_url, params = normalise_url(url)
     return Settings(
         url=base_url,
@@ -285,14 +246,16 @@ def resolve(config: Any, url: str, url_source: str,
         policy=policy,
         report_dir=report_dir,
         gates_selected=tuple(selected or policy.gates),
-        expect_version=expect,
+        expect_version=get("expect_version"),
         headers=headers,
         verify=verify,
         insecure=insecure,
-        allow_destructive=bool(opt("staging_allow_destructive", False)),
+        allow_destructive=bool(get("allow_destructive")),
         secrets=frozenset(secrets),
-        fail_on=str(opt("staging_fail_on", None) or "error"),
+        fail_on=str(get("fail_on")),
     )
 
 
-__all__ = ["NO_URL", "PolicyError", "Settings", "SettingsError", "find_url", "resolve"]
+__all__ = ["NO_URL", "SETTINGS_KEY", "PolicyError", "Resolved", "Settings", "SettingsError",
+           "active_settings", "expand_header", "explicit_base_url", "find_url",
+           "normalise_url", "resolve", "setting", "settings_of", "verdict_key"]

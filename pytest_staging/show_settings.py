@@ -1,8 +1,8 @@
 """``pytest --staging-show-settings``: every effective setting and where it came from.
 
-The values are the ones ``settings.resolve()`` and the policy would use; this module only
-recomputes *where* each came from (command line, environment, ini, policy file, conftest hook,
-default), without changing how anything resolves. Secrets are redacted: header values are
+Each value and its source (command line, environment, ini, policy file, conftest hook,
+default) come from ``settings.setting``, the same precedence function ``settings.resolve()``
+and the gates use: nothing is recomputed here. Secrets are redacted: header values are
 shown as typed (``$VAR`` not expanded) and masked when the header is secret by name.
 """
 
@@ -18,19 +18,13 @@ import pytest
 
 from pytest_staging import option_paths
 from pytest_staging.policy import PolicyError, load_policy
+from pytest_staging.precedence import CLI, DEFAULT, SETTINGS, Resolved, empty_values
 from pytest_staging.redact import MASK, SECRET_HEADER, Redactor
-from pytest_staging.settings import (
-    DEFAULT_REPORT_DIR,
-    ENV_EXPECT_VERSION,
-    ENV_POLICY,
-    ENV_REPORT_DIR,
-    ENV_URL,
-    _ini,
-    path_setting,
-)
+from pytest_staging.settings import explicit_base_url, setting, verdict_key
 
-CLI = "command line"
-DEFAULT = "default"
+#: Settings shown by a row of their own below, or as the policy key they override.
+_SPECIAL = frozenset({"url", "policy", "gates", "headers", "compare_headers", "key_env",
+                      "signing_key", "show_settings", "ca_bundle", "expect_version"})
 
 
 @dataclass(frozen=True)
@@ -40,30 +34,13 @@ class Row:
     source: str
 
 
-def _ini_source(config: Any, name: str) -> str:
-    inipath = getattr(config, "inipath", None)
-    return f"ini {name} ({inipath})" if inipath else f"ini {name}"
-
-
-def _layered(config: Any, option: str, env: str | None, ini: str | None,
-             environ: Mapping[str, str]) -> tuple[Any, str]:
-    """Value and source with the one precedence rule: command line > env > ini."""
-    given = config.getoption(option, None)
-    if given is not None and given != "":
-        return given, CLI
-    if env and environ.get(env):
-        return environ[env], f"env {env}"
-    if ini:
-        value = _ini(config, ini)
-        if value:
-            return value, _ini_source(config, ini)
-    return None, ""
-
-
 def _url_rows(config: Any, environ: Mapping[str, str], redactor: Redactor) -> list[Row]:
-    url, source = _layered(config, "staging_url", ENV_URL, "staging_url", environ)
-    if url is not None:
-        return [Row("url", redactor.url(str(url)), source)]
+    url = setting(config, "url", environ=environ)
+    if url.given:
+        return [Row("url", redactor.url(str(url.value)), url.source)]
+    base = explicit_base_url(config)
+    if base:
+        return [Row("url", redactor.url(base), "--base-url")]
     hook = config.pluginmanager.hook.pytest_staging_default_url
     if hook.get_hookimpls():
         return [Row("url", "(started by conftest when the run starts)",
@@ -71,23 +48,37 @@ def _url_rows(config: Any, environ: Mapping[str, str], redactor: Redactor) -> li
     return [Row("url", "(none: the plugin is inactive)", DEFAULT)]
 
 
-def _header_rows(config: Any) -> list[Row]:
+def _header_rows(config: Any, environ: Mapping[str, str]) -> list[Row]:
     rows = []
-    for raw in config.getoption("staging_header", None) or []:
+    for raw in setting(config, "headers", environ=environ).value or []:
         name, _, value = str(raw).partition(":")
         value = value.strip()
         if SECRET_HEADER.search(name) and "$" not in value:
             value = MASK
         rows.append(Row(f"header {name.strip()}", value, CLI))
+    # Every compare header is a credential for production: its name only.
+    for raw in setting(config, "compare_headers", environ=environ).value or []:
+        rows.append(Row(f"compare header {str(raw).partition(':')[0].strip()}", MASK, CLI))
     return rows
 
 
-def _flag(config: Any, option: str) -> Row:
-    value = bool(config.getoption(option, False))
-    return Row(option.removeprefix("staging_"), str(value).lower(), CLI if value else DEFAULT)
+def _signing_rows(config: Any, environ: Mapping[str, str]) -> list[Row]:
+    key, name = verdict_key(config, environ)
+    key_env = setting(config, "key_env", environ=environ)
+    rows = [Row("signing key", f"${name} " + ("set" if key else "not set"), key_env.source)]
+    attest = setting(config, "signing_key", environ=environ)
+    if attest.origin == CLI:
+        rows.append(Row("attestation key", f"file {attest.value}", attest.source))
+    elif attest.given:
+        rows.append(Row("attestation key", f"${attest.setting.env} set", attest.source))
+    else:
+        rows.append(Row("attestation key", "(none: no attestation)", DEFAULT))
+    return rows
 
 
 def _format(value: Any) -> str:
+    if value is None:
+        return "(none)"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, tuple, dict)):
@@ -95,61 +86,61 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def _row(resolved: Resolved, name: str | None = None) -> Row:
+    source = resolved.source
+    if resolved.origin == CLI and name is not None:
+        source = f"{CLI} ({resolved.setting.flag})"
+    return Row(name or resolved.setting.name, _format(resolved.value), source)
+
+
 def collect(config: Any, environ: Mapping[str, str] | None = None) -> tuple[list[Row], str]:
-    """Every setting with its source, and a problem line ("" when the settings resolve)."""
+    """Every setting with its source, and a problem line ("" when the settings resolve).
+    Values and sources both come from ``settings.setting`` (the one precedence rule)."""
     environ = os.environ if environ is None else environ
     redactor = Redactor()
     rows = _url_rows(config, environ, redactor)
-
-    policy_path = path_setting(config, "staging_policy", ENV_POLICY, environ)
-    _, policy_source = _layered(config, "staging_policy", ENV_POLICY, "staging_policy", environ)
-    report_dir = path_setting(config, "staging_report_dir", ENV_REPORT_DIR, environ)
-    _, report_source = _layered(config, "staging_report_dir", ENV_REPORT_DIR,
-                                "staging_report_dir", environ)
-    rows.append(Row("report_dir", str(report_dir or DEFAULT_REPORT_DIR),
-                    report_source or DEFAULT))
-    expect, expect_source = _layered(config, "staging_expect_version", ENV_EXPECT_VERSION,
-                                     None, environ)
-    rows.append(Row("expect_version", str(expect) if expect is not None else "(none)",
-                    expect_source or DEFAULT))
-    problem = option_paths.problem(config, environ)
+    rows.append(_row(setting(config, "report_dir", environ=environ)))
+    expect = setting(config, "expect_version", environ=environ)
+    rows.append(Row("expect_version", str(expect.value) if expect.given else "(none)",
+                    expect.source))
+    empty = empty_values(config, environ)
+    problem = option_paths.problem(config, environ) or (
+        f"{', '.join(empty)} given an empty value (an unset variable?): give a value, or "
+        "leave the option out" if empty else "")
+    policy_setting = setting(config, "policy", environ=environ, skip_empty=True)
     try:
-        policy = load_policy(policy_path, config.rootpath)
+        policy = load_policy(policy_setting.value, config.rootpath)
     except (PolicyError, OSError) as exc:
-        rows.append(Row("policy", str(policy_path or "(none)"), policy_source or DEFAULT))
+        rows.append(Row("policy", str(policy_setting.value or "(none)"), policy_setting.source))
         return rows, problem or str(exc)
-    rows.append(Row("policy", policy.source, policy_source or (
-        "pyproject.toml [tool.pytest-staging]" if policy.source != "(defaults)" else DEFAULT)))
-
-    gates = config.getoption("staging_gate", None)
-    rows.append(Row("gates", ", ".join(gates) if gates else ", ".join(policy.gates),
-                    CLI if gates else f"policy ({policy.source})"
+    rows.append(Row("policy", policy.source, policy_setting.source if policy_setting.given
+                    else "pyproject.toml [tool.pytest-staging]"
                     if policy.source != "(defaults)" else DEFAULT))
-    rows.extend(_header_rows(config))
-    ca = config.getoption("staging_ca_bundle", None)
-    rows.append(Row("ca_bundle", ca or "(system CAs)", CLI if ca else DEFAULT))
-    for option in ("staging_insecure", "staging_allow_destructive"):
-        rows.append(_flag(config, option))
-    fail_on = config.getoption("staging_fail_on", None)
-    rows.append(Row("fail_on", fail_on or "error", CLI if fail_on else DEFAULT))
-    key_env = config.getoption("staging_key_env", None)
-    key_name = key_env or "STAGING_VERDICT_KEY"
-    rows.append(Row("signing key", f"${key_name} " + ("set" if environ.get(key_name)
-                                                       else "not set"),
-                    CLI if key_env else DEFAULT))
-    source = config.getoption("staging_source", None)
-    if source is not None:
-        rows.append(Row("security.bandit.source", str(source), CLI))
 
-    overrides = {"target.wait": "staging_wait", "target.timeout": "staging_timeout",
-                 "flaky.retries": "staging_retries",
-                 "performance.processes": "staging_load_processes",
-                 "performance.workers": "staging_load_workers"}
+    # The compare URL's credentials and secret query values are secrets of every row.
+    compare = setting(config, "compare_url", policy=policy, environ=environ).value
+    if compare:
+        redactor.url(str(compare))
+    gates = setting(config, "gates", environ=environ)
+    rows.append(Row("gates", ", ".join(gates.value) if gates.given else ", ".join(policy.gates),
+                    CLI if gates.given else f"policy ({policy.source})"
+                    if policy.source != "(defaults)" else DEFAULT))
+    rows.extend(_header_rows(config, environ))
+    ca = setting(config, "ca_bundle", environ=environ)
+    rows.append(Row("ca_bundle", str(ca.value or "(system CAs)"), ca.source))
+    rows.extend(_signing_rows(config, environ))
+    overriding = {}
+    for item in SETTINGS:
+        if item.policy:
+            overriding[item.policy] = item
+        elif item.name not in _SPECIAL and not item.secret:
+            rows.append(_row(setting(config, item.name, environ=environ)))
+
     for key, value in policy.values.items():
-        option = overrides.get(key)
-        given = config.getoption(option, None) if option else None
-        if given is not None:
-            rows.append(Row(key, _format(given), f"{CLI} (--{option.replace('_', '-')})"))
+        over = overriding.get(key)
+        found = setting(config, over.name, policy=policy, environ=environ) if over else None
+        if found is not None and found.origin == CLI:
+            rows.append(_row(found, key))
         elif policy.is_set(key):
             rows.append(Row(key, _format(value), f"policy ({policy.source})"))
         else:

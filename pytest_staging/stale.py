@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pytest_staging.precedence import BY_NAME
 from pytest_staging.redact import Redactor
 from pytest_staging.reports.atomic import atomic_write_text
 from pytest_staging.reports.json_report import render_json
@@ -32,7 +33,9 @@ MAIN_KEY = pytest.StashKey[bool]()
 REPORT_FILES = ("verdict.json", "verdict.md", "verdict.html", "findings.sarif",
                 "verdict.intoto.json", "verdict.intoto.jsonl")
 STALE_FILES = ("verdict.html", "findings.sarif", "verdict.intoto.json", "verdict.intoto.jsonl")
-DEFAULT_REPORT_DIR = "staging-report"
+# Before options are parsed, the names of the two settings read here come from the one table.
+_URL, _REPORT_DIR = BY_NAME["url"], BY_NAME["report_dir"]
+DEFAULT_REPORT_DIR = str(_REPORT_DIR.default)
 
 
 def write_placeholder(report_dir: Path, reason: str, redactor: Redactor, **fields: Any) -> None:
@@ -106,11 +109,11 @@ def early_target(config: Any, environ: Mapping[str, str]) -> tuple[bool, Path]:
     inipath = getattr(config, "inipath", None)
     base = Path(inipath).parent if inipath else Path(config.invocation_params.dir)
     # pytest-base-url's --base-url (or PYTEST_BASE_URL) alone activates a run too.
-    configured = (_option(args, "--staging-url") is not None or ENV_URL in environ
-                  or bool(_ini(config, "staging_url")) or bool(_option(args, "--base-url"))
+    configured = (_option(args, _URL.flag) is not None or ENV_URL in environ
+                  or bool(_ini(config, str(_URL.ini))) or bool(_option(args, "--base-url"))
                   or bool(environ.get("PYTEST_BASE_URL")))
-    given = _option(args, "--staging-report-dir")
-    ini_dir = _ini(config, "staging_report_dir")
+    given = _option(args, _REPORT_DIR.flag)
+    ini_dir = _ini(config, str(_REPORT_DIR.ini))
     if given:
         report_dir = Path(config.invocation_params.dir) / given
     elif environ.get(ENV_REPORT_DIR):
@@ -122,8 +125,8 @@ def early_target(config: Any, environ: Mapping[str, str]) -> tuple[bool, Path]:
     return configured, report_dir
 
 
-ENV_URL = "STAGING_URL"
-ENV_REPORT_DIR = "STAGING_REPORT_DIR"
+ENV_URL = str(_URL.env)
+ENV_REPORT_DIR = str(_REPORT_DIR.env)
 
 
 def invalidate_early(config: Any, environ: Mapping[str, str] | None = None) -> None:

@@ -86,8 +86,8 @@ def test_settings_defaults_and_errors() -> None:
     for section, message in [
         ({"min_grade": "Z"}, "security.min_grade: expected a grade"),
         ({"builtin": ["headers", "tls"]}, "security.builtin: expected a list drawn from"),
-        ({"cert_expiry_days": "14"}, "security.cert_expiry_days: wrong type"),
-        ({"cert_expiry_days": True}, "security.cert_expiry_days: wrong type"),
+        ({"cert_expiry_days": "14"}, "security.cert_expiry_days: expected integer"),
+        ({"cert_expiry_days": True}, "security.cert_expiry_days: expected integer"),
         ({"bandit.severity": "severe"}, "security.bandit.severity: expected one of"),
         ({"sensitive_paths": [".env"]}, "security.sensitive_paths: expected an array of paths"),
         ({"colour": "red"}, "security.colour: unknown key"),

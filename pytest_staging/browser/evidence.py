@@ -23,7 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from pytest_staging.browser.glue import ARTIFACTS_DIR, ARTIFACTS_MARKER
+from pytest_staging.browser.names import ARTIFACTS_DIR, ARTIFACTS_MARKER
 from pytest_staging.redact import Redactor
 
 #: Kept per test, newest last: enough to see what went wrong, bounded in size.

@@ -32,7 +32,7 @@ import pytest
 
 from pytest_staging.browser import evidence
 from pytest_staging.browser.chromium import BrowserSetupError, choose_executable, make_trust_home
-from pytest_staging.browser.glue import BROWSER_PATH_KEY
+from pytest_staging.browser.names import BROWSER_PATH_KEY
 from pytest_staging.items import GATE_KEY
 from pytest_staging.redact import strip_credentials
 from pytest_staging.settings import Settings

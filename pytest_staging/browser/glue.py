@@ -6,25 +6,24 @@ Nothing here imports Playwright: an inactive run, or one with ``-p no:playwright
 
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_staging.browser.chromium import executable
+from pytest_staging.browser.names import ARTIFACTS_DIR, ARTIFACTS_MARKER, BROWSER_PATH_KEY
+from pytest_staging.precedence import BY_NAME
 from pytest_staging.redact import strip_credentials
+from pytest_staging.settings import (
+    EXPLICIT_BASE_URL_KEY,
+    SettingsError,
+    explicit_base_url,
+    normalise_url,
+    setting,
+)
 
-ENV_BROWSER_PATH = "STAGING_BROWSER_PATH"
-#: What ``--base-url`` (or PYTEST_BASE_URL) said before any plugin filled it from the ini file.
-EXPLICIT_BASE_URL_KEY = pytest.StashKey[str | None]()
-#: The browser to launch (``--staging-browser-path``), resolved once per process.
-BROWSER_PATH_KEY = pytest.StashKey[str | None]()
-#: Sub-folder of the report dir holding screenshots and traces, one folder per test.
-ARTIFACTS_DIR = "browser"
-#: Written into that folder: only a folder holding it is removed at the start of a run.
-ARTIFACTS_MARKER = ".pytest-staging-artifacts"
+ENV_BROWSER_PATH = str(BY_NAME["browser_path"].env)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,28 +44,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[EXPLICIT_BASE_URL_KEY] = str(given) if given is not None else None
 
 
-def explicit_base_url(config: Any) -> str | None:
-    """``--base-url`` / PYTEST_BASE_URL as given (pytest-base-url's or pytest-playwright's
-    option), or None. ``""`` is returned as given: an empty target is a usage error."""
-    stash = getattr(config, "stash", None)
-    return stash.get(EXPLICIT_BASE_URL_KEY, None) if stash is not None else None
-
-
 def browser_path_setting(config: pytest.Config) -> tuple[str | None, str]:
-    """``(value, where it came from)`` of the browser path: option > env > ini."""
-    value = config.getoption("staging_browser_path", None)
-    if value is not None:
-        return str(value), "--staging-browser-path"
-    if os.environ.get(ENV_BROWSER_PATH) is not None:
-        return os.environ[ENV_BROWSER_PATH], ENV_BROWSER_PATH
-    ini = config.getini("staging_browser_path")
-    if ini:
-        inipath = config.inipath
-        base = Path(inipath).parent if inipath else config.rootpath
-        text = str(ini)
-        # A bare name ("chromium") is looked up on PATH; a path is relative to the ini file.
-        return (str(base / text) if os.sep in text else text), "ini staging_browser_path"
-    return None, ""
+    """``(value, where it came from)`` of the browser path: option > env > ini (a bare name
+    like ``chromium`` is looked up on PATH; a path is relative to the ini file)."""
+    found = setting(config, "browser_path")
+    if not found.given:
+        return None, ""
+    return str(found.value), found.label
 
 
 def resolve_browser_path(config: pytest.Config) -> str | None:
@@ -85,8 +69,6 @@ def resolve_browser_path(config: pytest.Config) -> str | None:
 
 def usage_problem(config: pytest.Config, settings: Any) -> str:
     """A browser setting this run cannot honour, as a usage error line ("" when all is well)."""
-    from pytest_staging.settings import SettingsError, normalise_url
-
     base = explicit_base_url(config)
     if base is not None and settings.url_source != "--base-url":
         try:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_staging.gates.contract.settings import SAFE_METHODS, ContractSettings, from_section
+from pytest_staging.precedence import policy_dir
 from pytest_staging.record import record
 
 GATE = "contract"
@@ -94,7 +95,7 @@ class ContractRun:
         self.operations: dict[str, Any] = {}
         self.broken: dict[str, str] = {}
         self.base_url = staging.url
-        base_dir = _policy_dir(policy.source, Path(config.rootpath))
+        base_dir = policy_dir(policy.source, Path(config.rootpath))
         try:
             document = load_document(
                 self.settings.schema, base_url=staging.url, headers=staging.headers,
@@ -138,12 +139,6 @@ def _worker_share(config: pytest.Config) -> tuple[int, int]:
     workers = max(int(workerinput.get("workercount", 1) or 1), 1)
     digits = "".join(c for c in str(workerinput.get("workerid", "")) if c.isdigit())
     return workers, int(digits) % workers if digits else 0
-
-
-def _policy_dir(policy_source: str, rootdir: Path) -> Path:
-    """Directory that a relative schema file is relative to (the policy file's)."""
-    path = Path(policy_source.split(" [", 1)[0])
-    return path.resolve().parent if path.is_file() else rootdir
 
 
 def _describe(problem: dict[str, Any]) -> list[str]:

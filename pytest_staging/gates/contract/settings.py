@@ -1,20 +1,20 @@
 """The ``[contract]`` policy keys and the settings the contract gate runs with. No pytest import.
 
-:data:`CONTRACT_KEY_SPECS` is the declarative key table that ``pytest_staging.policy`` turns into
-its ``Key`` entries, so the policy loader validates these keys like every other one.
+:data:`CONTRACT_KEYS` is the gate's part of the one policy key table (``policy_keys.Key``
+entries, read by ``pytest_staging.policy``), so the policy loader validates these keys like
+every other one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_staging.policy_keys import Key, at_least, positive, validate_section
 from pytest_staging.rule_levels import RuleSetting, parse_table, table_problem
-
-Check = Callable[[Any], "str | None"]
 
 #: Schemathesis' response checks this gate runs, by their Schemathesis names (the rule ids).
 CHECKS: tuple[str, ...] = (
@@ -51,16 +51,8 @@ def _schema(value: Any) -> str | None:
     return None if value.strip() else "expected a path on the target, a URL or a file"
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "expected a value > 0"
-
-
 def _percent(value: Any) -> str | None:
     return None if 0 <= value <= 100 else "expected a percentage from 0 to 100"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "expected a value >= 0"
 
 
 def _is_check(rule_id: str) -> bool:
@@ -71,26 +63,28 @@ def rules_problem(value: Any) -> str | None:
     return table_problem(value, _is_check, ", ".join(CHECKS))
 
 
-#: (path under "contract", type(s), default, help, check)
-CONTRACT_KEY_SPECS: tuple[tuple[str, Any, Any, str, Check | None], ...] = (
-    ("schema", str, None,
-     "OpenAPI document: a path on the target (/openapi.json), a URL or a file; setting it adds "
-     "the contract gate (--staging-openapi overrides) [none: no contract gate]", _schema),
-    ("allow_unsafe", bool, False,
-     "also send POST/PUT/PATCH/DELETE requests (never on a target that matches sensitive_url)",
-     None),
-    ("max_examples", int, 20, "generated requests per operation at most", _positive),
-    ("max_requests", int, 1000, "generated requests per run at most", _positive),
-    ("max_seconds", (int, float), 120.0,
-     "seconds the gate may spend generating requests per run (per xdist worker)", _positive),
-    ("rate", str, "20/s", "request rate limit for the whole run, like '20/s' or '600/m'", _rate),
-    ("seed", int, None,
-     "Hypothesis seed that reproduces a run (--staging-contract-seed overrides) [random, "
-     "recorded in the verdict]", _non_negative),
-    ("min_coverage", (int, float), 0.0,
-     "percent of documented operations that must receive at least one response", _percent),
-    ("rules", dict, {},
-     "check name -> ignore|info|warn|fail, or {level, owner, expires, reason}", rules_problem),
+CONTRACT_KEYS: tuple[Key, ...] = (
+    Key("contract.schema", str, None,
+        "OpenAPI document: a path on the target (/openapi.json), a URL or a file; setting it "
+        "adds the contract gate (--staging-openapi overrides) [none: no contract gate]",
+        _schema),
+    Key("contract.allow_unsafe", bool, False,
+        "also send POST/PUT/PATCH/DELETE requests (never on a target that matches "
+        "sensitive_url)"),
+    Key("contract.max_examples", int, 20, "generated requests per operation at most", positive),
+    Key("contract.max_requests", int, 1000, "generated requests per run at most", positive),
+    Key("contract.max_seconds", (int, float), 120.0,
+        "seconds the gate may spend generating requests per run (per xdist worker)", positive),
+    Key("contract.rate", str, "20/s", "request rate limit for the whole run, like '20/s' or "
+        "'600/m'", _rate),
+    Key("contract.seed", int, None,
+        "Hypothesis seed that reproduces a run (--staging-contract-seed overrides) [random, "
+        "recorded in the verdict]", at_least(0)),
+    Key("contract.min_coverage", (int, float), 0.0,
+        "percent of documented operations that must receive at least one response", _percent),
+    Key("contract.rules", dict, {},
+        "check name -> ignore|info|warn|fail, or {level, owner, expires, reason}",
+        rules_problem),
 )
 
 
@@ -119,17 +113,19 @@ class ContractSettings:
 
 
 def from_section(section: Mapping[str, Any]) -> ContractSettings:
-    """Settings from the policy's flat ``contract`` section (``Policy.section("contract")``)."""
-    seed = section.get("seed")
+    """Settings from the policy's flat ``contract`` section (``Policy.section("contract")``);
+    a key the section lacks takes its default from the key table."""
+    values = validate_section(CONTRACT_KEYS, "contract", section)
+    seed = values["seed"]
     return ContractSettings(
-        schema=str(section.get("schema") or "").strip(),
-        allow_unsafe=bool(section.get("allow_unsafe", False)),
-        max_examples=int(section.get("max_examples", 20)),
-        max_requests=int(section.get("max_requests", 1000)),
-        max_seconds=float(section.get("max_seconds", 120.0)),
-        rate=parse_rate(section.get("rate", "20/s")),
-        rate_text=str(section.get("rate", "20/s")),
+        schema=str(values["schema"] or "").strip(),
+        allow_unsafe=bool(values["allow_unsafe"]),
+        max_examples=int(values["max_examples"]),
+        max_requests=int(values["max_requests"]),
+        max_seconds=float(values["max_seconds"]),
+        rate=parse_rate(values["rate"]),
+        rate_text=str(values["rate"]),
         seed=int(seed) if seed is not None else None,
-        min_coverage=float(section.get("min_coverage", 0.0)),
-        rules=parse_table(section.get("rules", {}), _is_check, ", ".join(CHECKS)),
+        min_coverage=float(values["min_coverage"]),
+        rules=parse_table(values["rules"], _is_check, ", ".join(CHECKS)),
     )

@@ -30,6 +30,7 @@ from pytest_staging.gates.parity.settings import (
 from pytest_staging.gates.security.levels import apply_levels, count_levels
 from pytest_staging.record import record
 from pytest_staging.redact import Redactor, strip_credentials
+from pytest_staging.settings import setting
 
 NODE_PREFIX = "staging-parity"
 PARITY_KEY = pytest.StashKey[ParitySettings]()
@@ -41,7 +42,9 @@ def parity_settings(config: pytest.Config, staging: Any) -> ParitySettings:
     """The parity settings of this run, resolved once per process."""
     cached = config.stash.get(PARITY_KEY, None)
     if cached is None:
-        cached = resolve_parity(config.getoption, staging.policy, os.environ)
+        cached = resolve_parity(setting(config, "compare_url", policy=staging.policy),
+                                setting(config, "compare_headers").value or [],
+                                staging.policy, os.environ)
         config.stash[PARITY_KEY] = cached
     return cached
 

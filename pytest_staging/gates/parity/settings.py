@@ -1,35 +1,27 @@
 """The ``[parity]`` policy keys, the compare options, and the request budget of each item.
 
-:data:`PARITY_KEY_SPECS` is the declarative key table ``pytest_staging.policy`` turns into its
-``Key`` entries. :func:`resolve_parity` is the one place the compare target's settings are
-resolved (command line > policy > default); ``settings.resolve()`` calls :func:`configure` so
-the ``parity`` gate exists and the compare credentials are secrets of the run.
+:data:`PARITY_KEYS` is the gate's part of the one policy key table (``policy_keys.Key``
+entries, read by ``pytest_staging.policy``). :func:`resolve_parity` is the one place the
+compare target's settings are resolved (command line > policy > default);
+``settings.resolve()`` calls :func:`configure` so the ``parity`` gate exists and the compare
+credentials are secrets of the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_staging.gates.parity.rules import is_known_rule, known_hint
+from pytest_staging.policy_keys import Key, at_least, non_empty_strings, path_or_empty, paths
+from pytest_staging.precedence import CLI
 from pytest_staging.rule_levels import RuleSetting, parse_table, table_problem
 
-Check = Callable[[Any], "str | None"]
 GATE = "parity"
 GATE_DESCRIPTION = "staging mirrors production, and the promotion would not weaken it"
 #: Items of the gate, in run order, and what each needs beyond the budget's shared slack.
 ITEMS: tuple[str, ...] = ("security", "transport", "api", "version")
-
-
-def _paths(value: Any) -> str | None:
-    if not all(isinstance(v, str) and v.startswith("/") for v in value):
-        return "expected an array of paths starting with '/'"
-    return None
-
-
-def _path_or_empty(value: Any) -> str | None:
-    return None if value == "" or value.startswith("/") else "expected a path starting with '/'"
 
 
 def _url_or_empty(value: Any) -> str | None:
@@ -38,42 +30,30 @@ def _url_or_empty(value: Any) -> str | None:
     return "expected an http(s) URL, or \"\" for no comparison"
 
 
-def _strings(value: Any) -> str | None:
-    return None if all(isinstance(v, str) and v for v in value) else \
-        "expected an array of non-empty strings"
-
-
-def _at_least(low: float) -> Check:
-    def check(value: Any) -> str | None:
-        return None if value >= low else f"expected a value >= {low:g}"
-    return check
-
-
 def _rules(value: Any) -> str | None:
     return table_problem(value, is_known_rule, known_hint())
 
 
-#: (path under "parity", type(s), default, help, check)
-PARITY_KEY_SPECS: tuple[tuple[str, Any, Any, str, Check | None], ...] = (
-    ("url", str, "",
-     "the environment staging is compared with, usually production (--staging-compare-url "
-     "overrides); \"\" for no comparison", _url_or_empty),
-    ("max_requests", int, 30,
-     "most requests (and TLS handshakes) the comparison sends to the compare target",
-     _at_least(1)),
-    ("paths", list, [],
-     "API paths whose status, content type and JSON shape (keys and types, never values) "
-     "are compared", _paths),
-    ("openapi", str, "",
-     "path of the OpenAPI document whose operations are compared; \"\" for none",
-     _path_or_empty),
-    ("fields", list, [],
-     "fields (dotted for nested) of the version and health JSON compared between the two, "
-     "e.g. db_schema", _strings),
-    ("timeout", (int, float), 10.0, "seconds allowed for each comparison request",
-     _at_least(0.001)),
-    ("rules", dict, {},
-     "parity rule id -> ignore|info|warn|fail, or {level, owner, expires, reason}", _rules),
+PARITY_KEYS: tuple[Key, ...] = (
+    Key("parity.url", str, "",
+        "the environment staging is compared with, usually production (--staging-compare-url "
+        "overrides); \"\" for no comparison", _url_or_empty),
+    Key("parity.max_requests", int, 30,
+        "most requests (and TLS handshakes) the comparison sends to the compare target",
+        at_least(1)),
+    Key("parity.paths", list, [],
+        "API paths whose status, content type and JSON shape (keys and types, never values) "
+        "are compared", paths),
+    Key("parity.openapi", str, "",
+        "path of the OpenAPI document whose operations are compared; \"\" for none",
+        path_or_empty),
+    Key("parity.fields", list, [],
+        "fields (dotted for nested) of the version and health JSON compared between the two, "
+        "e.g. db_schema", non_empty_strings),
+    Key("parity.timeout", (int, float), 10.0, "seconds allowed for each comparison request",
+        at_least(0.001)),
+    Key("parity.rules", dict, {},
+        "parity rule id -> ignore|info|warn|fail, or {level, owner, expires, reason}", _rules),
 )
 
 
@@ -133,27 +113,29 @@ class ParitySettings:
 
 
 def _values(section: Mapping[str, Any]) -> dict[str, Any]:
-    specs = {path: default for path, _, default, _, _ in PARITY_KEY_SPECS}
-    return {path: section.get(path, default) for path, default in specs.items()}
+    defaults = {key.path.removeprefix(GATE + "."): key.default for key in PARITY_KEYS}
+    return {path: section.get(path, default) for path, default in defaults.items()}
 
 
-def resolve_parity(opt: Callable[..., Any], policy: Any, environ: Mapping[str, str]
-                   ) -> ParitySettings:
-    """The parity settings of a run (command line > policy > default).
+def resolve_parity(compare_url: Any, raw_headers: Sequence[str], policy: Any,
+                   environ: Mapping[str, str]) -> ParitySettings:
+    """The parity settings of a run: ``compare_url`` is the resolved ``compare_url`` setting
+    (``settings.setting(config, "compare_url", policy=...)``: command line > policy >
+    default), ``raw_headers`` the ``--staging-compare-header`` values.
 
     Raises ParityConfigError: an empty ``--staging-compare-url``, headers without a compare
     URL, a bad URL or header, a budget too small for what is to be compared.
     """
     from pytest_staging.redact import Redactor
-    from pytest_staging.settings import SettingsError, expand_header, normalise_url
+    from pytest_staging.url_headers import SettingsError, expand_header, normalise_url
 
     values = _values(policy.section(GATE))
-    given = opt("staging_compare_url", None)
-    if given is not None and not str(given).strip():
+    url = str(compare_url.value if compare_url.value is not None else "")
+    if compare_url.origin == CLI and not url.strip():
         raise ParityConfigError("--staging-compare-url: empty value (leave the option out "
                                 "for no comparison)")
-    url = str(given).strip() if given is not None else str(values["url"])
-    raw_headers = list(opt("staging_compare_header", None) or [])
+    url = url.strip()
+    raw_headers = list(raw_headers)
     if not url:
         if raw_headers:
             raise ParityConfigError("--staging-compare-header: needs --staging-compare-url "
@@ -193,14 +175,14 @@ def resolve_parity(opt: Callable[..., Any], policy: Any, environ: Mapping[str, s
     return settings
 
 
-def configure(policy: Any, opt: Callable[..., Any], environ: Mapping[str, str],
-              staging_url: str) -> tuple[Any, frozenset[str]]:
+def configure(policy: Any, compare_url: Any, raw_headers: Sequence[str],
+              environ: Mapping[str, str], staging_url: str) -> tuple[Any, frozenset[str]]:
     """For ``settings.resolve()``: the policy with the ``parity`` gate when a compare URL is
     configured, and the compare credentials (secrets of the run). Raises ParityConfigError."""
-    parity = resolve_parity(opt, policy, environ)
+    parity = resolve_parity(compare_url, raw_headers, policy, environ)
     if not parity.enabled:
         return policy, frozenset()
-    from pytest_staging.settings import normalise_url
+    from pytest_staging.url_headers import normalise_url
 
     if parity.url == normalise_url(staging_url)[0]:
         raise ParityConfigError("--staging-compare-url: the compare URL is the staging URL; "

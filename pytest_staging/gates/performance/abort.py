@@ -20,20 +20,11 @@ from typing import Any
 from pytest_staging.gates.performance.metrics import endpoint_metrics
 from pytest_staging.gates.performance.thresholds import Threshold, evaluate, format_value
 
-ABORTABLE = ("failures", "fail_ratio", "avg", "max", "p50", "p90", "p95", "p99")
+# Which thresholds may abort (ABORTABLE, abort_problem) is decided by the threshold parser in
+# thresholds.py, which uses it: no import cycle.
 #: Locust CSV columns of each abortable time metric.
 _COLUMNS = {"avg": "Average Response Time", "max": "Max Response Time", "p50": "50%",
             "p90": "90%", "p95": "95%", "p99": "99%"}
-
-
-def abort_problem(threshold: Threshold) -> str | None:
-    """Why ``threshold`` cannot stop a load early, or None when it can."""
-    if threshold.metric not in ABORTABLE:
-        return (f"{threshold.metric} is only known at the end of a run "
-                f"(abortable: {', '.join(ABORTABLE)})")
-    if threshold.op not in ("<", "<="):
-        return f"{threshold.metric} {threshold.op} ...: only an upper bound can be breached early"
-    return None
 
 
 def _block(row: Mapping[str, str]) -> dict[str, Any] | None:

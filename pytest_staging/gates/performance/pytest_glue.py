@@ -8,7 +8,6 @@ baseline checks with ``pytest_staging.record.record``, so they reach the verdict
 from __future__ import annotations
 
 import argparse
-import functools
 import shutil
 import sys
 import time
@@ -32,6 +31,7 @@ from pytest_staging.gates.performance.thresholds import (
     parse_thresholds,
 )
 from pytest_staging.record import record
+from pytest_staging.settings import active_settings, setting, settings_of
 
 LOCK_KEY = pytest.StashKey[MeasurementLock]()
 COUNT_KEY = pytest.StashKey[int]()
@@ -56,8 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="earlier verdict.json (or report dir) to compare load metrics with, "
                          "judged by policy performance.max_regression [none]")  # fmt: skip
     group.addoption("--staging-load-progress", dest="staging_load_progress",
-                    type=_non_negative_seconds,
-                    default=5.0, metavar="SECONDS",
+                    type=_non_negative_seconds, metavar="SECONDS",
                     help="seconds between live progress lines of a running load test, "
                          "0 for none [5]")  # fmt: skip
 
@@ -74,14 +73,7 @@ def _non_negative_seconds(text: str) -> float:
 
 
 def _active(config: pytest.Config) -> bool:
-    return _settings_key() in config.stash
-
-
-@functools.cache
-def _settings_key() -> pytest.StashKey[Any]:
-    from pytest_staging.plugin import SETTINGS_KEY  # plugin imports this module: import late
-
-    return SETTINGS_KEY
+    return settings_of(config) is not None
 
 
 def is_load_test(item: pytest.Item) -> bool:
@@ -101,11 +93,10 @@ class PerformanceHooks:
         Runs before the core assigns gates; the core then runs the performance gate after every
         other gate. The stable sort here keeps load tests of other gates last too.
         """
-        if not _active(config):
+        settings = settings_of(config)
+        if settings is None:
             return
-        from pytest_staging.plugin import SETTINGS_KEY
-
-        gates = set(config.stash[SETTINGS_KEY].policy.gates)
+        gates = set(settings.policy.gates)
         for item in items:
             if is_load_test(item) and not any(m.name in gates for m in item.iter_markers()):
                 item.add_marker(pytest.mark.performance)
@@ -241,11 +232,9 @@ class StagingLoad:
     """The callable behind the ``staging_load`` fixture."""
 
     def __init__(self, request: pytest.FixtureRequest, workdir: Path) -> None:
-        from pytest_staging.plugin import _settings
-
         self.request = request
         self.config = request.config
-        self.settings = _settings(request.config)
+        self.settings = active_settings(request.config)
         self.workdir = workdir
         self.perf = self.settings.policy.section(GATE)
 
@@ -355,15 +344,17 @@ class StagingLoad:
         return list(dict.fromkeys(parse_thresholds(exprs)))
 
     def _options(self, **kw: Any) -> LoadOptions:
-        opt = self.config.getoption
+        policy = self.settings.policy
+        # The argument > --staging-load-processes > policy > default, each "was it given"
+        # (is not None): --staging-load-processes 0 beats a policy's processes = 4.
         processes = kw["processes"]
         if processes is None:
-            processes = opt("staging_load_processes", None) or self.perf.get("processes") or 0
+            processes = setting(self.config, "load_processes", policy=policy).value
         workers = kw["workers"]
         if workers is None:
-            workers = opt("staging_load_workers", None) or self.perf.get("workers") or 0
+            workers = setting(self.config, "load_workers", policy=policy).value
         bind, port = "127.0.0.1", 0
-        raw_bind = opt("staging_load_master_bind", None)
+        raw_bind = setting(self.config, "load_master_bind").value
         if raw_bind:
             host, _, raw_port = str(raw_bind).rpartition(":")
             if host and raw_port.isdigit():
@@ -404,7 +395,7 @@ class StagingLoad:
 
     def _run(self, name: str, options: LoadOptions,
              thresholds: Sequence[Threshold] = ()) -> tuple[LoadRun, Measurement | None]:
-        every = float(self.config.getoption("staging_load_progress", 5.0) or 0)
+        every = float(setting(self.config, "load_progress").value)
         started = time.monotonic()
         last = [started, 0.0]  # when the last line was shown, requests then
         total = options.seconds()
@@ -447,7 +438,7 @@ class StagingLoad:
     def _baseline(
         self, name: str, metrics: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], list[str]]:
-        path = self.config.getoption("staging_perf_baseline", None)
+        path = setting(self.config, "perf_baseline").value
         if not path:
             return [], []
         rules = list(self.perf.get("max_regression") or [])

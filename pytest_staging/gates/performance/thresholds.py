@@ -141,12 +141,24 @@ def _parse_table(table: Mapping[str, Any]) -> Threshold:
         raise ThresholdError(f"threshold {threshold.expr!r}: min_requests must be an "
                              "integer >= 1")
     if abort:
-        from pytest_staging.gates.performance.abort import abort_problem
-
         problem = abort_problem(threshold)
         if problem:
             raise ThresholdError(f"threshold {threshold.expr!r}: abort: {problem}")
     return replace(threshold, abort=abort, min_requests=min_requests if abort else 0)
+
+
+#: Metrics a live run can breach for good (see abort.py).
+ABORTABLE = ("failures", "fail_ratio", "avg", "max", "p50", "p90", "p95", "p99")
+
+
+def abort_problem(threshold: Threshold) -> str | None:
+    """Why ``threshold`` cannot stop a load early, or None when it can."""
+    if threshold.metric not in ABORTABLE:
+        return (f"{threshold.metric} is only known at the end of a run "
+                f"(abortable: {', '.join(ABORTABLE)})")
+    if threshold.op not in ("<", "<="):
+        return f"{threshold.metric} {threshold.op} ...: only an upper bound can be breached early"
+    return None
 
 
 def parse_thresholds(exprs: Iterable[str | Mapping[str, Any]] | str) -> list[Threshold]:

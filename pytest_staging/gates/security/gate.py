@@ -35,7 +35,9 @@ from pytest_staging.gates.security.runner import (
     scan,
 )
 from pytest_staging.gates.security.settings import SecuritySettings, from_section
+from pytest_staging.precedence import policy_dir
 from pytest_staging.record import record
+from pytest_staging.settings import setting
 
 GATE = "security"
 NODE_PREFIX = "staging-security"
@@ -44,24 +46,16 @@ SECURITY_KEY = pytest.StashKey[SecuritySettings]()
 METRIC_PREFIX = "security:"
 
 
-def _policy_dir(policy_source: str, rootdir: Path) -> Path:
-    """Directory that relative paths in the policy are relative to (the policy file's)."""
-    name = policy_source.split(" [", 1)[0]
-    path = Path(name)
-    return path.resolve().parent if path.is_file() else rootdir
-
-
 def security_settings(config: pytest.Config, settings: Any) -> SecuritySettings:
     """The security settings of this run (policy + ``--staging-source``), resolved once."""
     cached = config.stash.get(SECURITY_KEY, None)
     if cached is not None:
         return cached
-    base = _policy_dir(settings.policy.source, Path(config.rootpath))
-    option = config.getoption("staging_source", None)
+    base = policy_dir(settings.policy.source, Path(config.rootpath))
     resolved = from_section(settings.policy.section("security"))
-    source = (str((Path(config.invocation_params.dir) / option).resolve()) if option
-              else str((base / resolved.bandit_source).resolve()) if resolved.bandit_source
-              else "")
+    # --staging-source (relative to where pytest started) > policy (relative to its file).
+    given = setting(config, "source", policy=settings.policy).value
+    source = str((Path(config.invocation_params.dir) / given).resolve()) if given else ""
     baseline = str((base / resolved.bandit_baseline).resolve()) if resolved.bandit_baseline \
         else ""
     result = SecuritySettings(**{**resolved.__dict__, "bandit_source": source,

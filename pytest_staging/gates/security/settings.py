@@ -1,13 +1,13 @@
 """The ``[security]`` policy keys and the settings the security gate runs with.
 
-:data:`SECURITY_KEY_SPECS` is the declarative key table (dotted path under ``security``, types,
-default, help, check) that ``pytest_staging.policy`` turns into its ``Key`` entries, so the
-policy loader validates these keys like every other one.
+:data:`SECURITY_KEYS` is the gate's part of the one policy key table (``policy_keys.Key``
+entries, read by ``pytest_staging.policy``), so the policy loader validates these keys like
+every other one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +15,10 @@ from pytest_staging.gates.security.bandit_scan import DEFAULT_EXCLUDE, LEVEL_NAM
 from pytest_staging.gates.security.grade import grade_problem
 from pytest_staging.gates.security.levels import RuleSetting, parse_rules, rules_problem
 from pytest_staging.gates.security.rules import FAMILIES
+from pytest_staging.policy_keys import Key, at_least, one_of, paths, strings
+from pytest_staging.policy_keys import validate_section as validate_keys
 
-Check = Callable[[Any], "str | None"]
+GATE = "security"
 
 
 def _families(value: Any) -> str | None:
@@ -26,26 +28,8 @@ def _families(value: Any) -> str | None:
     return None
 
 
-def _strings(value: Any) -> str | None:
-    return None if all(isinstance(v, str) for v in value) else "expected an array of strings"
-
-
-def _paths(value: Any) -> str | None:
-    if not all(isinstance(v, str) and v.startswith("/") for v in value):
-        return "expected an array of paths starting with '/'"
-    return None
-
-
 def _grade_or_empty(value: Any) -> str | None:
     return None if value == "" else grade_problem(value)
-
-
-def _level(value: Any) -> str | None:
-    return None if value in LEVEL_NAMES else f"expected one of {', '.join(LEVEL_NAMES)}"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "expected a value >= 0"
 
 
 def _http_url(value: Any) -> str | None:
@@ -53,32 +37,32 @@ def _http_url(value: Any) -> str | None:
     return None if ok else "expected an http:// URL (or \"\" to derive it)"
 
 
-#: (path under "security", type(s), default, help, check)
-SECURITY_KEY_SPECS: tuple[tuple[str, Any, Any, str, Check | None], ...] = (
-    ("builtin", list, list(FAMILIES),
-     "passive check families run as test items: headers, cookies, transport, exposure, cors",
-     _families),
-    ("min_grade", str, "",
-     "lowest acceptable HTTP grade (A+ ... F); \"\" for no minimum", _grade_or_empty),
-    ("cert_expiry_days", int, 14,
-     "a certificate expiring within this many days is a finding", _non_negative),
-    ("sensitive_paths", list, [],
-     "paths that must not answer 200 with content; [] for the built-in list", _paths),
-    ("plain_http_url", str, "",
-     "http:// URL that must redirect to the HTTPS target; \"\" to derive it (port 80)", _http_url),
-    ("timeout", (int, float), 10.0, "seconds allowed for each check request", None),
-    ("rules", dict, {},
-     "rule id -> ignore|info|warn|fail, or {level, owner, expires, reason}", rules_problem),
-    ("bandit.source", str, "",
-     "source tree bandit scans (--staging-source overrides); \"\" for no scan", None),
-    ("bandit.severity", str, "medium", "lowest bandit severity reported: low|medium|high",
-     _level),
-    ("bandit.confidence", str, "medium", "lowest bandit confidence reported: low|medium|high",
-     _level),
-    ("bandit.baseline", str, "",
-     "bandit JSON report whose issues are accepted (relative paths are fine)", None),
-    ("bandit.exclude", list, list(DEFAULT_EXCLUDE),
-     "directory names bandit does not descend into", _strings),
+SECURITY_KEYS: tuple[Key, ...] = (
+    Key("security.builtin", list, list(FAMILIES),
+        "passive check families run as test items: headers, cookies, transport, exposure, cors",
+        _families),
+    Key("security.min_grade", str, "",
+        "lowest acceptable HTTP grade (A+ ... F); \"\" for no minimum", _grade_or_empty),
+    Key("security.cert_expiry_days", int, 14,
+        "a certificate expiring within this many days is a finding", at_least(0)),
+    Key("security.sensitive_paths", list, [],
+        "paths that must not answer 200 with content; [] for the built-in list", paths),
+    Key("security.plain_http_url", str, "",
+        "http:// URL that must redirect to the HTTPS target; \"\" to derive it (port 80)",
+        _http_url),
+    Key("security.timeout", (int, float), 10.0, "seconds allowed for each check request"),
+    Key("security.rules", dict, {},
+        "rule id -> ignore|info|warn|fail, or {level, owner, expires, reason}", rules_problem),
+    Key("security.bandit.source", str, "",
+        "source tree bandit scans (--staging-source overrides); \"\" for no scan"),
+    Key("security.bandit.severity", str, "medium",
+        "lowest bandit severity reported: low|medium|high", one_of(*LEVEL_NAMES)),
+    Key("security.bandit.confidence", str, "medium",
+        "lowest bandit confidence reported: low|medium|high", one_of(*LEVEL_NAMES)),
+    Key("security.bandit.baseline", str, "",
+        "bandit JSON report whose issues are accepted (relative paths are fine)"),
+    Key("security.bandit.exclude", list, list(DEFAULT_EXCLUDE),
+        "directory names bandit does not descend into", strings),
 )
 
 
@@ -103,25 +87,10 @@ class SecuritySettings:
 def validate_section(section: Mapping[str, Any], source: str = "(inline)") -> dict[str, Any]:
     """Check a flat ``{"min_grade": ..., "bandit.source": ...}`` mapping against the key table.
 
-    Returns the values with defaults filled in; raises ValueError("<source>: security.<key>:
-    ...") on an unknown key, a wrong type or a bad value.
+    Returns the values with defaults filled in; raises PolicyError (a ValueError) naming
+    ``<source>: security.<key>`` on an unknown key, a wrong type or a bad value.
     """
-    specs = {path: (types, default, check) for path, types, default, _, check
-             in SECURITY_KEY_SPECS}
-    values = {path: default for path, (_, default, _) in specs.items()}
-    for path, value in section.items():
-        if path not in specs:
-            raise ValueError(f"{source}: security.{path}: unknown key "
-                             f"(known keys here: {', '.join(specs)})")
-        types, _, check = specs[path]
-        types = types if isinstance(types, tuple) else (types,)
-        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-            raise ValueError(f"{source}: security.{path}: wrong type {type(value).__name__}")
-        problem = check(value) if check else None
-        if problem:
-            raise ValueError(f"{source}: security.{path}: {problem}, got {value!r}")
-        values[path] = value
-    return values
+    return validate_keys(SECURITY_KEYS, GATE, section, source)
 
 
 def from_section(section: Mapping[str, Any], source_override: str | None = None
