@@ -104,10 +104,11 @@ def mode(request: pytest.FixtureRequest) -> list[str]:
 
 
 #: Plugins of the test extras that the runs under test do without: hypothesis's, Schemathesis'
-#: own pytest plugin (the contract gate uses the library, not the plugin), pytest-playwright's
-#: and pytest-html's. Loading them costs ~0.9 s of CPU per child pytest (three processes under
-#: ``-n 2``). A test whose runs need one says so: ``@pytest.mark.child_plugins("playwright")``.
-CHILD_BLOCKED = ("hypothesispytest", "schemathesis", "playwright", "html")
+#: own pytest plugin (the contract gate uses the library, not the plugin), pytest-playwright's,
+#: pytest-html's and anyio's (a dependency of the extras; no run under test is async). Loading
+#: them costs ~0.9 s of CPU per child pytest (three processes under ``-n 2``). A test whose
+#: runs need one says so: ``@pytest.mark.child_plugins("playwright")``.
+CHILD_BLOCKED = ("hypothesispytest", "schemathesis", "playwright", "html", "anyio")
 
 
 def child_addopts(keep: tuple[str, ...] = ()) -> str:

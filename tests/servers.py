@@ -150,11 +150,18 @@ class SilentServer:
         self._sock.close()
 
 
+#: Sockets bound without listening, held for the life of the test process (see free_port).
+_HELD: list[socket.socket] = []
+
+
 def free_port() -> int:
-    """A port nothing listens on (bound then released), for connection-refused tests."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port where a connection is refused, for connection-refused tests. The port stays bound
+    (never listening) until the process ends: released, another test's server could take it
+    between this call and the connection, and the test would reach a live server."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _HELD.append(sock)
+    return int(sock.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

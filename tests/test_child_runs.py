@@ -9,7 +9,7 @@ import pytest
 
 PROBE = """
 def test_probe(pytestconfig):
-    names = ("schemathesis", "playwright", "html", "hypothesispytest")
+    names = ("schemathesis", "playwright", "html", "hypothesispytest", "anyio")
     print("LOADED=" + ",".join(n for n in names if pytestconfig.pluginmanager.has_plugin(n)))
 """
 
