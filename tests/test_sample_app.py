@@ -67,19 +67,6 @@ def test_app_rejects_an_unknown_defect() -> None:
         Shop(["typo"])
 
 
-@pytest.mark.slow
-def test_sample_suite_against_a_separate_deployment_is_go(tmp_path: Path) -> None:
-    with app_process() as (url, _):
-        run = run_sample(tmp_path, f"--staging-url={url}", "-p", "no:xdist")
-    assert run.exit_code == 0, run.output[-3000:]
-    assert run.verdict["verdict"] == "GO"
-    assert run.verdict["target"]["url"] == url
-    assert run.verdict["target"]["observed_version"]["start"] == "1.4.2"
-    # No demo embedded, so no version is expected unless the run says so.
-    assert run.verdict["target"]["expected_version"] is None
-    assert "demo shop" not in run.output
-
-
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     import trustme  # a test extra: missing is a failure, not a skip
@@ -96,7 +83,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.slow
-def test_sample_suite_over_https_with_a_ca_bundle(tmp_path: Path,
+def test_sample_suite_against_a_separate_https_deployment_with_a_ca_bundle(tmp_path: Path,
                                                   tls_files: dict[str, Path]) -> None:
     with app_process("--certfile", str(tls_files["cert"]),
                      "--keyfile", str(tls_files["key"])) as (url, _):
@@ -113,6 +100,12 @@ def test_sample_suite_over_https_with_a_ca_bundle(tmp_path: Path,
     assert trusted.exit_code == 0, trusted.output[-3000:]
     assert trusted.verdict["verdict"] == "GO"
     assert "Secure" in login.headers["Set-Cookie"]
+    # A separate deployment (no demo embedded): the run's target is the given URL, and no
+    # version is expected unless the run says so.
+    assert trusted.verdict["target"]["url"] == url
+    assert trusted.verdict["target"]["observed_version"]["start"] == "1.4.2"
+    assert trusted.verdict["target"]["expected_version"] is None
+    assert "demo shop" not in trusted.output
 
 
 def test_cookie_is_secure_only_over_https() -> None:

@@ -20,6 +20,7 @@ from sample_runs import ROOT, SampleRun, clean_env, finish_sample, run_sample, s
 from pytest_staging.schema import validation_errors
 from sample_suite.app import DEFECTS, PREVIOUS_VERSION, RELEASE_VERSION
 from sample_suite.browser_support import skip_reason
+from sample_suite.parity import start_pair
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +47,8 @@ OPTIONAL_FIXTURE_TESTS = {
 }
 
 
-#: Skipped by design: the security gate's transport checks on a plain-HTTP target.
-NOT_APPLICABLE_TESTS = {"staging-security::transport"}
+#: Skipped by design: the transport checks (security gate, parity gate) on a plain-HTTP target.
+NOT_APPLICABLE_TESTS = {"staging-security::transport", "staging-parity::transport"}
 #: Skipped by design: the contract gate sends no unsafe method unless the policy allows it.
 UNSAFE_OPERATIONS = {f"staging-contract::{op}" for op in (
     "POST /api/products", "PATCH /api/products/{id}", "DELETE /api/products/{id}",
@@ -88,9 +89,20 @@ def test_clean_run_is_go(tmp_path: Path) -> None:
 
 
 def test_clean_run_is_go_with_two_workers(tmp_path: Path) -> None:
-    run = run_sample(tmp_path, "-n", "2")
+    # One run for two claims (a whole sample run costs ~15 s of CPU): the clean shop is GO with
+    # two workers, and it matches a production to compare with (the parity gate on workers).
+    production, spare = start_pair()
+    spare.stop()
+    try:
+        run = run_sample(tmp_path, "-n", "2", "--staging-compare-url", production.url)
+    finally:
+        production.stop()
     assert_go(run)
     assert run.verdict["run"]["workers"] == 2
+    parity = run.verdict["gates"]["parity"]
+    assert parity["status"] == "passed"
+    assert parity["counts"]["passed"] == 3  # security, api, version (transport: plain HTTP)
+    assert {f["rule"] for f in parity["findings"]} == {"version-identical"}
 
 
 #: Where each defect is looked for: the gate that owns it (no browser, load or contract run
