@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import _pytest
-import pluggy
 import pytest
 import requests
-import urllib3
 
 from pytest_staging import record as gate_record
 from pytest_staging.client import StagingSession, format_evidence
+from pytest_staging.compat import map_failure_text, without_frames_from
 from pytest_staging.printable import sanitize_report
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
@@ -55,21 +52,13 @@ def one_line(report: pytest.TestReport | pytest.CollectReport, limit: int = 240)
 
 
 #: Frames from these packages are noise in the report of a failed HTTP request.
-_MACHINERY = tuple(str(Path(m.__file__ or "").parent) for m in (requests, urllib3, _pytest, pluggy))
-_OWN = str(Path(__file__).parent)
+_MACHINERY = ("requests", "urllib3", "_pytest", "pluggy", "pytest_staging")
 
 
 def short_http_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
     """The failure of a request the target did not answer, without pages of urllib3 internals:
     the test's own frames and the requests exception, not its chain of causes."""
-
-    def ours(entry: Any) -> bool:
-        path = str(entry.path)
-        return not (path.startswith(_MACHINERY) or path.startswith(_OWN))
-
-    filtered = excinfo.traceback.filter(ours)
-    if len(filtered):
-        excinfo.traceback = filtered
+    without_frames_from(excinfo, _MACHINERY)
     return excinfo.getrepr(style="short", chain=False)
 
 
@@ -218,26 +207,9 @@ class ItemHooks:
         if not self.redactor.secrets:
             return
         if report.longrepr is not None:
-            report.longrepr = scrub(report.longrepr, self.redactor, set())
+            report.longrepr = map_failure_text(report.longrepr, self.redactor.text)
             text = str(report.longrepr)
-            if self.redactor.text(text) != text:  # a shape scrub() does not know: flatten it
+            if self.redactor.text(text) != text:  # a shape compat does not know: flatten it
                 report.longrepr = self.redactor.text(text)
         report.sections = [(title, self.redactor.text(body)) for title, body in report.sections]
 
-
-def scrub(value: Any, redactor: Redactor, seen: set[int]) -> Any:
-    """Mask secrets inside pytest's failure representation, keeping its structure (so the
-    traceback keeps its colours and the short summary its one-line message)."""
-    if isinstance(value, str):
-        return redactor.text(value)
-    if isinstance(value, list):
-        value[:] = [scrub(v, redactor, seen) for v in value]
-        return value
-    if isinstance(value, tuple):
-        return tuple(scrub(v, redactor, seen) for v in value)
-    if id(value) in seen or not type(value).__module__.startswith("_pytest"):
-        return value
-    seen.add(id(value))
-    for name, attr in list(vars(value).items()):
-        object.__setattr__(value, name, scrub(attr, redactor, seen))
-    return value

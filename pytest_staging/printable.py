@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pytest_staging.compat import map_failure_text
+
 #: C0 controls but tab and newline, DEL, C1 controls, and the Unicode bidi and
 #: line/paragraph separators that reorder or break what a reader sees.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
@@ -51,22 +53,6 @@ def sanitize_report(report: Any) -> None:
     """Make a pytest report's failure text and sections printable, keeping its structure
     (pytest's own terminal, JUnit and xdist serialisation print from it)."""
     if report.longrepr is not None:
-        report.longrepr = _walk(report.longrepr, set())
+        report.longrepr = map_failure_text(report.longrepr, printable)
     report.sections = [(title, printable(body)) for title, body in report.sections]
 
-
-def _walk(value: Any, seen: set[int]) -> Any:
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, list):
-        value[:] = [_walk(v, seen) for v in value]
-        return value
-    if isinstance(value, tuple):
-        return tuple(_walk(v, seen) for v in value)
-    # Only pytest's own representation objects (ReprEntry, ReprFileLocation, ...).
-    if id(value) in seen or not type(value).__module__.startswith("_pytest"):
-        return value
-    seen.add(id(value))
-    for name, attr in list(vars(value).items()):
-        object.__setattr__(value, name, _walk(attr, seen))
-    return value
