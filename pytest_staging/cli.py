@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_staging import __version__, init_project
 from pytest_staging.keygen import add_keygen_parser, cmd_keygen
+from pytest_staging.printable import one_line
 from pytest_staging.signing import DEFAULT_KEY_ENV
 from pytest_staging.verify import (
     DEFAULT_MAX_AGE,
@@ -24,7 +25,6 @@ from pytest_staging.verify import (
     VerifyOptions,
     first_failure,
     load_verdict,
-    one_line,
     parse_duration,
     resolve_path,
     run_checks,

@@ -12,7 +12,8 @@ import requests
 
 from pytest_staging import record as gate_record
 from pytest_staging.client import StagingSession, format_evidence
-from pytest_staging.compat import map_failure_text, without_frames_from
+from pytest_staging.compat import map_failure_text
+from pytest_staging.failure_text import short_http_failure, without_import_machinery
 from pytest_staging.printable import sanitize_report
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
@@ -29,53 +30,6 @@ def gate_of(item: pytest.Item, gates: Any, default: str) -> str:
         if mark.name in gates:
             return str(mark.name)
     return default
-
-
-def one_line(report: pytest.TestReport | pytest.CollectReport, limit: int = 240) -> str:
-    """The one line a human needs from a failure: the exception message, not the traceback."""
-    longrepr = report.longrepr
-    crash = getattr(longrepr, "reprcrash", None)
-    text = ""
-    if crash is not None and getattr(crash, "message", ""):
-        text = crash.message
-    elif isinstance(longrepr, tuple) and len(longrepr) == 3:
-        text = str(longrepr[2])
-    else:
-        lines = [ln for ln in str(longrepr or "").splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.startswith("E ")]
-        # The last "E" line is the exception itself (a SyntaxError report starts with its
-        # "File ..., line 1" location).
-        text = errors[-1] if errors else (lines[-1] if lines else "")
-    text = text.strip().splitlines()[0] if text.strip() else ""
-    text = text.removeprefix("E").strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-#: Frames from these packages are noise in the report of a failed HTTP request.
-_MACHINERY = ("requests", "urllib3", "_pytest", "pluggy", "pytest_staging")
-
-
-def short_http_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
-    """The failure of a request the target did not answer, without pages of urllib3 internals:
-    the test's own frames and the requests exception, not its chain of causes."""
-    without_frames_from(excinfo, _MACHINERY)
-    return excinfo.getrepr(style="short", chain=False)
-
-
-def without_import_machinery(text: str) -> str:
-    """pytest's report of a test module that fails to import, minus its "Traceback:" header
-    and importlib's frames: the module's own line and the error are what a reader needs."""
-    head, sep, frames = text.partition("\nTraceback:\n")
-    if not sep:
-        return text
-    kept: list[str] = []
-    skipping = False
-    for line in frames.splitlines():
-        if line and not line[0].isspace() and not line.startswith("E "):
-            skipping = "importlib" in line
-        if not skipping:
-            kept.append(line)
-    return "\n".join([head, *kept])
 
 
 @dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set

@@ -2,7 +2,8 @@
 escapes. A response body with ``ESC[2J`` would clear the CI log, a NUL would make junit.xml
 unreadable, a bidi override would make a reason read backwards. Every target-derived string
 the plugin prints or writes (evidence, reasons, failure messages) goes through
-:func:`printable`; :func:`sanitize_report` applies it to a test report before pytest prints it.
+:func:`printable` (:func:`one_line` where one line is wanted); :func:`sanitize_report` applies it
+to a test report before pytest prints it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def printable(text: str, *, one_line: bool = False) -> str:
         return text
     pattern = _CONTROL_ONE_LINE if one_line else _CONTROL
     return pattern.sub(_escape, text) if pattern.search(text) else text
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` as one printable line of at most ``limit`` characters: runs of white space
+    (newlines included) folded to one space, control characters as visible escapes."""
+    line = printable(" ".join(str(text).split()), one_line=True)
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def printable_data(value: Any) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging import attestation
+from pytest_staging.printable import one_line
 from pytest_staging.provenance import canonical_json
 from pytest_staging.signing import DEFAULT_KEY_ENV, verify_signature
 from pytest_staging.verdict import GateSpec, RunFacts, TargetFacts, TestRecord, decide
@@ -43,13 +44,6 @@ class VerifyError(Exception):
 
     def __str__(self) -> str:
         return f"{self.check}: {self.detail}"
-
-
-def one_line(text: object, limit: int = 300) -> str:
-    """Squash ``text`` to one printable line of at most ``limit`` characters."""
-    s = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    s = " ".join(s.split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def parse_duration(text: str) -> timedelta:
