@@ -3,11 +3,16 @@ behaves as the callers that used to carry their own copy expect."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from servers import LoopbackServer
 
+import pytest_staging
 from pytest_staging.failure_text import failure_message
+from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.printable import one_line
+from pytest_staging.reports.markdown_text import md_code
 
 
 def test_failed_request_report_shows_the_test_not_urllib3(
@@ -57,3 +62,37 @@ def test_failure_message_is_built_on_one_line(pytester: pytest.Pytester) -> None
     assert failure_message(failed["test_fail"]) == "AssertionError: first line\\x1b"
     long = failure_message(failed["test_long"])
     assert long.startswith("ValueError: yyy") and long.endswith("...") and len(long) == 240
+
+
+HOSTILE = "<img src=x onerror=alert(1)> **GO** | `x` :white_check_mark:\n## fake"
+
+
+def test_md_code_is_one_inert_code_span() -> None:
+    assert md_code("a`b|c\nd <i>") == "`a'b\\|c d &lt;i&gt;`"
+    assert md_code("") == "-"
+
+
+def test_gate_markdown_sections_use_the_one_escaper() -> None:
+    """The performance section escaped only pipes and newlines before: a load name or a
+    check's detail could add HTML, emphasis or an emoji tick to verdict.md."""
+    verdict = {"gates": {"performance": {
+        "metrics": {HOSTILE: {"requests": 10, "rps": 1.0, "p95": 12.0, "fail_ratio": 0.0}},
+        "checks": [{"load": HOSTILE, "passed": False, "expr": "p95 < 1 | `x`",
+                    "detail": HOSTILE}]}}}
+    text = "\n".join(performance_lines(verdict))
+    assert "<img" not in text and "**GO**" not in text and ":white_check_mark:" not in text
+    assert "\n## fake" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt; \\*\\*GO\\*\\* \\|" in text
+    assert "`p95 < 1 \\| 'x'`".replace("<", "&lt;") in text
+
+
+def test_no_markdown_escaper_outside_markdown_text() -> None:
+    """One escaper per output format: no module but reports/markdown_text.py escapes pipes
+    for Markdown on its own (three gates' ``_cell`` and diff's ``_md`` did)."""
+    import re
+
+    root = Path(pytest_staging.__file__).parent
+    pattern = re.compile(r"""replace\(\s*["']\|["']\s*,\s*["']\\\\\|""")
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.name != "markdown_text.py" and pattern.search(p.read_text())]
+    assert offenders == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_staging.gates.performance.thresholds import format_value
+from pytest_staging.reports.markdown_text import md_code, md_escape
 
 MAX_LOADS = 10
 
@@ -49,10 +50,6 @@ def terminal_lines(verdict: dict[str, Any]) -> list[tuple[str, dict[str, bool]]]
     return lines
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown_lines(verdict: dict[str, Any]) -> list[str]:
     """A "Performance" section: a metrics table and a thresholds table."""
     loads = _loads(verdict)
@@ -66,7 +63,7 @@ def markdown_lines(verdict: dict[str, Any]) -> list[str]:
     ]
     for name, m in loads.items():
         lines.append(
-            f"| {_cell(name)} | {m.get('requests', 0)} | {_rps(m.get('rps'))} | "
+            f"| {md_escape(name)} | {m.get('requests', 0)} | {_rps(m.get('rps'))} | "
             f"{_ms(m.get('p50'))} | {_ms(m.get('p90'))} | {_ms(m.get('p95'))} | "
             f"{_ms(m.get('p99'))} | {_ms(m.get('max'))} | "
             f"{format_value(m.get('fail_ratio'), 'ratio')} |"
@@ -77,8 +74,8 @@ def markdown_lines(verdict: dict[str, Any]) -> list[str]:
         for name, check in checks:
             result = "✅ pass" if check.get("passed") else "⛔ fail"
             lines.append(
-                f"| {_cell(name)} | `{_cell(check.get('expr', check.get('name', '')))}` | "
-                f"{_cell(check.get('detail', ''))} | {result} |"
+                f"| {md_escape(name)} | {md_code(check.get('expr', check.get('name', '')))} | "
+                f"{md_escape(check.get('detail', ''))} | {result} |"
             )
     lines.append("")
     return lines
