@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pytest_staging.reports.html import flatten_metrics, format_value, ordered_gate_names
+from pytest_staging.reports.html import display_value, flatten_metrics, ordered_gate_names
 from pytest_staging.reports.markdown_text import md_code, md_escape
 
 FAILING = ("failed", "error")
@@ -159,8 +159,8 @@ def render_diff_markdown(d: Mapping[str, Any], all_metrics: bool = False) -> str
     arrow = f"{v['old']} -> {v['new']}" if v["changed"] else f"{v['new']} (unchanged)"
     lines.append(f"- **Verdict:** {arrow}")
     if ver["old"] != ver["new"]:
-        lines.append(f"- **Version:** {md_escape(format_value(ver['old']))} -> "
-                     f"{md_escape(format_value(ver['new']))}")
+        lines.append(f"- **Version:** {md_escape(display_value(ver['old']))} -> "
+                     f"{md_escape(display_value(ver['new']))}")
     for g in d["gates"]:
         lines.append(f"- **Gate {md_escape(g['gate'])}:** {g['old'] or 'absent'} -> "
                      f"{g['new'] or 'absent'}")
@@ -194,8 +194,8 @@ def render_diff_markdown(d: Mapping[str, Any], all_metrics: bool = False) -> str
                 change = f"{m['delta']:+.4g}"
                 if m.get("percent") is not None:
                     change += f" ({m['percent']:+.1f}%)"
-            lines.append(f"| {md_code(m['metric'])} | {md_escape(format_value(m['old']))} | "
-                         f"{md_escape(format_value(m['new']))} | {change} |")
+            lines.append(f"| {md_code(m['metric'])} | {md_escape(display_value(m['old']))} | "
+                         f"{md_escape(display_value(m['new']))} | {change} |")
     if hidden:
         threshold = d.get("significant_percent", SIGNIFICANT_PERCENT)
         lines += ["", f"{hidden} smaller metric change(s) (under {threshold:g}%) not listed: "

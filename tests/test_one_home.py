@@ -96,3 +96,42 @@ def test_no_markdown_escaper_outside_markdown_text() -> None:
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
                  if p.name != "markdown_text.py" and pattern.search(p.read_text())]
     assert offenders == []
+
+
+def _definitions() -> dict[str, list[str]]:
+    """Top-level functions, classes and constants of the package, by name -> modules."""
+    import ast
+
+    root = Path(pytest_staging.__file__).parent
+    found: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            names: list[str] = []
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+            for name in names:
+                found.setdefault(name, []).append(str(path.relative_to(root)))
+    return found
+
+
+#: Rules that used to be written twice (issue 16.7), each with its one home now.
+ONE_HOME = {
+    "one_line": "printable.py",
+    "failure_message": "failure_text.py",
+    "md_escape": "reports/markdown_text.py",
+    "md_code": "reports/markdown_text.py",
+    "format_metric": "gates/performance/thresholds.py",
+    "display_value": "reports/html.py",
+}
+#: Names that misled (two functions of one name doing different jobs): gone.
+GONE = ("format_value", "_cell", "_md", "scrub")
+
+
+def test_each_rule_has_one_home() -> None:
+    found = _definitions()
+    assert {name: found.get(name) for name in ONE_HOME} == {
+        name: [home] for name, home in ONE_HOME.items()}
+    assert {name: found[name] for name in GONE if name in found} == {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_staging.gates.performance.thresholds import format_value
+from pytest_staging.gates.performance.thresholds import format_metric
 from pytest_staging.reports.markdown_text import md_code, md_escape
 
 MAX_LOADS = 10
@@ -22,7 +22,7 @@ def _checks(verdict: dict[str, Any], load: str) -> list[dict[str, Any]]:
 
 
 def _ms(value: Any) -> str:
-    return format_value(value, "ms") if isinstance(value, (int, float)) else "n/a"
+    return format_metric(value, "ms") if isinstance(value, (int, float)) else "n/a"
 
 
 def _rps(value: Any) -> str:
@@ -32,9 +32,9 @@ def _rps(value: Any) -> str:
 def metrics_line(m: dict[str, Any]) -> str:
     """``1234 req, 205.3 req/s, p50 2.00 ms, p95 5.00 ms, p99 9.00 ms, 0.00% failed``."""
     return (
-        f"{m.get('requests', 0)} req, {format_value(m.get('rps'), 'rps')}, "
+        f"{m.get('requests', 0)} req, {format_metric(m.get('rps'), 'rps')}, "
         f"p50 {_ms(m.get('p50'))}, p95 {_ms(m.get('p95'))}, p99 {_ms(m.get('p99'))}, "
-        f"{format_value(m.get('fail_ratio'), 'ratio')} failed"
+        f"{format_metric(m.get('fail_ratio'), 'ratio')} failed"
     )
 
 
@@ -66,7 +66,7 @@ def markdown_lines(verdict: dict[str, Any]) -> list[str]:
             f"| {md_escape(name)} | {m.get('requests', 0)} | {_rps(m.get('rps'))} | "
             f"{_ms(m.get('p50'))} | {_ms(m.get('p90'))} | {_ms(m.get('p95'))} | "
             f"{_ms(m.get('p99'))} | {_ms(m.get('max'))} | "
-            f"{format_value(m.get('fail_ratio'), 'ratio')} |"
+            f"{format_metric(m.get('fail_ratio'), 'ratio')} |"
         )
     checks = [(n, c) for n in loads for c in _checks(verdict, n)]
     if checks:
