@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging import attestation
+from pytest_staging.durations import format_duration
 from pytest_staging.printable import one_line
 from pytest_staging.provenance import canonical_json
 from pytest_staging.signing import DEFAULT_KEY_ENV, verify_signature
@@ -30,8 +31,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: ``verify --max-age`` when not given: a verdict is evidence about a moment, not forever.
 DEFAULT_MAX_AGE = timedelta(hours=24)
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
-_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 @dataclass(frozen=True)
@@ -44,37 +43,6 @@ class VerifyError(Exception):
 
     def __str__(self) -> str:
         return f"{self.check}: {self.detail}"
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse ``90s``, ``30m``, ``2h``, ``1d``, ``1w``, combinations like ``1h30m``, or bare
-    seconds (``90``) into a timedelta. Raises ValueError on anything else."""
-    s = text.strip().lower()
-    if re.fullmatch(r"\d+(?:\.\d+)?", s):
-        return _delta(text, float(s))
-    if not s or not re.fullmatch(rf"(?:{_DURATION_PART.pattern})+", s):
-        raise ValueError(f"invalid duration {text!r} (use e.g. 90s, 30m, 2h, 1d)")
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(s))
-    return _delta(text, seconds)
-
-
-def _delta(text: str, seconds: float) -> timedelta:
-    try:
-        return timedelta(seconds=seconds)
-    except (OverflowError, ValueError):
-        raise ValueError(f"duration {text[:40]!r} is too large (use 'none' for no limit)")\
-            from None
-
-
-def format_duration(delta: timedelta) -> str:
-    """Render a timedelta compactly: ``2d 3h``, ``5m 12s``, ``40s``."""
-    total = int(abs(delta.total_seconds()))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size or (unit == "s" and not parts):
-            parts.append(f"{total // size}{unit}")
-            total %= size
-    return " ".join(parts[:2])
 
 
 def parse_time(value: str) -> datetime:

@@ -9,8 +9,10 @@ import pytest
 from servers import LoopbackServer
 
 import pytest_staging
+from pytest_staging.durations import parse_duration, parse_rate, parse_seconds
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
+from pytest_staging.gates.performance.runner import LoadError, parse_timespan
 from pytest_staging.printable import one_line
 from pytest_staging.reports.markdown_text import md_code
 
@@ -125,9 +127,13 @@ ONE_HOME = {
     "md_code": "reports/markdown_text.py",
     "format_metric": "gates/performance/thresholds.py",
     "display_value": "reports/html.py",
+    "parse_seconds": "durations.py",
+    "parse_duration": "durations.py",
+    "format_duration": "durations.py",
+    "parse_rate": "durations.py",
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
-GONE = ("format_value", "_cell", "_md", "scrub")
+GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_TIMESPAN", "_DURATION_PART")
 
 
 def test_each_rule_has_one_home() -> None:
@@ -135,3 +141,33 @@ def test_each_rule_has_one_home() -> None:
     assert {name: found.get(name) for name in ONE_HOME} == {
         name: [home] for name, home in ONE_HOME.items()}
     assert {name: found[name] for name in GONE if name in found} == {}
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    (30, 30.0), (2.5, 2.5), ("45", 45.0), ("30s", 30.0), ("2m", 120.0), ("1h30m", 5400.0),
+    ("1.5h", 5400.0), (" 2M ", 120.0), ("1d", 86400.0), ("1w", 604800.0), ("0", 0.0),
+])
+def test_parse_seconds(text: str | float, seconds: float) -> None:
+    assert parse_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", [
+    True, "", "m", "5x", "-5m", -1, "1h30", "1h 30m", "soon", float("nan"), float("inf"),
+    "1e3",
+])
+def test_parse_seconds_rejects(text: str | float) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_seconds(text)
+
+
+def test_run_time_and_max_age_share_the_parser() -> None:
+    """``run_time = "1h30"`` was 1 h 30 s to the performance gate and an error to verify:
+    one grammar now, the same error for both."""
+    assert parse_timespan("1h30m") == parse_duration("1h30m").total_seconds() == 5400
+    assert parse_timespan("1d") == 86400  # a unit verify knew and the load did not
+    for bad in ("1h30", "0", 0):
+        with pytest.raises(LoadError):
+            parse_timespan(bad)
+    assert parse_rate("600/min") == parse_rate(" 10 / s ") == 10
+    with pytest.raises(ValueError):
+        parse_rate("10/fortnight")
