@@ -11,8 +11,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +18,10 @@ from pytest_staging import attestation
 from pytest_staging.durations import format_duration
 from pytest_staging.printable import one_line
 from pytest_staging.provenance import canonical_json
+from pytest_staging.schema import SCHEMA_ID, most_relevant_error
 from pytest_staging.signing import DEFAULT_KEY_ENV, verify_signature
 from pytest_staging.verdict import GateSpec, RunFacts, TargetFacts, TestRecord, decide
 
-SCHEMA_ID = "pytest-staging/verdict@1"
 VERDICT_FILE = "verdict.json"
 # A verdict that claims to have finished in the future beyond this is rejected: clocks drift a
 # little between the CI runner and the deploy job, but not by minutes.
@@ -94,32 +92,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-@lru_cache(maxsize=1)
-def load_schema() -> dict[str, Any]:
-    """The verdict JSON Schema shipped in the package (loaded on first use)."""
-    ref = resources.files("pytest_staging").joinpath("schema", "verdict.schema.json")
-    try:
-        return json.loads(ref.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise VerifyError("schema", f"cannot load the shipped verdict schema: {one_line(exc)}")\
-            from None
-
-
 def check_schema(verdict: dict[str, Any], schema: dict[str, Any] | None = None) -> None:
-    """Raise VerifyError unless ``verdict`` is a ``pytest-staging/verdict@1`` that validates."""
-    import jsonschema  # deferred: only verify needs it
-
+    """Raise VerifyError unless ``verdict`` is a ``pytest-staging/verdict@1`` that validates
+    against ``schema`` (default: the shipped one, ``pytest_staging.schema``)."""
     declared = verdict.get("schema")
     if declared != SCHEMA_ID:
         raise VerifyError(
             "schema", f"expected schema {SCHEMA_ID!r}, found {one_line(repr(declared), 80)}"
         )
-    schema = load_schema() if schema is None else schema
-    cls = jsonschema.validators.validator_for(schema)
-    error = jsonschema.exceptions.best_match(cls(schema).iter_errors(verdict))
+    try:
+        error = most_relevant_error(verdict, schema)
+    except (OSError, ValueError) as exc:
+        raise VerifyError("schema", f"cannot load the shipped verdict schema: {one_line(exc)}")\
+            from None
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise VerifyError("schema", f"at {where}: {one_line(error.message, 200)}")
+        where, message = error
+        raise VerifyError("schema", f"at {where}: {one_line(message, 200)}")
 
 
 def check_signature(verdict: dict[str, Any], key: str | None, key_env: str) -> None:

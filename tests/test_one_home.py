@@ -15,6 +15,9 @@ from pytest_staging.gates.performance.report import markdown_lines as performanc
 from pytest_staging.gates.performance.runner import LoadError, parse_timespan
 from pytest_staging.printable import one_line
 from pytest_staging.reports.markdown_text import md_code
+from pytest_staging.schema import SCHEMA_ID, most_relevant_error, validation_errors
+from pytest_staging.verdict import placeholder
+from pytest_staging.verify import VerifyError, check_schema
 
 
 def test_failed_request_report_shows_the_test_not_urllib3(
@@ -131,9 +134,12 @@ ONE_HOME = {
     "parse_duration": "durations.py",
     "format_duration": "durations.py",
     "parse_rate": "durations.py",
+    "SCHEMA_ID": "schema/__init__.py",
+    "verdict_schema": "schema/__init__.py",
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
-GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_TIMESPAN", "_DURATION_PART")
+GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_TIMESPAN", "_DURATION_PART",
+        "load_schema", "SCHEMA")
 
 
 def test_each_rule_has_one_home() -> None:
@@ -171,3 +177,19 @@ def test_run_time_and_max_age_share_the_parser() -> None:
     assert parse_rate("600/min") == parse_rate(" 10 / s ") == 10
     with pytest.raises(ValueError):
         parse_rate("10/fortnight")
+
+
+def test_schema_id_and_validator_have_one_home() -> None:
+    """The id the writer puts in verdict.json is the id verify demands, and verify's one-line
+    schema error is one of the errors the full validation lists."""
+    verdict = placeholder("run in progress")
+    assert verdict["schema"] == SCHEMA_ID
+    assert validation_errors(verdict) == [] and most_relevant_error(verdict) is None
+    check_schema(verdict)
+    bad = {**verdict, "verdict": "MAYBE"}
+    where, message = most_relevant_error(bad) or ("", "")
+    assert where == "verdict" and f"verdict: {message}" in validation_errors(bad)
+    with pytest.raises(VerifyError, match=r"schema: at verdict: 'MAYBE'"):
+        check_schema(bad)
+    with pytest.raises(VerifyError, match="expected schema 'pytest-staging/verdict@1'"):
+        check_schema({**verdict, "schema": "pytest-staging/verdict@0"})
