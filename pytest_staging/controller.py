@@ -24,9 +24,9 @@ import pytest
 from pytest_staging import __version__, attestation_glue, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
+from pytest_staging.gate_assignment import assigned
 from pytest_staging.gates.contract import gate as contract_gate
 from pytest_staging.gates.security import gate as security_gate
-from pytest_staging.items import GATE_KEY
 from pytest_staging.outcomes import OutcomeBook, PhaseReport
 from pytest_staging.redact import redact_data, strip_credentials
 from pytest_staging.reports.atomic import atomic_write_text
@@ -228,8 +228,7 @@ class Controller:
                 self.dropped = max(self.collected - self.deselected - len(session.items), 0)
             for item in session.items:
                 self.book.expect(item.nodeid)
-                gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate,
-                                                          True))
+                gate, blocking = assigned(item, self.settings.policy.default_gate)
                 self.meta.setdefault(item.nodeid, {"gate": gate, "blocking": blocking})
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:

@@ -14,22 +14,14 @@ from pytest_staging import record as gate_record
 from pytest_staging.client import StagingSession, format_evidence
 from pytest_staging.compat import map_failure_text
 from pytest_staging.failure_text import short_http_failure, without_import_machinery
+from pytest_staging.gate_assignment import GATE_KEY, assign, assigned, run_last
 from pytest_staging.printable import sanitize_report
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
 from pytest_staging.wire import ReportPayload, ensure_payload
 
 CLIENT_KEY = pytest.StashKey[StagingSession]()
-GATE_KEY = pytest.StashKey[tuple[str, bool]]()
 DESTRUCTIVE_KEY = pytest.StashKey[bool]()
-
-
-def gate_of(item: pytest.Item, gates: Any, default: str) -> str:
-    """The gate of ``item``: its closest gate marker, else the policy's default gate."""
-    for mark in item.iter_markers():
-        if mark.name in gates:
-            return str(mark.name)
-    return default
 
 
 @dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set
@@ -57,20 +49,14 @@ class ItemHooks:
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
         for item in items:
-            # One walk over the markers (closest first) instead of one per question asked.
-            gate, names = "", set()
-            for mark in item.iter_markers():
-                names.add(mark.name)
-                if not gate and mark.name in policy.gates:
-                    gate = mark.name
-            gate = gate or policy.default_gate
-            advisory = "advisory" in names
-            item.stash[GATE_KEY] = (gate, not advisory)
+            assignment = assign(item, policy.gates, policy.default_gate)
+            gate, names = assignment.gate, assignment.markers
+            item.stash[GATE_KEY] = (gate, assignment.blocking)
             if gate not in selected:
                 dropped.append(item)
                 continue
             item.user_properties.append(("staging_gate", gate))
-            item.user_properties.append(("staging_blocking", str(not advisory).lower()))
+            item.user_properties.append(("staging_blocking", str(assignment.blocking).lower()))
             retries = policy["flaky.retries"]
             if retries and "flaky" not in names:
                 # pytest-rerunfailures' own marker: it reruns, the controller sees "rerun".
@@ -86,7 +72,7 @@ class ItemHooks:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
         # Load tests measure the target: run them after every other gate so nothing overlaps.
-        items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
+        items.sort(key=run_last)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self.collected += sum(1 for x in report.result if isinstance(x, pytest.Item))
@@ -128,7 +114,7 @@ class ItemHooks:
         if (report.failed and call.excinfo is not None
                 and isinstance(call.excinfo.value, requests.RequestException)):
             report.longrepr = short_http_failure(call.excinfo)
-        gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
+        gate, blocking = assigned(item, self.settings.policy.default_gate)
         payload = ensure_payload(report)
         payload.gate, payload.blocking = gate, blocking
         try:

@@ -11,6 +11,7 @@ from servers import LoopbackServer
 import pytest_staging
 from pytest_staging.durations import parse_duration, parse_rate, parse_seconds
 from pytest_staging.failure_text import failure_message
+from pytest_staging.gate_assignment import assign, assigned
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.gates.performance.runner import LoadError, parse_timespan
 from pytest_staging.printable import one_line
@@ -74,6 +75,7 @@ HOSTILE = "<img src=x onerror=alert(1)> **GO** | `x` :white_check_mark:\n## fake
 
 def test_md_code_is_one_inert_code_span() -> None:
     assert md_code("a`b|c\nd <i>") == "`a'b\\|c d &lt;i&gt;`"
+    assert md_code("p95 < 300 & rps > 5") == "`p95 < 300 & rps > 5`"  # no tag: as written
     assert md_code("") == "-"
 
 
@@ -88,7 +90,7 @@ def test_gate_markdown_sections_use_the_one_escaper() -> None:
     assert "<img" not in text and "**GO**" not in text and ":white_check_mark:" not in text
     assert "\n## fake" not in text
     assert "&lt;img src=x onerror=alert(1)&gt; \\*\\*GO\\*\\* \\|" in text
-    assert "`p95 < 1 \\| 'x'`".replace("<", "&lt;") in text
+    assert "`p95 < 1 \\| 'x'`" in text
 
 
 def test_no_markdown_escaper_outside_markdown_text() -> None:
@@ -136,10 +138,13 @@ ONE_HOME = {
     "parse_rate": "durations.py",
     "SCHEMA_ID": "schema/__init__.py",
     "verdict_schema": "schema/__init__.py",
+    "GATE_KEY": "gate_assignment.py",
+    "assign": "gate_assignment.py",
+    "is_load_test": "gate_assignment.py",
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
 GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_TIMESPAN", "_DURATION_PART",
-        "load_schema", "SCHEMA")
+        "load_schema", "SCHEMA", "gate_of")
 
 
 def test_each_rule_has_one_home() -> None:
@@ -193,3 +198,61 @@ def test_schema_id_and_validator_have_one_home() -> None:
         check_schema(bad)
     with pytest.raises(VerifyError, match="expected schema 'pytest-staging/verdict@1'"):
         check_schema({**verdict, "schema": "pytest-staging/verdict@0"})
+
+
+def test_gate_assignment_is_one_rule(pytester: pytest.Pytester) -> None:
+    """Closest gate marker wins (function over class over module); else a load test
+    (``staging_load``) is performance; else the default gate; ``advisory`` never blocks."""
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def staging_load():
+            return None
+
+        def pytest_configure(config):
+            for name in ("smoke", "unrelated"):
+                config.addinivalue_line("markers", name)
+    """)
+    items = pytester.getitems("""
+        import pytest
+
+        pytestmark = pytest.mark.security
+
+        def test_module_mark():
+            pass
+
+        @pytest.mark.smoke
+        def test_closest(staging_load):
+            pass
+
+        class TestClass:
+            pytestmark = pytest.mark.integration
+
+            @pytest.mark.advisory
+            def test_class_mark(self):
+                pass
+
+        @pytest.mark.unrelated
+        def test_load(staging_load):
+            pass
+    """)
+    gates = ("integration", "security", "performance", "smoke")
+    got = {item.name: assign(item, gates, "integration") for item in items}
+    assert {name: (a.gate, a.blocking) for name, a in got.items()} == {
+        "test_module_mark": ("security", True),
+        "test_closest": ("smoke", True),
+        "test_class_mark": ("integration", False),
+        "test_load": ("security", True),  # the module's marker is still a marker
+    }
+    assert "unrelated" in got["test_load"].markers
+    bare = pytester.getitems(pytester.makepyfile(test_bare="""
+        def test_load(staging_load):
+            pass
+
+        def test_plain():
+            pass
+    """))
+    assert [assign(i, gates, "smoke").gate for i in bare] == ["performance", "smoke"]
+    assert [assign(i, ("smoke",), "smoke").gate for i in bare] == ["smoke", "smoke"]
+    assert assigned(bare[1], "smoke") == ("smoke", True)  # never collected by the hooks

@@ -33,7 +33,7 @@ import pytest
 from pytest_staging.browser import evidence
 from pytest_staging.browser.chromium import BrowserSetupError, choose_executable, make_trust_home
 from pytest_staging.browser.glue import BROWSER_PATH_KEY
-from pytest_staging.items import GATE_KEY
+from pytest_staging.gate_assignment import run_last
 from pytest_staging.redact import strip_credentials
 from pytest_staging.settings import Settings
 from pytest_staging.wire import ensure_payload
@@ -116,7 +116,7 @@ class BrowserHooks:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # Browser tests first (a stable sort, load tests stay last): under xdist they are
         # handed out early and are done before the load tests measure the target.
-        items.sort(key=lambda item: (item.stash.get(GATE_KEY, ("", True))[0] == "performance",
+        items.sort(key=lambda item: (run_last(item),
                                      not BROWSER_FIXTURES & set(getattr(item, "fixturenames",
                                                                         ()))))
 

@@ -16,6 +16,8 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|~$])")
 _EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 #: ``:white_check_mark:`` renders as an emoji on GitHub: a fake green tick.
 _EMOJI = re.compile(r":([A-Za-z0-9_+-]+):")
+#: What could open an HTML tag, comment or declaration.
+_TAG_START = re.compile(r"<[A-Za-z/!?]")
 
 
 def md_escape(text: object) -> str:
@@ -32,9 +34,11 @@ def md_escape(text: object) -> str:
 def md_code(text: object) -> str:
     """Untrusted text as a whole code span, backticks included, on one line: a backtick in
     it cannot end the span early, a pipe cannot end a table cell (GFM reads ``\\|`` as a
-    pipe in a table, code spans included), and no ``<`` reaches the file (a renderer that is
-    not CommonMark could read it as HTML). Empty text is ``-``."""
+    pipe in a table, code spans included), and no HTML tag reaches the file (a renderer that
+    is not CommonMark could read it as HTML; ``p95 < 300ms`` stays as it is). Empty text is
+    ``-``."""
     value = " ".join(str(text).split())
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if _TAG_START.search(value):
+        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     value = value.replace("`", "'").replace("|", "\\|")
     return f"`{value}`" if value else "-"

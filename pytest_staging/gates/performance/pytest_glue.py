@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from pytest_staging.compat import capture_suspended
+from pytest_staging.gate_assignment import assign, is_load_test
 from pytest_staging.gates.performance.abort import abort_detail
 from pytest_staging.gates.performance.baseline import BaselineError, compare, load_baseline
 from pytest_staging.gates.performance.isolation import Measurement, MeasurementLock, shared_dir
@@ -84,11 +85,6 @@ def _settings_key() -> pytest.StashKey[Any]:
     return SETTINGS_KEY
 
 
-def is_load_test(item: pytest.Item) -> bool:
-    """Whether ``item`` measures the target under load (it uses ``staging_load``)."""
-    return "staging_load" in getattr(item, "fixturenames", ())
-
-
 class PerformanceHooks:
     """The gate's per-run hooks, registered by the core only in an active run (an inactive
     run pays nothing per test for a gate it does not use)."""
@@ -105,9 +101,13 @@ class PerformanceHooks:
             return
         from pytest_staging.plugin import SETTINGS_KEY
 
-        gates = set(config.stash[SETTINGS_KEY].policy.gates)
+        policy = config.stash[SETTINGS_KEY].policy
         for item in items:
-            if is_load_test(item) and not any(m.name in gates for m in item.iter_markers()):
+            if not is_load_test(item):
+                continue
+            assignment = assign(item, policy.gates, policy.default_gate)
+            if assignment.gate == GATE and GATE not in assignment.markers:
+                # The marker lets ``-m performance`` select it; the rule is gate_assignment's.
                 item.add_marker(pytest.mark.performance)
         items.sort(key=is_load_test)
 
