@@ -144,7 +144,10 @@ ONE_HOME = {
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
 GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_TIMESPAN", "_DURATION_PART",
-        "load_schema", "SCHEMA", "gate_of")
+        "load_schema", "SCHEMA", "gate_of",
+        # dead code (nothing called it): found by vulture, checked by grep over tests and docs
+        "phase_report", "write_sarif", "schemathesis_version", "SEVERITIES", "RUN_KEY",
+        "DESCRIPTION")
 
 
 def test_each_rule_has_one_home() -> None:
@@ -256,3 +259,30 @@ def test_gate_assignment_is_one_rule(pytester: pytest.Pytester) -> None:
     assert [assign(i, gates, "smoke").gate for i in bare] == ["performance", "smoke"]
     assert [assign(i, ("smoke",), "smoke").gate for i in bare] == ["smoke", "smoke"]
     assert assigned(bare[1], "smoke") == ("smoke", True)  # never collected by the hooks
+
+
+def test_browser_evidence_error_reaches_the_controller() -> None:
+    """The browser hook wrote its plugin error to ``report.staging_plugin_error``, which
+    nothing read: a broken evidence collection passed in silence. It travels on the payload,
+    which the controller turns into NO-GO."""
+    from pytest_staging.browser.fixtures import BrowserHooks
+    from pytest_staging.wire import payload_of
+
+    class BrokenItem:
+        nodeid = "test_shop.py::test_page"
+
+        @property
+        def stash(self) -> None:
+            raise RuntimeError("evidence store broke")
+
+    hooks = BrowserHooks.__new__(BrowserHooks)  # the report hook needs no settings
+    report = pytest.TestReport(nodeid=BrokenItem.nodeid, location=("test_shop.py", 0, "t"),
+                               keywords={}, outcome="passed", longrepr=None, when="call")
+    wrapper = hooks.pytest_runtest_makereport(BrokenItem(), None)  # type: ignore[arg-type]
+    next(wrapper)
+    with pytest.raises(StopIteration) as done:
+        wrapper.send(report)
+    payload = payload_of(done.value.value)
+    assert payload is not None
+    assert payload.plugin_error == ("browser evidence of test_shop.py::test_page: "
+                                    "RuntimeError: evidence store broke")

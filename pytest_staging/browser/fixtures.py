@@ -127,7 +127,9 @@ class BrowserHooks:
         try:
             self.annotate(item, report)
         except Exception as exc:  # the controller turns this into NO-GO
-            report.staging_plugin_error = (  # type: ignore[attr-defined]
+            # On the report's payload, which the controller reads (a bare report attribute
+            # reached nobody: the error was lost and the test counted as passed).
+            ensure_payload(report).plugin_error = (
                 f"browser evidence of {item.nodeid}: {type(exc).__name__}: {exc}"
                 .splitlines()[0])
         return report  # type: ignore[return-value]

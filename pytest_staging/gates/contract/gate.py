@@ -23,11 +23,9 @@ GATE = "contract"
 NODE_PREFIX = "staging-contract"
 #: Metric key prefix of one operation's result (``contract:GET /api/products``).
 METRIC_PREFIX = "contract:"
-RUN_KEY = pytest.StashKey["ContractRun"]()
 SEED_KEY = pytest.StashKey[int]()
 #: workerinput key carrying the controller's seed to xdist workers.
 WORKER_SEED = "staging_contract_seed"
-DESCRIPTION = "the deployed API conforms to its OpenAPI document (Schemathesis)"
 
 
 def contract_settings(staging: Any) -> ContractSettings:

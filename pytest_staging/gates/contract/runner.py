@@ -52,14 +52,6 @@ def import_problem() -> str:
     return ""
 
 
-def schemathesis_version() -> str | None:
-    try:
-        import schemathesis
-    except Exception:
-        return None
-    return str(schemathesis.__version__)
-
-
 # -- the document -------------------------------------------------------------------------
 def _parse_document(text: str, where: str) -> dict[str, Any]:
     try:
