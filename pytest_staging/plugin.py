@@ -17,6 +17,7 @@ from pytest_staging import (
     github_annotations,
     hookspecs,
     insecure_tls,
+    junit_hooks,
     log_redaction,
     missing_url,
     option_paths,
@@ -335,7 +336,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     attestation_glue.register(config, controller, attest_settings)
     log_redaction.register(config, controller.redactor)
-    promotion.register(config, controller)
+    junit_hooks.register(config, controller)
     pytest_html_hooks.register_controller(config, controller)
     github_annotations.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
@@ -386,7 +387,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     config.pluginmanager.register(items, "staging-items")
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     log_redaction.register(config, items.redactor)
-    config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
+    config.pluginmanager.register(junit_hooks.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
     parity_gate.register(config, settings)
     browser_glue.configure(config, settings, controller=False)

@@ -141,6 +141,11 @@ ONE_HOME = {
     "GATE_KEY": "gate_assignment.py",
     "assign": "gate_assignment.py",
     "is_load_test": "gate_assignment.py",
+    # promotion.py rendered outputs, signed, wrote JUnit and read options: three modules now
+    "render_outputs": "verdict_outputs.py",
+    "JunitHooks": "junit_hooks.py",
+    "FlakyProperty": "junit_hooks.py",
+    "retries_count": "promotion.py",
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
 GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_TIMESPAN", "_DURATION_PART",
