@@ -420,7 +420,7 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
     """
     from pytest_staging.client import StagingSession
     from pytest_staging.connection_pool import shared_adapter
-    from pytest_staging.items import CLIENT_KEY
+    from pytest_staging.report_hooks import CLIENT_KEY
 
     settings = _settings(pytestconfig)
     policy = settings.policy

@@ -23,7 +23,7 @@ from pytest_staging.verify import VerifyError, check_schema
 
 def test_failed_request_report_shows_the_test_not_urllib3(
         pytester: pytest.Pytester, run_staging, server: LoopbackServer) -> None:
-    """items.py's short failure of a request the target did not answer (frames filtered by
+    """report_hooks.py's short failure of a request the target did not answer (frames filtered by
     compat.without_frames_from, no ``_pytest`` import): the test's line and the requests
     exception, none of requests', urllib3's or pytest's frames."""
 
@@ -146,6 +146,10 @@ ONE_HOME = {
     "JunitHooks": "junit_hooks.py",
     "FlakyProperty": "junit_hooks.py",
     "retries_count": "promotion.py",
+    # items.py assigned, selected, guarded and annotated and redacted reports
+    "ItemHooks": "items.py",
+    "ReportHooks": "report_hooks.py",
+    "CLIENT_KEY": "report_hooks.py",
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
 GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_TIMESPAN", "_DURATION_PART",
