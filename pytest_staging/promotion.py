@@ -7,11 +7,14 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_staging.signing import DEFAULT_KEY_ENV
+
+if TYPE_CHECKING:
+    from pytest_staging.settings import Settings
 
 
 def retries_count(text: str) -> int:
@@ -36,7 +39,7 @@ def signing_key(config: pytest.Config, environ: Mapping[str, str] | None = None)
     return env.get(key_env_name(config)) or None
 
 
-def usage_problem(config: pytest.Config, settings: Any) -> str:
+def usage_problem(config: pytest.Config, settings: Settings) -> str:
     """A setting this module cannot honour, as a usage error line ("" when all is well)."""
     named = config.getoption("staging_key_env", None)
     if named and not os.environ.get(named):

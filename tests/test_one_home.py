@@ -295,3 +295,23 @@ def test_browser_evidence_error_reaches_the_controller() -> None:
     assert payload is not None
     assert payload.plugin_error == ("browser evidence of test_shop.py::test_page: "
                                     "RuntimeError: evidence store broke")
+
+
+def test_settings_parameters_say_what_they_hold() -> None:
+    """A ``Settings`` travelled as ``staging: Any`` through the gates (a name that reads as
+    the client fixture, a type that checks nothing): parameters holding the run's settings
+    are named ``settings`` and typed ``Settings``."""
+    import ast
+
+    root = Path(pytest_staging.__file__).parent
+    loose = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in [*node.args.args, *node.args.kwonlyargs]:
+                    note = ast.unparse(arg.annotation) if arg.annotation else ""
+                    if arg.arg == "settings" and note in ("", "Any"):
+                        loose.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+                    if arg.arg == "staging" and note == "Any" and node.name != "finding":
+                        loose.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    assert loose == []

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_staging.browser.chromium import executable
 from pytest_staging.redact import strip_credentials
+
+if TYPE_CHECKING:
+    from pytest_staging.settings import Settings
 
 ENV_BROWSER_PATH = "STAGING_BROWSER_PATH"
 #: What ``--base-url`` (or PYTEST_BASE_URL) said before any plugin filled it from the ini file.
@@ -83,7 +86,7 @@ def resolve_browser_path(config: pytest.Config) -> str | None:
     return found
 
 
-def usage_problem(config: pytest.Config, settings: Any) -> str:
+def usage_problem(config: pytest.Config, settings: Settings) -> str:
     """A browser setting this run cannot honour, as a usage error line ("" when all is well)."""
     from pytest_staging.settings import SettingsError, normalise_url
 
@@ -106,7 +109,7 @@ def usage_problem(config: pytest.Config, settings: Any) -> str:
     return ""
 
 
-def configure(config: pytest.Config, settings: Any, *, controller: bool) -> None:
+def configure(config: pytest.Config, settings: Settings, *, controller: bool) -> None:
     """Wire browser tests into an active run (controller, serial run or xdist worker)."""
     # pytest-base-url's and pytest-playwright's base_url fixtures both read this option, so
     # page.goto("/login") goes to the staging target whichever of them provides the fixture.
