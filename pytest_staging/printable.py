@@ -39,11 +39,29 @@ def printable(text: str, *, one_line: bool = False) -> str:
     return pattern.sub(_escape, text) if pattern.search(text) else text
 
 
-def one_line(text: object, limit: int = 300) -> str:
-    """``text`` as one printable line of at most ``limit`` characters: runs of white space
-    (newlines included) folded to one space, control characters as visible escapes."""
+def one_line(text: object, limit: int | None = 300) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (None: no limit; cut
+    only after redaction, or half a secret survives): runs of white space (newlines included)
+    folded to one space, control characters as visible escapes."""
     line = printable(" ".join(str(text).split()), one_line=True)
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return line if limit is None or len(line) <= limit else line[: limit - 3] + "..."
+
+
+def first_line(text: object, limit: int | None = None) -> str:
+    """The first non-blank line of ``text`` through :func:`one_line` ("" when there is none):
+    an exception's message without the details or traceback that follow it."""
+    for line in str(text).splitlines():
+        if line.strip():
+            return one_line(line, limit)
+    return ""
+
+
+def error_line(exc: BaseException, limit: int | None = None) -> str:
+    """``TypeName: first line of the message``, or just ``TypeName`` for an empty message
+    (``str(exc).splitlines()[0]`` raised IndexError there, inside the handler)."""
+    message = first_line(exc, limit)
+    return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
+                    limit)
 
 
 def printable_data(value: Any) -> Any:

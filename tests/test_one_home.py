@@ -14,7 +14,7 @@ from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assign, assigned
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.gates.performance.runner import LoadError, parse_timespan
-from pytest_staging.printable import one_line
+from pytest_staging.printable import error_line, first_line, one_line
 from pytest_staging.reports.markdown_text import md_code
 from pytest_staging.schema import SCHEMA_ID, most_relevant_error, validation_errors
 from pytest_staging.verdict import placeholder
@@ -127,6 +127,8 @@ def _definitions() -> dict[str, list[str]]:
 #: Rules that used to be written twice (issue 16.7), each with its one home now.
 ONE_HOME = {
     "one_line": "printable.py",
+    "first_line": "printable.py",
+    "error_line": "printable.py",
     "failure_message": "failure_text.py",
     "md_escape": "reports/markdown_text.py",
     "md_code": "reports/markdown_text.py",
@@ -152,7 +154,8 @@ ONE_HOME = {
     "CLIENT_KEY": "report_hooks.py",
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
-GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_TIMESPAN", "_DURATION_PART",
+GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_first_line", "_TIMESPAN",
+        "_DURATION_PART",
         "load_schema", "SCHEMA", "gate_of",
         # dead code (nothing called it): found by vulture, checked by grep over tests and docs
         "phase_report", "write_sarif", "schemathesis_version", "SEVERITIES", "RUN_KEY",
@@ -315,3 +318,29 @@ def test_settings_parameters_say_what_they_hold() -> None:
                     if arg.arg == "staging" and note == "Any" and node.name != "finding":
                         loose.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
     assert loose == []
+
+
+def test_first_line_and_error_line_never_raise() -> None:
+    """``str(exc).splitlines()[0]`` was written in a dozen handlers; on an exception with no
+    message it raised IndexError inside the handler that was reporting the first error."""
+    assert first_line("\n  \n  first\nsecond") == "first"
+    assert first_line("") == "" and first_line(RuntimeError()) == ""
+    assert error_line(RuntimeError()) == "RuntimeError"
+    assert error_line(ValueError("bad\nTraceback ...")) == "ValueError: bad"
+    assert error_line(ValueError("x" * 500), 40) == "ValueError: " + "x" * 25 + "..."
+    assert len(error_line(ValueError("x" * 500))) > 500  # no cut unless asked (redact first)
+
+
+def test_browser_evidence_survives_a_page_error_without_message(tmp_path: Path) -> None:
+    from pytest_staging.browser.evidence import capture
+    from pytest_staging.redact import Redactor
+
+    class ClosedPage:
+        url = "http://127.0.0.1:9/checkout"
+
+        def title(self) -> str:
+            raise RuntimeError()  # what a closed page may raise: no message
+
+    item = capture(None, [ClosedPage()], tmp_path, "test_shop.py::test_page", Redactor())
+    assert item["error"] == "screenshot of page 1: RuntimeError"
+    assert item["url"] == ClosedPage.url
