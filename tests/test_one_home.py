@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from servers import LoopbackServer
+from servers import LoopbackServer, text_answer
 
 import pytest_staging
 from pytest_staging.durations import parse_duration, parse_rate, parse_seconds
@@ -344,3 +344,15 @@ def test_browser_evidence_survives_a_page_error_without_message(tmp_path: Path) 
     item = capture(None, [ClosedPage()], tmp_path, "test_shop.py::test_page", Redactor())
     assert item["error"] == "screenshot of page 1: RuntimeError"
     assert item["url"] == ClosedPage.url
+
+
+def test_parity_reads_bodies_through_the_one_capped_reader(server: LoopbackServer) -> None:
+    """Parity's fetch had its own copy of deadline.read_capped's loop: now it calls it."""
+    from pytest_staging.gates.parity.client import ReadOnlyClient
+    from pytest_staging.gates.parity.compare import fetch
+
+    server.routes["/big"] = lambda req: text_answer("x" * 200_000)
+    with ReadOnlyClient(server.url, budget=2, name="staging") as client:
+        page = fetch(client, "/big", limit=1000)
+    assert page.status == 200 and page.body == b"x" * 1000
+    assert page.content_type == "text/plain"

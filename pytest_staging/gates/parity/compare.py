@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from pytest_staging.deadline import read_capped
 from pytest_staging.gates.parity.client import ReadOnlyClient
 from pytest_staging.gates.parity.rules import SECURITY_PREFIX, finding
 from pytest_staging.gates.parity.shape import compare_shapes, shape_of
@@ -75,21 +76,12 @@ def fetch(client: ReadOnlyClient, path: str, *, limit: int = BODY_LIMIT) -> Page
     url = join(client.base_url, path)
     try:
         response = client.get(url, stream=True, allow_redirects=True)
-        try:
-            chunks, size = [], 0
-            for chunk in response.iter_content(8192):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= limit:
-                    break
-        finally:
-            response.close()
+        body = read_capped(response, limit)
     except requests.RequestException as exc:
         raise ParityCheckError(f"{client.name}: cannot GET {url}: {type(exc).__name__}: "
                                f"{first_line(exc, 200)}") from None
     media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    return Page(response.url or url, response.status_code, media, b"".join(chunks)[:limit],
-                response)
+    return Page(response.url or url, response.status_code, media, body, response)
 
 
 def _json(page: Page) -> Any:
