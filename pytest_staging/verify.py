@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging import attestation
+from pytest_staging.canonical import canonical_json
 from pytest_staging.durations import format_duration
 from pytest_staging.printable import one_line
-from pytest_staging.provenance import canonical_json
 from pytest_staging.schema import SCHEMA_ID, most_relevant_error
 from pytest_staging.signing import DEFAULT_KEY_ENV, verify_signature
 from pytest_staging.verdict import GateSpec, RunFacts, TargetFacts, TestRecord, decide

@@ -128,6 +128,7 @@ def _definitions() -> dict[str, list[str]]:
 ONE_HOME = {
     "one_line": "printable.py",
     "first_line": "printable.py",
+    "canonical_json": "canonical.py",
     "error_line": "printable.py",
     "failure_message": "failure_text.py",
     "md_escape": "reports/markdown_text.py",
@@ -356,3 +357,24 @@ def test_parity_reads_bodies_through_the_one_capped_reader(server: LoopbackServe
         page = fetch(client, "/big", limit=1000)
     assert page.status == 200 and page.body == b"x" * 1000
     assert page.content_type == "text/plain"
+
+
+def test_one_canonical_json_for_signatures_and_digests() -> None:
+    """signing.py and provenance.py each had a ``canonical_json``: one byte form now, strict
+    for what an HMAC covers (a NaN cannot be signed), lenient for digests of settings."""
+    from dataclasses import dataclass as plain
+
+    from pytest_staging.canonical import canonical_json
+    from pytest_staging.signing import signed_bytes
+
+    @plain
+    class Point:
+        x: int
+
+    value = {"b": [1, 2], "a": "é"}
+    assert signed_bytes({**value, "signature": "ff"}) == canonical_json(value)
+    assert canonical_json({"p": Point(1), "s": {"z", "y"}}) == b'{"p":{"x":1},"s":["y","z"]}'
+    with pytest.raises(ValueError):
+        signed_bytes({"ratio": float("nan")})
+    with pytest.raises(TypeError):
+        canonical_json({"p": Point(1)}, strict=True)
