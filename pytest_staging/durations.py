@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 #: Seconds per unit of a span (``1h30m``) and of a rate (``600/min``).
@@ -43,6 +45,22 @@ def parse_seconds(value: str | int | float) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"invalid duration {str(value)[:40]!r} ({SPAN_HELP})")
     return seconds
+
+
+def seconds_option(low: float) -> Callable[[str], float]:
+    """An argparse/pytest option type: seconds (``5``, ``2.5``, ``30s``, ``2m``) of at least
+    ``low``; anything else is a usage error (``-5`` is not "off", ``inf`` is not "forever")."""
+
+    def parse(text: str) -> float:
+        try:
+            value = parse_seconds(text)
+        except ValueError:
+            value = -math.inf
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"expected seconds >= {low:g}, got {text!r}")
+        return value
+
+    return parse
 
 
 def parse_duration(value: str | int | float) -> timedelta:

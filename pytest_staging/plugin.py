@@ -4,7 +4,6 @@ verdict and reports."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from pytest_staging import (
     skip_location,
 )
 from pytest_staging.browser import glue as browser_glue
+from pytest_staging.durations import seconds_option
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
@@ -69,21 +69,6 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def _seconds(low: float) -> Any:
-    """An option type for a number of seconds of at least ``low`` (a usage error otherwise)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not value >= low or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected seconds >= {low:g}, got {text!r}")
-        return value
-
-    return parse
-
-
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("staging", "staging: release gate for a live staging environment")
     group.addoption("--staging-url", dest="staging_url", metavar="URL",
@@ -113,9 +98,10 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-source", dest="staging_source", metavar="PATH",
                     help="source tree the security gate scans with bandit, once per run "
                          "[policy security.bandit.source, else no scan]")
-    group.addoption("--staging-wait", dest="staging_wait", type=_seconds(0.0), metavar="SECONDS",
+    group.addoption("--staging-wait", dest="staging_wait", type=seconds_option(0.0),
+                    metavar="SECONDS",
                     help="how long to wait for the target to become ready [policy, 30]")
-    group.addoption("--staging-timeout", dest="staging_timeout", type=_seconds(0.001),
+    group.addoption("--staging-timeout", dest="staging_timeout", type=seconds_option(0.001),
                     metavar="SECONDS",
                     help="default timeout of each request of the staging client [policy, 10]")
     group.addoption("--staging-retries", dest="staging_retries", type=promotion.retries_count,

@@ -9,7 +9,12 @@ import pytest
 from servers import LoopbackServer, text_answer
 
 import pytest_staging
-from pytest_staging.durations import parse_duration, parse_rate, parse_seconds
+from pytest_staging.durations import (
+    parse_duration,
+    parse_rate,
+    parse_seconds,
+    seconds_option,
+)
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assign, assigned
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
@@ -156,6 +161,7 @@ ONE_HOME = {
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
 GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_first_line", "_TIMESPAN",
+        "_seconds", "_non_negative_seconds",
         "_DURATION_PART",
         "load_schema", "SCHEMA", "gate_of",
         # dead code (nothing called it): found by vulture, checked by grep over tests and docs
@@ -378,3 +384,16 @@ def test_one_canonical_json_for_signatures_and_digests() -> None:
         signed_bytes({"ratio": float("nan")})
     with pytest.raises(TypeError):
         canonical_json({"p": Point(1)}, strict=True)
+
+
+def test_seconds_options_share_the_parser() -> None:
+    """--staging-wait, --staging-timeout and --staging-load-progress each had their own float
+    parser (two copies of one rule): one option type on durations.parse_seconds."""
+    import argparse
+
+    wait = seconds_option(0.0)
+    assert wait("5") == 5.0 and wait("2m") == 120.0 and wait("0") == 0.0
+    timeout = seconds_option(0.001)
+    for bad in ("0", "-5", "", "inf", "nan", "soon", "1h30"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"expected seconds >= 0\.001, got"):
+            timeout(bad)

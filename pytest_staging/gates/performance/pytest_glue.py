@@ -7,7 +7,6 @@ baseline checks with ``pytest_staging.record.record``, so they reach the verdict
 
 from __future__ import annotations
 
-import argparse
 import functools
 import shutil
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_staging.compat import capture_suspended
+from pytest_staging.durations import seconds_option
 from pytest_staging.gate_assignment import assign, is_load_test
 from pytest_staging.gates.performance.abort import abort_detail
 from pytest_staging.gates.performance.baseline import BaselineError, compare, load_baseline
@@ -57,21 +57,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="earlier verdict.json (or report dir) to compare load metrics with, "
                          "judged by policy performance.max_regression [none]")  # fmt: skip
     group.addoption("--staging-load-progress", dest="staging_load_progress",
-                    type=_non_negative_seconds,
+                    type=seconds_option(0.0),
                     default=5.0, metavar="SECONDS",
                     help="seconds between live progress lines of a running load test, "
                          "0 for none [5]")  # fmt: skip
-
-
-def _non_negative_seconds(text: str) -> float:
-    """A number of seconds >= 0 (a usage error otherwise: -5 is not "no progress")."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
 
 
 def _active(config: pytest.Config) -> bool:
