@@ -80,8 +80,13 @@ def _map(value: Any, fn: Callable[[str], str], seen: set[int]) -> Any:
 
 
 def frame_module(entry: Any) -> str:
-    """The ``__name__`` of the module a traceback entry's frame runs in ("" if unknown)."""
-    return str(entry.frame.f_globals.get("__name__", "") or "")
+    """The ``__name__`` of the module a traceback entry's frame runs in ("" if unknown: the
+    frame is kept, a pytest that changed this shows more frames, never crashes the report;
+    ``tests/test_compat.py`` fails loudly instead)."""
+    try:
+        return str(entry.frame.f_globals.get("__name__", "") or "")
+    except AttributeError:
+        return ""
 
 
 def without_frames_from(excinfo: pytest.ExceptionInfo[BaseException],
