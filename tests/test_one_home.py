@@ -397,3 +397,19 @@ def test_seconds_options_share_the_parser() -> None:
     for bad in ("0", "-5", "", "inf", "nan", "soon", "1h30"):
         with pytest.raises(argparse.ArgumentTypeError, match=r"expected seconds >= 0\.001, got"):
             timeout(bad)
+
+
+def test_init_counts_tests_by_the_run_s_gate_rule(tmp_path: Path) -> None:
+    """``pytest-staging init`` guessed gates with its own order (staging_load before the
+    module's marker): it now reads the source by the rule a run applies."""
+    from pytest_staging.init_project import scan_suite
+
+    (tmp_path / "test_shop.py").write_text(
+        "import pytest\n\n"
+        "pytestmark = pytest.mark.security\n\n"
+        "def test_load_in_security_module(staging_load):\n    pass\n\n"
+        "@pytest.mark.integration\n"
+        "def test_marked(staging_load):\n    pass\n")
+    (tmp_path / "test_load.py").write_text(
+        "def test_load(staging_load):\n    pass\n\ndef test_plain(staging):\n    pass\n")
+    assert scan_suite(tmp_path).tests == {"integration": 2, "security": 1, "performance": 1}
