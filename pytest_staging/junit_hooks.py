@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from pytest_staging.controller import Controller
 
 
 class JunitHooks:
     """On the controller, with ``--junitxml``: the verdict onto the suite, after pytest's
     junitxml plugin has written the file."""
 
-    def __init__(self, controller: Any, path: str) -> None:
+    def __init__(self, controller: Controller, path: str) -> None:
         self.controller = controller
         self.path = path
 
@@ -52,7 +55,7 @@ class FlakyProperty:
         return report
 
 
-def register(config: pytest.Config, controller: Any) -> None:
+def register(config: pytest.Config, controller: Controller) -> None:
     """Register the controller's JUnit hooks (and the flaky property of a serial run)."""
     config.pluginmanager.register(FlakyProperty(), "staging-flaky")
     xmlpath = getattr(config.option, "xmlpath", None)

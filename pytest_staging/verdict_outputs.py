@@ -5,6 +5,7 @@ on the verdict, never a crash and never an unsigned file that claims a signature
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pytest_staging.reports.json_report import render_json
@@ -12,12 +13,13 @@ from pytest_staging.signing import signed
 
 
 def nogo(verdict: dict[str, Any], reason: str) -> None:
-    """Turn ``verdict`` into a NO-GO with one more reason."""
+    """Turn ``verdict`` into a NO-GO with one more reason. (The controller takes every reason
+    added here as a fact and decides again: ``Controller.write``.)"""
     verdict["verdict"] = "NO-GO"
     verdict.setdefault("reasons", []).append(reason)
 
 
-def render_outputs(verdict: dict[str, Any], redact: Any, key: str | None
+def render_outputs(verdict: dict[str, Any], redact: Callable[[str], str], key: str | None
                    ) -> tuple[str, str | None]:
     """``(verdict.json text, verdict.html text or None)`` for the final verdict.
 

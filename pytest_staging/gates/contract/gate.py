@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -231,7 +232,8 @@ class ContractItem(pytest.Item):
 class ContractCollection:
     """Adds the contract items at collection (registered when the contract gate runs)."""
 
-    def __init__(self, settings: Settings, is_sensitive: Any, blocked: Any) -> None:
+    def __init__(self, settings: Settings, is_sensitive: Callable[[], bool],
+                 blocked: Callable[[], str]) -> None:
         self.settings = settings
         self.is_sensitive = is_sensitive
         self.blocked = blocked
@@ -275,8 +277,9 @@ class ContractXdist:
         node.workerinput[WORKER_SEED] = self.seed
 
 
-def register(config: pytest.Config, settings: Settings, *, is_sensitive: Any = lambda: False,
-             blocked: Any = lambda: "") -> None:
+def register(config: pytest.Config, settings: Settings, *,
+             is_sensitive: Callable[[], bool] = lambda: False,
+             blocked: Callable[[], str] = lambda: "") -> None:
     """Register the collection hooks on the collecting process when the gate is selected."""
     if not is_configured(settings) or GATE not in settings.gates_selected:
         return
