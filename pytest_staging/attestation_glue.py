@@ -6,7 +6,7 @@
   NO-GO), never an unsigned run.
 - ``ProvenanceHooks``: records the collected test files.
 - ``provenance(config, controller)``: the ``provenance`` object for ``RunFacts``.
-- ``render_signed(...)``: ``promotion.render_outputs`` plus the signed attestations; a signing
+- ``render_signed(...)``: ``verdict_outputs.render_outputs`` plus the signed attestations; a signing
   failure turns the verdict into a NO-GO before anything is written.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import promotion
+from pytest_staging import verdict_outputs
 from pytest_staging.attestation import (
     ENV_SIGNING_KEY,
     AttestationError,
@@ -169,12 +169,12 @@ def _version(dist: str) -> str | None:
 
 def render_signed(config: pytest.Config, verdict: dict[str, Any], redact: Any, key: str | None
                   ) -> tuple[str, str | None, dict[str, str]]:
-    """``promotion.render_outputs`` plus ``{file name: text}`` of the attestations.
+    """``verdict_outputs.render_outputs`` plus ``{file name: text}`` of the attestations.
 
     The attestations sign the verdict exactly as written to verdict.json (after redaction).
     If signing fails, the verdict becomes a NO-GO and is rendered again, unattested.
     """
-    json_text, html = promotion.render_outputs(verdict, redact, key)
+    json_text, html = verdict_outputs.render_outputs(verdict, redact, key)
     settings = config.stash.get(STASH_KEY, None)
     if settings is None or settings.signing_key is None:
         return json_text, html, {}
@@ -182,9 +182,9 @@ def render_signed(config: pytest.Config, verdict: dict[str, Any], redact: Any, k
         files = attest(json.loads(json_text), settings.signing_key)
     except Exception as exc:
         # Fail closed: an unsigned GO must not leave the run when signing was asked for.
-        promotion.nogo(verdict, f"cannot sign the attestation: {type(exc).__name__}: "
+        verdict_outputs.nogo(verdict, f"cannot sign the attestation: {type(exc).__name__}: "
                                 f"{redact(str(exc)).splitlines()[0] if str(exc) else ''}")
-        json_text, html = promotion.render_outputs(verdict, redact, key)
+        json_text, html = verdict_outputs.render_outputs(verdict, redact, key)
         return json_text, html, {}
     # Not passed through ``redact``: the payload was built from the redacted verdict, and a
     # masked run of base64 characters would only break the signature.

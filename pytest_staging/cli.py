@@ -16,7 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from pytest_staging import __version__, init_project
+from pytest_staging.durations import parse_duration
 from pytest_staging.keygen import add_keygen_parser, cmd_keygen
+from pytest_staging.printable import one_line
 from pytest_staging.signing import DEFAULT_KEY_ENV
 from pytest_staging.verify import (
     DEFAULT_MAX_AGE,
@@ -24,20 +26,11 @@ from pytest_staging.verify import (
     VerifyOptions,
     first_failure,
     load_verdict,
-    one_line,
-    parse_duration,
     resolve_path,
     run_checks,
 )
 
 PROG = "pytest-staging"
-
-
-def _duration(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _percent(text: str) -> float:
@@ -139,9 +132,13 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def _max_age(text: str) -> timedelta | None:
+    """argparse type of ``--max-age``: a duration (``durations.parse_duration``) or ``none``."""
     if text.strip().lower() == "none":
         return None
-    return _duration(text)
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or 'none' for no limit)") from None
 
 
 def _public_key(path: str) -> Any:

@@ -6,9 +6,15 @@ public API. ``tests/test_compat.py`` fails loudly when an upgrade removes any of
   pytest has no public equivalent outside the ``capsys``/``capfd`` fixtures, which would
   change how the user's test is captured.
 
-Not here yet (the lead's modules, listed in ARCHITECTURE.md): ``items.py`` imports ``_pytest``
-to tell pytest's frames and objects apart, and the ``report.staging_*`` attributes that reach
-the controller through xdist's copy of a report's ``__dict__``.
+- ``map_failure_text()``: the structure of pytest's failure representation (the
+  ``_pytest._code`` ``Repr*`` objects behind ``report.longrepr``), to mask secrets and make
+  control characters visible in every string of it while keeping its structure (colours,
+  the short summary's one-line message, xdist's serialisation). pytest documents
+  ``longrepr`` only as "None or a failure representation".
+- ``without_frames_from()``: a traceback entry's frame globals (``entry.frame.f_globals``), to
+  drop the frames of requests, urllib3, pytest and pluggy from a failed request's traceback.
+
+No other module imports ``_pytest`` or xdist internals (``tests/test_compat.py`` greps for it).
 
 Everything else uses documented API: xdist's ``workerinput`` (``workerid``, ``testrunuid``)
 and its ``pytest_configure_node`` hook, ``config.stash``, ``pytest.TerminalReporter``.
@@ -17,9 +23,11 @@ and its ``pytest_configure_node`` hook, ``config.stash``, ``pytest.TerminalRepor
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import pytest
+if TYPE_CHECKING:  # printable.py (report writers) imports this module: pytest stays unloaded
+    import pytest
 
 #: (plugin name, attribute) pairs of non-public API used here.
 PRIVATE_API = (("capturemanager", "global_and_fixture_disabled"),)
@@ -41,3 +49,56 @@ def missing_private_api(config: pytest.Config) -> list[str]:
         if plugin is None or not callable(getattr(plugin, attribute, None)):
             missing.append(f"{plugin_name}.{attribute}")
     return missing
+
+
+#: pytest's failure representation objects live in modules under this package.
+_REPR_PACKAGE = "_pytest."
+
+
+def map_failure_text(longrepr: Any, fn: Callable[[str], str]) -> Any:
+    """``longrepr`` with ``fn`` applied to every string inside it: a str, or pytest's
+    representation objects (``ExceptionChainRepr``, ``ReprEntry``, ``ReprFileLocation``, ...)
+    changed in place, keeping their structure."""
+    return _map(longrepr, fn, set())
+
+
+def _map(value: Any, fn: Callable[[str], str], seen: set[int]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        value[:] = [_map(v, fn, seen) for v in value]
+        return value
+    if isinstance(value, tuple):
+        return tuple(_map(v, fn, seen) for v in value)
+    # Only pytest's own representation objects: anything else is left as it is.
+    if id(value) in seen or not type(value).__module__.startswith(_REPR_PACKAGE):
+        return value
+    seen.add(id(value))
+    for name, attr in list(vars(value).items()):
+        object.__setattr__(value, name, _map(attr, fn, seen))  # in case a Repr is frozen
+    return value
+
+
+def frame_module(entry: Any) -> str:
+    """The ``__name__`` of the module a traceback entry's frame runs in ("" if unknown: the
+    frame is kept, a pytest that changed this shows more frames, never crashes the report;
+    ``tests/test_compat.py`` fails loudly instead)."""
+    try:
+        return str(entry.frame.f_globals.get("__name__", "") or "")
+    except AttributeError:
+        return ""
+
+
+def without_frames_from(excinfo: pytest.ExceptionInfo[BaseException],
+                        packages: tuple[str, ...]) -> None:
+    """Drop from ``excinfo``'s traceback the frames of modules in ``packages`` (kept whole
+    when nothing else would remain)."""
+    prefixes = tuple(f"{p}." for p in packages)
+
+    def keep(entry: Any) -> bool:
+        name = frame_module(entry)
+        return not (name in packages or name.startswith(prefixes))
+
+    filtered = excinfo.traceback.filter(keep)
+    if len(filtered):
+        excinfo.traceback = filtered

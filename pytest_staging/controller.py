@@ -23,9 +23,10 @@ import pytest
 
 from pytest_staging import __version__, attestation_glue, promotion
 from pytest_staging import record as gate_record
+from pytest_staging.failure_text import failure_message
+from pytest_staging.gate_assignment import assigned
 from pytest_staging.gates.contract import gate as contract_gate
 from pytest_staging.gates.security import gate as security_gate
-from pytest_staging.items import GATE_KEY, one_line
 from pytest_staging.outcomes import OutcomeBook, PhaseReport
 from pytest_staging.redact import redact_data, strip_credentials
 from pytest_staging.reports.atomic import atomic_write_text
@@ -210,7 +211,7 @@ class Controller:
             with self.guard("collection report"):
                 where = report.nodeid or "(rootdir)"
                 self.collection_errors.append(
-                    self.redactor.text(f"{where}: {one_line(report)}"))
+                    self.redactor.text(f"{where}: {failure_message(report)}"))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         with self.guard("test report"):
@@ -227,8 +228,7 @@ class Controller:
                 self.dropped = max(self.collected - self.deselected - len(session.items), 0)
             for item in session.items:
                 self.book.expect(item.nodeid)
-                gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate,
-                                                          True))
+                gate, blocking = assigned(item, self.settings.policy.default_gate)
                 self.meta.setdefault(item.nodeid, {"gate": gate, "blocking": blocking})
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
@@ -269,7 +269,7 @@ class Controller:
             # every worker; duplicates may run side by side).
             instance=str(getattr(report, "worker_id", "") or ""),
             xfail=hasattr(report, "wasxfail"),
-            message=one_line(report) if report.failed else "",
+            message=failure_message(report) if report.failed else "",
             duration=float(report.duration or 0.0),
         ))
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pytest_staging.reports.html import flatten_metrics, format_value, ordered_gate_names
+from pytest_staging.reports.html import display_value, flatten_metrics, ordered_gate_names
+from pytest_staging.reports.markdown_text import md_code, md_escape
 
 FAILING = ("failed", "error")
 #: A metric change of at least this many percent is significant (listed first, always shown).
@@ -141,18 +142,12 @@ def has_changes(d: Mapping[str, Any]) -> bool:
                        "new_reasons", "resolved_reasons")))
 
 
-def _md(text: Any) -> str:
-    # Keep table cells and list items on one line and stop Markdown from reading markup.
-    s = " ".join(str(text).split())
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _finding_line(f: Mapping[str, Any]) -> str:
     where = f"{f.get('file')}:{f.get('line')}" if f.get("file") else f.get("url") or ""
     rule = f.get("rule") or f.get("test_id") or "?"
     sev = f"{f.get('severity', '?')}/{f.get('level', '?')}"
-    return f"- `{_md(rule)}` ({sev}, {f['gate']}) {_md(f.get('title', ''))}" + (
-        f" at {_md(where)}" if where else "")
+    return f"- {md_code(rule)} ({sev}, {f['gate']}) {md_escape(f.get('title', ''))}" + (
+        f" at {md_escape(where)}" if where else "")
 
 
 def render_diff_markdown(d: Mapping[str, Any], all_metrics: bool = False) -> str:
@@ -164,21 +159,21 @@ def render_diff_markdown(d: Mapping[str, Any], all_metrics: bool = False) -> str
     arrow = f"{v['old']} -> {v['new']}" if v["changed"] else f"{v['new']} (unchanged)"
     lines.append(f"- **Verdict:** {arrow}")
     if ver["old"] != ver["new"]:
-        lines.append(f"- **Version:** {_md(format_value(ver['old']))} -> "
-                     f"{_md(format_value(ver['new']))}")
+        lines.append(f"- **Version:** {md_escape(display_value(ver['old']))} -> "
+                     f"{md_escape(display_value(ver['new']))}")
     for g in d["gates"]:
-        lines.append(f"- **Gate {_md(g['gate'])}:** {g['old'] or 'absent'} -> "
+        lines.append(f"- **Gate {md_escape(g['gate'])}:** {g['old'] or 'absent'} -> "
                      f"{g['new'] or 'absent'}")
     sections: list[tuple[str, list[str]]] = [
-        ("New NO-GO reasons", [f"- {_md(r)}" for r in d["new_reasons"]]),
-        ("Resolved NO-GO reasons", [f"- {_md(r)}" for r in d["resolved_reasons"]]),
+        ("New NO-GO reasons", [f"- {md_escape(r)}" for r in d["new_reasons"]]),
+        ("Resolved NO-GO reasons", [f"- {md_escape(r)}" for r in d["resolved_reasons"]]),
         ("Newly failing tests", [
-            f"- `{_md(t['nodeid'])}` ({t['gate']}, {t['outcome']}"
+            f"- {md_code(t['nodeid'])} ({t['gate']}, {t['outcome']}"
             + (f", was {t['before']})" if t["before"] else ", new test)")
             for t in d["newly_failing"]]),
-        ("Fixed tests", [f"- `{_md(t['nodeid'])}` ({t['gate']}, now {t['outcome']})"
+        ("Fixed tests", [f"- {md_code(t['nodeid'])} ({t['gate']}, now {t['outcome']})"
                          for t in d["fixed"]]),
-        ("Newly flaky tests", [f"- `{_md(t['nodeid'])}` ({t['gate']})"
+        ("Newly flaky tests", [f"- {md_code(t['nodeid'])} ({t['gate']})"
                                for t in d["newly_flaky"]]),
         ("New findings", [_finding_line(f) for f in d["new_findings"]]),
         ("Resolved findings", [_finding_line(f) for f in d["resolved_findings"]]),
@@ -199,8 +194,8 @@ def render_diff_markdown(d: Mapping[str, Any], all_metrics: bool = False) -> str
                 change = f"{m['delta']:+.4g}"
                 if m.get("percent") is not None:
                     change += f" ({m['percent']:+.1f}%)"
-            lines.append(f"| `{_md(m['metric'])}` | {_md(format_value(m['old']))} | "
-                         f"{_md(format_value(m['new']))} | {change} |")
+            lines.append(f"| {md_code(m['metric'])} | {md_escape(display_value(m['old']))} | "
+                         f"{md_escape(display_value(m['new']))} | {change} |")
     if hidden:
         threshold = d.get("significant_percent", SIGNIFICANT_PERCENT)
         lines += ["", f"{hidden} smaller metric change(s) (under {threshold:g}%) not listed: "

@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pytest_staging.settings import Settings
 
 #: A filterwarnings mark applies after -W and ini filters, so it holds under ``-W error`` too.
 IGNORE = "ignore::urllib3.exceptions.InsecureRequestWarning"
@@ -40,6 +43,6 @@ class InsecureTlsHooks:
             item.add_marker(mark)
 
 
-def register(config: pytest.Config, settings: Any) -> None:
+def register(config: pytest.Config, settings: Settings) -> None:
     if getattr(settings, "insecure", False):
         config.pluginmanager.register(InsecureTlsHooks(), "staging-insecure-tls")

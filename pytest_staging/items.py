@@ -1,100 +1,25 @@
-"""Per-test machinery, on every process that runs tests (serial run or xdist worker):
-gate assignment, gate selection, the destructive guard, and what each report carries."""
+"""Collection, on every process that runs tests (serial run or xdist worker): the gate of each
+test applied (``gate_assignment``), gate selection, the destructive guard, the flaky reruns
+marker, and on xdist workers what was deselected or dropped. What each report carries (gate
+data, evidence, redaction) is ``report_hooks.ReportHooks``, which ``ItemHooks`` extends so the
+core registers one plugin object."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import _pytest
-import pluggy
 import pytest
-import requests
-import urllib3
 
-from pytest_staging import record as gate_record
-from pytest_staging.client import StagingSession, format_evidence
-from pytest_staging.printable import sanitize_report
-from pytest_staging.redact import Redactor, redact_data
-from pytest_staging.settings import Settings
-from pytest_staging.wire import ReportPayload, ensure_payload
-
-CLIENT_KEY = pytest.StashKey[StagingSession]()
-GATE_KEY = pytest.StashKey[tuple[str, bool]]()
-DESTRUCTIVE_KEY = pytest.StashKey[bool]()
-
-
-def gate_of(item: pytest.Item, gates: Any, default: str) -> str:
-    """The gate of ``item``: its closest gate marker, else the policy's default gate."""
-    for mark in item.iter_markers():
-        if mark.name in gates:
-            return str(mark.name)
-    return default
-
-
-def one_line(report: pytest.TestReport | pytest.CollectReport, limit: int = 240) -> str:
-    """The one line a human needs from a failure: the exception message, not the traceback."""
-    longrepr = report.longrepr
-    crash = getattr(longrepr, "reprcrash", None)
-    text = ""
-    if crash is not None and getattr(crash, "message", ""):
-        text = crash.message
-    elif isinstance(longrepr, tuple) and len(longrepr) == 3:
-        text = str(longrepr[2])
-    else:
-        lines = [ln for ln in str(longrepr or "").splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.startswith("E ")]
-        # The last "E" line is the exception itself (a SyntaxError report starts with its
-        # "File ..., line 1" location).
-        text = errors[-1] if errors else (lines[-1] if lines else "")
-    text = text.strip().splitlines()[0] if text.strip() else ""
-    text = text.removeprefix("E").strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-#: Frames from these packages are noise in the report of a failed HTTP request.
-_MACHINERY = tuple(str(Path(m.__file__ or "").parent) for m in (requests, urllib3, _pytest, pluggy))
-_OWN = str(Path(__file__).parent)
-
-
-def short_http_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
-    """The failure of a request the target did not answer, without pages of urllib3 internals:
-    the test's own frames and the requests exception, not its chain of causes."""
-
-    def ours(entry: Any) -> bool:
-        path = str(entry.path)
-        return not (path.startswith(_MACHINERY) or path.startswith(_OWN))
-
-    filtered = excinfo.traceback.filter(ours)
-    if len(filtered):
-        excinfo.traceback = filtered
-    return excinfo.getrepr(style="short", chain=False)
-
-
-def without_import_machinery(text: str) -> str:
-    """pytest's report of a test module that fails to import, minus its "Traceback:" header
-    and importlib's frames: the module's own line and the error are what a reader needs."""
-    head, sep, frames = text.partition("\nTraceback:\n")
-    if not sep:
-        return text
-    kept: list[str] = []
-    skipping = False
-    for line in frames.splitlines():
-        if line and not line[0].isspace() and not line.startswith("E "):
-            skipping = "importlib" in line
-        if not skipping:
-            kept.append(line)
-    return "\n".join([head, *kept])
+from pytest_staging.gate_assignment import GATE_KEY, assign, run_last
+from pytest_staging.report_hooks import DESTRUCTIVE_KEY, ReportHooks
 
 
 @dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set
-class ItemHooks:
-    """Hooks for the process that collects and runs the tests."""
+class ItemHooks(ReportHooks):
+    """Hooks for the process that collects and runs the tests (settings and redactor come
+    from ``ReportHooks``)."""
 
-    settings: Settings
-    redactor: Redactor
     #: Whether the target (or its redirect chain) matches sensitive_url; asked at collection.
     is_sensitive: Callable[[], bool]
     #: Why no test may run (the target is not ready), or "" when they may.
@@ -114,20 +39,14 @@ class ItemHooks:
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
         for item in items:
-            # One walk over the markers (closest first) instead of one per question asked.
-            gate, names = "", set()
-            for mark in item.iter_markers():
-                names.add(mark.name)
-                if not gate and mark.name in policy.gates:
-                    gate = mark.name
-            gate = gate or policy.default_gate
-            advisory = "advisory" in names
-            item.stash[GATE_KEY] = (gate, not advisory)
+            assignment = assign(item, policy.gates, policy.default_gate)
+            gate, names = assignment.gate, assignment.markers
+            item.stash[GATE_KEY] = (gate, assignment.blocking)
             if gate not in selected:
                 dropped.append(item)
                 continue
             item.user_properties.append(("staging_gate", gate))
-            item.user_properties.append(("staging_blocking", str(not advisory).lower()))
+            item.user_properties.append(("staging_blocking", str(assignment.blocking).lower()))
             retries = policy["flaky.retries"]
             if retries and "flaky" not in names:
                 # pytest-rerunfailures' own marker: it reruns, the controller sees "rerun".
@@ -143,7 +62,7 @@ class ItemHooks:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
         # Load tests measure the target: run them after every other gate so nothing overlaps.
-        items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
+        items.sort(key=run_last)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self.collected += sum(1 for x in report.result if isinstance(x, pytest.Item))
@@ -166,78 +85,3 @@ class ItemHooks:
         output["staging_deselected"] = int(output.get("staging_deselected", 0)) + len(items)
         examples = output.setdefault("staging_deselected_examples", [])
         examples.extend(i.nodeid for i in items[:max(20 - len(examples), 0)])
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector
-                                   ) -> Iterator[None]:
-        report: pytest.CollectReport = yield
-        if report.failed and report.longrepr is not None:
-            text = str(report.longrepr)
-            short = without_import_machinery(text)
-            if short != text:
-                report.longrepr = short
-        return report  # type: ignore[return-value]
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item,
-                                  call: pytest.CallInfo[None]) -> Iterator[None]:
-        report: pytest.TestReport = yield
-        if (report.failed and call.excinfo is not None
-                and isinstance(call.excinfo.value, requests.RequestException)):
-            report.longrepr = short_http_failure(call.excinfo)
-        gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
-        payload = ensure_payload(report)
-        payload.gate, payload.blocking = gate, blocking
-        try:
-            self.annotate(item, report, payload)
-        except Exception as exc:  # the controller turns this into NO-GO
-            payload.plugin_error = (
-                f"report of {item.nodeid}: {type(exc).__name__}: {exc}".splitlines()[0])
-        return report  # type: ignore[return-value]
-
-    def annotate(self, item: pytest.Item, report: pytest.TestReport,
-                 payload: ReportPayload) -> None:
-        """Fill the report's payload (gate data, evidence, destructive skip); redact it."""
-        payload.destructive = item.stash.get(DESTRUCTIVE_KEY, False)
-        data = gate_record.take(item)
-        if data:
-            payload.data = self.redactor_data(data)
-        client = item.stash.get(CLIENT_KEY, None)
-        if report.failed and client is not None and client.exchanges:
-            evidence = client.evidence(self.redactor)
-            payload.evidence = [*evidence, *payload.evidence]
-            report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
-        self.redact_report(report)
-        sanitize_report(report)  # control characters from the target print as escapes
-
-    def redactor_data(self, data: dict[str, Any]) -> dict[str, Any]:
-        return redact_data(data, self.redactor)  # type: ignore[return-value]
-
-    def redact_report(self, report: pytest.TestReport) -> None:
-        """Mask secrets in the failure text and captured output before anything prints them."""
-        if not self.redactor.secrets:
-            return
-        if report.longrepr is not None:
-            report.longrepr = scrub(report.longrepr, self.redactor, set())
-            text = str(report.longrepr)
-            if self.redactor.text(text) != text:  # a shape scrub() does not know: flatten it
-                report.longrepr = self.redactor.text(text)
-        report.sections = [(title, self.redactor.text(body)) for title, body in report.sections]
-
-
-def scrub(value: Any, redactor: Redactor, seen: set[int]) -> Any:
-    """Mask secrets inside pytest's failure representation, keeping its structure (so the
-    traceback keeps its colours and the short summary its one-line message)."""
-    if isinstance(value, str):
-        return redactor.text(value)
-    if isinstance(value, list):
-        value[:] = [scrub(v, redactor, seen) for v in value]
-        return value
-    if isinstance(value, tuple):
-        return tuple(scrub(v, redactor, seen) for v in value)
-    if id(value) in seen or not type(value).__module__.startswith("_pytest"):
-        return value
-    seen.add(id(value))
-    for name, attr in list(vars(value).items()):
-        object.__setattr__(value, name, scrub(attr, redactor, seen))
-    return value

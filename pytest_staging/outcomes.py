@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 #: Worst first: the final outcome of a node id is the first of these any instance has.
 #: ``incomplete`` comes first: a missing outcome makes the run incomplete even when another
@@ -160,11 +159,3 @@ class OutcomeBook:
 
     def add(self, report: PhaseReport) -> None:
         self.book(report.nodeid).add(report)
-
-    def finals(self) -> dict[str, tuple[str, str, bool]]:
-        return {nodeid: book.final() for nodeid, book in self.tests.items()}
-
-
-def phase_report(data: dict[str, Any]) -> PhaseReport:
-    """A PhaseReport from plain data (for tests and the property-based hunter)."""
-    return PhaseReport(**{k: data[k] for k in PhaseReport.__dataclass_fields__ if k in data})

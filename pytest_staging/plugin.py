@@ -4,7 +4,6 @@ verdict and reports."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pytest_staging import (
     github_annotations,
     hookspecs,
     insecure_tls,
+    junit_hooks,
     log_redaction,
     missing_url,
     option_paths,
@@ -25,6 +25,7 @@ from pytest_staging import (
     skip_location,
 )
 from pytest_staging.browser import glue as browser_glue
+from pytest_staging.durations import seconds_option
 from pytest_staging.gates.performance import pytest_glue as performance_glue
 from pytest_staging.policy import BUILTIN_GATES, PolicyError, load_policy
 from pytest_staging.settings import (
@@ -69,21 +70,6 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def _seconds(low: float) -> Any:
-    """An option type for a number of seconds of at least ``low`` (a usage error otherwise)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not value >= low or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected seconds >= {low:g}, got {text!r}")
-        return value
-
-    return parse
-
-
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("staging", "staging: release gate for a live staging environment")
     group.addoption("--staging-url", dest="staging_url", metavar="URL",
@@ -113,9 +99,10 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-source", dest="staging_source", metavar="PATH",
                     help="source tree the security gate scans with bandit, once per run "
                          "[policy security.bandit.source, else no scan]")
-    group.addoption("--staging-wait", dest="staging_wait", type=_seconds(0.0), metavar="SECONDS",
+    group.addoption("--staging-wait", dest="staging_wait", type=seconds_option(0.0),
+                    metavar="SECONDS",
                     help="how long to wait for the target to become ready [policy, 30]")
-    group.addoption("--staging-timeout", dest="staging_timeout", type=_seconds(0.001),
+    group.addoption("--staging-timeout", dest="staging_timeout", type=seconds_option(0.001),
                     metavar="SECONDS",
                     help="default timeout of each request of the staging client [policy, 10]")
     group.addoption("--staging-retries", dest="staging_retries", type=promotion.retries_count,
@@ -337,7 +324,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     attestation_glue.register(config, controller, attest_settings)
     log_redaction.register(config, controller.redactor)
-    promotion.register(config, controller)
+    junit_hooks.register(config, controller)
     pytest_html_hooks.register_controller(config, controller)
     github_annotations.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
@@ -388,7 +375,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     config.pluginmanager.register(items, "staging-items")
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     log_redaction.register(config, items.redactor)
-    config.pluginmanager.register(promotion.FlakyProperty(), "staging-flaky")
+    config.pluginmanager.register(junit_hooks.FlakyProperty(), "staging-flaky")
     security_gate.register(config, settings)
     parity_gate.register(config, settings)
     browser_glue.configure(config, settings, controller=False)
@@ -418,7 +405,7 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
     """
     from pytest_staging.client import StagingSession
     from pytest_staging.connection_pool import shared_adapter
-    from pytest_staging.items import CLIENT_KEY
+    from pytest_staging.report_hooks import CLIENT_KEY
 
     settings = _settings(pytestconfig)
     policy = settings.policy

@@ -2,13 +2,16 @@
 escapes. A response body with ``ESC[2J`` would clear the CI log, a NUL would make junit.xml
 unreadable, a bidi override would make a reason read backwards. Every target-derived string
 the plugin prints or writes (evidence, reasons, failure messages) goes through
-:func:`printable`; :func:`sanitize_report` applies it to a test report before pytest prints it.
+:func:`printable` (:func:`one_line` where one line is wanted); :func:`sanitize_report` applies it
+to a test report before pytest prints it.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from pytest_staging.compat import map_failure_text
 
 #: C0 controls but tab and newline, DEL, C1 controls, and the Unicode bidi and
 #: line/paragraph separators that reorder or break what a reader sees.
@@ -36,6 +39,31 @@ def printable(text: str, *, one_line: bool = False) -> str:
     return pattern.sub(_escape, text) if pattern.search(text) else text
 
 
+def one_line(text: object, limit: int | None = 300) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (None: no limit; cut
+    only after redaction, or half a secret survives): runs of white space (newlines included)
+    folded to one space, control characters as visible escapes."""
+    line = printable(" ".join(str(text).split()), one_line=True)
+    return line if limit is None or len(line) <= limit else line[: limit - 3] + "..."
+
+
+def first_line(text: object, limit: int | None = None) -> str:
+    """The first non-blank line of ``text`` through :func:`one_line` ("" when there is none):
+    an exception's message without the details or traceback that follow it."""
+    for line in str(text).splitlines():
+        if line.strip():
+            return one_line(line, limit)
+    return ""
+
+
+def error_line(exc: BaseException, limit: int | None = None) -> str:
+    """``TypeName: first line of the message``, or just ``TypeName`` for an empty message
+    (``str(exc).splitlines()[0]`` raised IndexError there, inside the handler)."""
+    message = first_line(exc, limit)
+    return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
+                    limit)
+
+
 def printable_data(value: Any) -> Any:
     """A copy of builtins data (a verdict) with every string made printable."""
     if isinstance(value, str):
@@ -51,22 +79,6 @@ def sanitize_report(report: Any) -> None:
     """Make a pytest report's failure text and sections printable, keeping its structure
     (pytest's own terminal, JUnit and xdist serialisation print from it)."""
     if report.longrepr is not None:
-        report.longrepr = _walk(report.longrepr, set())
+        report.longrepr = map_failure_text(report.longrepr, printable)
     report.sections = [(title, printable(body)) for title, body in report.sections]
 
-
-def _walk(value: Any, seen: set[int]) -> Any:
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, list):
-        value[:] = [_walk(v, seen) for v in value]
-        return value
-    if isinstance(value, tuple):
-        return tuple(_walk(v, seen) for v in value)
-    # Only pytest's own representation objects (ReprEntry, ReprFileLocation, ...).
-    if id(value) in seen or not type(value).__module__.startswith("_pytest"):
-        return value
-    seen.add(id(value))
-    for name, attr in list(vars(value).items()):
-        object.__setattr__(value, name, _walk(attr, seen))
-    return value

@@ -1,20 +1,20 @@
-"""Promotion glue on the controller: verdict.html, the verdict signature, JUnit properties,
-and the per-test flaky property. The logic lives in signing, reports.html and reports.junit."""
+"""Options of promotion: ``--staging-retries``, the signing key's variable
+(``--staging-key-env``) and the key itself, and the usage errors they can make. The outputs
+are rendered and signed in ``verdict_outputs``; the JUnit hooks are in ``junit_hooks``."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_staging.precedence import CLI
-from pytest_staging.reports.json_report import render_json
 from pytest_staging.settings import setting, verdict_key
-from pytest_staging.signing import signed
+
+if TYPE_CHECKING:
+    from pytest_staging.settings import Settings
 
 
 def retries_count(text: str) -> int:
@@ -38,7 +38,7 @@ def signing_key(config: pytest.Config, environ: Mapping[str, str] | None = None)
     return verdict_key(config, environ)[0]
 
 
-def usage_problem(config: pytest.Config, settings: Any) -> str:
+def usage_problem(config: pytest.Config, settings: Settings) -> str:
     """A setting this module cannot honour, as a usage error line ("" when all is well)."""
     key, name = verdict_key(config)
     if setting(config, "key_env").origin == CLI and not key:
@@ -48,87 +48,3 @@ def usage_problem(config: pytest.Config, settings: Any) -> str:
         return (f"flaky.retries = {retries} needs pytest-rerunfailures (installed and not "
                 "disabled with -p no:rerunfailures)")
     return ""
-
-
-def nogo(verdict: dict[str, Any], reason: str) -> None:
-    """Turn ``verdict`` into a NO-GO with one more reason."""
-    verdict["verdict"] = "NO-GO"
-    verdict.setdefault("reasons", []).append(reason)
-
-
-def render_outputs(verdict: dict[str, Any], redact: Any, key: str | None
-                   ) -> tuple[str, str | None]:
-    """``(verdict.json text, verdict.html text or None)`` for the final verdict.
-
-    With a key, the JSON is signed over exactly the content written (after redaction), and
-    ``verdict["signature"]`` is set. A rendering or signing failure makes the verdict NO-GO.
-    """
-    html: str | None = None
-    try:
-        from pytest_staging.reports.html import render_html  # jinja2: only when writing
-
-        html = render_html(verdict)
-    except Exception as exc:
-        nogo(verdict, f"cannot render verdict.html: {type(exc).__name__}: {exc}")
-    text = redact(render_json(verdict))
-    if key:
-        try:
-            data = signed(json.loads(text), key)
-        except (TypeError, ValueError) as exc:
-            nogo(verdict, f"cannot sign the verdict: {type(exc).__name__}")
-            return redact(render_json(verdict)), html
-        verdict["signature"] = data["signature"]
-        text = render_json(data)
-        if html is not None:
-            html = render_html(verdict)  # now says "signed"
-    return text, (redact(html) if html is not None else None)
-
-
-class JunitHooks:
-    """On the controller, with ``--junitxml``: the verdict onto the suite, after pytest's
-    junitxml plugin has written the file."""
-
-    def __init__(self, controller: Any, path: str) -> None:
-        self.controller = controller
-        self.path = path
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.annotate(session.config)
-
-    def annotate(self, config: pytest.Config) -> None:
-        """Put the verdict on the JUnit file (again, when a late fact changed the verdict)."""
-        verdict = self.controller.verdict
-        if verdict is None or not os.path.isfile(self.path):
-            return
-        try:
-            from pytest_staging.reports.junit import annotate_junit
-
-            annotate_junit(self.path, verdict)
-        except Exception as exc:  # the verdict is already written; say so, never crash
-            reporter = config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(f"pytest-staging: could not add the verdict to "
-                                    f"{self.path}: {type(exc).__name__}: {exc}", red=True)
-
-
-class FlakyProperty:
-    """On every process that runs tests: a test that passed on a rerun gets the JUnit
-    property ``staging_flaky=true`` (carried by its teardown report, so xdist-safe)."""
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Iterator[None]:
-        report = yield
-        if (report.when == "call" and report.passed
-                and getattr(item, "execution_count", 1) > 1):
-            item.user_properties.append(("staging_flaky", "true"))
-        return report
-
-
-def register(config: pytest.Config, controller: Any) -> None:
-    """Register the controller-side promotion hooks."""
-    config.pluginmanager.register(FlakyProperty(), "staging-flaky")
-    xmlpath = getattr(config.option, "xmlpath", None)
-    if xmlpath:
-        config.pluginmanager.register(JunitHooks(controller, os.path.abspath(xmlpath)),
-                                      "staging-junit")

@@ -17,14 +17,14 @@ without a pytest run. ``collect()`` assembles the ``provenance`` object of ``ver
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
+
+from pytest_staging.canonical import canonical_json
 
 ENV_SUBJECT = "STAGING_SUBJECT"
 ENV_RUN_ID = "STAGING_RUN_ID"
@@ -119,22 +119,6 @@ def git_commit(directory: str | os.PathLike[str], timeout: float = GIT_TIMEOUT) 
     if done.returncode != 0 or not commit or not all(c in "0123456789abcdef" for c in commit):
         return None
     return commit
-
-
-def canonical_json(data: Any) -> bytes:
-    """Sorted keys, compact separators, ASCII: the same bytes for the same values."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      default=_plain).encode("ascii")
-
-
-def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return str(value)
 
 
 def sha256_hex(data: bytes) -> str:

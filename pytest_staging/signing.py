@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
+
+from pytest_staging.canonical import canonical_json
 
 DEFAULT_KEY_ENV = "STAGING_VERDICT_KEY"
 SIGNATURE_FIELD = "signature"
 
 
-def canonical_json(verdict: Mapping[str, Any]) -> bytes:
-    """Return the canonical bytes of ``verdict`` that the signature covers.
-
-    Keys are sorted at every level, separators are compact, non-ASCII is escaped, and the
-    top-level ``signature`` field is left out.
-    """
+def signed_bytes(verdict: Mapping[str, Any]) -> bytes:
+    """The bytes the signature covers: the canonical JSON (``canonical.canonical_json``,
+    strict) of ``verdict`` without its top-level ``signature`` field."""
     body = {k: v for k, v in verdict.items() if k != SIGNATURE_FIELD}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
-    return text.encode("ascii")
+    return canonical_json(body, strict=True)
 
 
 def _key_bytes(key: str | bytes) -> bytes:
@@ -39,7 +35,7 @@ def sign(verdict: Mapping[str, Any], key: str | bytes) -> str:
     """Return the HMAC-SHA256 hex digest of the canonical JSON of ``verdict``."""
     if not key:
         raise ValueError("empty signing key")
-    return hmac.new(_key_bytes(key), canonical_json(verdict), hashlib.sha256).hexdigest()
+    return hmac.new(_key_bytes(key), signed_bytes(verdict), hashlib.sha256).hexdigest()
 
 
 def signed(verdict: Mapping[str, Any], key: str | bytes) -> dict[str, Any]:

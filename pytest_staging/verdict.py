@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA = "pytest-staging/verdict@1"
+from pytest_staging.schema import SCHEMA_ID
+
 GO = "GO"
 NO_GO = "NO-GO"
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "incomplete")
@@ -329,7 +330,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
                        for w in dict.fromkeys(warnings))
     reasons = list(dict.fromkeys(reasons))
     return {
-        "schema": SCHEMA,
+        "schema": SCHEMA_ID,
         "verdict": GO if not reasons else NO_GO,
         "reasons": reasons,
         "warnings": list(dict.fromkeys(warnings)),
@@ -375,7 +376,7 @@ def placeholder(reason: str, *, run_id: str = "", started: str = "", url: str = 
                 exit_status: int = 1) -> dict[str, Any]:
     """A NO-GO verdict for a run that has not (or could not) come to a decision."""
     return {
-        "schema": SCHEMA,
+        "schema": SCHEMA_ID,
         "verdict": NO_GO,
         "reasons": [reason],
         "warnings": [],

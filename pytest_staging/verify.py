@@ -11,17 +11,17 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pytest_staging import attestation
-from pytest_staging.provenance import canonical_json
+from pytest_staging.canonical import canonical_json
+from pytest_staging.durations import format_duration
+from pytest_staging.printable import one_line
+from pytest_staging.schema import SCHEMA_ID, most_relevant_error
 from pytest_staging.signing import DEFAULT_KEY_ENV, verify_signature
 from pytest_staging.verdict import GateSpec, RunFacts, TargetFacts, TestRecord, decide
 
-SCHEMA_ID = "pytest-staging/verdict@1"
 VERDICT_FILE = "verdict.json"
 # A verdict that claims to have finished in the future beyond this is rejected: clocks drift a
 # little between the CI runner and the deploy job, but not by minutes.
@@ -29,8 +29,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: ``verify --max-age`` when not given: a verdict is evidence about a moment, not forever.
 DEFAULT_MAX_AGE = timedelta(hours=24)
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
-_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 @dataclass(frozen=True)
@@ -43,44 +41,6 @@ class VerifyError(Exception):
 
     def __str__(self) -> str:
         return f"{self.check}: {self.detail}"
-
-
-def one_line(text: object, limit: int = 300) -> str:
-    """Squash ``text`` to one printable line of at most ``limit`` characters."""
-    s = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    s = " ".join(s.split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse ``90s``, ``30m``, ``2h``, ``1d``, ``1w``, combinations like ``1h30m``, or bare
-    seconds (``90``) into a timedelta. Raises ValueError on anything else."""
-    s = text.strip().lower()
-    if re.fullmatch(r"\d+(?:\.\d+)?", s):
-        return _delta(text, float(s))
-    if not s or not re.fullmatch(rf"(?:{_DURATION_PART.pattern})+", s):
-        raise ValueError(f"invalid duration {text!r} (use e.g. 90s, 30m, 2h, 1d)")
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(s))
-    return _delta(text, seconds)
-
-
-def _delta(text: str, seconds: float) -> timedelta:
-    try:
-        return timedelta(seconds=seconds)
-    except (OverflowError, ValueError):
-        raise ValueError(f"duration {text[:40]!r} is too large (use 'none' for no limit)")\
-            from None
-
-
-def format_duration(delta: timedelta) -> str:
-    """Render a timedelta compactly: ``2d 3h``, ``5m 12s``, ``40s``."""
-    total = int(abs(delta.total_seconds()))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size or (unit == "s" and not parts):
-            parts.append(f"{total // size}{unit}")
-            total %= size
-    return " ".join(parts[:2])
 
 
 def parse_time(value: str) -> datetime:
@@ -132,32 +92,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-@lru_cache(maxsize=1)
-def load_schema() -> dict[str, Any]:
-    """The verdict JSON Schema shipped in the package (loaded on first use)."""
-    ref = resources.files("pytest_staging").joinpath("schema", "verdict.schema.json")
-    try:
-        return json.loads(ref.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise VerifyError("schema", f"cannot load the shipped verdict schema: {one_line(exc)}")\
-            from None
-
-
 def check_schema(verdict: dict[str, Any], schema: dict[str, Any] | None = None) -> None:
-    """Raise VerifyError unless ``verdict`` is a ``pytest-staging/verdict@1`` that validates."""
-    import jsonschema  # deferred: only verify needs it
-
+    """Raise VerifyError unless ``verdict`` is a ``pytest-staging/verdict@1`` that validates
+    against ``schema`` (default: the shipped one, ``pytest_staging.schema``)."""
     declared = verdict.get("schema")
     if declared != SCHEMA_ID:
         raise VerifyError(
             "schema", f"expected schema {SCHEMA_ID!r}, found {one_line(repr(declared), 80)}"
         )
-    schema = load_schema() if schema is None else schema
-    cls = jsonschema.validators.validator_for(schema)
-    error = jsonschema.exceptions.best_match(cls(schema).iter_errors(verdict))
+    try:
+        error = most_relevant_error(verdict, schema)
+    except (OSError, ValueError) as exc:
+        raise VerifyError("schema", f"cannot load the shipped verdict schema: {one_line(exc)}")\
+            from None
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise VerifyError("schema", f"at {where}: {one_line(error.message, 200)}")
+        where, message = error
+        raise VerifyError("schema", f"at {where}: {one_line(message, 200)}")
 
 
 def check_signature(verdict: dict[str, Any], key: str | None, key_env: str) -> None:

@@ -13,8 +13,9 @@ import pytest
 from verdict_samples import clone, go_verdict, nogo_verdict
 
 from pytest_staging.cli import main
+from pytest_staging.durations import format_duration, parse_duration
 from pytest_staging.signing import signed
-from pytest_staging.verify import VerifyError, format_duration, parse_duration, verify
+from pytest_staging.verify import VerifyError, verify
 
 KEY = "verify-test-key-0123456789"
 

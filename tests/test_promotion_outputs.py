@@ -1,4 +1,4 @@
-"""promotion.render_outputs: what the controller writes, signed over exactly what is on disk."""
+"""verdict_outputs.render_outputs: what the controller writes, signed over what is on disk."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 from verdict_samples import go_verdict
 
-from pytest_staging import promotion
+from pytest_staging import promotion, verdict_outputs
 from pytest_staging.reports import html as html_report
 from pytest_staging.signing import verify_signature
 
@@ -16,7 +16,7 @@ KEY = "outputs-test-key-123456"
 
 def test_signed_json_and_html() -> None:
     verdict = go_verdict()
-    text, html = promotion.render_outputs(verdict, lambda s: s, KEY)
+    text, html = verdict_outputs.render_outputs(verdict, lambda s: s, KEY)
     on_disk = json.loads(text)
     assert verify_signature(on_disk, KEY)
     assert on_disk["signature"] == verdict["signature"]
@@ -25,7 +25,7 @@ def test_signed_json_and_html() -> None:
 
 def test_unsigned_without_key() -> None:
     verdict = go_verdict()
-    text, html = promotion.render_outputs(verdict, lambda s: s, None)
+    text, html = verdict_outputs.render_outputs(verdict, lambda s: s, None)
     assert "signature" not in json.loads(text) and "signature" not in verdict
     assert html is not None and "unsigned" in html
 
@@ -33,7 +33,7 @@ def test_unsigned_without_key() -> None:
 def test_signature_covers_the_redacted_text() -> None:
     verdict = go_verdict()
     verdict["warnings"].append("token tok-SECRET-99 leaked")
-    text, html = promotion.render_outputs(
+    text, html = verdict_outputs.render_outputs(
         verdict, lambda s: s.replace("tok-SECRET-99", "[redacted]"), KEY)
     assert "tok-SECRET-99" not in text and html is not None and "tok-SECRET-99" not in html
     assert verify_signature(json.loads(text), KEY)
@@ -45,7 +45,7 @@ def test_html_failure_makes_nogo(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(html_report, "render_html", broken)
     verdict = go_verdict()
-    text, html = promotion.render_outputs(verdict, lambda s: s, KEY)
+    text, html = verdict_outputs.render_outputs(verdict, lambda s: s, KEY)
     assert html is None
     on_disk = json.loads(text)
     assert on_disk["verdict"] == "NO-GO"
@@ -56,7 +56,7 @@ def test_html_failure_makes_nogo(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unsignable_verdict_makes_nogo() -> None:
     verdict = go_verdict()
     verdict["gates"]["performance"]["metrics"]["p99_ms"] = float("nan")
-    text, _ = promotion.render_outputs(verdict, lambda s: s, KEY)
+    text, _ = verdict_outputs.render_outputs(verdict, lambda s: s, KEY)
     assert verdict["verdict"] == "NO-GO"
     assert "cannot sign the verdict: ValueError" in verdict["reasons"]
     assert '"verdict": "NO-GO"' in text and "signature" not in verdict

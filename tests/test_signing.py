@@ -11,21 +11,21 @@ from verdict_samples import clone, go_verdict
 
 from pytest_staging.reports.json_report import render_json
 from pytest_staging.signing import (
-    canonical_json,
     key_from_env,
     sign,
     signed,
+    signed_bytes,
     verify_signature,
 )
 
 KEY = "s3cret-signing-key"
 
 
-def test_canonical_json_is_sorted_compact_and_ignores_signature() -> None:
+def test_signed_bytes_are_sorted_compact_and_ignore_signature() -> None:
     a = {"b": 1, "a": {"y": [1, 2], "x": "é"}, "signature": "ff"}
     b = {"a": {"x": "é", "y": [1, 2]}, "b": 1}
-    assert canonical_json(a) == canonical_json(b)
-    assert canonical_json(b) == b'{"a":{"x":"\\u00e9","y":[1,2]},"b":1}'
+    assert signed_bytes(a) == signed_bytes(b)
+    assert signed_bytes(b) == b'{"a":{"x":"\\u00e9","y":[1,2]},"b":1}'
 
 
 def test_signature_survives_reindenting_the_file() -> None:

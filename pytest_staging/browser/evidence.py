@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging.browser.names import ARTIFACTS_DIR, ARTIFACTS_MARKER
+from pytest_staging.printable import error_line
 from pytest_staging.redact import Redactor
 
 #: Kept per test, newest last: enough to see what went wrong, bounded in size.
@@ -154,7 +155,7 @@ def capture(watcher: PageWatcher | None, pages: list[Any], report_dir: Path, nod
             item["title"] = redactor.text(_short(page.title()))
             data, mime = screenshot(page)
         except Exception as exc:  # a crashed or closed page: say so, keep the rest
-            errors.append(f"screenshot of page {index}: {str(exc).splitlines()[0]}")
+            errors.append(f"screenshot of page {index}: {error_line(exc)}")
             continue
         name = folder / f"page-{index}.{'png' if mime == 'image/png' else 'jpg'}"
         write_bytes(report_dir / name, data)

@@ -33,7 +33,7 @@ import pytest
 from pytest_staging.browser import evidence
 from pytest_staging.browser.chromium import BrowserSetupError, choose_executable, make_trust_home
 from pytest_staging.browser.names import BROWSER_PATH_KEY
-from pytest_staging.items import GATE_KEY
+from pytest_staging.gate_assignment import run_last
 from pytest_staging.redact import strip_credentials
 from pytest_staging.settings import Settings
 from pytest_staging.wire import ensure_payload
@@ -116,7 +116,7 @@ class BrowserHooks:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # Browser tests first (a stable sort, load tests stay last): under xdist they are
         # handed out early and are done before the load tests measure the target.
-        items.sort(key=lambda item: (item.stash.get(GATE_KEY, ("", True))[0] == "performance",
+        items.sort(key=lambda item: (run_last(item),
                                      not BROWSER_FIXTURES & set(getattr(item, "fixturenames",
                                                                         ()))))
 
@@ -127,7 +127,9 @@ class BrowserHooks:
         try:
             self.annotate(item, report)
         except Exception as exc:  # the controller turns this into NO-GO
-            report.staging_plugin_error = (  # type: ignore[attr-defined]
+            # On the report's payload, which the controller reads (a bare report attribute
+            # reached nobody: the error was lost and the test counted as passed).
+            ensure_payload(report).plugin_error = (
                 f"browser evidence of {item.nodeid}: {type(exc).__name__}: {exc}"
                 .splitlines()[0])
         return report  # type: ignore[return-value]

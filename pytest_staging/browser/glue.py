@@ -7,7 +7,7 @@ Nothing here imports Playwright: an inactive run, or one with ``-p no:playwright
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +22,9 @@ from pytest_staging.settings import (
     normalise_url,
     setting,
 )
+
+if TYPE_CHECKING:
+    from pytest_staging.settings import Settings
 
 ENV_BROWSER_PATH = str(BY_NAME["browser_path"].env)
 
@@ -67,7 +70,7 @@ def resolve_browser_path(config: pytest.Config) -> str | None:
     return found
 
 
-def usage_problem(config: pytest.Config, settings: Any) -> str:
+def usage_problem(config: pytest.Config, settings: Settings) -> str:
     """A browser setting this run cannot honour, as a usage error line ("" when all is well)."""
     base = explicit_base_url(config)
     if base is not None and settings.url_source != "--base-url":
@@ -88,7 +91,7 @@ def usage_problem(config: pytest.Config, settings: Any) -> str:
     return ""
 
 
-def configure(config: pytest.Config, settings: Any, *, controller: bool) -> None:
+def configure(config: pytest.Config, settings: Settings, *, controller: bool) -> None:
     """Wire browser tests into an active run (controller, serial run or xdist worker)."""
     # pytest-base-url's and pytest-playwright's base_url fixtures both read this option, so
     # page.goto("/login") goes to the staging target whichever of them provides the fixture.

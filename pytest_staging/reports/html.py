@@ -55,8 +55,9 @@ def flatten_metrics(metrics: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-def format_value(value: Any) -> str:
-    """A metric or fact as short text: floats to 3 significant decimals, lists joined."""
+def display_value(value: Any) -> str:
+    """Any verdict value as short display text: floats to 3 decimals, lists joined, None
+    as ``-`` (a metric with its unit is ``thresholds.format_metric``)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -64,7 +65,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(format_value(v) for v in value) or "-"
+        return ", ".join(display_value(v) for v in value) or "-"
     if isinstance(value, Mapping):
         return json.dumps(value, sort_keys=True, default=str)
     return str(value)
@@ -84,7 +85,7 @@ def format_time(value: Any) -> str:
 
 
 def _headers(value: Any) -> list[tuple[str, str]]:
-    return [(str(k), format_value(v)) for k, v in _dict(value).items()]
+    return [(str(k), display_value(v)) for k, v in _dict(value).items()]
 
 
 def _evidence(items: Any) -> list[dict[str, Any]]:
@@ -97,7 +98,7 @@ def _evidence(items: Any) -> list[dict[str, Any]]:
             "method": str(e.get("method") or "?"),
             "url": str(e.get("url") or ""),
             "status": e.get("status"),
-            "latency_ms": format_value(e.get("latency_ms")),
+            "latency_ms": display_value(e.get("latency_ms")),
             "request_headers": _headers(e.get("request_headers")),
             "response_headers": _headers(e.get("response_headers")),
             "body": "" if e.get("body") is None else str(e.get("body")),
@@ -134,7 +135,7 @@ def _browser_evidence(items: Any) -> list[dict[str, Any]]:
             "console_errors": [str(t) for t in _list(item.get("console_errors"))],
             "failed_requests": [
                 {"method": str(r.get("method") or "?"), "url": str(r.get("url") or ""),
-                 "outcome": format_value(r.get("status") or r.get("error") or "failed")}
+                 "outcome": display_value(r.get("status") or r.get("error") or "failed")}
                 for r in map(_dict, _list(item.get("failed_requests")))],
             "refused": [str(u) for u in _list(item.get("refused"))],
             "note": str(item.get("error") or ""),
@@ -238,7 +239,7 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "accepted_risks": accepted_rows(v),
         "has_security": bool(security),
         "perf_checks": _checks(performance),
-        "perf_metrics": [(k, format_value(x)) for k, x in
+        "perf_metrics": [(k, display_value(x)) for k, x in
                          flatten_metrics(performance.get("metrics"))],
         "has_performance": bool(performance),
         "contract": contract_view(v),
@@ -246,7 +247,7 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "destructive_skipped": [str(n) for n in _list(v.get("destructive_skipped"))],
         "run": run,
         "facts": _facts(v, run, target),
-        "versions": [(str(k), format_value(x)) for k, x in _dict(run.get("versions")).items()],
+        "versions": [(str(k), display_value(x)) for k, x in _dict(run.get("versions")).items()],
         "signed": bool(v.get("signature")),
         "parity": parity_view(v),
     }
@@ -284,7 +285,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["fmt"] = format_value
+    env.filters["fmt"] = display_value
     env.filters["when"] = format_time
     return env
 

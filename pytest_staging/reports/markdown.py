@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pytest_staging.gates.contract.report import markdown_lines as contract_lines
@@ -10,31 +9,8 @@ from pytest_staging.gates.parity.report import markdown_lines as parity_lines
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.printable import printable_data
+from pytest_staging.reports.markdown_text import md_code, md_escape
 from pytest_staging.reports.summary import gate_rows, headline, security_line
-
-#: Characters with a meaning in GitHub-flavoured Markdown inline text (emphasis, code, links
-#: and images, tables, strikethrough, math), backslash-escaped. A line never starts with
-#: untrusted text here, so line-start syntax (#, -, +, >) cannot apply.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|~$])")
-#: An underscore opens or closes emphasis only at a word's edge: ``test_checkout`` stays
-#: greppable, ``_x_`` is escaped.
-_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-#: ``:white_check_mark:`` renders as an emoji on GitHub: a fake green tick.
-_EMOJI = re.compile(r":([A-Za-z0-9_+-]+):")
-
-
-def md_escape(text: object) -> str:
-    """The one Markdown escaper: untrusted text (a reason, a response snippet, a URL) as
-    plain inline text. HTML becomes entities, Markdown syntax is backslash-escaped, emoji
-    shortcodes are broken up, and newlines become spaces (a cell or a list item stays one)."""
-    value = _EMOJI.sub(":\u200b\\1\u200b:", str(text))
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    value = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
-    value = _EDGE_UNDERSCORE.sub(r"\\_", value)
-    return " ".join(value.splitlines()) if ("\n" in value or "\r" in value) else value
-
-
-_cell = md_escape
 
 
 def render_markdown(verdict: dict[str, Any]) -> str:
@@ -46,12 +22,12 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     verdict = printable_data(verdict)
     go = verdict["verdict"] == "GO"
     lines = [f"## {'✅' if go else '⛔'} {verdict['verdict']}: staging verdict", ""]
-    lines.append(_cell(headline(verdict)))
+    lines.append(md_escape(headline(verdict)))
     lines.append("")
     if verdict["reasons"]:
         lines.append("**Why NO-GO**")
         lines.append("")
-        lines.extend(f"- {_cell(r)}" for r in verdict["reasons"])
+        lines.extend(f"- {md_escape(r)}" for r in verdict["reasons"])
         lines.append("")
     rows = gate_rows(verdict)
     if rows:
@@ -59,12 +35,12 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.append("|---|---|---:|---:|---:|---:|---:|---|")
         for row in rows:
             lines.append(
-                f"| {_cell(row['gate'])} | {row['mode']} | {row['passed']} | {row['failed']} | "
+                f"| {md_escape(row['gate'])} | {row['mode']} | {row['passed']} | {row['failed']} | "
                 f"{row['error']} | {row['skipped']} | {row['flaky']} | {row['status']} |")
         lines.append("")
     security = security_line(verdict)
     if security:
-        lines.append(f"**{_cell(security[0].upper() + security[1:])}**")
+        lines.append(f"**{md_escape(security[0].upper() + security[1:])}**")
         lines.append("")
     lines.extend(_security_findings(verdict))
     lines.extend(_accepted_risks(verdict))
@@ -77,29 +53,29 @@ def render_markdown(verdict: dict[str, Any]) -> str:
         lines.append("")
         for name, failure in failures:
             mark = "blocking" if failure.get("blocking") else "advisory"
-            lines.append(f"- **{_cell(failure['nodeid'])}** ({name}, {mark}, "
-                         f"{failure['outcome']}): {_cell(failure.get('message', ''))}")
+            lines.append(f"- **{md_escape(failure['nodeid'])}** ({name}, {mark}, "
+                         f"{failure['outcome']}): {md_escape(failure.get('message', ''))}")
             for ex in failure.get("evidence", [])[-3:]:
                 if ex.get("kind") == "browser":
-                    lines.append(f"  - browser: `{_cell(ex['url'])}`, "
+                    lines.append(f"  - browser: {md_code(ex['url'])}, "
                                  f"{len(ex.get('console_errors') or [])} console error(s), "
                                  f"{len(ex.get('failed_requests') or [])} failed request(s)"
-                                 + (f", screenshot `{_cell(ex['screenshot'])}`"
+                                 + (f", screenshot {md_code(ex['screenshot'])}"
                                     if ex.get("screenshot") else ""))
                     continue
                 status = ex.get("status") if ex.get("status") is not None else ex.get("error")
-                lines.append(f"  - {_cell(ex['method'])} {_cell(ex['url'])} -> "
-                             f"{_cell(status)} ({ex.get('latency_ms', 0):.0f} ms)")
+                lines.append(f"  - {md_escape(ex['method'])} {md_escape(ex['url'])} -> "
+                             f"{md_escape(status)} ({ex.get('latency_ms', 0):.0f} ms)")
         lines.append("")
     if verdict["warnings"]:
         lines.append("### Warnings")
         lines.append("")
-        lines.extend(f"- {_cell(w)}" for w in verdict["warnings"])
+        lines.extend(f"- {md_escape(w)}" for w in verdict["warnings"])
         lines.append("")
     if verdict.get("destructive_skipped"):
         lines.append("### Destructive tests not run (sensitive target)")
         lines.append("")
-        lines.extend(f"- {_cell(n)}" for n in verdict["destructive_skipped"])
+        lines.extend(f"- {md_escape(n)}" for n in verdict["destructive_skipped"])
         lines.append("")
     return "\n".join(lines)
 
@@ -116,8 +92,8 @@ def _accepted_risks(verdict: dict[str, Any]) -> list[str]:
              "|---|---|---|---|---|"]
     for row in rows:
         expires = f"**expired {row['expires']}**" if row["expired"] else row["expires"]
-        lines.append(f"| `{_cell(row['rule'])}` | {_cell(row['owner'])} | {expires} | "
-                     f"{_cell(row['reason'])} | {_cell(', '.join(row['where'][:3]))} |")
+        lines.append(f"| {md_code(row['rule'])} | {md_escape(row['owner'])} | {expires} | "
+                     f"{md_escape(row['reason'])} | {md_escape(', '.join(row['where'][:3]))} |")
     lines.append("")
     return lines
 
@@ -136,10 +112,9 @@ def _security_findings(verdict: dict[str, Any]) -> list[str]:
     for item in found[:MAX_FINDINGS]:
         where = item.get("url") or (f"{item.get('file')}:{item.get('line')}"
                                     if item.get("file") else "")
-        rule = str(item.get("rule")).replace("`", "'").replace("|", "/")
-        lines.append(f"| {_cell(item.get('level'))} | `{rule}` | "
-                     f"{_cell(item.get('severity'))} | {_cell(where)} | "
-                     f"{_cell(str(item.get('evidence', ''))[:200])} |")
+        lines.append(f"| {md_escape(item.get('level'))} | {md_code(item.get('rule'))} | "
+                     f"{md_escape(item.get('severity'))} | {md_escape(where)} | "
+                     f"{md_escape(str(item.get('evidence', ''))[:200])} |")
     if len(found) > MAX_FINDINGS:
         lines.append(f"\n... and {len(found) - MAX_FINDINGS} more in verdict.json")
     lines.append("")

@@ -143,14 +143,3 @@ def render_sarif(verdict: Mapping[str, Any]) -> str | None:
                    bandit_version=versions.get("bandit"))
     return json.dumps(log, indent=2, sort_keys=False) + "\n"
 
-
-def write_sarif(verdict: Mapping[str, Any], directory: str | Path) -> Path | None:
-    """Write ``findings.sarif`` into ``directory`` atomically when there are findings."""
-    from pytest_staging.reports.atomic import atomic_write_text
-
-    text = render_sarif(verdict)
-    if text is None:
-        return None
-    path = Path(directory) / "findings.sarif"
-    atomic_write_text(path, text)
-    return path

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,35 +21,36 @@ from pytest_staging.gates.contract.settings import SAFE_METHODS, ContractSetting
 from pytest_staging.precedence import policy_dir
 from pytest_staging.record import record
 
+if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
+    from pytest_staging.settings import Settings
+
 GATE = "contract"
 NODE_PREFIX = "staging-contract"
 #: Metric key prefix of one operation's result (``contract:GET /api/products``).
 METRIC_PREFIX = "contract:"
-RUN_KEY = pytest.StashKey["ContractRun"]()
 SEED_KEY = pytest.StashKey[int]()
 #: workerinput key carrying the controller's seed to xdist workers.
 WORKER_SEED = "staging_contract_seed"
-DESCRIPTION = "the deployed API conforms to its OpenAPI document (Schemathesis)"
 
 
-def contract_settings(staging: Any) -> ContractSettings:
-    return from_section(staging.policy.section("contract"))
+def contract_settings(settings: Settings) -> ContractSettings:
+    return from_section(settings.policy.section("contract"))
 
 
-def is_configured(staging: Any) -> bool:
-    return GATE in staging.policy.gates and bool(staging.policy.get("contract.schema"))
+def is_configured(settings: Settings) -> bool:
+    return GATE in settings.policy.gates and bool(settings.policy.get("contract.schema"))
 
 
-def usage_problem(staging: Any) -> str:
+def usage_problem(settings: Settings) -> str:
     """A usage error when the contract gate is selected but cannot run ("" when it can)."""
-    if not is_configured(staging) or GATE not in staging.gates_selected:
+    if not is_configured(settings) or GATE not in settings.gates_selected:
         return ""
     from pytest_staging.gates.contract.runner import import_problem
 
     return import_problem()
 
 
-def seed_of(config: pytest.Config, staging: Any) -> int:
+def seed_of(config: pytest.Config, settings: Settings) -> int:
     """The run's seed: ``--staging-contract-seed`` / policy, else random; on an xdist worker,
     the controller's (so the one seed recorded in the verdict reproduces every worker)."""
     if SEED_KEY in config.stash:
@@ -57,7 +59,7 @@ def seed_of(config: pytest.Config, staging: Any) -> int:
     if workerinput is not None and WORKER_SEED in workerinput:
         seed = int(workerinput[WORKER_SEED])
     else:
-        given = contract_settings(staging).seed
+        given = contract_settings(settings).seed
         seed = given if given is not None else random.SystemRandom().randrange(2**31)
     config.stash[SEED_KEY] = seed
     return seed
@@ -70,7 +72,7 @@ class ContractFailure(Exception):
 class ContractRun:
     """This process's share of the contract run: the schema, the session, the budget."""
 
-    def __init__(self, config: pytest.Config, staging: Any) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
         from pytest_staging.gates.contract.runner import (
             ContractSetupError,
             api_base_url,
@@ -79,41 +81,41 @@ class ContractRun:
         )
         from pytest_staging.gates.contract.session import Budget, ContractSession
 
-        self.staging = staging
-        self.settings = contract_settings(staging)
-        self.redactor = staging.redactor()
-        self.seed = seed_of(config, staging)
+        self.plugin_settings = settings
+        self.settings = contract_settings(settings)
+        self.redactor = settings.redactor()
+        self.seed = seed_of(config, settings)
         workers, index = _worker_share(config)
         # Each worker gets its share, so the run as a whole stays within budget and rate.
         total = self.settings.max_requests
         self.budget = Budget(max_requests=total // workers + (index < total % workers),
                              max_seconds=self.settings.max_seconds,
                              rate=self.settings.rate / workers)
-        policy = staging.policy
+        policy = settings.policy
         self.timeout = float(policy["target.timeout"])
         self.error = ""
         self.operations: dict[str, Any] = {}
         self.broken: dict[str, str] = {}
-        self.base_url = staging.url
+        self.base_url = settings.url
         base_dir = policy_dir(policy.source, Path(config.rootpath))
         try:
             document = load_document(
-                self.settings.schema, base_url=staging.url, headers=staging.headers,
-                params=dict(staging.params), verify=staging.verify, timeout=self.timeout,
+                self.settings.schema, base_url=settings.url, headers=settings.headers,
+                params=dict(settings.params), verify=settings.verify, timeout=self.timeout,
                 base_dir=base_dir, redactor=self.redactor)
             loaded = load_operations(document)
             self.operations, self.broken = loaded.by_label, loaded.errors
-            self.base_url = api_base_url(document, staging.url)
+            self.base_url = api_base_url(document, settings.url)
         except ContractSetupError as exc:
             self.error = self.redactor.text(str(exc))
         except Exception as exc:  # an odd document or a broken install: NO-GO, one line
             text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
             self.error = self.redactor.text(f"schema could not be loaded: {text}")
         self.session = ContractSession(
-            staging.url, budget=self.budget, sensitive_url=policy["target.sensitive_url"],
-            own_headers=tuple(staging.headers),
-            timeout=self.timeout, headers=staging.headers, params=dict(staging.params),
-            verify=staging.verify, keep=0)
+            settings.url, budget=self.budget, sensitive_url=policy["target.sensitive_url"],
+            own_headers=tuple(settings.headers),
+            timeout=self.timeout, headers=settings.headers, params=dict(settings.params),
+            verify=settings.verify, keep=0)
 
     @property
     def documented(self) -> int:
@@ -124,8 +126,8 @@ class ContractRun:
 
         result = run_operation(
             self.operations[label], session=self.session, base_url=self.base_url,
-            settings=self.settings, seed=self.seed, headers=self.staging.headers,
-            timeout=self.timeout, verify=self.staging.verify, redactor=self.redactor)
+            settings=self.settings, seed=self.seed, headers=self.plugin_settings.headers,
+            timeout=self.timeout, verify=self.plugin_settings.verify, redactor=self.redactor)
         return result.to_metrics()
 
     def close(self) -> None:
@@ -225,8 +227,9 @@ class ContractItem(pytest.Item):
 class ContractCollection:
     """Adds the contract items at collection (registered when the contract gate runs)."""
 
-    def __init__(self, staging: Any, is_sensitive: Any, blocked: Any) -> None:
-        self.staging = staging
+    def __init__(self, settings: Settings, is_sensitive: Callable[[], bool],
+                 blocked: Callable[[], str]) -> None:
+        self.settings = settings
         self.is_sensitive = is_sensitive
         self.blocked = blocked
         self.run: ContractRun | None = None
@@ -236,7 +239,7 @@ class ContractCollection:
                                       items: list[pytest.Item]) -> None:
         if self.blocked():
             return  # the item hooks deselect everything: no schema fetch from a dead target
-        run = self.run = ContractRun(config, self.staging)
+        run = self.run = ContractRun(config, self.settings)
         labels = ["schema"] if run.error else [*run.operations, *run.broken]
         for label in labels:
             items.append(ContractItem.from_parent(
@@ -269,28 +272,30 @@ class ContractXdist:
         node.workerinput[WORKER_SEED] = self.seed
 
 
-def register(config: pytest.Config, staging: Any, *, is_sensitive: Any = lambda: False,
-             blocked: Any = lambda: "") -> None:
+def register(config: pytest.Config, settings: Settings, *,
+             is_sensitive: Callable[[], bool] = lambda: False,
+             blocked: Callable[[], str] = lambda: "") -> None:
     """Register the collection hooks on the collecting process when the gate is selected."""
-    if not is_configured(staging) or GATE not in staging.gates_selected:
+    if not is_configured(settings) or GATE not in settings.gates_selected:
         return
-    seed_of(config, staging)
-    config.pluginmanager.register(ContractCollection(staging, is_sensitive, blocked),
+    seed_of(config, settings)
+    config.pluginmanager.register(ContractCollection(settings, is_sensitive, blocked),
                                   "staging-contract")
 
 
-def register_xdist(config: pytest.Config, staging: Any) -> None:
+def register_xdist(config: pytest.Config, settings: Settings) -> None:
     """On the xdist controller: the seed is chosen here once and sent to the workers."""
-    if not is_configured(staging) or GATE not in staging.gates_selected:
+    if not is_configured(settings) or GATE not in settings.gates_selected:
         return
-    config.pluginmanager.register(ContractXdist(seed_of(config, staging)),
+    config.pluginmanager.register(ContractXdist(seed_of(config, settings)),
                                   "staging-contract-xdist")
 
 
-def finalize(config: pytest.Config, staging: Any, gate_data: dict[str, dict[str, Any]]) -> None:
+def finalize(config: pytest.Config, settings: Settings,
+             gate_data: dict[str, dict[str, Any]]) -> None:
     """On the controller, before the verdict: coverage (operations answered vs documented),
     the seed, the problems in one list, and the ``min_coverage`` check."""
-    if not is_configured(staging) or GATE not in staging.gates_selected:
+    if not is_configured(settings) or GATE not in settings.gates_selected:
         return
     data = gate_data.setdefault(GATE, {})
     if "coverage" in data:
@@ -301,8 +306,8 @@ def finalize(config: pytest.Config, staging: Any, gate_data: dict[str, dict[str,
     documented = max((int(v.get("documented", 0)) for v in operations.values()), default=0)
     covered = sorted(label for label, v in operations.items() if v.get("responses", 0) > 0)
     percent = round(100.0 * len(covered) / documented, 1) if documented else 0.0
-    settings = contract_settings(staging)
-    data["seed"] = seed_of(config, staging)
+    contract = contract_settings(settings)
+    data["seed"] = seed_of(config, settings)
     data["coverage"] = {
         "documented": documented, "covered": len(covered), "percent": percent,
         "not_covered": sorted(label for label, v in operations.items()
@@ -320,8 +325,8 @@ def finalize(config: pytest.Config, staging: Any, gate_data: dict[str, dict[str,
         "requests": sum(int(v.get("requests", 0)) for v in operations.values()),
         "operations_documented": documented, "operations_covered": len(covered),
         "coverage_percent": percent})
-    if settings.min_coverage:
+    if contract.min_coverage:
         data.setdefault("checks", []).append({
-            "name": "coverage", "passed": percent >= settings.min_coverage, "blocking": True,
+            "name": "coverage", "passed": percent >= contract.min_coverage, "blocking": True,
             "detail": f"{len(covered)} of {documented} operations covered ({percent}%), "
-                      f"required {settings.min_coverage:g}%"})
+                      f"required {contract.min_coverage:g}%"})

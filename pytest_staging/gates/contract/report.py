@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_staging.reports.markdown_text import md_code, md_escape
+
 MAX_OPERATIONS = 50
 MAX_PROBLEMS = 20
 
@@ -32,10 +34,6 @@ def terminal_lines(verdict: Mapping[str, Any]) -> list[tuple[str, dict[str, bool
     return [(line, {"bold": True})] if line else []
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _statuses(statuses: Any) -> str:
     if not isinstance(statuses, dict) or not statuses:
         return "-"
@@ -47,18 +45,18 @@ def markdown_lines(verdict: Mapping[str, Any]) -> list[str]:
     gate = _gate(verdict)
     if not gate:
         return []
-    lines = ["### Contract (OpenAPI)", "", f"**{_cell(coverage_line(verdict))}**", ""]
+    lines = ["### Contract (OpenAPI)", "", f"**{md_escape(coverage_line(verdict))}**", ""]
     operations = gate.get("operations") or {}
     if operations:
         lines += ["| Operation | Requests | Responses | Note |", "|---|---:|---|---|"]
         for label, op in list(operations.items())[:MAX_OPERATIONS]:
-            lines.append(f"| `{_cell(label)}` | {op.get('requests', 0)} | "
-                         f"{_statuses(op.get('statuses'))} | {_cell(op.get('note', ''))} |")
+            lines.append(f"| {md_code(label)} | {op.get('requests', 0)} | "
+                         f"{_statuses(op.get('statuses'))} | {md_escape(op.get('note', ''))} |")
         lines.append("")
     for problem in (gate.get("problems") or [])[:MAX_PROBLEMS]:
         response = problem.get("response") or {}
-        lines.append(f"- **[{problem.get('level')}] {_cell(problem.get('operation'))}: "
-                     f"{_cell(problem.get('check'))}**: {_cell(problem.get('title'))} "
+        lines.append(f"- **[{problem.get('level')}] {md_escape(problem.get('operation'))}: "
+                     f"{md_escape(problem.get('check'))}**: {md_escape(problem.get('title'))} "
                      f"(status {response.get('status', '-')}, x{problem.get('count', 1)})")
         if problem.get("curl"):
             lines += ["", "  ```sh", f"  {problem['curl']}", "  ```"]

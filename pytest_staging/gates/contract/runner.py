@@ -25,6 +25,7 @@ from pytest_staging.gates.contract.session import (
     SensitiveRequestRefused,
 )
 from pytest_staging.gates.contract.settings import CHECKS, ContractSettings
+from pytest_staging.printable import error_line, first_line
 from pytest_staging.redact import Redactor
 from pytest_staging.rule_levels import apply_levels
 
@@ -48,16 +49,8 @@ def import_problem() -> str:
         from schemathesis import checks  # noqa: F401
     except Exception as exc:
         return (f"the contract gate needs Schemathesis: {INSTALL_HINT} "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+                f"({error_line(exc)})")
     return ""
-
-
-def schemathesis_version() -> str | None:
-    try:
-        import schemathesis
-    except Exception:
-        return None
-    return str(schemathesis.__version__)
 
 
 # -- the document -------------------------------------------------------------------------
@@ -151,7 +144,7 @@ def load_operations(document: dict[str, Any]) -> Operations:
         results = list(schema.get_all_operations())
     except Exception as exc:
         raise ContractSetupError(f"schema is not usable by Schemathesis: "
-                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+                                 f"{error_line(exc)}") from None
     by_label: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for result in results:
@@ -163,8 +156,7 @@ def load_operations(document: dict[str, Any]) -> Operations:
             where = getattr(error, "path", None) or getattr(error, "full_path", None) or "schema"
             method = getattr(error, "method", None)
             label = f"{str(method).upper()} {where}" if method else str(where)
-            errors[label] = str(error).strip().splitlines()[0] if str(error).strip() else \
-                type(error).__name__
+            errors[label] = first_line(error) or type(error).__name__
     return Operations(schema=schema, by_label=by_label, errors=errors)
 
 
@@ -310,7 +302,7 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             warnings.simplefilter("ignore", InsecureRequestWarning)
             run()
     except Exception as exc:
-        result.error = redactor.text(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
+        result.error = first_line(redactor.text(f"{type(exc).__name__}: {exc}"))
     # Levels and accepted risks (owner, expiry) exactly as the security gate applies them.
     result.problems = apply_levels(kept.values(), settings.rules)
     if refused:

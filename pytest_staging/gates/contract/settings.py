@@ -8,11 +8,11 @@ every other one.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_staging.durations import parse_rate
 from pytest_staging.policy_keys import Key, at_least, positive, validate_section
 from pytest_staging.rule_levels import RuleSetting, parse_table, table_problem
 
@@ -25,17 +25,6 @@ CHECKS: tuple[str, ...] = (
     "response_headers_conformance",
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
-_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
-        "h": 3600.0, "hour": 3600.0}
-
-
-def parse_rate(text: str) -> float:
-    """``"20/s"``, ``"600/m"``, ``"1000/h"`` -> requests per second (ValueError otherwise)."""
-    match = _RATE.match(str(text))
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"expected a rate like '20/s', '600/m' or '1000/h', got {text!r}")
-    return float(match.group(1)) / _PER[match.group(2)]
 
 
 def _rate(value: Any) -> str | None:

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from pytest_staging.deadline import read_capped
 from pytest_staging.gates.parity.client import ReadOnlyClient
 from pytest_staging.gates.parity.rules import SECURITY_PREFIX, finding
 from pytest_staging.gates.parity.shape import compare_shapes, shape_of
@@ -31,6 +32,7 @@ from pytest_staging.gates.security.http_checks import (
     set_cookie_headers,
 )
 from pytest_staging.gates.security.transport import ca_file, legacy_tls_context, plain_http_url
+from pytest_staging.printable import first_line
 
 BODY_LIMIT = 1024 * 1024
 #: The headers the security gate's header checks look at.
@@ -74,26 +76,12 @@ def fetch(client: ReadOnlyClient, path: str, *, limit: int = BODY_LIMIT) -> Page
     url = join(client.base_url, path)
     try:
         response = client.get(url, stream=True, allow_redirects=True)
-        try:
-            chunks, size = [], 0
-            for chunk in response.iter_content(8192):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= limit:
-                    break
-        finally:
-            response.close()
+        body = read_capped(response, limit)
     except requests.RequestException as exc:
         raise ParityCheckError(f"{client.name}: cannot GET {url}: {type(exc).__name__}: "
-                               f"{_first_line(exc)}") from None
+                               f"{first_line(exc, 200)}") from None
     media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    return Page(response.url or url, response.status_code, media, b"".join(chunks)[:limit],
-                response)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else ""
+    return Page(response.url or url, response.status_code, media, body, response)
 
 
 def _json(page: Page) -> Any:
@@ -237,7 +225,7 @@ def observe_transport(client: ReadOnlyClient) -> dict[str, Any]:
     try:
         der, version = _handshake(client, context, "certificate")
     except (OSError, ssl.SSLError) as exc:
-        raise ParityCheckError(f"{client.name}: TLS handshake failed: {_first_line(exc)}") \
+        raise ParityCheckError(f"{client.name}: TLS handshake failed: {first_line(exc, 200)}") \
             from None
     issuer, key_type = "(unknown)", "(unknown)"
     if der:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -32,19 +32,22 @@ from pytest_staging.record import record
 from pytest_staging.redact import Redactor, strip_credentials
 from pytest_staging.settings import setting
 
+if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
+    from pytest_staging.settings import Settings
+
 NODE_PREFIX = "staging-parity"
 PARITY_KEY = pytest.StashKey[ParitySettings]()
 #: Metric key prefix of each item's comparison summary.
 METRIC_PREFIX = "parity:"
 
 
-def parity_settings(config: pytest.Config, staging: Any) -> ParitySettings:
+def parity_settings(config: pytest.Config, settings: Settings) -> ParitySettings:
     """The parity settings of this run, resolved once per process."""
     cached = config.stash.get(PARITY_KEY, None)
     if cached is None:
-        cached = resolve_parity(setting(config, "compare_url", policy=staging.policy),
+        cached = resolve_parity(setting(config, "compare_url", policy=settings.policy),
                                 setting(config, "compare_headers").value or [],
-                                staging.policy, os.environ)
+                                settings.policy, os.environ)
         config.stash[PARITY_KEY] = cached
     return cached
 
@@ -65,10 +68,10 @@ def describe(item: dict[str, Any]) -> str:
 class ParityItem(pytest.Item):
     """One kind of comparison between staging and the compare target, as a test item."""
 
-    def __init__(self, *, kind: str, staging: Any, **kwargs: Any) -> None:
+    def __init__(self, *, kind: str, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kind = kind
-        self.staging = staging
+        self.settings = settings
         #: Requests this item sent to production, over every run of it (reruns included).
         self.spent = 0
         self.add_marker(getattr(pytest.mark, GATE))
@@ -77,17 +80,17 @@ class ParityItem(pytest.Item):
         self.add_marker(pytest.mark.flaky(reruns=0))
 
     def runtest(self) -> None:
-        par = parity_settings(self.config, self.staging)
+        par = parity_settings(self.config, self.settings)
         budget = par.budgets()[self.kind]
         # Whatever runs this item again (a rerun plugin, a repeat), the share holds in total.
         production = ReadOnlyClient(par.url, budget=max(budget - self.spent, 0),
                                     name="production",
                                     headers=par.headers, params=dict(par.params),
-                                    verify=self.staging.verify, timeout=par.timeout)
-        staging = ReadOnlyClient(self.staging.url, budget=max(budget, 1), name="staging",
-                                 headers=self.staging.headers,
-                                 params=dict(self.staging.params),
-                                 verify=self.staging.verify, timeout=par.timeout)
+                                    verify=self.settings.verify, timeout=par.timeout)
+        staging = ReadOnlyClient(self.settings.url, budget=max(budget, 1), name="staging",
+                                 headers=self.settings.headers,
+                                 params=dict(self.settings.params),
+                                 verify=self.settings.verify, timeout=par.timeout)
         try:
             with production, staging, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # InsecureRequestWarning, --staging-insecure
@@ -96,10 +99,10 @@ class ParityItem(pytest.Item):
             self.spent += production.sent
         found = apply_levels(found, par.rules)
         checks, notes = judge(self.kind, found)
-        secrets = par.secrets | self.staging.secrets
+        secrets = par.secrets | self.settings.secrets
         metrics = {f"{METRIC_PREFIX}{self.kind}": {
             "production": shown_url(par.url, secrets),
-            "staging": shown_url(self.staging.url, secrets),
+            "staging": shown_url(self.settings.url, secrets),
             "compared": compared,
             "differences": count_levels(found),
             "requests": {"production": production.sent, "staging": staging.sent},
@@ -167,8 +170,8 @@ def judge(kind: str, findings: list[dict[str, Any]]
 class ParityCollection:
     """Adds the built-in items at collection (registered when the parity gate runs)."""
 
-    def __init__(self, staging: Any) -> None:
-        self.staging = staging
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
@@ -176,16 +179,16 @@ class ParityCollection:
         for kind in ITEMS:
             items.append(ParityItem.from_parent(
                 session, name=kind, nodeid=f"{NODE_PREFIX}::{kind}", kind=kind,
-                staging=self.staging))
+                settings=self.settings))
 
 
-def register(config: pytest.Config, staging: Any) -> None:
+def register(config: pytest.Config, settings: Settings) -> None:
     """Register the built-in items when the parity gate exists and is selected."""
-    if GATE not in staging.gates_selected:
+    if GATE not in settings.gates_selected:
         return
     try:
-        parity = parity_settings(config, staging)
+        parity = parity_settings(config, settings)
     except ParityConfigError as exc:
         raise pytest.UsageError(f"pytest-staging: {exc}") from None
     if parity.enabled:
-        config.pluginmanager.register(ParityCollection(staging), "staging-parity")
+        config.pluginmanager.register(ParityCollection(settings), "staging-parity")

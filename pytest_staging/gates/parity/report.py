@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_staging.gates.parity.rules import KINDS
+from pytest_staging.reports.markdown_text import md_code, md_escape
 
 GATE = "parity"
 LEVEL_ORDER = {"fail": 0, "warn": 1, "info": 2, "ignore": 3}
@@ -90,16 +91,12 @@ def terminal_lines(verdict: Mapping[str, Any]) -> list[tuple[str, dict[str, bool
     return lines
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown_lines(verdict: Mapping[str, Any]) -> list[str]:
     """A "Parity" section: one table per kind of difference, both values side by side."""
     head = line(verdict)
     if not head:
         return []
-    lines = ["### Parity: staging vs production", "", _cell(head[0].upper() + head[1:]), ""]
+    lines = ["### Parity: staging vs production", "", md_escape(head[0].upper() + head[1:]), ""]
     groups = differences(verdict)
     if not groups:
         lines += ["No difference from production.", ""]
@@ -112,9 +109,9 @@ def markdown_lines(verdict: Mapping[str, Any]) -> list[str]:
             count += 1
             if count > MAX_MARKDOWN:
                 break
-            lines.append(f"| {item.get('level')} | `{_cell(item.get('rule'))}` | "
-                         f"{_cell(item.get('url'))} | {_cell(item.get('production'))} | "
-                         f"{_cell(item.get('staging'))} |")
+            lines.append(f"| {item.get('level')} | {md_code(item.get('rule'))} | "
+                         f"{md_escape(item.get('url'))} | {md_escape(item.get('production'))} | "
+                         f"{md_escape(item.get('staging'))} |")
         lines.append("")
     if count > MAX_MARKDOWN:
         lines += [f"... and {count - MAX_MARKDOWN} more in verdict.json", ""]

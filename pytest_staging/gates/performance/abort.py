@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging.gates.performance.metrics import endpoint_metrics
-from pytest_staging.gates.performance.thresholds import Threshold, evaluate, format_value
+from pytest_staging.gates.performance.thresholds import Threshold, evaluate, format_metric
 
 # Which thresholds may abort (ABORTABLE, abort_problem) is decided by the threshold parser in
 # thresholds.py, which uses it: no import cycle.
@@ -86,6 +86,6 @@ def breach(thresholds: Sequence[Threshold], live: Mapping[str, Any]) -> dict[str
 
 def abort_detail(hit: Mapping[str, Any], after: float, planned: float) -> str:
     """The verdict's line for an aborted load."""
-    observed = format_value(hit["observed"], hit["unit"])
+    observed = format_metric(hit["observed"], hit["unit"])
     return (f"load aborted after {after:.1f}s of {planned:.0f}s: {hit['expr']} breached "
             f"({hit['metric']} = {observed} after {hit['requests']} requests)")

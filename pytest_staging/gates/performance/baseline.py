@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging.gates.performance.metrics import endpoint_metrics
-from pytest_staging.gates.performance.thresholds import METRICS, ThresholdError, format_value
+from pytest_staging.gates.performance.thresholds import METRICS, ThresholdError, format_metric
 
 _EXPR = re.compile(
     r"^\s*(?:(?P<endpoint>\S.*?)\s*:\s+)?(?P<metric>[a-z_0-9]+)\s+"
@@ -119,8 +119,8 @@ def compare(
             passed = float(now) <= limit if rule.sign == "+" else float(now) >= limit
             word = "at most" if rule.sign == "+" else "at least"
             detail = (
-                f"{rule.metric}{where} = {format_value(float(now), unit)}, baseline "
-                f"{format_value(float(base), unit)}, allowed {word} {format_value(limit, unit)} "
+                f"{rule.metric}{where} = {format_metric(float(now), unit)}, baseline "
+                f"{format_metric(float(base), unit)}, allowed {word} {format_metric(limit, unit)} "
                 f"({rule.expr})"
             )
         results.append(

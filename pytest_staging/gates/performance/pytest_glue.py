@@ -7,7 +7,6 @@ baseline checks with ``pytest_staging.record.record``, so they reach the verdict
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import Any
 import pytest
 
 from pytest_staging.compat import capture_suspended
+from pytest_staging.durations import seconds_option
+from pytest_staging.gate_assignment import assign, is_load_test
 from pytest_staging.gates.performance.abort import abort_detail
 from pytest_staging.gates.performance.baseline import BaselineError, compare, load_baseline
 from pytest_staging.gates.performance.isolation import Measurement, MeasurementLock, shared_dir
@@ -56,29 +57,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="earlier verdict.json (or report dir) to compare load metrics with, "
                          "judged by policy performance.max_regression [none]")  # fmt: skip
     group.addoption("--staging-load-progress", dest="staging_load_progress",
-                    type=_non_negative_seconds, metavar="SECONDS",
+                    type=seconds_option(0.0), metavar="SECONDS",
                     help="seconds between live progress lines of a running load test, "
                          "0 for none [5]")  # fmt: skip
 
 
-def _non_negative_seconds(text: str) -> float:
-    """A number of seconds >= 0 (a usage error otherwise: -5 is not "no progress")."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
-
-
 def _active(config: pytest.Config) -> bool:
     return settings_of(config) is not None
-
-
-def is_load_test(item: pytest.Item) -> bool:
-    """Whether ``item`` measures the target under load (it uses ``staging_load``)."""
-    return "staging_load" in getattr(item, "fixturenames", ())
 
 
 class PerformanceHooks:
@@ -96,9 +81,13 @@ class PerformanceHooks:
         settings = settings_of(config)
         if settings is None:
             return
-        gates = set(settings.policy.gates)
+        policy = settings.policy
         for item in items:
-            if is_load_test(item) and not any(m.name in gates for m in item.iter_markers()):
+            if not is_load_test(item):
+                continue
+            assignment = assign(item, policy.gates, policy.default_gate)
+            if assignment.gate == GATE and GATE not in assignment.markers:
+                # The marker lets ``-m performance`` select it; the rule is gate_assignment's.
                 item.add_marker(pytest.mark.performance)
         items.sort(key=is_load_test)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_staging.gates.performance.thresholds import format_value
+from pytest_staging.gates.performance.thresholds import format_metric
+from pytest_staging.reports.markdown_text import md_code, md_escape
 
 MAX_LOADS = 10
 
@@ -21,7 +22,7 @@ def _checks(verdict: dict[str, Any], load: str) -> list[dict[str, Any]]:
 
 
 def _ms(value: Any) -> str:
-    return format_value(value, "ms") if isinstance(value, (int, float)) else "n/a"
+    return format_metric(value, "ms") if isinstance(value, (int, float)) else "n/a"
 
 
 def _rps(value: Any) -> str:
@@ -31,9 +32,9 @@ def _rps(value: Any) -> str:
 def metrics_line(m: dict[str, Any]) -> str:
     """``1234 req, 205.3 req/s, p50 2.00 ms, p95 5.00 ms, p99 9.00 ms, 0.00% failed``."""
     return (
-        f"{m.get('requests', 0)} req, {format_value(m.get('rps'), 'rps')}, "
+        f"{m.get('requests', 0)} req, {format_metric(m.get('rps'), 'rps')}, "
         f"p50 {_ms(m.get('p50'))}, p95 {_ms(m.get('p95'))}, p99 {_ms(m.get('p99'))}, "
-        f"{format_value(m.get('fail_ratio'), 'ratio')} failed"
+        f"{format_metric(m.get('fail_ratio'), 'ratio')} failed"
     )
 
 
@@ -49,10 +50,6 @@ def terminal_lines(verdict: dict[str, Any]) -> list[tuple[str, dict[str, bool]]]
     return lines
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown_lines(verdict: dict[str, Any]) -> list[str]:
     """A "Performance" section: a metrics table and a thresholds table."""
     loads = _loads(verdict)
@@ -66,10 +63,10 @@ def markdown_lines(verdict: dict[str, Any]) -> list[str]:
     ]
     for name, m in loads.items():
         lines.append(
-            f"| {_cell(name)} | {m.get('requests', 0)} | {_rps(m.get('rps'))} | "
+            f"| {md_escape(name)} | {m.get('requests', 0)} | {_rps(m.get('rps'))} | "
             f"{_ms(m.get('p50'))} | {_ms(m.get('p90'))} | {_ms(m.get('p95'))} | "
             f"{_ms(m.get('p99'))} | {_ms(m.get('max'))} | "
-            f"{format_value(m.get('fail_ratio'), 'ratio')} |"
+            f"{format_metric(m.get('fail_ratio'), 'ratio')} |"
         )
     checks = [(n, c) for n in loads for c in _checks(verdict, n)]
     if checks:
@@ -77,8 +74,8 @@ def markdown_lines(verdict: dict[str, Any]) -> list[str]:
         for name, check in checks:
             result = "✅ pass" if check.get("passed") else "⛔ fail"
             lines.append(
-                f"| {_cell(name)} | `{_cell(check.get('expr', check.get('name', '')))}` | "
-                f"{_cell(check.get('detail', ''))} | {result} |"
+                f"| {md_escape(name)} | {md_code(check.get('expr', check.get('name', '')))} | "
+                f"{md_escape(check.get('detail', ''))} | {result} |"
             )
     lines.append("")
     return lines

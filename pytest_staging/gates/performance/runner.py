@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_staging.durations import parse_seconds
 from pytest_staging.gates.performance import metrics as metrics_mod
 from pytest_staging.gates.performance.abort import breach, live_metrics
 from pytest_staging.gates.performance.load_request import request_env, strip_userinfo
@@ -41,9 +42,6 @@ REQUEST_HOOK = Path(__file__).with_name("locust_request_options.py")
 SUCCESS_HOOK = Path(__file__).with_name("locust_success_stats.py")
 SUCCESS_JSON_ENV = "PYTEST_STAGING_SUCCESS_JSON"
 SUCCESS_JSON = f"{STATS_PREFIX}_success.json"
-_TIMESPAN = re.compile(
-    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
-)
 
 
 class LoadError(RuntimeError):
@@ -59,17 +57,13 @@ class LoadError(RuntimeError):
 
 
 def parse_timespan(value: str | float | int) -> float:
-    """Seconds from ``30``, ``"30s"``, ``"2m"``, ``"1h30m"``; raise LoadError if malformed."""
-    if isinstance(value, bool):
-        raise LoadError("bad-options", f"run_time {value!r}: expected seconds or '30s'/'2m'")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _TIMESPAN.match(str(value))
-        if not match or not any(match.groups()):
-            raise LoadError("bad-options", f"run_time {value!r}: expected seconds or '30s'/'2m'")
-        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
+    """Seconds of a load's ``run_time`` (``30``, ``"30s"``, ``"2m"``, ``"1h30m"``, see
+    ``durations.parse_seconds``); raise LoadError if malformed or not positive."""
+    try:
+        seconds = parse_seconds(value)
+    except ValueError:
+        raise LoadError("bad-options", f"run_time {value!r}: expected seconds or '30s'/'2m'")\
+            from None
     if seconds <= 0:
         raise LoadError("bad-options", f"run_time {value!r}: must be positive")
     return seconds

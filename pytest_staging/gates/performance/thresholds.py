@@ -168,8 +168,8 @@ def parse_thresholds(exprs: Iterable[str | Mapping[str, Any]] | str) -> list[Thr
     return [parse_threshold(expr) for expr in exprs]
 
 
-def format_value(value: float | None, unit: str) -> str:
-    """Human form of a canonical value: ``52 ms``, ``0.50%``, ``210.3 req/s``."""
+def format_metric(value: float | None, unit: str) -> str:
+    """Human form of a metric in its canonical unit: ``52 ms``, ``0.50%``, ``210.3 req/s``."""
     if value is None:
         return "n/a"
     if unit == "ms":
@@ -206,7 +206,7 @@ def evaluate(threshold: Threshold | str, metrics: Mapping[str, Any]) -> dict[str
     elif threshold.metric in SUCCESS_METRICS and not _successes(scope):
         observed, why = None, f"no successful request{where} to measure"
     unit = threshold.unit
-    required = f"{threshold.op} {format_value(threshold.limit, unit)}"
+    required = f"{threshold.op} {format_metric(threshold.limit, unit)}"
     if isinstance(observed, bool) or not isinstance(observed, (int, float)):
         observed = None
     if observed is None:
@@ -214,7 +214,7 @@ def evaluate(threshold: Threshold | str, metrics: Mapping[str, Any]) -> dict[str
         detail = f"{threshold.metric}: {why}, required {required}"
     else:
         passed = bool(_OPS[threshold.op](float(observed), threshold.limit))
-        detail = f"{threshold.metric}{where} = {format_value(observed, unit)}, required {required}"
+        detail = f"{threshold.metric}{where} = {format_metric(observed, unit)}, required {required}"
     return {
         "expr": threshold.expr,
         "metric": threshold.metric,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -39,6 +39,9 @@ from pytest_staging.precedence import policy_dir
 from pytest_staging.record import record
 from pytest_staging.settings import setting
 
+if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
+    from pytest_staging.settings import Settings
+
 GATE = "security"
 NODE_PREFIX = "staging-security"
 SECURITY_KEY = pytest.StashKey[SecuritySettings]()
@@ -46,7 +49,7 @@ SECURITY_KEY = pytest.StashKey[SecuritySettings]()
 METRIC_PREFIX = "security:"
 
 
-def security_settings(config: pytest.Config, settings: Any) -> SecuritySettings:
+def security_settings(config: pytest.Config, settings: Settings) -> SecuritySettings:
     """The security settings of this run (policy + ``--staging-source``), resolved once."""
     cached = config.stash.get(SECURITY_KEY, None)
     if cached is not None:
@@ -64,7 +67,7 @@ def security_settings(config: pytest.Config, settings: Any) -> SecuritySettings:
     return result
 
 
-def check_session(settings: Any) -> requests.Session:
+def check_session(settings: Settings) -> requests.Session:
     """A plain session sending what the ``staging`` client sends: TLS trust, extra headers and
     the staging URL's query parameters (URL credentials ride on the URL itself). No retries: a
     probe that fails must be seen, not retried into a pass."""
@@ -82,15 +85,15 @@ class SecurityFailure(Exception):
 class SecurityItem(pytest.Item):
     """One built-in security check family (or the bandit scan) as a test item."""
 
-    def __init__(self, *, family: str, staging: Any, **kwargs: Any) -> None:
+    def __init__(self, *, family: str, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.family = family
-        self.staging = staging
+        self.settings = settings
         self.add_marker(pytest.mark.security)
 
     def runtest(self) -> None:
         config = self.config
-        sec = security_settings(config, self.staging)
+        sec = security_settings(config, self.settings)
         if self.family == "bandit":
             findings, checks, notes, metrics = self._bandit(sec)
         else:
@@ -105,10 +108,10 @@ class SecurityItem(pytest.Item):
 
     def _http(self, sec: SecuritySettings) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
                                                     list[str], dict[str, Any]]:
-        url = self.staging.url
+        url = self.settings.url
         if self.family == "transport" and urlsplit(url).scheme != "https":
             pytest.skip("target is plain HTTP: no TLS to check")
-        with check_session(self.staging) as session, warnings.catch_warnings():
+        with check_session(self.settings) as session, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # InsecureRequestWarning under --staging-insecure
             findings = run_family(self.family, session, url, sec)
         for item in findings:
@@ -150,31 +153,31 @@ class SecurityItem(pytest.Item):
 class SecurityCollection:
     """Adds the built-in items at collection (registered when the security gate runs)."""
 
-    def __init__(self, staging: Any) -> None:
-        self.staging = staging
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        sec = security_settings(config, self.staging)
+        sec = security_settings(config, self.settings)
         families: list[str] = [f for f in HTTP_FAMILIES if f in sec.builtin]
         if sec.bandit_source:
             families.append("bandit")
         for family in families:
             items.append(SecurityItem.from_parent(
                 session, name=family, nodeid=f"{NODE_PREFIX}::{family}", family=family,
-                staging=self.staging))
+                settings=self.settings))
 
 
-def register(config: pytest.Config, staging: Any) -> None:
+def register(config: pytest.Config, settings: Settings) -> None:
     """Register the built-in items when the security gate is selected (collecting process)."""
-    if GATE not in staging.gates_selected:
+    if GATE not in settings.gates_selected:
         return
     try:
-        security_settings(config, staging)
+        security_settings(config, settings)
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-staging: {exc}") from None
-    config.pluginmanager.register(SecurityCollection(staging), "staging-security")
+    config.pluginmanager.register(SecurityCollection(settings), "staging-security")
 
 
 def finalize(gate_data: dict[str, dict[str, Any]], sec: SecuritySettings) -> None:
@@ -214,7 +217,7 @@ def finalize(gate_data: dict[str, dict[str, Any]], sec: SecuritySettings) -> Non
         data.setdefault("checks", []).append(check)
 
 
-def make_scanner(node: Any, staging: Any, sec: SecuritySettings
+def make_scanner(node: Any, settings: Settings, sec: SecuritySettings
                  ) -> Callable[..., list[dict[str, Any]]]:
     """The callable behind the ``staging_scan`` fixture."""
 
@@ -224,10 +227,10 @@ def make_scanner(node: Any, staging: Any, sec: SecuritySettings
         if unknown:
             raise ValueError(f"staging_scan: unknown check family {unknown[0]!r} "
                              f"(known: {', '.join(HTTP_FAMILIES)})")
-        with check_session(staging) as session, warnings.catch_warnings():
+        with check_session(settings) as session, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             where = target if isinstance(target, requests.Response) \
-                else urljoin(staging.url, str(target).lstrip("/"))
+                else urljoin(settings.url, str(target).lstrip("/"))
             found = scan(session, where, sec, families=families)
         for item in found:
             item["origin"] = "staging_scan"

@@ -19,6 +19,7 @@ import requests
 
 from pytest_staging.deadline import read_capped
 from pytest_staging.gates.security.rules import finding
+from pytest_staging.printable import error_line
 
 #: Bytes of a response body the checks read (the rest is never downloaded).
 BODY_LIMIT = 65536
@@ -88,21 +89,16 @@ def _fetch(session: requests.Session, method: str, url: str, *, timeout: float,
         response = session.request(method, url, timeout=timeout, stream=True, **kwargs)
     except requests.RequestException as exc:
         raise SecurityCheckError(
-            f"{family}: cannot {method} {url}: {type(exc).__name__}: {_first_line(exc)}"
+            f"{family}: cannot {method} {url}: {error_line(exc, 200)}"
         ) from None
     try:
         # At most BODY_LIMIT bytes, within the request's total deadline (a drip is cut).
         body = read_capped(response, BODY_LIMIT)
     except requests.RequestException as exc:
         raise SecurityCheckError(
-            f"{family}: reading {url} failed: {type(exc).__name__}: {_first_line(exc)}"
+            f"{family}: reading {url} failed: {error_line(exc, 200)}"
         ) from None
     return response, body.decode(response.encoding or "utf-8", errors="replace")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else ""
 
 
 def _snippet(body: str, match: re.Match[str], width: int = 60) -> str:

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-SEVERITIES: tuple[str, ...] = ("high", "medium", "low", "info")
 LEVELS: tuple[str, ...] = ("ignore", "info", "warn", "fail")
 #: The level a finding gets when the policy says nothing about its rule.
 DEFAULT_LEVEL: dict[str, str] = {"high": "fail", "medium": "fail", "low": "warn", "info": "info"}

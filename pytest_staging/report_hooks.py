@@ -1,0 +1,95 @@
+"""What each test report carries, on every process that runs tests: its gate and blocking
+flag, the gate data a test recorded, the staging client's last exchanges as evidence, the
+destructive-skip flag (all on ``wire.ReportPayload``); secrets masked and control characters
+made visible before pytest prints, writes or sends it; short failure text for a request the
+target did not answer and for a module that fails to import."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from pytest_staging import record as gate_record
+from pytest_staging.client import StagingSession, format_evidence
+from pytest_staging.compat import map_failure_text
+from pytest_staging.failure_text import short_http_failure, without_import_machinery
+from pytest_staging.gate_assignment import assigned
+from pytest_staging.printable import sanitize_report
+from pytest_staging.redact import Redactor, redact_data
+from pytest_staging.settings import Settings
+from pytest_staging.wire import ReportPayload, ensure_payload
+
+#: The test's ``staging`` client (set by the fixture), for its exchanges as evidence.
+CLIENT_KEY = pytest.StashKey[StagingSession]()
+#: Set at collection on a destructive test skipped because the target is sensitive.
+DESTRUCTIVE_KEY = pytest.StashKey[bool]()
+
+
+@dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set
+class ReportHooks:
+    """Report hooks for the process that runs the tests."""
+
+    settings: Settings
+    redactor: Redactor
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector
+                                   ) -> Iterator[None]:
+        report: pytest.CollectReport = yield
+        if report.failed and report.longrepr is not None:
+            text = str(report.longrepr)
+            short = without_import_machinery(text)
+            if short != text:
+                report.longrepr = short
+        return report  # type: ignore[return-value]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Iterator[None]:
+        report: pytest.TestReport = yield
+        if (report.failed and call.excinfo is not None
+                and isinstance(call.excinfo.value, requests.RequestException)):
+            report.longrepr = short_http_failure(call.excinfo)
+        gate, blocking = assigned(item, self.settings.policy.default_gate)
+        payload = ensure_payload(report)
+        payload.gate, payload.blocking = gate, blocking
+        try:
+            self.annotate(item, report, payload)
+        except Exception as exc:  # the controller turns this into NO-GO
+            payload.plugin_error = (
+                f"report of {item.nodeid}: {type(exc).__name__}: {exc}".splitlines()[0])
+        return report  # type: ignore[return-value]
+
+    def annotate(self, item: pytest.Item, report: pytest.TestReport,
+                 payload: ReportPayload) -> None:
+        """Fill the report's payload (gate data, evidence, destructive skip); redact it."""
+        payload.destructive = item.stash.get(DESTRUCTIVE_KEY, False)
+        data = gate_record.take(item)
+        if data:
+            payload.data = self.redactor_data(data)
+        client = item.stash.get(CLIENT_KEY, None)
+        if report.failed and client is not None and client.exchanges:
+            evidence = client.evidence(self.redactor)
+            payload.evidence = [*evidence, *payload.evidence]
+            report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
+        self.redact_report(report)
+        sanitize_report(report)  # control characters from the target print as escapes
+
+    def redactor_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        return redact_data(data, self.redactor)  # type: ignore[return-value]
+
+    def redact_report(self, report: pytest.TestReport) -> None:
+        """Mask secrets in the failure text and captured output before anything prints them."""
+        if not self.redactor.secrets:
+            return
+        if report.longrepr is not None:
+            report.longrepr = map_failure_text(report.longrepr, self.redactor.text)
+            text = str(report.longrepr)
+            if self.redactor.text(text) != text:  # a shape compat does not know: flatten it
+                report.longrepr = self.redactor.text(text)
+        report.sections = [(title, self.redactor.text(body)) for title, body in report.sections]
+
