@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,3 +155,39 @@ def tls_server(tls_ca, tmp_path: Path) -> Iterator[LoopbackServer]:
     srv = LoopbackServer(ssl_context=context).start()
     yield srv
     srv.stop()
+
+
+# -- CI: a test that skips does not test ------------------------------------------------------
+#: Set by .ci/run, where every extra and tool is installed: a skipped test (a missing browser,
+#: extra or tool) fails the run instead of passing it silently.
+NO_SKIP_ENV = "STAGING_TESTS_NO_SKIP"
+
+
+class NoSkips:
+    """Collects the skipped tests of the run (the xdist controller sees every report)."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and not hasattr(report, "wasxfail"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            self.skipped.append(f"{report.nodeid}: {reason}")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.skipped and session.exitstatus == 0:
+            session.exitstatus = 1
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.skipped:
+            terminalreporter.write_line(
+                f"{NO_SKIP_ENV}=1: {len(self.skipped)} test(s) skipped, which fails this run "
+                "(install what they need):", red=True)
+            for line in self.skipped[:20]:
+                terminalreporter.write_line(f"  {line}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(NO_SKIP_ENV) == "1" and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(NoSkips(), "staging-tests-no-skips")
