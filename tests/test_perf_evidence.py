@@ -127,7 +127,7 @@ def test_a_count_of_zero_requests_is_judged() -> None:
 def test_real_load_measures_latency_of_successes(tmp_path: Path, processes: int) -> None:
     with loopback_server() as server:
         run = run_load(LoadOptions(host=base_url(server), users=4, spawn_rate=4, run_time=2,
-                                   profile={"GET /slow": 1, "GET /broken": 1},
+                                   wait=0.02, profile={"GET /slow": 1, "GET /broken": 1},
                                    processes=processes), tmp_path)
     m = run.metrics
     broken, slow = m["endpoints"]["GET /broken"], m["endpoints"]["GET /slow"]
@@ -157,7 +157,7 @@ def test_every_request_failing_is_no_go_with_only_latency_thresholds(
 
         @pytest.mark.performance(thresholds=["p95 < 300ms", "rps > 1"])
         def test_load(staging_load):
-            staging_load(users=2, spawn_rate=2, run_time=2, profile=["GET /broken"],
+            staging_load(users=2, spawn_rate=2, run_time=2, wait=0.02, profile=["GET /broken"],
                          fail_on_threshold=False)
 
         def test_other():
@@ -205,7 +205,7 @@ def test_a_load_of_zero_requests_is_no_go(pytester: pytest.Pytester) -> None:
 def test_zero_users_is_an_error_not_the_default(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_zero="""
         def test_zero(staging_load):
-            staging_load(users=0, run_time=1, profile=["GET /"])
+            staging_load(users=0, run_time=1, wait=0.02, profile=["GET /"])
     """)
     with loopback_server() as server:
         result, verdict = run(pytester, base_url(server), "-p", "no:xdist")
@@ -221,7 +221,7 @@ def test_endpoint_threshold_on_an_endpoint_never_hit_is_no_go(pytester: pytest.P
 
         @pytest.mark.performance(thresholds=["GET /api/orders: p95 < 10s", "p95 < 10s"])
         def test_load(staging_load):
-            staging_load(users=2, spawn_rate=2, run_time=1, profile=["GET /api/items"])
+            staging_load(users=2, spawn_rate=2, run_time=1, wait=0.02, profile=["GET /api/items"])
     """)
     with loopback_server() as server:
         result, verdict = run(pytester, base_url(server), "-p", "no:xdist")
@@ -233,7 +233,7 @@ def test_endpoint_threshold_on_an_endpoint_never_hit_is_no_go(pytester: pytest.P
 
 FLAKY = """
 def test_flaky(staging_load):
-    staging_load(users=2, spawn_rate=2, run_time=2, profile=["GET /flaky"])
+    staging_load(users=2, spawn_rate=2, run_time=2, wait=0.02, profile=["GET /flaky"])
 """
 
 

@@ -53,7 +53,7 @@ import pytest
 @pytest.mark.performance(thresholds=["p95 < 2s", "fail_ratio < 1%"])
 def test_load(staging_load):
     result = staging_load(users=3, spawn_rate=3, run_time=3,
-                          profile={"GET /api/items": 3, "GET /": 1})
+                          wait=0.02, profile={"GET /api/items": 3, "GET /": 1})
     result.check("rps > 10")
     assert result["requests"] > 50
 
@@ -96,7 +96,7 @@ def test_tight_policy_threshold_no_go(pytester: pytest.Pytester, server: Any) ->
     pytester.makefile(".toml", policy='[performance]\nthresholds = ["GET /slow: p95 < 1ms"]\n')
     pytester.makepyfile(test_slow="""
         def test_slow_load(staging_load):
-            staging_load(users=2, spawn_rate=2, run_time=2, profile=["GET /slow"])
+            staging_load(users=2, spawn_rate=2, run_time=2, wait=0.02, profile=["GET /slow"])
     """)
     result, verdict = run(pytester, base_url(server), "--staging-policy=policy.toml",
                           "-p", "no:xdist")  # fmt: skip
@@ -116,7 +116,8 @@ def test_fail_ratio_one_in_four(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml('[tool.pytest-staging.performance]\nmax_fail_ratio = "60%"\n')
     pytester.makepyfile(test_flaky="""
         def test_flaky_load(staging_load):
-            result = staging_load(users=4, spawn_rate=4, run_time=3, profile=["GET /flaky"],
+            result = staging_load(users=4, spawn_rate=4, run_time=3, wait=0.02,
+                                  profile=["GET /flaky"],
                                   thresholds=["fail_ratio < 60%"])
             assert result["requests"] >= 8
             result.check("fail_ratio < 2%")
@@ -143,7 +144,7 @@ def test_bad_locustfile_and_missing_locust(pytester: pytest.Pytester, server: An
 
         @pytest.mark.performance(thresholds=["p95 < soon"])
         def test_bad_threshold(staging_load):
-            staging_load(run_time=1, profile=["/"])
+            staging_load(run_time=1, wait=0.02, profile=["/"])
     """)
     started = time.monotonic()
     result, verdict = run(pytester, base_url(server), "-p", "no:xdist")
@@ -160,7 +161,7 @@ def test_missing_locust_executable(pytester: pytest.Pytester, server: Any,
     monkeypatch.setenv("PYTEST_STAGING_LOCUST", "/nonexistent/bin/locust")
     pytester.makepyfile(test_missing="""
         def test_load(staging_load):
-            staging_load(run_time=1, profile=["/"])
+            staging_load(run_time=1, wait=0.02, profile=["/"])
     """)
     _, verdict = run(pytester, base_url(server), "-p", "no:xdist")
     assert verdict["verdict"] == "NO-GO"
@@ -175,7 +176,7 @@ def test_xdist_load_runs_once_and_alone(pytester: pytest.Pytester, server: Any) 
 
         @pytest.mark.performance(thresholds=["p95 < 2s"])
         def test_load(staging_load):
-            staging_load(users=2, spawn_rate=2, run_time=2, profile=["GET /api/items"])
+            staging_load(users=2, spawn_rate=2, run_time=2, wait=0.02, profile=["GET /api/items"])
 
         @pytest.mark.parametrize("n", range(8))
         def test_integration(staging, n):
@@ -235,7 +236,8 @@ def test_master_mode_two_workers(pytester: pytest.Pytester, server: Any) -> None
     starter.start()
     pytester.makepyfile(test_dist="""
         def test_load(staging_load):
-            result = staging_load(users=4, spawn_rate=4, run_time=3, profile=["GET /api/items"])
+            result = staging_load(users=4, spawn_rate=4, run_time=3, wait=0.02,
+                                  profile=["GET /api/items"])
             assert result["workers"] == 2
     """)
     try:
@@ -266,7 +268,7 @@ def test_baseline_regression(pytester: pytest.Pytester, server: Any) -> None:
     pytester.makefile(".toml", policy='[performance]\nmax_regression = ["rps -20%", "p95 +15%"]\n')
     pytester.makepyfile(test_base="""
         def test_load(staging_load):
-            staging_load(users=2, spawn_rate=2, run_time=2, profile=["/"])
+            staging_load(users=2, spawn_rate=2, run_time=2, wait=0.02, profile=["/"])
     """)
     _, verdict = run(pytester, base_url(server), "-p", "no:xdist",
                      "--staging-policy=policy.toml", "--staging-perf-baseline=old.json")
@@ -279,7 +281,7 @@ def test_baseline_regression(pytester: pytest.Pytester, server: Any) -> None:
 def test_inactive_run_names_the_missing_url(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="""
         def test_load(staging_load):
-            staging_load(run_time=1, profile=["/"])
+            staging_load(run_time=1, wait=0.02, profile=["/"])
     """)
     result = pytester.runpytest_subprocess("-p", "no:xdist", "-p", "no:cacheprovider")
     # Every selected test needs the target: one usage line, exit 4 (tests/test_first_hour.py).
@@ -332,7 +334,8 @@ def test_load_reached_through_getfixturevalue_under_xdist(pytester: pytest.Pytes
         @pytest.mark.performance
         def test_dynamic(request):
             load = request.getfixturevalue("staging_load")
-            load(users=2, spawn_rate=2, run_time=2, profile=["/"], thresholds=["p95 < 2s"])
+            load(users=2, spawn_rate=2, run_time=2, wait=0.02,
+                 profile=["/"], thresholds=["p95 < 2s"])
 
         def test_other(staging):
             assert staging.get("/").status_code == 200

@@ -36,7 +36,7 @@ def test_inline_profile_generous_thresholds_pass(tmp_path: Path) -> None:
     with loopback_server() as server:
         run = run_load(
             LoadOptions(host=base_url(server), users=4, spawn_rate=4, run_time="2s",
-                        profile={"GET /api/items": 3, "POST /api/orders": 1}),
+                        wait=0.02, profile={"GET /api/items": 3, "POST /api/orders": 1}),
             tmp_path,
         )  # fmt: skip
         hits = server.hits
@@ -85,7 +85,7 @@ def test_one_in_four_failures(tmp_path: Path) -> None:
     with loopback_server(fail_every=4) as server:
         run = run_load(
             LoadOptions(host=base_url(server), users=4, spawn_rate=4, run_time=3,
-                        profile=["GET /flaky"]),
+                        wait=0.02, profile=["GET /flaky"]),
             tmp_path,
         )  # fmt: skip
     m = run.metrics
@@ -121,7 +121,7 @@ def test_import_error_in_locustfile_is_a_locustfile_error(tmp_path: Path) -> Non
 
 
 def test_missing_locust_executable(tmp_path: Path) -> None:
-    options = LoadOptions(host="http://127.0.0.1:9", run_time=1, profile=["/"],
+    options = LoadOptions(host="http://127.0.0.1:9", run_time=1, wait=0.02, profile=["/"],
                           locust_command=[str(tmp_path / "no-locust-here")])  # fmt: skip
     with pytest.raises(LoadError) as info:
         run_load(options, tmp_path)
@@ -149,7 +149,7 @@ def test_progress_is_reported(tmp_path: Path) -> None:
     with loopback_server() as server:
         run_load(
             LoadOptions(host=base_url(server), users=2, spawn_rate=2, run_time=3,
-                        profile=["/"]),
+                        wait=0.02, profile=["/"]),
             tmp_path, on_progress=seen.append, progress_interval=0.5,
         )  # fmt: skip
     assert seen, "no progress line during a 3 s run"
@@ -162,7 +162,7 @@ def test_processes(tmp_path: Path) -> None:
     with loopback_server() as server:
         run = run_load(
             LoadOptions(host=base_url(server), users=4, spawn_rate=4, run_time=3,
-                        profile=["/"], processes=2),
+                        wait=0.02, profile=["/"], processes=2),
             tmp_path,
         )  # fmt: skip
     assert run.status == "ok"
@@ -203,7 +203,7 @@ def test_master_with_two_workers_on_loopback(tmp_path: Path) -> None:
         with loopback_server() as server:
             run = run_load(
                 LoadOptions(host=base_url(server), users=4, spawn_rate=4, run_time=5,
-                            profile={"GET /api/items": 1}, workers=2,
+                            wait=0.02, profile={"GET /api/items": 1}, workers=2,
                             expect_workers_max_wait=20),
                 tmp_path, on_master_ready=start_workers,
             )  # fmt: skip

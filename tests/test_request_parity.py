@@ -37,7 +37,7 @@ def test_items(staging):
 @pytest.mark.performance(thresholds=["p95 < 5s", "GET /api/items: p95 < 5s"])
 def test_load(staging_load):
     result = staging_load(users=2, spawn_rate=2, run_time=2,
-                          profile={"GET /api/items": 3, "GET /": 1})
+                          wait=0.02, profile={"GET /api/items": 3, "GET /": 1})
     assert result["successes"] > 0
 """
 
@@ -153,7 +153,8 @@ def test_ca_bundle_reaches_the_load(pytester: pytest.Pytester, tls_ca: Any,
     try:
         pytester.makepyfile(test_tls="""
             def test_tls_load(staging_load):
-                staging_load(users=2, spawn_rate=2, run_time=2, profile=["GET /api/items"])
+                staging_load(users=2, spawn_rate=2, run_time=2, wait=0.02,
+                             profile=["GET /api/items"])
         """)
         url = f"{srv.url}?token={TOKEN}"
         _, trusted = run(pytester, url, f"--staging-ca-bundle={bundle}", "-p", "no:xdist",
@@ -164,7 +165,8 @@ def test_ca_bundle_reaches_the_load(pytester: pytest.Pytester, tls_ca: Any,
         # Without the bundle the load verifies against the system CAs, like the staging
         # client (Locust's FastHttpUser alone would not verify at all): no success.
         untrusted = run_load(LoadOptions(host=srv.url, users=1, spawn_rate=1, run_time=1,
-                                         profile=["GET /api/items"], params=(("token", TOKEN),)),
+                                         wait=0.02,
+profile=["GET /api/items"], params=(("token", TOKEN),)),
                              tmp_path / "untrusted")
         assert untrusted.metrics["requests"] > 0 and untrusted.metrics["successes"] == 0
         # --staging-insecure reaches the load too (and stays a verdict warning)
@@ -178,7 +180,7 @@ def test_ca_bundle_reaches_the_load(pytester: pytest.Pytester, tls_ca: Any,
 def test_secrets_travel_in_the_environment_not_the_command_line(tmp_path: Path) -> None:
     options = LoadOptions(host=f"https://{USER}:{PASSWORD}@127.0.0.1:9/base",
                           headers={"X-Api-Key": API_KEY}, params=(("token", TOKEN),),
-                          verify="/ca.pem", profile=["/"])
+                          verify="/ca.pem", wait=0.02, profile=["/"])
     command = " ".join(build_command(options, tmp_path / "lf.py", tmp_path))
     assert "--host https://127.0.0.1:9/base " in command
     for secret in SECRETS:
