@@ -124,9 +124,10 @@ CHILD_ADDOPTS = child_addopts()
 @pytest.fixture(autouse=True)
 def _fast_children(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """Child pytest processes start fast: without the test extras' plugins they do not need
-    (CHILD_BLOCKED), and with bytecode caching on (with PYTHONDONTWRITEBYTECODE, each child
-    compiles and assertion-rewrites pytest_staging, a pytest11 plugin, from source every
-    time). PYTEST_ADDOPTS from the caller's environment never reaches a run under test."""
+    (CHILD_BLOCKED), never as an xdist worker of this run, and with bytecode caching on (with
+    PYTHONDONTWRITEBYTECODE, each child compiles and assertion-rewrites pytest_staging, a
+    pytest11 plugin, from source every time). PYTEST_ADDOPTS from the caller's environment
+    never reaches a run under test."""
     keep = tuple(name for marker in request.node.iter_markers("child_plugins")
                  for name in marker.args)
     unknown = set(keep) - set(CHILD_BLOCKED)
@@ -136,6 +137,10 @@ def _fast_children(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReque
         request.getfixturevalue("pytester")
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     monkeypatch.setenv("PYTEST_ADDOPTS", child_addopts(keep))
+    # A child run is a run of its own, never a worker of ours: with these inherited, a child
+    # under `-n 2` believes it is an xdist worker (and skips what a controller does).
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")
