@@ -59,7 +59,7 @@ def test_absolute_report_dir_as_separate_argument_is_a_usage_error(
     # pytest ignores a path that does not exist yet: the second run of the day is the one
     # whose rootdir moves (to a common ancestor of the report dir and this folder).
     report.mkdir()
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         f"--staging-url={server.url}", "--staging-report-dir", str(report),
         "-p", "no:cacheprovider", "-p", "no:xdist")
     assert result.ret == 4
@@ -70,7 +70,7 @@ def test_absolute_report_dir_as_separate_argument_is_a_usage_error(
     assert verdict["reasons"][0].startswith("usage error: --staging-report-dir")
     assert not server.requests, "no test may run against the target"
     # The same value with '=' is one argument: the run goes ahead and is GO.
-    ok = pytester.runpytest_subprocess(
+    ok = pytester.runpytest_inprocess(
         f"--staging-url={server.url}", f"--staging-report-dir={report}",
         "--staging-gate=integration", "-p", "no:cacheprovider", "-p", "no:xdist")
     assert ok.ret == 0, ok.stdout.str()
@@ -86,7 +86,7 @@ def test_forgotten_url_is_one_usage_line(pytester: pytest.Pytester, mode: list[s
 def test_version(staging_url):
     assert staging_url
 """)
-    result = pytester.runpytest_subprocess(*mode, "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess(*mode, "-p", "no:cacheprovider")
     assert result.ret == 4, result.stdout.str()
     text = result.stdout.str() + result.stderr.str()
     assert text.count("ERROR: pytest-staging: no staging URL: pass --staging-url or set "
@@ -100,7 +100,7 @@ def test_forgotten_url_with_unit_tests_alongside_runs_them(pytester: pytest.Pyte
                                                            ) -> None:
     monkeypatch.delenv("STAGING_URL", raising=False)
     pytester.makepyfile(test_one=ONE_TEST + "\ndef test_unit():\n    assert 1 + 1 == 2\n")
-    result = pytester.runpytest_subprocess("-p", "no:xdist", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:xdist", "-p", "no:cacheprovider")
     assert result.ret == 1
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*no staging URL: pass --staging-url or set STAGING_URL*"])
@@ -109,7 +109,7 @@ def test_forgotten_url_with_unit_tests_alongside_runs_them(pytester: pytest.Pyte
 @pytest.mark.parametrize("value", ["-5", "nan", "soon"])
 def test_negative_load_progress_is_rejected(pytester: pytest.Pytester, value: str) -> None:
     pytester.makepyfile(test_one="def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess(f"--staging-load-progress={value}",
+    result = pytester.runpytest_inprocess(f"--staging-load-progress={value}",
                                            "-p", "no:cacheprovider")
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"*--staging-load-progress: expected seconds >= 0, got "
@@ -123,7 +123,7 @@ def test_header_says_started_by_conftest(pytester: pytest.Pytester, server: Loop
             return {server.url!r}
     """)
     pytester.makepyfile(test_one=ONE_TEST)
-    result = pytester.runpytest_subprocess(f"--staging-report-dir={tmp_path}",
+    result = pytester.runpytest_inprocess(f"--staging-report-dir={tmp_path}",
                                            "--staging-gate=integration", "-p", "no:xdist",
                                            "-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str()
@@ -162,7 +162,7 @@ def test_show_settings_names_every_source_and_redacts(pytester: pytest.Pytester,
 
 def test_show_settings_with_a_bad_policy_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", policy='[target]\nwiat = 3\n')
-    result = pytester.runpytest_subprocess("--staging-show-settings",
+    result = pytester.runpytest_inprocess("--staging-show-settings",
                                            "--staging-policy=policy.toml",
                                            "-p", "no:cacheprovider")
     assert result.ret == 4
@@ -291,7 +291,7 @@ def test_skip_reason_names_the_check_not_an_internal_file(pytester: pytest.Pytes
                                                            server: LoopbackServer,
                                                            tmp_path: Path) -> None:
     pytester.makepyfile(test_one=ONE_TEST)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         f"--staging-url={server.url}", f"--staging-report-dir={tmp_path}", "-rs",
         "--staging-gate=security", "-p", "no:xdist", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["SKIPPED [[]1[]] staging-security::transport: target is plain "
@@ -319,7 +319,7 @@ def test_init_writes_policy_first_test_and_ci_job_and_the_first_run_is_go(
     workflow = (pytester.path / ".github/workflows/staging-gate.yml").read_text()
     assert "--staging-policy=staging-policy.toml" in workflow
     assert "pip install pytest-staging\n" not in workflow and "PYTEST_STAGING_SOURCE" in workflow
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "tests/staging", f"--staging-url={server.url}", "--staging-policy=staging-policy.toml",
         f"--staging-report-dir={tmp_path}", "-p", "no:cacheprovider", "-p", "no:xdist")
     assert result.ret == 0, result.stdout.str()
@@ -381,7 +381,7 @@ def test_min_grade_is_judged_with_accepted_risks_excluded_and_reports_show_them(
     def run(text: str) -> tuple[int, dict, Path]:
         (pytester.path / "policy.toml").write_text(text)
         report = pytester.path / "report"
-        result = pytester.runpytest_subprocess(
+        result = pytester.runpytest_inprocess(
             f"--staging-url={url}", f"--staging-report-dir={report}", "--staging-gate=security",
             "--staging-policy=policy.toml", "-p", "no:xdist", "-p", "no:cacheprovider")
         return result.ret, json.loads((report / "verdict.json").read_text()), report
