@@ -19,6 +19,7 @@ from pytest_staging.client import StagingSession, format_evidence
 from pytest_staging.printable import sanitize_report
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
+from pytest_staging.skip_location import relocate_skip
 from pytest_staging.wire import ReportPayload, ensure_payload
 
 CLIENT_KEY = pytest.StashKey[StagingSession]()
@@ -111,6 +112,8 @@ class ItemHooks:
             items[:] = []
             return
         selected = set(self.settings.gates_selected)
+        gates, default_gate = policy.gates, policy.default_gate
+        retries = policy["flaky.retries"]
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
         for item in items:
@@ -118,9 +121,9 @@ class ItemHooks:
             gate, names = "", set()
             for mark in item.iter_markers():
                 names.add(mark.name)
-                if not gate and mark.name in policy.gates:
+                if not gate and mark.name in gates:
                     gate = mark.name
-            gate = gate or policy.default_gate
+            gate = gate or default_gate
             advisory = "advisory" in names
             item.stash[GATE_KEY] = (gate, not advisory)
             if gate not in selected:
@@ -128,7 +131,6 @@ class ItemHooks:
                 continue
             item.user_properties.append(("staging_gate", gate))
             item.user_properties.append(("staging_blocking", str(not advisory).lower()))
-            retries = policy["flaky.retries"]
             if retries and "flaky" not in names:
                 # pytest-rerunfailures' own marker: it reruns, the controller sees "rerun".
                 item.add_marker(pytest.mark.flaky(reruns=retries))
@@ -143,7 +145,8 @@ class ItemHooks:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
         # Load tests measure the target: run them after every other gate so nothing overlaps.
-        items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
+        if "performance" in selected:  # else no kept item is in the performance gate
+            items.sort(key=lambda it: it.stash[GATE_KEY][0] == "performance")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self.collected += sum(1 for x in report.result if isinstance(x, pytest.Item))
@@ -182,10 +185,20 @@ class ItemHooks:
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         report: pytest.TestReport = yield
-        if (report.failed and call.excinfo is not None
-                and isinstance(call.excinfo.value, requests.RequestException)):
-            report.longrepr = short_http_failure(call.excinfo)
-        gate, blocking = item.stash.get(GATE_KEY, (self.settings.policy.default_gate, True))
+        # One wrapper per report for all of this (three reports per test): the skip location,
+        # the flaky property, the payload, redaction.
+        if report.outcome == "skipped":
+            relocate_skip(item, report)
+        elif report.outcome == "failed":
+            if call.excinfo is not None and isinstance(call.excinfo.value,
+                                                       requests.RequestException):
+                report.longrepr = short_http_failure(call.excinfo)
+        elif (report.outcome == "passed" and report.when == "call"
+              and getattr(item, "execution_count", 1) > 1):
+            # Passed on a rerun (pytest-rerunfailures): carried by the report, so xdist-safe.
+            item.user_properties.append(("staging_flaky", "true"))
+        gate, blocking = item.stash.get(GATE_KEY, None) or (self.settings.policy.default_gate,
+                                                             True)
         payload = ensure_payload(report)
         payload.gate, payload.blocking = gate, blocking
         try:
@@ -198,15 +211,21 @@ class ItemHooks:
     def annotate(self, item: pytest.Item, report: pytest.TestReport,
                  payload: ReportPayload) -> None:
         """Fill the report's payload (gate data, evidence, destructive skip); redact it."""
-        payload.destructive = item.stash.get(DESTRUCTIVE_KEY, False)
+        stash = item.stash
+        if DESTRUCTIVE_KEY in stash:
+            payload.destructive = stash[DESTRUCTIVE_KEY]
         data = gate_record.take(item)
         if data:
             payload.data = self.redactor_data(data)
-        client = item.stash.get(CLIENT_KEY, None)
-        if report.failed and client is not None and client.exchanges:
-            evidence = client.evidence(self.redactor)
-            payload.evidence = [*evidence, *payload.evidence]
-            report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
+        if report.outcome == "failed":
+            client = stash.get(CLIENT_KEY, None)
+            if client is not None and client.exchanges:
+                evidence = client.evidence(self.redactor)
+                payload.evidence = [*evidence, *payload.evidence]
+                report.sections.append(("staging: last HTTP exchanges",
+                                        format_evidence(evidence)))
+        if report.longrepr is None and not report.sections:
+            return  # a passed phase that printed nothing: no text to redact or escape
         self.redact_report(report)
         sanitize_report(report)  # control characters from the target print as escapes
 

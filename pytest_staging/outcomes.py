@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Worst first: the final outcome of a node id is the first of these any instance has.
 #: ``incomplete`` comes first: a missing outcome makes the run incomplete even when another
@@ -26,9 +26,9 @@ SEVERITY = ("incomplete", "error", "failed", "skipped", "xfailed", "xpassed", "p
 RAN = frozenset({"passed", "failed", "error"})
 
 
-@dataclass(frozen=True)
-class PhaseReport:
-    """The facts of one pytest report, as builtins (what the controller reads off a report)."""
+class PhaseReport(NamedTuple):
+    """The facts of one pytest report, as builtins (what the controller reads off a report).
+    A named tuple: immutable, and built three times per test, so cheap to build."""
 
     nodeid: str
     when: str  # setup | call | teardown
@@ -167,4 +167,4 @@ class OutcomeBook:
 
 def phase_report(data: dict[str, Any]) -> PhaseReport:
     """A PhaseReport from plain data (for tests and the property-based hunter)."""
-    return PhaseReport(**{k: data[k] for k in PhaseReport.__dataclass_fields__ if k in data})
+    return PhaseReport(**{k: data[k] for k in PhaseReport._fields if k in data})

@@ -1,12 +1,13 @@
-"""Promotion glue on the controller: verdict.html, the verdict signature, JUnit properties,
-and the per-test flaky property. The logic lives in signing, reports.html and reports.junit."""
+"""Promotion glue on the controller: verdict.html, the verdict signature, JUnit properties
+(the per-test flaky property is set by ``items.ItemHooks``). The logic lives in signing,
+reports.html and reports.junit."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -111,22 +112,8 @@ class JunitHooks:
                                     f"{self.path}: {type(exc).__name__}: {exc}", red=True)
 
 
-class FlakyProperty:
-    """On every process that runs tests: a test that passed on a rerun gets the JUnit
-    property ``staging_flaky=true`` (carried by its teardown report, so xdist-safe)."""
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Iterator[None]:
-        report = yield
-        if (report.when == "call" and report.passed
-                and getattr(item, "execution_count", 1) > 1):
-            item.user_properties.append(("staging_flaky", "true"))
-        return report
-
-
 def register(config: pytest.Config, controller: Any) -> None:
     """Register the controller-side promotion hooks."""
-    config.pluginmanager.register(FlakyProperty(), "staging-flaky")
     xmlpath = getattr(config.option, "xmlpath", None)
     if xmlpath:
         config.pluginmanager.register(JunitHooks(controller, os.path.abspath(xmlpath)),
