@@ -97,3 +97,27 @@ def test_phase_report_is_immutable_and_positional() -> None:
     book.add(PhaseReport("t.py::a", "teardown", "passed", duration=0.5))
     assert book.finals()["t.py::a"][0] == "passed"
     assert book.tests["t.py::a"].duration == 0.5
+
+
+def test_compiled_page_template_is_cached_and_a_broken_cache_only_costs_a_compile(
+        tmp_path: Any) -> None:
+    from verdict_samples import nogo_verdict
+
+    from pytest_staging.reports import html
+
+    verdict = nogo_verdict()
+    expected = html.render_html(verdict)
+
+    def render(cache: Any) -> str:
+        env = html.make_environment(cache)
+        return env.get_template("verdict.html.j2").render(v=html.build_view(verdict))
+
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    assert render(html._CompiledTemplates(str(cache_dir))) == expected
+    (cached,) = cache_dir.iterdir()  # the compiled template, for the next run
+    assert render(html._CompiledTemplates(str(cache_dir))) == expected  # read back
+    cached.write_bytes(b"\x00garbage")  # a truncated or foreign file
+    assert render(html._CompiledTemplates(str(cache_dir))) == expected
+    # a cache that cannot be written: the page is rendered all the same
+    assert render(html._CompiledTemplates(str(tmp_path / "missing"))) == expected
