@@ -121,3 +121,25 @@ def test_compiled_page_template_is_cached_and_a_broken_cache_only_costs_a_compil
     assert render(html._CompiledTemplates(str(cache_dir))) == expected
     # a cache that cannot be written: the page is rendered all the same
     assert render(html._CompiledTemplates(str(tmp_path / "missing"))) == expected
+
+
+def test_a_marker_a_conftest_adds_after_collection_still_gets_the_load_check(
+        pytester: pytest.Pytester, server: LoopbackServer) -> None:
+    # The conftest's hook runs after the performance gate's own (tryfirst) one: the check
+    # must be decided on the final selection, not on what the gate saw first.
+    import json
+
+    pytester.makeconftest("""
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                item.add_marker(pytest.mark.performance(thresholds=["p95 < 1s"]))
+    """)
+    pytester.makepyfile(test_late="def test_latency():\n    pass\n")
+    result, _ = _run(pytester, server.url, "-p", "no:xdist",
+                     "--staging-gate=integration,performance")
+    verdict = json.loads((pytester.path / "report" / "verdict.json").read_text())
+    assert verdict["verdict"] == "NO-GO" and result.ret == 1
+    assert any("declares thresholds but does not use staging_load" in reason
+               for reason in verdict["reasons"]), verdict["reasons"]

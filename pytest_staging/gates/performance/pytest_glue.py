@@ -106,17 +106,22 @@ class PerformanceHooks:
         from pytest_staging.plugin import SETTINGS_KEY
 
         gates = set(config.stash[SETTINGS_KEY].policy.gates)
-        check = False
         for item in items:
-            if is_load_test(item):
-                check = True
-                if not any(m.name in gates for m in item.iter_markers()):
-                    item.add_marker(pytest.mark.performance)
-            elif not check and item.get_closest_marker(GATE) is not None:
-                check = True  # it may declare thresholds without using staging_load
-        if check:
-            want_load_check(config)
+            if is_load_test(item) and not any(m.name in gates for m in item.iter_markers()):
+                item.add_marker(pytest.mark.performance)
         items.sort(key=is_load_test)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The no-load check only when a selected test may ask for a load: after every
+        plugin's and conftest's ``pytest_collection_modifyitems`` (one may add the marker)."""
+        if not _active(session.config):
+            return
+        for item in session.items:
+            # keywords: the item's and its parents' markers, without a walk per question
+            if GATE in item.keywords or is_load_test(item):
+                want_load_check(session.config)
+                return
 
     def __init__(self) -> None:
         #: xdist test run ids of this controller's workers (one per run).
