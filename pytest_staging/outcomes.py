@@ -39,7 +39,7 @@ class PhaseReport(NamedTuple):
     duration: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)  # one per test and attempt, kept until the verdict: no __dict__ each
 class Attempt:
     """One setup/call/teardown sequence of one instance of a test."""
 
@@ -81,7 +81,7 @@ class Attempt:
         return "incomplete"
 
 
-@dataclass
+@dataclass(slots=True)
 class TestBook:
     """Everything the controller heard of one node id."""
 
@@ -89,7 +89,7 @@ class TestBook:
 
     nodeid: str
     #: Instances selected to run, per instance: the worker id under --dist each, else "".
-    expected: Counter[str] = field(default_factory=Counter)
+    expected: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
     duration: float = 0.0
 
@@ -159,7 +159,8 @@ class OutcomeBook:
 
     def expect(self, nodeid: str, instance: str = "") -> None:
         """One more instance of ``nodeid`` was selected to run (on ``instance``)."""
-        self.book(nodeid).expected[instance] += 1
+        expected = self.book(nodeid).expected
+        expected[instance] = expected.get(instance, 0) + 1
 
     def book(self, nodeid: str) -> TestBook:
         book = self.tests.get(nodeid)

@@ -20,7 +20,7 @@ import pytest
 ATTR = "staging"
 
 
-@dataclass
+@dataclass(slots=True)  # one per report, kept as long as the report: no __dict__ each
 class ReportPayload:
     """Our facts about one report: the test's gate, whether it blocks, what it recorded."""
 
