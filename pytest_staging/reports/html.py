@@ -283,7 +283,8 @@ class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
     checks), so a run does not compile the page's template again (~40-100 ms of CPU at the end
     of every run). A cache that cannot be read or written only means compiling again."""
 
-    #: What the compiled code depends on besides the template's text (which jinja2 checks).
+    #: What the compiled code depends on besides the template's text (which jinja2 checks):
+    #: keep the options part in step with ``make_environment``'s arguments.
     SALT = f"|{jinja2.__version__}|{__version__}|autoescape,strict,trim,lstrip"
 
     def get_cache_key(self, name: str, filename: str | None = None) -> str:
