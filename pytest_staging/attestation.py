@@ -33,11 +33,15 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+# cryptography is imported where a key is used: an active run without a signing key (most
+# runs) does not pay for it.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -61,6 +65,9 @@ class AttestationError(ValueError):
 # -- keys ------------------------------------------------------------------------------------
 def generate_key_pair() -> tuple[bytes, bytes]:
     """A new Ed25519 key pair as ``(private PEM (PKCS#8), public PEM (SPKI))``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
@@ -95,6 +102,9 @@ def _open_0600(path: Path, force: bool) -> Any:
 
 def load_private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
     """An Ed25519 private key from PEM; AttestationError naming ``where`` (never the key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
@@ -110,6 +120,9 @@ def load_private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
 
 def load_public_key(pem: bytes, where: str) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM, or AttestationError naming ``where``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(pem)
     except Exception:
@@ -122,6 +135,8 @@ def load_public_key(pem: bytes, where: str) -> Ed25519PublicKey:
 
 def key_id(public: Ed25519PublicKey) -> str:
     """sha256 (hex) of the DER SubjectPublicKeyInfo: a stable name for the key."""
+    from cryptography.hazmat.primitives import serialization
+
     der = public.public_bytes(serialization.Encoding.DER,
                               serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
@@ -138,6 +153,8 @@ def secret_forms(pem: bytes) -> set[str]:
     forms.update(body)
     forms.add("".join(body))
     try:
+        from cryptography.hazmat.primitives import serialization
+
         key = serialization.load_pem_private_key(pem, password=None)
         raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                 serialization.NoEncryption())
@@ -196,6 +213,8 @@ def open_envelope(envelope: Any, public: Ed25519PublicKey) -> bytes:
     if not isinstance(signatures, list) or not signatures:
         raise AttestationError("envelope has no signatures")
     message = pae(payload_type, payload)
+    from cryptography.exceptions import InvalidSignature
+
     for entry in signatures[:16]:
         if not isinstance(entry, Mapping):
             continue

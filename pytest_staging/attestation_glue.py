@@ -118,7 +118,8 @@ class ProvenanceHooks:
         self.config = config
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.config.stash[FILES_KEY] = sorted({Path(item.path) for item in session.items})
+        # item.path is a Path already; items of one module share it.
+        self.config.stash[FILES_KEY] = sorted({item.path for item in session.items})
 
 
 def register(config: pytest.Config, controller: Any, settings: AttestSettings) -> None:

@@ -25,8 +25,6 @@ from pytest_staging import __version__, attestation_glue, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assigned
-from pytest_staging.gates.contract import gate as contract_gate
-from pytest_staging.gates.security import gate as security_gate
 from pytest_staging.outcomes import OutcomeBook, PhaseReport
 from pytest_staging.redact import redact_data, strip_credentials
 from pytest_staging.reports.atomic import atomic_write_text
@@ -120,8 +118,12 @@ class Controller:
         try:
             yield
         except Exception as exc:
-            self.plugin_errors.append(
-                self.redactor.text(f"{where}: {type(exc).__name__}: {exc}".splitlines()[0]))
+            self.plugin_error(where, exc)
+
+    def plugin_error(self, where: str, exc: Exception) -> None:
+        """An exception in our own code, as a NO-GO reason."""
+        self.plugin_errors.append(
+            self.redactor.text(f"{where}: {type(exc).__name__}: {exc}".splitlines()[0]))
 
     def start(self) -> None:
         """At configure: the NO-GO placeholder and the SIGTERM handler."""
@@ -214,8 +216,11 @@ class Controller:
                     self.redactor.text(f"{where}: {failure_message(report)}"))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        with self.guard("test report"):
+        # guard() inlined: three reports per test, a context manager each is measurable.
+        try:
             self.add_report(report)
+        except Exception as exc:
+            self.plugin_error("test report", exc)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -226,10 +231,13 @@ class Controller:
             if self.collected:
                 # Items a plugin or conftest removed without saying so (pytest_deselected).
                 self.dropped = max(self.collected - self.deselected - len(session.items), 0)
+            default = self.settings.policy.default_gate
+            expect, meta = self.book.expect, self.meta
             for item in session.items:
-                self.book.expect(item.nodeid)
-                gate, blocking = assigned(item, self.settings.policy.default_gate)
-                self.meta.setdefault(item.nodeid, {"gate": gate, "blocking": blocking})
+                nodeid = item.nodeid
+                expect(nodeid)
+                gate, blocking = assigned(item, default)
+                meta.setdefault(nodeid, {"gate": gate, "blocking": blocking})
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         with self.guard("deselection"):
@@ -240,37 +248,44 @@ class Controller:
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
         payload = payload_of(report)
-        if payload is not None and payload.plugin_error:
-            self.plugin_errors.append(payload.plugin_error)
         meta = self.meta.get(nodeid)
-        if meta is None or (payload is not None and payload.gate):
-            meta = self.meta[nodeid] = {
-                "gate": (payload.gate if payload else "") or (meta or {}).get("gate")
-                or self.settings.policy.default_gate,
-                "blocking": payload.blocking if payload else (meta or {}).get("blocking", True),
-                "evidence": (meta or {}).get("evidence", []),
-            }
-        rerun = report.outcome == "rerun"
-        if payload is not None and payload.data and not rerun:
-            # A discarded attempt's checks and metrics go with it: a test that passes on
-            # retry is judged by the flaky policy, not by its failed attempt.
-            gate_record.merge(self.gate_data.setdefault(meta["gate"], {}), payload.data,
-                              nodeid)
-        if payload is not None and payload.evidence and not rerun:
-            meta["evidence"] = list(payload.evidence)
-        if (report.when == "setup" and report.skipped and payload is not None
-                and payload.destructive and nodeid not in self.destructive_skipped):
-            self.destructive_skipped.append(nodeid)
+        if payload is None:
+            if meta is None:
+                meta = self.meta[nodeid] = {"gate": self.settings.policy.default_gate,
+                                            "blocking": True, "evidence": []}
+        else:
+            if payload.plugin_error:
+                self.plugin_errors.append(payload.plugin_error)
+            if meta is None or (payload.gate and (payload.gate != meta["gate"]
+                                                  or payload.blocking != meta["blocking"])):
+                meta = self.meta[nodeid] = {
+                    "gate": payload.gate or (meta or {}).get("gate")
+                    or self.settings.policy.default_gate,
+                    "blocking": payload.blocking,
+                    "evidence": (meta or {}).get("evidence", []),
+                }
+            rerun = report.outcome == "rerun"
+            if payload.data and not rerun:
+                # A discarded attempt's checks and metrics go with it: a test that passes on
+                # retry is judged by the flaky policy, not by its failed attempt.
+                gate_record.merge(self.gate_data.setdefault(meta["gate"], {}), payload.data,
+                                  nodeid)
+            if payload.evidence and not rerun:
+                meta["evidence"] = list(payload.evidence)
+            if (payload.destructive and report.when == "setup" and report.skipped
+                    and nodeid not in self.destructive_skipped):
+                self.destructive_skipped.append(nodeid)
+        failed = report.outcome == "failed"
         self.book.add(PhaseReport(
-            nodeid=nodeid,
-            when=str(report.when),
-            outcome=str(report.outcome),
+            nodeid,
+            str(report.when),
+            str(report.outcome),
             # Under xdist each worker's attempts are kept apart (--dist each runs a test on
             # every worker; duplicates may run side by side).
-            instance=str(getattr(report, "worker_id", "") or ""),
-            xfail=hasattr(report, "wasxfail"),
-            message=failure_message(report) if report.failed else "",
-            duration=float(report.duration or 0.0),
+            str(getattr(report, "worker_id", "") or ""),
+            hasattr(report, "wasxfail"),
+            failure_message(report) if failed else "",
+            float(report.duration or 0.0),
         ))
 
     def test_records(self) -> list[TestRecord]:
@@ -384,12 +399,18 @@ class Controller:
 
     def conclude(self, exit_status: int) -> dict[str, Any]:
         """Decide; if deciding itself fails, a NO-GO that says so."""
+        # Each gate's module only when the gate takes part (its imports are not free).
         if "security" in self.settings.gates_selected:
             with self.guard("security grade"):
+                from pytest_staging.gates.security import gate as security_gate
+
                 security_gate.finalize(self.gate_data, security_gate.security_settings(
                     self.config, self.settings))
-        with self.guard("contract coverage"):
-            contract_gate.finalize(self.config, self.settings, self.gate_data)
+        if "contract" in self.settings.gates_selected:
+            with self.guard("contract coverage"):
+                from pytest_staging.gates.contract import gate as contract_gate
+
+                contract_gate.finalize(self.config, self.settings, self.gate_data)
         try:
             verdict = decide(self.facts(exit_status))
             if not self.redactor.secrets:  # every string would come back unchanged
@@ -526,11 +547,12 @@ class Controller:
             with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as handle:
                 handle.write(markdown + "\n")
         before_errors = len(self.plugin_errors)
-        with self.guard("pytest_staging_verdict hook"):
-            # A copy: a notifier that edits what it is given changes neither the files nor
-            # the exit status.
-            self.config.hook.pytest_staging_verdict(config=self.config,
-                                                    verdict=copy.deepcopy(verdict))
+        hook = self.config.hook.pytest_staging_verdict
+        if hook.get_hookimpls():  # the copy below costs a deep walk of every test's entry
+            with self.guard("pytest_staging_verdict hook"):
+                # A copy: a notifier that edits what it is given changes neither the files nor
+                # the exit status.
+                hook(config=self.config, verdict=copy.deepcopy(verdict))
         # The verdict is written and stands; a failing notifier must still be seen.
         self.late_errors = self.plugin_errors[before_errors:]
         del self.plugin_errors[before_errors:]

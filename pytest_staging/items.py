@@ -36,6 +36,7 @@ class ItemHooks(ReportHooks):
             items[:] = []
             return
         selected = set(self.settings.gates_selected)
+        retries = policy["flaky.retries"]
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
         for item in items:
@@ -47,7 +48,6 @@ class ItemHooks(ReportHooks):
                 continue
             item.user_properties.append(("staging_gate", gate))
             item.user_properties.append(("staging_blocking", str(assignment.blocking).lower()))
-            retries = policy["flaky.retries"]
             if retries and "flaky" not in names:
                 # pytest-rerunfailures' own marker: it reruns, the controller sees "rerun".
                 item.add_marker(pytest.mark.flaky(reruns=retries))

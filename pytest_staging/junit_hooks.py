@@ -1,12 +1,11 @@
-"""JUnit XML: the verdict on the suite's ``--junitxml`` file (controller), and the per-test
-``staging_flaky`` property of a test that passed on a rerun (every process that runs tests).
-The XML itself is written by ``reports.junit``."""
+"""JUnit XML: the verdict on the suite's ``--junitxml`` file (controller). The per-test
+``staging_flaky`` property of a test that passed on a rerun is set by ``report_hooks`` on every
+process that runs tests. The XML itself is written by ``reports.junit``."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -42,22 +41,9 @@ class JunitHooks:
                                     f"{self.path}: {type(exc).__name__}: {exc}", red=True)
 
 
-class FlakyProperty:
-    """On every process that runs tests: a test that passed on a rerun gets the JUnit
-    property ``staging_flaky=true`` (carried by its teardown report, so xdist-safe)."""
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Iterator[None]:
-        report = yield
-        if (report.when == "call" and report.passed
-                and getattr(item, "execution_count", 1) > 1):
-            item.user_properties.append(("staging_flaky", "true"))
-        return report
-
-
 def register(config: pytest.Config, controller: Controller) -> None:
-    """Register the controller's JUnit hooks (and the flaky property of a serial run)."""
-    config.pluginmanager.register(FlakyProperty(), "staging-flaky")
+    """Register the controller's JUnit hooks (the per-test flaky property is set by
+    ``report_hooks.ReportHooks`` on every process that runs tests)."""
     xmlpath = getattr(config.option, "xmlpath", None)
     if xmlpath:
         config.pluginmanager.register(JunitHooks(controller, os.path.abspath(xmlpath)),

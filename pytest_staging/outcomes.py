@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 #: Worst first: the final outcome of a node id is the first of these any instance has.
 #: ``incomplete`` comes first: a missing outcome makes the run incomplete even when another
@@ -25,9 +26,9 @@ SEVERITY = ("incomplete", "error", "failed", "skipped", "xfailed", "xpassed", "p
 RAN = frozenset({"passed", "failed", "error"})
 
 
-@dataclass(frozen=True)
-class PhaseReport:
-    """The facts of one pytest report, as builtins (what the controller reads off a report)."""
+class PhaseReport(NamedTuple):
+    """The facts of one pytest report, as builtins (what the controller reads off a report).
+    A named tuple: immutable, and built three times per test, so cheap to build."""
 
     nodeid: str
     when: str  # setup | call | teardown
@@ -38,7 +39,7 @@ class PhaseReport:
     duration: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)  # one per test and attempt, kept until the verdict: no __dict__ each
 class Attempt:
     """One setup/call/teardown sequence of one instance of a test."""
 
@@ -80,7 +81,7 @@ class Attempt:
         return "incomplete"
 
 
-@dataclass
+@dataclass(slots=True)
 class TestBook:
     """Everything the controller heard of one node id."""
 
@@ -88,7 +89,7 @@ class TestBook:
 
     nodeid: str
     #: Instances selected to run, per instance: the worker id under --dist each, else "".
-    expected: Counter[str] = field(default_factory=Counter)
+    expected: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
     duration: float = 0.0
 
@@ -114,6 +115,15 @@ class TestBook:
     def final(self) -> tuple[str, str, bool]:
         """``(outcome, message, flaky)``: the worst outcome over every instance; an instance
         that was selected but has fewer counted attempts than expected is ``incomplete``."""
+        if len(self.attempts) == 1 and self.expected.keys() <= {""}:
+            # The common case, decided without the general bookkeeping below: one attempt
+            # (no rerun, no duplicate) of a test selected at most once, that completed.
+            attempts = self.attempts.get("")
+            if (attempts is not None and len(attempts) == 1 and not attempts[0].discarded
+                    and self.expected.get("", 0) <= 1):
+                outcome = attempts[0].outcome()
+                if outcome != "incomplete":
+                    return outcome, attempts[0].message, False
         outcomes: list[tuple[str, str]] = []
         discarded = False
         counted: Counter[str] = Counter()
@@ -149,7 +159,8 @@ class OutcomeBook:
 
     def expect(self, nodeid: str, instance: str = "") -> None:
         """One more instance of ``nodeid`` was selected to run (on ``instance``)."""
-        self.book(nodeid).expected[instance] += 1
+        expected = self.book(nodeid).expected
+        expected[instance] = expected.get(instance, 0) + 1
 
     def book(self, nodeid: str) -> TestBook:
         book = self.tests.get(nodeid)

@@ -22,7 +22,6 @@ from pytest_staging import (
     option_paths,
     promotion,
     pytest_html_hooks,
-    skip_location,
 )
 from pytest_staging.browser import glue as browser_glue
 from pytest_staging.durations import seconds_option
@@ -270,9 +269,6 @@ def _fail_usage(config: pytest.Config, message: str) -> None:
 
 def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     from pytest_staging.controller import Controller, XdistControllerHooks
-    from pytest_staging.gates.contract import gate as contract_gate
-    from pytest_staging.gates.parity import gate as parity_gate
-    from pytest_staging.gates.security import gate as security_gate
     from pytest_staging.items import ItemHooks
 
     try:
@@ -283,7 +279,6 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
-    skip_location.register(config)
     insecure_tls.register(config, settings)
     pytest_html_hooks.register_test_process(config)
     if config.option.collectonly:
@@ -295,13 +290,12 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
                               Redactor(), run_id=config.stash.get(RUN_ID_KEY, ""))
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
-        security_gate.register(config, settings)
-        parity_gate.register(config, settings)
-        contract_gate.register(config, settings)
+        _register_gates(config, settings)
         return
+    contract_gate = _selected_gate(settings, "contract")
     problem = (promotion.usage_problem(config, settings)
                or browser_glue.usage_problem(config, settings)
-               or contract_gate.usage_problem(settings))
+               or (contract_gate.usage_problem(settings) if contract_gate else ""))
     if problem:
         _fail_usage(config, problem)
     from pytest_staging import attestation_glue
@@ -329,16 +323,44 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     github_annotations.register(config, controller)
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
-        contract_gate.register_xdist(config, settings)
+        if contract_gate:
+            contract_gate.register_xdist(config, settings)
     else:
         # The destructive guard needs the redirect chain, known once the target was checked.
         items = ItemHooks(settings, controller.redactor, lambda: controller.target.sensitive,
                           controller.blocked)
         config.pluginmanager.register(items, "staging-items")
-        security_gate.register(config, settings)
-        parity_gate.register(config, settings)
-        contract_gate.register(config, settings, is_sensitive=lambda: controller.target.sensitive,
-                               blocked=controller.blocked)
+        _register_gates(config, settings, is_sensitive=lambda: controller.target.sensitive,
+                        blocked=controller.blocked)
+
+
+#: The built-in gates whose glue registers collection hooks; each ``register`` does nothing
+#: for a gate the run left out, so a gate that is not selected is not even imported.
+_GATE_MODULES = {"security": "pytest_staging.gates.security.gate",
+                 "parity": "pytest_staging.gates.parity.gate",
+                 "contract": "pytest_staging.gates.contract.gate"}
+
+
+def _selected_gate(settings: Settings, name: str) -> Any:
+    """The glue module of built-in gate ``name`` if the run selected it, else None."""
+    if name not in settings.gates_selected:
+        return None
+    import importlib
+
+    return importlib.import_module(_GATE_MODULES[name])
+
+
+def _register_gates(config: pytest.Config, settings: Settings, *, is_sensitive: Any = None,
+                    blocked: Any = None) -> None:
+    """The selected built-in gates' items, on the process that collects the tests."""
+    for name in ("security", "parity"):
+        gate = _selected_gate(settings, name)
+        if gate is not None:
+            gate.register(config, settings)
+    contract_gate = _selected_gate(settings, "contract")
+    if contract_gate is not None:
+        contract_gate.register(config, settings, is_sensitive=is_sensitive or (lambda: False),
+                               blocked=blocked or (lambda: ""))
 
 
 def _wire_hooks() -> Any:
@@ -353,9 +375,6 @@ def _xdist_active(config: pytest.Config) -> bool:
 
 
 def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> None:
-    from pytest_staging.gates.contract import gate as contract_gate
-    from pytest_staging.gates.parity import gate as parity_gate
-    from pytest_staging.gates.security import gate as security_gate
     from pytest_staging.items import ItemHooks
 
     try:
@@ -365,7 +384,6 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
-    skip_location.register(config)
     insecure_tls.register(config, settings)
     pytest_html_hooks.register_test_process(config)
     config.pluginmanager.register(performance_glue.WorkerLockHooks(), "staging-performance-lock")
@@ -375,12 +393,8 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     config.pluginmanager.register(items, "staging-items")
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     log_redaction.register(config, items.redactor)
-    config.pluginmanager.register(junit_hooks.FlakyProperty(), "staging-flaky")
-    security_gate.register(config, settings)
-    parity_gate.register(config, settings)
     browser_glue.configure(config, settings, controller=False)
-    contract_gate.register(config, settings, is_sensitive=lambda: sensitive,
-                           blocked=lambda: blocked)
+    _register_gates(config, settings, is_sensitive=lambda: sensitive, blocked=lambda: blocked)
 
 
 def _settings(config: pytest.Config) -> Settings:

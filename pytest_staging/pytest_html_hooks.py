@@ -71,8 +71,13 @@ class EvidenceExtras:
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         report: pytest.TestReport = yield
-        evidence = getattr(report, "staging_evidence", None)
-        if report.failed and evidence:
+        if not report.failed:
+            return report  # type: ignore[return-value]
+        from pytest_staging.wire import payload_of
+
+        payload = payload_of(report)
+        evidence = payload.evidence if payload is not None else None
+        if evidence:
             from pytest_html import extras
 
             text = json.dumps(evidence, indent=2, default=str)
@@ -112,8 +117,9 @@ class HtmlVerdict:
 
 
 def register_test_process(config: pytest.Config) -> None:
-    """Where tests run (serial run or xdist worker)."""
-    if config.pluginmanager.hasplugin("html"):
+    """Where tests run (serial run or xdist worker), when pytest-html writes a report (its
+    options reach the workers too): a run without ``--html`` pays no report hook for it."""
+    if active(config):
         config.pluginmanager.register(EvidenceExtras(), "staging-html-extras")
 
 

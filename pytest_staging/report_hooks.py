@@ -21,6 +21,7 @@ from pytest_staging.gate_assignment import assigned
 from pytest_staging.printable import sanitize_report
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
+from pytest_staging.skip_location import relocate_skip
 from pytest_staging.wire import ReportPayload, ensure_payload
 
 #: The test's ``staging`` client (set by the fixture), for its exchanges as evidence.
@@ -51,9 +52,19 @@ class ReportHooks:
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         report: pytest.TestReport = yield
-        if (report.failed and call.excinfo is not None
-                and isinstance(call.excinfo.value, requests.RequestException)):
-            report.longrepr = short_http_failure(call.excinfo)
+        # One wrapper per report for all of this (three reports per test): the skip location,
+        # the flaky property, the payload, redaction.
+        if report.outcome == "skipped":
+            relocate_skip(item, report)
+        elif report.outcome == "failed":
+            if call.excinfo is not None and isinstance(call.excinfo.value,
+                                                       requests.RequestException):
+                report.longrepr = short_http_failure(call.excinfo)
+        elif (report.outcome == "passed" and report.when == "call"
+              and getattr(item, "execution_count", 1) > 1):
+            # Passed on a rerun (pytest-rerunfailures): the JUnit property staging_flaky=true,
+            # carried by the report, so xdist-safe.
+            item.user_properties.append(("staging_flaky", "true"))
         gate, blocking = assigned(item, self.settings.policy.default_gate)
         payload = ensure_payload(report)
         payload.gate, payload.blocking = gate, blocking
@@ -67,15 +78,21 @@ class ReportHooks:
     def annotate(self, item: pytest.Item, report: pytest.TestReport,
                  payload: ReportPayload) -> None:
         """Fill the report's payload (gate data, evidence, destructive skip); redact it."""
-        payload.destructive = item.stash.get(DESTRUCTIVE_KEY, False)
+        stash = item.stash
+        if DESTRUCTIVE_KEY in stash:
+            payload.destructive = stash[DESTRUCTIVE_KEY]
         data = gate_record.take(item)
         if data:
             payload.data = self.redactor_data(data)
-        client = item.stash.get(CLIENT_KEY, None)
-        if report.failed and client is not None and client.exchanges:
-            evidence = client.evidence(self.redactor)
-            payload.evidence = [*evidence, *payload.evidence]
-            report.sections.append(("staging: last HTTP exchanges", format_evidence(evidence)))
+        if report.outcome == "failed":
+            client = stash.get(CLIENT_KEY, None)
+            if client is not None and client.exchanges:
+                evidence = client.evidence(self.redactor)
+                payload.evidence = [*evidence, *payload.evidence]
+                report.sections.append(("staging: last HTTP exchanges",
+                                        format_evidence(evidence)))
+        if report.longrepr is None and not report.sections:
+            return  # a passed phase that printed nothing: no text to redact or escape
         self.redact_report(report)
         sanitize_report(report)  # control characters from the target print as escapes
 

@@ -7,7 +7,6 @@ a user nothing and looks like a crash. The test's own name is the useful locatio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,11 @@ import pytest
 _OWN = str(Path(__file__).resolve().parent)
 
 
-class SkipLocation:
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_makereport(self, item: pytest.Item,
-                                  call: pytest.CallInfo[None]) -> Iterator[None]:
-        report: pytest.TestReport = yield
-        longrepr = report.longrepr
-        if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
-            path = str(Path(str(longrepr[0])).resolve())
-            if path.startswith(_OWN):
-                report.longrepr = (item.nodeid, None, longrepr[2])  # type: ignore[assignment]
-        return report  # type: ignore[return-value]
-
-
-def register(config: pytest.Config) -> None:
-    config.pluginmanager.register(SkipLocation(), "staging-skip-location")
+def relocate_skip(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A skip raised inside the plugin is shown at the test (called by the core's report
+    hook, ``items.ItemHooks``, for skipped reports)."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        path = str(Path(str(longrepr[0])).resolve())
+        if path.startswith(_OWN):
+            report.longrepr = (item.nodeid, None, longrepr[2])  # type: ignore[assignment]

@@ -20,7 +20,7 @@ import pytest
 ATTR = "staging"
 
 
-@dataclass
+@dataclass(slots=True)  # one per report, kept as long as the report: no __dict__ each
 class ReportPayload:
     """Our facts about one report: the test's gate, whether it blocks, what it recorded."""
 
@@ -46,7 +46,9 @@ class ReportPayload:
 def payload_of(report: Any) -> ReportPayload | None:
     """The payload a report carries (None for reports of processes without the plugin)."""
     value = getattr(report, ATTR, None)
-    if isinstance(value, ReportPayload):
+    if value is None:  # most reports on their way in: skip the Mapping (ABC) check
+        return None
+    if type(value) is ReportPayload or isinstance(value, ReportPayload):
         return value
     if isinstance(value, Mapping):
         return ReportPayload.from_dict(value)

@@ -19,7 +19,9 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     Every string that may come from the target or a test goes through :func:`md_escape`
     (after control characters are made visible), so none can add HTML, a heading or a
     banner of its own."""
-    verdict = printable_data(verdict)
+    # The per-test list is not part of the summary: escaping (copying) thousands of entries
+    # would be wasted.
+    verdict = printable_data({k: v for k, v in verdict.items() if k != "tests"})
     go = verdict["verdict"] == "GO"
     lines = [f"## {'✅' if go else '⛔'} {verdict['verdict']}: staging verdict", ""]
     lines.append(md_escape(headline(verdict)))

@@ -20,7 +20,8 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
 
     Control characters in any string (a reason quoting a response) print as visible escapes:
     an ``ESC[2J`` from the target must not clear the CI log."""
-    verdict = printable_data(verdict)
+    # The per-test list is not printed here: escaping thousands of entries would be wasted.
+    verdict = printable_data({k: v for k, v in verdict.items() if k != "tests"})
     lines: list[Line] = []
     rows = gate_rows(verdict)
     width = max([len(r["gate"]) for r in rows] + [4])

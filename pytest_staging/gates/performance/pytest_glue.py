@@ -91,19 +91,17 @@ class PerformanceHooks:
                 item.add_marker(pytest.mark.performance)
         items.sort(key=is_load_test)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item,
-                                  call: pytest.CallInfo[None]) -> Iterator[Any]:
-        """A passing test that asked for a load (the fixture, or marker thresholds) but measured
-        nothing is no evidence: a failed blocking check, not a pass."""
-        report = yield
-        if call.when == "call" and report.passed and _active(item.config):
-            why = measured_nothing(item)
-            if why:
-                record(item, checks=[{"name": f"{item.nodeid}: load run", "passed": False,
-                                      "blocking": True, "detail": why, "load": item.nodeid,
-                                      "kind": "no-load"}])  # fmt: skip
-        return report
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The no-load check only when a selected test may ask for a load: after every
+        plugin's and conftest's ``pytest_collection_modifyitems`` (one may add the marker)."""
+        if not _active(session.config):
+            return
+        for item in session.items:
+            # keywords: the item's and its parents' markers, without a walk per question
+            if GATE in item.keywords or is_load_test(item):
+                want_load_check(session.config)
+                return
 
     def __init__(self) -> None:
         #: xdist test run ids of this controller's workers (one per run).
@@ -120,6 +118,35 @@ class PerformanceHooks:
         """On the xdist controller: remove the run's lock directory once the workers are gone."""
         for uid in self.testrunuids:
             shutil.rmtree(shared_dir(uid, create=False), ignore_errors=True)
+
+
+class LoadCheckHooks:
+    """Registered only when a test may ask for a load (a ``staging_load`` user or a
+    ``performance`` marker at collection; ``staging_load`` itself when reached through
+    ``getfixturevalue``): the other tests pay no report hook for it."""
+
+    @pytest.hookimpl(wrapper=True, trylast=True)  # inside the core's report hook: it takes
+    def pytest_runtest_makereport(self, item: pytest.Item,  # what this records
+                                  call: pytest.CallInfo[None]) -> Iterator[Any]:
+        """A passing test that asked for a load (the fixture, or marker thresholds) but measured
+        nothing is no evidence: a failed blocking check, not a pass."""
+        report = yield
+        if call.when == "call" and report.passed and _active(item.config):
+            why = measured_nothing(item)
+            if why:
+                record(item, checks=[{"name": f"{item.nodeid}: load run", "passed": False,
+                                      "blocking": True, "detail": why, "load": item.nodeid,
+                                      "kind": "no-load"}])  # fmt: skip
+        return report
+
+
+LOAD_CHECK_NAME = "staging-performance-load-check"
+
+
+def want_load_check(config: pytest.Config) -> None:
+    """Register ``LoadCheckHooks`` once (before the report of the test that needs it)."""
+    if config.pluginmanager.get_plugin(LOAD_CHECK_NAME) is None:
+        config.pluginmanager.register(LoadCheckHooks(), LOAD_CHECK_NAME)
 
 
 class WorkerLockHooks:
@@ -480,4 +507,5 @@ def staging_load(request: pytest.FixtureRequest,
     """
     load = StagingLoad(request, tmp_path_factory.mktemp("staging-load"))
     request.node.stash[COUNT_KEY] = 0  # a rerun attempt starts counting its loads afresh
-    yield load  # a passing test that ran no load: see PerformanceHooks.pytest_runtest_makereport
+    want_load_check(request.config)  # reached through getfixturevalue: not seen at collection
+    yield load  # a passing test that ran no load: see LoadCheckHooks.pytest_runtest_makereport
