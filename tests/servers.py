@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import socket
 import ssl
@@ -152,6 +153,12 @@ class SilentServer:
 
 #: Sockets bound without listening, held for the life of the test process (see free_port).
 _HELD: list[socket.socket] = []
+
+
+@atexit.register
+def _release_held() -> None:
+    for sock in _HELD:
+        sock.close()
 
 
 def free_port() -> int:
