@@ -126,7 +126,6 @@ def early_target(config: Any, environ: Mapping[str, str]) -> tuple[bool, Path]:
 
 
 ENV_URL = str(_URL.env)
-SHOW_SETTINGS = BY_NAME["show_settings"].flag
 ENV_REPORT_DIR = str(_REPORT_DIR.env)
 
 
@@ -142,8 +141,7 @@ def invalidate_early(config: Any, environ: Mapping[str, str] | None = None) -> N
         configured, report_dir = early_target(config, environ)
     except Exception:
         return  # the ordinary start-up path reports what is wrong with the options
-    if not configured or SHOW_SETTINGS in early_args(config, environ):
-        # --staging-show-settings runs nothing and writes nothing: the last run's verdict stays.
+    if not configured:
         return
     with contextlib.suppress(OSError):
         write_placeholder(report_dir, "run did not get past start-up (no verdict yet)",

@@ -157,7 +157,10 @@ def test_show_settings_names_every_source_and_redacts(pytester: pytest.Pytester,
     assert rows["target.wait"].endswith("command line (--staging-wait)")
     assert rows["target.timeout"].endswith("default")
     assert "advisory, min_tests 0" in rows["gates.performance"]
-    assert not (pytester.path / "out").exists(), "showing settings writes no verdict"
+    # Runs nothing, yet like every invocation with a staging URL it leaves no earlier verdict
+    # behind: a GO of yesterday must not survive a look at the settings.
+    verdict = json.loads((pytester.path / "out" / "verdict.json").read_text())
+    assert verdict["verdict"] == "NO-GO" and verdict["tests"] == []
 
 
 def test_show_settings_with_a_bad_policy_is_a_usage_error(pytester: pytest.Pytester) -> None:
