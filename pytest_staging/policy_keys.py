@@ -138,13 +138,14 @@ def all_of(*checks: Check) -> Check:
     return check
 
 
-def from_raising(parse: Callable[[Any], Any]) -> Check:
-    """A check from a parser that raises ValueError with the problem (a threshold, a
+def from_raising(parse: Callable[[Any], Any],
+                 errors: type[Exception] | tuple[type[Exception], ...] = ValueError) -> Check:
+    """A check from a parser that raises ``errors`` with the problem (a threshold, a
     timespan): one parser decides what is valid, at load time and at run time."""
     def check(value: Any) -> str | None:
         try:
             parse(value)
-        except ValueError as exc:
+        except errors as exc:
             return str(exc)
         return None
     return check

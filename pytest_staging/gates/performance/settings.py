@@ -44,14 +44,6 @@ def _fail_ratio(value: Any) -> str | None:
     return None
 
 
-def _timespan(value: Any) -> str | None:
-    try:
-        parse_timespan(value)
-    except LoadError as exc:
-        return str(exc)
-    return None
-
-
 PERFORMANCE_KEYS: tuple[Key, ...] = (
     Key("performance.thresholds", (list,), [],
         "thresholds judged for every load test, e.g. 'p95 < 300ms', 'fail_ratio < 1%'",
@@ -70,7 +62,7 @@ PERFORMANCE_KEYS: tuple[Key, ...] = (
     Key("performance.spawn_rate", (int, float), 10, "default users started per second",
         positive),
     Key("performance.run_time", (str, int, float), "10s",
-        "default load duration: seconds or '30s', '2m'", _timespan),
+        "default load duration: seconds or '30s', '2m'", from_raising(parse_timespan, LoadError)),
     Key("performance.stop_timeout", (int, float), 5,
         "seconds Locust lets tasks finish at the end", positive),
     Key("performance.processes", (int,), 0,
