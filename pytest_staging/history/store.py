@@ -324,7 +324,7 @@ def _insert_run(conn: sqlite3.Connection, verdict: Mapping[str, Any]) -> int:
     pk = int(cursor.lastrowid or 0)
     _insert_gates(conn, pk, gates)
     _insert_tests(conn, pk, verdict.get("tests") or [], gates)
-    _insert_loads(conn, pk, (gates.get("performance") or {}).get("metrics") or {})
+    _insert_loads(conn, pk, gates.get("performance") or {})
     _insert_findings(conn, pk, gates)
     return pk
 
@@ -391,8 +391,11 @@ def _metric_row(pk: int, load: str, endpoint: str, block: Mapping[str, Any]) -> 
     return (pk, load, endpoint, *(_number(block.get(m)) for m in LOAD_METRICS))
 
 
-def _insert_loads(conn: sqlite3.Connection, pk: int, loads: Mapping[str, Any]) -> None:
+def _insert_loads(conn: sqlite3.Connection, pk: int, gate: Mapping[str, Any]) -> None:
+    from pytest_staging.gates.performance.report import thresholds_of
+
     rows, limits = [], []
+    loads = gate.get("metrics") or {} if isinstance(gate, Mapping) else {}
     for name, metrics in loads.items():
         if not isinstance(metrics, Mapping) or "requests" not in metrics:
             continue
@@ -400,16 +403,10 @@ def _insert_loads(conn: sqlite3.Connection, pk: int, loads: Mapping[str, Any]) -
         for endpoint, block in (metrics.get("endpoints") or {}).items():
             if isinstance(block, Mapping):
                 rows.append(_metric_row(pk, str(name), str(endpoint), block))
-        seen = set()
-        for result in metrics.get("thresholds") or []:
-            if not isinstance(result, Mapping) or not result.get("expr"):
-                continue
-            expr = str(result["expr"])
-            if expr in seen:
-                continue
-            seen.add(expr)
-            limits.append((pk, str(name), expr, result.get("metric"), result.get("endpoint"),
-                           _number(result.get("limit")), int(result.get("passed") is True)))
+        for result in thresholds_of(gate, str(name)):
+            limits.append((pk, str(name), result["expr"], result["metric"],
+                           result["endpoint"], _number(result["limit"]),
+                           int(result["passed"])))
     conn.executemany(f"INSERT INTO loads VALUES ({', '.join('?' * (3 + len(LOAD_METRICS)))})",
                      rows)
     conn.executemany("INSERT INTO thresholds VALUES (?, ?, ?, ?, ?, ?, ?)", limits)
