@@ -429,7 +429,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         **({"selection": dict(facts.selection)} if facts.selection else {}),
         **({"quarantine": _quarantine_entries(facts)} if facts.quarantine else {}),
         **({"history": {k: v for k, v in facts.history.items() if k != "problems"}}
-           if facts.history else {}),
+           if set(facts.history) - {"problems"} else {}),
         **({"provenance": dict(facts.provenance)} if facts.provenance else {}),
     }
 

@@ -17,6 +17,7 @@ table keyed by (run, test); node ids are stored once in ``tests``.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -148,9 +149,10 @@ def _json(value: Any) -> str:
 
 
 def _number(value: Any) -> float | None:
+    """A finite number as a float; anything else is not measured (None)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    return float(value) if math.isfinite(value) else None
 
 
 class Store:
