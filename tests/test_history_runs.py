@@ -5,9 +5,6 @@ Chromium."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -19,8 +16,6 @@ from typing import Any
 import pytest
 from chart_pages import CHROMIUM, open_page
 from servers import LoopbackServer, text_answer
-
-from pytest_staging.history import store as store_mod
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 

@@ -118,9 +118,8 @@ def test_migrations_run_once_and_a_newer_schema_is_refused(tmp_path: Path) -> No
         assert migrate(store, more) == SCHEMA_VERSION + 1
         assert store.query("SELECT run_id, note FROM runs")[0][0] == "r1"
     with pytest.raises(StoreError, match=r"schema version 2, newer than this pytest-staging "
-                                         r"knows \(1\): upgrade"):
-        with open_store(path, write=True):
-            pass
+                                         r"knows \(1\): upgrade"), open_store(path, write=True):
+        pass
 
 
 @pytest.mark.parametrize("content,why", [
@@ -131,9 +130,8 @@ def test_garbage_is_refused_in_words(tmp_path: Path, content: bytes, why: str) -
     path = tmp_path / "h.db"
     path.write_bytes(content)
     for write in (True, False):
-        with pytest.raises(StoreError, match=why) as info:
-            with open_store(path, write=write):
-                pass
+        with pytest.raises(StoreError, match=why) as info, open_store(path, write=write):
+            pass
         assert str(path) in str(info.value) and "\n" not in str(info.value)
     assert path.read_bytes() == content  # never "repaired" into an empty store
 
@@ -142,9 +140,9 @@ def test_another_programs_database_is_not_touched(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE users (name TEXT)")
-    with pytest.raises(StoreError, match="another program's SQLite database"):
-        with open_store(path, write=True):
-            pass
+    with pytest.raises(StoreError, match="another program's SQLite database"), \
+            open_store(path, write=True):
+        pass
     with sqlite3.connect(path) as conn:
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
 
@@ -158,9 +156,9 @@ def test_a_locked_store_gives_up_after_bounded_waits(tmp_path: Path,
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(StoreError, match="is locked by another process"):
-            with open_store(path, write=True) as store:
-                store.append(verdict("r2", True, {"t::a": "passed"}))
+        with pytest.raises(StoreError, match="is locked by another process"), \
+                open_store(path, write=True) as store:
+            store.append(verdict("r2", True, {"t::a": "passed"}))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
