@@ -237,3 +237,12 @@ def test_a_store_that_breaks_after_the_verdict_is_a_terminal_line(tmp_path: Path
     run.path = _unwritable(tmp_path / "x")  # gone between the verdict and the append
     run.record({"run": {"id": "r1"}, "verdict": "GO"})
     assert len(run.late) == 1 and "this run was not recorded (its verdict stands)" in run.late[0]
+
+
+def test_the_documented_policy_loads() -> None:
+    from pytest_staging.policy import load_policy
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "examples" / "history-policy.toml"
+    policy = load_policy(docs)
+    assert policy["history.path"] == "staging-history/runs.db"
+    assert [e["owner"] for e in policy["flaky.quarantine"]] == ["alice"]

@@ -150,9 +150,14 @@ def _json(value: Any) -> str:
 
 def _number(value: Any) -> float | None:
     """A finite number as a float; anything else is not measured (None)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    kind = type(value)
+    if kind is float:
+        return value if -1e300 < value < 1e300 else None  # False for NaN and infinities
+    if kind is int:
+        return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) else None
+    return None
 
 
 class Store:
@@ -346,8 +351,10 @@ def _insert_gates(conn: sqlite3.Connection, pk: int, gates: Mapping[str, Any]) -
 
 def test_ids(conn: sqlite3.Connection, tests: Iterable[tuple[str, str]]) -> dict[str, int]:
     """Row ids of node ids (added when new; their gate kept up to date)."""
-    known = {row[1]: (row[0], row[2]) for row in conn.execute("SELECT id, nodeid, gate "
-                                                               "FROM tests")}
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: thousands of rows
+    known = {nodeid: (pk, gate) for pk, nodeid, gate in cursor.execute(
+        "SELECT id, nodeid, gate FROM tests")}
     ids: dict[str, int] = {}
     for nodeid, gate in tests:
         found = known.get(nodeid)
@@ -367,15 +374,18 @@ def _insert_tests(conn: sqlite3.Connection, pk: int, tests: Sequence[Any],
                   gates: Mapping[str, Any]) -> None:
     entries = [t for t in tests if isinstance(t, Mapping) and t.get("nodeid")]
     ids = test_ids(conn, [(str(t["nodeid"]), str(t.get("gate") or "")) for t in entries])
-    rows = {}
+    rows: dict[str, tuple[Any, ...]] = {}
     for t in entries:
         # A node id listed twice keeps its worst outcome (the verdict's rule: any failure wins).
         nodeid = str(t["nodeid"])
         outcome = str(t.get("outcome") or "incomplete")
         if nodeid in rows and rows[nodeid][2] in FAILED:
             continue
-        rows[nodeid] = (pk, ids[nodeid], outcome,
-                        round(max(_number(t.get("duration")) or 0.0, 0.0) * 1e6),
+        duration = t.get("duration")
+        # 0 <= d < 1e9 is False for NaN; anything but a number is 0 (not measured).
+        micros = round(duration * 1e6) if type(duration) in (float, int) \
+            and 0 <= duration < 1e9 else 0
+        rows[nodeid] = (pk, ids[nodeid], outcome, micros,
                         int(t.get("blocking", True) is not False), int(bool(t.get("flaky"))),
                         int(bool(t.get("quarantined"))))
     conn.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", rows.values())
@@ -390,7 +400,7 @@ def _insert_tests(conn: sqlite3.Connection, pk: int, tests: Sequence[Any],
 
 
 def _metric_row(pk: int, load: str, endpoint: str, block: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (pk, load, endpoint, *(_number(block.get(m)) for m in LOAD_METRICS))
+    return (pk, load, endpoint, *[_number(block.get(m)) for m in LOAD_METRICS])
 
 
 def _insert_loads(conn: sqlite3.Connection, pk: int, gate: Mapping[str, Any]) -> None:

@@ -72,8 +72,11 @@ def _loads(store: Store, marks: str, index: dict[int, int], count: int) -> dict[
         load = loads.setdefault(row["load"], {"total": {}, "endpoints": {}, "thresholds": {}})
         scope = load["endpoints"].setdefault(row["endpoint"], {}) if row["endpoint"] \
             else load["total"]
+        at = index[row["run"]]
         for metric in LOAD_METRICS:
-            scope.setdefault(metric, [None] * count)[index[row["run"]]] = row[metric]
+            if metric not in scope:
+                scope[metric] = [None] * count
+            scope[metric][at] = row[metric]
     for row in store.query(f"SELECT * FROM thresholds WHERE run IN ({marks}) AND "
                            "(endpoint IS NULL OR endpoint = '')"):
         load = loads.get(row["load"])

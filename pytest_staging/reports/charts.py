@@ -121,8 +121,8 @@ def verdict_bars(chart_id: str, title: str, runs: Sequence[Mapping[str, Any]],
     gos = [1 if r.get("verdict") == "GO" else None for r in runs]
     nogos = [None if r.get("verdict") == "GO" else 1 for r in runs]
     return {"id": chart_id, "title": title, "height": height,
-            "x": {"label": "run", "values": list(range(len(runs))), "labels": list(labels),
-                  "short": list(short or labels)},
+            "x": {"label": "run", "axisLabel": "", "values": list(range(len(runs))),
+                  "labels": list(labels), "short": list(short or labels)},
             "scales": {"verdict": {"label": "", "range": [0, 1.1], "hidden": True}},
             "series": [
                 {"label": "GO", "scale": "verdict", "color": GO_COLOR, "style": "bars",

@@ -78,7 +78,8 @@
     var data = [spec.x.values];
     spec.series.forEach(function (s) { series.push(seriesOf(spec, s)); data.push(s.values); });
     var scales = {x: {time: false}};
-    var axes = [{label: spec.x.label, labelSize: 22, stroke: "#5f6368",
+    var xLabel = spec.x.axisLabel !== undefined ? spec.x.axisLabel : spec.x.label;
+    var axes = [{label: xLabel, labelSize: xLabel ? 22 : 0, stroke: "#5f6368",
                  grid: {stroke: "#eceff1"},
                  values: function (u, splits) {
                    return splits.map(function (v) { return xText(spec, v, true); });
