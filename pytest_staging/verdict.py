@@ -361,7 +361,9 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         gates[name] = entry
         reasons.extend(gate_reasons)
         warnings.extend(gate_warnings)
-    ran = sum(1 for t in facts.tests if t.outcome in RAN)
+    # A quarantined test is no evidence: a run of only quarantined tests ran nothing.
+    ran = sum(1 for t in facts.tests if t.outcome in RAN
+              and quarantined.get(t.nodeid, {}).get("expired", True))
     if ran == 0 and judge_empty and not any(g["status"] == "empty" and g["blocking"]
                                             and g["min_tests"] > 0 for g in gates.values()):
         reasons.append("no test ran")

@@ -246,3 +246,45 @@ def test_the_documented_policy_loads() -> None:
     policy = load_policy(docs)
     assert policy["history.path"] == "staging-history/runs.db"
     assert [e["owner"] for e in policy["flaky.quarantine"]] == ["alice"]
+
+
+def _facts(tests: list[Any], quarantine: list[dict[str, Any]], min_tests: int = 1,
+           checks: list[dict[str, Any]] | None = None) -> Any:
+    from pytest_staging.verdict import GateSpec, RunFacts, TargetFacts
+
+    return RunFacts(complete=True, target=TargetFacts(url="http://x/", ready=True),
+                    gates=[GateSpec("integration", min_tests=min_tests)], tests=tests,
+                    gate_data={"integration": {"checks": checks or []}},
+                    quarantine=quarantine)
+
+
+def test_decide_with_quarantine_entries() -> None:
+    from pytest_staging.quarantine import quarantine_facts
+    from pytest_staging.verdict import TestRecord, decide
+
+    today = dt.date(2026, 6, 1)
+    entries = quarantine_facts([
+        {"test": "t.py::test_x", "owner": "alice", "expires": dt.date(2026, 6, 1)},  # today
+        {"test": "t.py::test_old", "owner": "bob", "expires": "2026-05-31"}], today)
+    assert [e["expired"] for e in entries] == [False, True]  # blocks from the day after
+    ok = TestRecord("t.py::test_ok", "integration", outcome="passed")
+    # a parametrization is covered by its test's entry; its failing check is excused too
+    param = TestRecord("t.py::test_x[1]", "integration", outcome="failed", message="boom")
+    check = {"name": "t.py::test_x[1]: p95 < 1s", "passed": False, "blocking": True,
+             "detail": "p95 = 2 s", "nodeid": "t.py::test_x[1]"}
+    v = decide(_facts([ok, param], entries, checks=[check]))
+    assert v["verdict"] == "GO", v["reasons"]
+    assert v["gates"]["integration"]["status"] == "advisory"
+    assert v["gates"]["integration"]["ran"] == 1
+    assert [t.get("quarantined") for t in v["tests"]] == [None, True]
+    # only quarantined tests ran: no evidence, even with min_tests = 0
+    v = decide(_facts([param], entries, min_tests=0))
+    assert v["verdict"] == "NO-GO" and "no test ran" in v["reasons"]
+    # an expired entry blocks, and says since when and whose it was
+    old = TestRecord("t.py::test_old", "integration", outcome="error", message="gone")
+    v = decide(_facts([ok, old], entries))
+    assert v["reasons"] == ["integration: t.py::test_old errored: gone (quarantine expired "
+                            "2026-05-31, owner bob)"]
+    # an entry without a judged expiry (a hand-edited verdict) is no quarantine
+    v = decide(_facts([ok, param], [{"test": "t.py::test_x", "owner": "alice"}]))
+    assert v["verdict"] == "NO-GO"
