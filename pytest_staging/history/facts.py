@@ -12,7 +12,7 @@ current run's tests and can run again when the run is decided again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,11 +102,4 @@ def history_facts(past: Past, tests: Iterable[Any], version: str | None) -> dict
     }
 
 
-def flaky_line(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
-    """One flaky test as the reports name it."""
-    return (f"{entry.get('nodeid')}: failed {entry.get('failed')} and passed "
-            f"{entry.get('passed')} of the last {facts.get('runs_compared')} run(s) on "
-            f"version {facts.get('version') or '(none observed)'}")
-
-
-__all__ = ["MAX_NAMED", "RECENT", "Past", "flaky_line", "history_facts", "read_past"]
+__all__ = ["MAX_NAMED", "RECENT", "Past", "history_facts", "read_past"]

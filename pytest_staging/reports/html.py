@@ -23,8 +23,8 @@ from pytest_staging.gates.contract.report import html_view as contract_view
 from pytest_staging.gates.parity.report import html_view as parity_view
 from pytest_staging.gates.performance.report import thresholds_of
 from pytest_staging.gates.security.accepted import accepted_rows
-from pytest_staging.history.facts import flaky_line
 from pytest_staging.reports import charts
+from pytest_staging.reports.summary import flaky_line
 
 BUILTIN_GATES = ("integration", "security", "performance")
 COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")

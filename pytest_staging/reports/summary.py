@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -61,6 +62,13 @@ def security_line(verdict: dict[str, Any]) -> str:
     return text
 
 
+def flaky_line(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
+    """One flaky test as the reports name it."""
+    return (f"{entry.get('nodeid')}: failed {entry.get('failed')} and passed "
+            f"{entry.get('passed')} of the last {facts.get('runs_compared')} run(s) on "
+            f"version {facts.get('version') or '(none observed)'}")
+
+
 def quarantine_lines(verdict: dict[str, Any]) -> list[str]:
     """One line per quarantine entry: the test, what it did, owner and expiry."""
     lines = []
@@ -76,8 +84,6 @@ def quarantine_lines(verdict: dict[str, Any]) -> list[str]:
 
 def history_lines(verdict: dict[str, Any]) -> list[str]:
     """What the history store said: the last GO, new failures since it, flaky tests."""
-    from pytest_staging.history.facts import flaky_line
-
     history = verdict.get("history")
     if not isinstance(history, dict) or not history:
         return []
