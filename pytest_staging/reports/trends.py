@@ -133,7 +133,7 @@ def render_trends_markdown(data: Mapping[str, Any]) -> str:
         return "\n".join([*lines, f"No run recorded in {md_code(data['store'])}.", ""])
     go = sum(1 for r in runs if r["verdict"] == "GO")
     lines.append(f"{len(runs)} run(s) of {md_escape(', '.join(data['targets']))}: {go} GO, "
-                 f"{len(runs) - go} NO-GO. Latest first →oldest: "
+                 f"{len(runs) - go} NO-GO; newest first: "
                  + "".join("✅" if r["verdict"] == "GO" else "⛔" for r in reversed(runs[-30:])))
     lines.append("")
     latest = runs[-1]
