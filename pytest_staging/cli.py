@@ -112,9 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a metric change of at least PERCENT is significant and listed [10]")
     p.add_argument("--all-metrics", action="store_true",
                    help="list every metric change, not only the significant ones")
+    p = sub.add_parser("history", help="trends of the runs in a history store (HTML, Markdown)",
+                       description="chart verdicts, gates, loads, security grade and duration "
+                                   "over the runs recorded with --staging-history, and list "
+                                   "flaky tests, new failures since the last GO and the "
+                                   "slowest tests; Markdown on stdout unless --html or --md")
+    p.add_argument("path", metavar="PATH", help="the history store (SQLite file)")
+    p.add_argument("--html", metavar="FILE", help="write the self-contained trends page here")
+    p.add_argument("--md", metavar="FILE",
+                   help="write the same facts as Markdown here (a PR comment, a step summary)")
+    p.add_argument("--last", metavar="N", type=_positive, default=100,
+                   help="the last N runs [100]")
+    p.add_argument("--target", metavar="URL", help="only the runs of this target [all]")
     init_project.add_parser(sub)
     add_keygen_parser(sub)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _fail(command: str, error: VerifyError | str) -> int:
@@ -282,7 +304,30 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff,
+def cmd_history(args: argparse.Namespace) -> int:
+    """``pytest-staging history``: trends of a history store."""
+    from pytest_staging.history.store import StoreError, open_store
+    from pytest_staging.history.trends import collect
+    from pytest_staging.reports.trends import render_trends_html, render_trends_markdown
+
+    if args.target is not None and not args.target.strip():
+        return _fail("history", "--target is empty (an unset variable?): give a URL or leave "
+                                "it out")
+    try:
+        with open_store(args.path, write=False) as store:
+            data = collect(store, last=args.last, target=args.target)
+    except StoreError as exc:
+        return _fail("history", exc)
+    if args.html:
+        _emit(render_trends_html(data), args.html)
+    if args.md:
+        _emit(render_trends_markdown(data), args.md)
+    if not args.html and not args.md:
+        _emit(render_trends_markdown(data), None)
+    return 0
+
+
+COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff, "history": cmd_history,
             "init": init_project.cmd_init, "keygen": cmd_keygen}
 
 

@@ -26,12 +26,13 @@ from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assigned
 from pytest_staging.outcomes import OutcomeBook, PhaseReport
-from pytest_staging.redact import redact_data, strip_credentials
+from pytest_staging.quarantine import quarantine_facts
+from pytest_staging.redact import redact_data
 from pytest_staging.reports.atomic import atomic_write_text
 from pytest_staging.reports.markdown import render_markdown
 from pytest_staging.reports.terminal import render_terminal
 from pytest_staging.selection import filters_of, selection
-from pytest_staging.settings import Settings
+from pytest_staging.settings import Settings, setting
 from pytest_staging.stale import (
     MAIN_KEY,
     RUN_ID_KEY,
@@ -77,7 +78,7 @@ class Controller:
         self.run_id = config.stash.get(RUN_ID_KEY, "") or uuid.uuid4().hex
         self.started = _now()
         self.t0 = time.monotonic()
-        self.target = TargetFacts(url=strip_credentials(self.redactor.url(settings.url)),
+        self.target = TargetFacts(url=settings.public_url(),
                                   expected_version=settings.expect_version)
         self.book = OutcomeBook()
         #: Per node id: gate, blocking flag, evidence of the last failure.
@@ -110,6 +111,12 @@ class Controller:
         self.deselected_examples: list[str] = []
         self.workers_deselected = 0
         self.workers_dropped = 0
+        #: The history store of the run (``--staging-history``), or None.
+        self.history: Any = None
+        if setting(config, "history", policy=settings.policy).value:
+            from pytest_staging.history.glue import for_run
+
+            self.history = for_run(config, settings)
 
     # -- machinery -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -441,6 +448,7 @@ class Controller:
 
     def facts(self, exit_status: int) -> RunFacts:
         policy = self.settings.policy
+        tests = self.test_records()
         gates = [GateSpec(name=g.name, blocking=g.blocking, min_tests=g.min_tests,
                           description=g.description, max_skipped=g.max_skipped)
                  for g in policy.gates.values() if g.name in self.settings.gates_selected]
@@ -462,7 +470,7 @@ class Controller:
             workers_lost=list(self.workers_lost),
             target=self.target,
             gates=gates,
-            tests=self.test_records(),
+            tests=tests,
             gate_data=self.gate_data,
             flaky_policy=policy["flaky.policy"],
             destructive_skipped=list(self.destructive_skipped),
@@ -481,6 +489,9 @@ class Controller:
                    if "contract" in self.settings.policy.gates else {}),
             },
             provenance=attestation_glue.provenance(self.config, self),
+            quarantine=quarantine_facts(policy["flaky.quarantine"]),
+            history=self.history.facts(tests, self.target.version_start)
+            if self.history is not None else {},
         )
 
     def write(self, verdict: dict[str, Any]) -> None:
@@ -533,6 +544,8 @@ class Controller:
             for name, text in attestations.items():
                 atomic_write_text(report_dir / name, text)
             self.written = True
+            if self.history is not None:
+                self.history.record(verdict)
         except OSError as exc:
             self.output_errors.append(
                 f"cannot write the verdict to {report_dir}: {exc.strerror or exc}")
@@ -574,6 +587,8 @@ class Controller:
             terminalreporter.write_line(self.redactor.text(text), **markup)
         for error in self.late_errors:
             terminalreporter.write_line(f"  ! after the verdict: {error}", yellow=True)
+        for problem in self.history.late if self.history is not None else ():
+            terminalreporter.write_line(f"  ! {self.redactor.text(problem)}", yellow=True)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         gates = ", ".join(self.settings.gates_selected)

@@ -139,6 +139,10 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                     metavar="error|warn",
                     help="what makes the verdict NO-GO: error (failures only) or warn "
                          "(every verdict warning too) [error]")
+    group.addoption("--staging-history", dest="staging_history", metavar="PATH",
+                    help="SQLite file each finished run is appended to (trends: "
+                         "pytest-staging history PATH --html FILE) [env STAGING_HISTORY, ini "
+                         "staging_history, policy history.path, else none]")
     group.addoption("--staging-show-settings", dest="staging_show_settings",
                     action="store_true",
                     help="print every effective staging setting with its source "
@@ -148,6 +152,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("staging_policy", "release policy TOML file, relative to the ini file")
     parser.addini("staging_report_dir", "where verdict.json and the reports go, relative to "
                                         "the ini file")
+    parser.addini("staging_history", "history store (SQLite file), relative to the ini file")
     # The performance gate's options (after these), staging_load fixture and isolation hooks.
     pluginmanager.register(performance_glue, "staging-performance")
     # The browser integration's option and --base-url snapshot (Playwright itself stays lazy).
@@ -294,6 +299,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         return
     contract_gate = _selected_gate(settings, "contract")
     problem = (promotion.usage_problem(config, settings)
+               or _history_usage_problem(config, settings)
                or browser_glue.usage_problem(config, settings)
                or (contract_gate.usage_problem(settings) if contract_gate else ""))
     if problem:
@@ -361,6 +367,14 @@ def _register_gates(config: pytest.Config, settings: Settings, *, is_sensitive: 
     if contract_gate is not None:
         contract_gate.register(config, settings, is_sensitive=is_sensitive or (lambda: False),
                                blocked=blocked or (lambda: ""))
+
+
+def _history_usage_problem(config: pytest.Config, settings: Settings) -> str:
+    if setting(config, "perf_baseline").value is None:
+        return ""
+    from pytest_staging.history.glue import usage_problem
+
+    return usage_problem(config, settings)
 
 
 def _wire_hooks() -> Any:

@@ -18,6 +18,7 @@ from pytest_staging.gates.contract.settings import CONTRACT_KEYS
 from pytest_staging.gates.parity.settings import PARITY_KEYS
 from pytest_staging.gates.performance.settings import PERFORMANCE_KEYS
 from pytest_staging.gates.security.settings import SECURITY_KEYS
+from pytest_staging.history.settings import HISTORY_KEYS
 from pytest_staging.policy_keys import (
     GATE_NAME,
     Key,
@@ -29,6 +30,7 @@ from pytest_staging.policy_keys import (
     path_like,
     regex,
 )
+from pytest_staging.quarantine import quarantine_problem
 from pytest_staging.sensitive import DEFAULT_SENSITIVE_URL
 
 if sys.version_info >= (3, 11):
@@ -97,12 +99,18 @@ CORE_KEYS: tuple[Key, ...] = (
     Key("flaky.policy", str, "warn",
         "a test that passed only on retry: warn (a warning) or fail (blocks)",
         one_of("warn", "fail")),
+    Key("flaky.quarantine", list, [],
+        "tests whose failures do not block until their entry expires: "
+        "[{test = \"NODEID\", owner = \"...\", expires = 2026-12-31, reason = \"...\"}]; "
+        "they still run and are reported, never count toward min_tests, and block again "
+        "from the day after expires", quarantine_problem),
 )
 
 
 def all_keys() -> tuple[Key, ...]:
     """Every key a policy may hold, in documentation order."""
-    return CORE_KEYS + SECURITY_KEYS + PERFORMANCE_KEYS + PARITY_KEYS + CONTRACT_KEYS
+    return (CORE_KEYS + SECURITY_KEYS + PERFORMANCE_KEYS + PARITY_KEYS + CONTRACT_KEYS
+            + HISTORY_KEYS)
 
 
 @dataclass(frozen=True)

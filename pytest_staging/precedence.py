@@ -87,6 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
             kind="int"),
     Setting("load_master_bind", "staging_load_master_bind"),
     Setting("perf_baseline", "staging_perf_baseline", kind="path"),
+    Setting("history", "staging_history", env="STAGING_HISTORY", ini="staging_history",
+            policy="history.path", default="", kind="path", env_must_not_be_empty=True),
     Setting("load_progress", "staging_load_progress", default=5.0, kind="float"),
     Setting("browser_path", "staging_browser_path", env="STAGING_BROWSER_PATH",
             ini="staging_browser_path", kind="program"),

@@ -34,7 +34,8 @@ class RuleSetting:
         return self.expires is not None and self.expires < today
 
 
-def _date(value: Any) -> dt.date | None:
+def parse_date(value: Any) -> dt.date | None:
+    """A TOML date, datetime or ``YYYY-MM-DD`` string as a date; None if it is none."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -66,7 +67,7 @@ def entry_problem(rule_id: str, value: Any, is_known: Callable[[str], bool],
     for key in ("owner", "reason"):
         if key in value and not isinstance(value[key], str):
             return f"{rule_id}.{key}: expected string, got {value[key]!r}"
-    if "expires" in value and _date(value["expires"]) is None:
+    if "expires" in value and parse_date(value["expires"]) is None:
         return f"{rule_id}.expires: expected a date like 2026-12-31, got {value['expires']!r}"
     return None
 
@@ -95,7 +96,7 @@ def parse_table(value: Mapping[str, Any], is_known: Callable[[str], bool],
         else:
             out[rule_id] = RuleSetting(
                 level=entry["level"], owner=entry.get("owner", ""),
-                expires=_date(entry.get("expires")), reason=entry.get("reason", ""))
+                expires=parse_date(entry.get("expires")), reason=entry.get("reason", ""))
     return out
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from pytest_staging.policy import Policy, PolicyError, load_policy
 from pytest_staging.precedence import BY_NAME, CLI, Resolved, empty_values, lookup
-from pytest_staging.redact import SECRET_PARAM, Redactor
+from pytest_staging.redact import SECRET_PARAM, Redactor, strip_credentials
 from pytest_staging.url_headers import SettingsError, expand_header, normalise_url
 
 ENV_URL = str(BY_NAME["url"].env)
@@ -54,6 +54,11 @@ class Settings:
     def full_url(self) -> str:
         """The URL as given (query included), for handing on to xdist workers."""
         return self.url + ("?" + urlencode(self.params) if self.params else "")
+
+    def public_url(self) -> str:
+        """The target as the verdict and the history store name it: no credentials, secret
+        query values masked."""
+        return strip_credentials(self.redactor().url(self.url))
 
     def redactor(self) -> Redactor:
         redactor = Redactor(self.secrets)

@@ -18,7 +18,7 @@ import pytest
 
 from pytest_staging import option_paths
 from pytest_staging.policy import PolicyError, load_policy
-from pytest_staging.precedence import CLI, DEFAULT, SETTINGS, Resolved, empty_values
+from pytest_staging.precedence import CLI, DEFAULT, POLICY, SETTINGS, Resolved, empty_values
 from pytest_staging.redact import MASK, SECRET_HEADER, Redactor
 from pytest_staging.settings import explicit_base_url, setting, verdict_key
 
@@ -139,7 +139,8 @@ def collect(config: Any, environ: Mapping[str, str] | None = None) -> tuple[list
     for key, value in policy.values.items():
         over = overriding.get(key)
         found = setting(config, over.name, policy=policy, environ=environ) if over else None
-        if found is not None and found.origin == CLI:
+        if found is not None and found.given and found.origin != POLICY:
+            # the command line, the environment or the ini file beat the policy
             rows.append(_row(found, key))
         elif policy.is_set(key):
             rows.append(Row(key, _format(value), f"policy ({policy.source})"))

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_staging.quarantine import covering
 from pytest_staging.schema import SCHEMA_ID
 
 GO = "GO"
@@ -112,6 +113,12 @@ class RunFacts:
     provenance: dict[str, Any] = field(default_factory=dict)
     #: ``"warn"`` (``--staging-fail-on=warn``): every warning is a NO-GO reason too.
     fail_on: str = "error"
+    #: ``[flaky] quarantine`` entries, ``expired`` judged on the day of the run
+    #: (``quarantine.quarantine_facts``): an unexpired entry's test does not block.
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    #: What the history store says (``history.facts``): named in the verdict, never judged;
+    #: its ``problems`` (a store that cannot be used) are warnings that never block.
+    history: dict[str, Any] = field(default_factory=dict)
 
 
 def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
@@ -134,9 +141,33 @@ def _listed(lines: list[str], prefix: str) -> list[str]:
     return [*lines[:MAX_LISTED], f"{prefix}... and {len(lines) - MAX_LISTED} more"]
 
 
-def _failure(test: TestRecord, blocking: bool) -> dict[str, Any]:
-    return {"nodeid": test.nodeid, "outcome": test.outcome, "message": test.message,
-            "blocking": blocking, "evidence": test.evidence}
+def _failure(test: TestRecord, blocking: bool,
+             quarantined: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    failure = {"nodeid": test.nodeid, "outcome": test.outcome, "message": test.message,
+               "blocking": blocking, "evidence": test.evidence}
+    if quarantined is not None:
+        failure["quarantined"] = {"owner": quarantined.get("owner"),
+                                  "expires": quarantined.get("expires")}
+    return failure
+
+
+def _quarantined(facts: RunFacts) -> dict[str, dict[str, Any]]:
+    """Per node id of this run, the quarantine entry that covers it (expired ones too)."""
+    if not facts.quarantine:
+        return {}
+    found = {}
+    for test in facts.tests:
+        entry = covering(facts.quarantine, test.nodeid)
+        if entry is not None:
+            found[test.nodeid] = dict(entry)
+    return found
+
+
+def _quarantine_note(entry: Mapping[str, Any]) -> str:
+    who = f"owner {entry.get('owner') or 'unknown'}"
+    if entry.get("expired", True):
+        return f" (quarantine expired {entry.get('expires')}, {who})"
+    return f" (quarantined until {entry.get('expires')}, {who})"
 
 
 def _describe(test: TestRecord) -> str:
@@ -146,8 +177,14 @@ def _describe(test: TestRecord) -> str:
 
 
 def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
-          flaky_policy: str, judge_empty: bool) -> tuple[dict[str, Any], list[str], list[str]]:
-    """Judge one gate: its verdict entry, its NO-GO reasons and its warnings."""
+          flaky_policy: str, judge_empty: bool,
+          quarantined: Mapping[str, Mapping[str, Any]] | None = None,
+          ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Judge one gate: its verdict entry, its NO-GO reasons and its warnings.
+    ``quarantined``: the quarantine entry per node id; an unexpired one's failures and
+    checks do not block and its test is no evidence toward ``min_tests``."""
+    quarantined = quarantined or {}
+    excused = {n for n, e in quarantined.items() if not e.get("expired", True)}
     counts = _counts(tests)
     reasons: list[str] = []
     warnings: list[str] = []
@@ -161,18 +198,26 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
                  if not c.get("passed", False) and c.get("blocking", True) and c.get("nodeid")}
     for test in tests:
         if test.outcome in ("failed", "error"):
+            entry = quarantined.get(test.nodeid)
+            if test.nodeid in excused and spec.blocking and test.blocking:
+                failures.append(_failure(test, False, entry))
+                would_block.append(f"{spec.name}: quarantined, would have blocked: "
+                                   f"{_describe(test)}{_quarantine_note(entry or {})}")
+                continue
             blocks = spec.blocking and test.blocking
             failures.append(_failure(test, blocks))
             if blocks:
                 blocked = True
                 errored = errored or test.outcome == "error"
                 if test.nodeid not in explained or test.outcome == "error":
-                    reasons.append(f"{spec.name}: {_describe(test)}")
+                    note = _quarantine_note(entry) if entry is not None else ""
+                    reasons.append(f"{spec.name}: {_describe(test)}{note}")
             else:
                 would_block.append(f"{spec.name}: would have blocked: {_describe(test)}")
         elif test.flaky and test.outcome == "passed":
             line = f"{spec.name}: flaky (passed only on retry): {test.nodeid}"
-            if flaky_policy == "fail" and spec.blocking and test.blocking:
+            if (flaky_policy == "fail" and spec.blocking and test.blocking
+                    and test.nodeid not in excused):
                 blocked = True
                 reasons.append(line)
             else:
@@ -181,7 +226,10 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
         if check.get("passed", False):
             continue
         line = f"{spec.name}: {check.get('name', 'check')}: {check.get('detail', 'failed')}"
-        if spec.blocking and check.get("blocking", True):
+        if check.get("nodeid") in excused and spec.blocking and check.get("blocking", True):
+            would_block.append(f"{spec.name}: quarantined, would have blocked: "
+                               f"{check.get('name', 'check')}: {check.get('detail', 'failed')}")
+        elif spec.blocking and check.get("blocking", True):
             blocked = True
             reasons.append(line)
         else:
@@ -191,11 +239,14 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
     reasons = _listed(reasons, f"{spec.name}: ")
     warnings = _listed(would_block, f"{spec.name}: ") + warnings
 
-    ran = _ran(tests) if spec.blocking else sum(1 for t in tests if t.outcome in RAN)
+    counted = [t for t in tests if t.nodeid not in excused] if excused else tests
+    ran = _ran(counted) if spec.blocking else sum(1 for t in tests if t.outcome in RAN)
     too_few = judge_empty and spec.blocking and ran < spec.min_tests
     if too_few:
         advisory = sum(1 for t in tests if not t.blocking and t.outcome in RAN)
         besides = f"; its {advisory} advisory test(s) do not count" if advisory else ""
+        held = sum(1 for t in tests if t.nodeid in excused and t.outcome in RAN)
+        besides += f"; its {held} quarantined test(s) do not count" if held else ""
         reasons.append(
             f"{spec.name}: gate ran {ran} test(s), needs at least {spec.min_tests} "
             f"(add tests, select gates with --staging-gate, or set "
@@ -301,14 +352,18 @@ def decide(facts: RunFacts) -> dict[str, Any]:
     judge_empty = facts.target.ready and not facts.usage_errors
     gates: dict[str, Any] = {}
     specs = {g.name: g for g in facts.gates}
+    quarantined = _quarantined(facts)
     for name, tests in by_gate.items():
         spec = specs.get(name) or GateSpec(name=name, blocking=True, min_tests=0)
         entry, gate_reasons, gate_warnings = _gate(
-            spec, tests, facts.gate_data.get(name, {}), facts.flaky_policy, judge_empty)
+            spec, tests, facts.gate_data.get(name, {}), facts.flaky_policy, judge_empty,
+            quarantined)
         gates[name] = entry
         reasons.extend(gate_reasons)
         warnings.extend(gate_warnings)
-    ran = sum(1 for t in facts.tests if t.outcome in RAN)
+    # A quarantined test is no evidence: a run of only quarantined tests ran nothing.
+    ran = sum(1 for t in facts.tests if t.outcome in RAN
+              and quarantined.get(t.nodeid, {}).get("expired", True))
     if ran == 0 and judge_empty and not any(g["status"] == "empty" and g["blocking"]
                                             and g["min_tests"] > 0 for g in gates.values()):
         reasons.append("no test ran")
@@ -325,9 +380,13 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         warnings.append(f"partial run ({left}): pytest-staging verify refuses it unless "
                         f"--allow-partial")
 
+    warnings.extend(_stale_quarantine(facts, quarantined))
+
     if facts.fail_on == "warn":
         reasons.extend(f"warning (--staging-fail-on=warn): {w}"
                        for w in dict.fromkeys(warnings))
+    # The history store's own trouble is bookkeeping, not the release: it never blocks.
+    warnings.extend(str(p) for p in facts.history.get("problems") or [])
     reasons = list(dict.fromkeys(reasons))
     return {
         "schema": SCHEMA_ID,
@@ -363,13 +422,39 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         "gates": gates,
         "tests": [
             {"nodeid": t.nodeid, "gate": t.gate, "outcome": t.outcome,
-             "duration": round(t.duration, 4), "blocking": t.blocking, "flaky": t.flaky}
+             "duration": round(t.duration, 4), "blocking": t.blocking, "flaky": t.flaky,
+             **({"quarantined": True} if t.nodeid in quarantined
+                and not quarantined[t.nodeid].get("expired", True) else {})}
             for t in facts.tests
         ],
         "destructive_skipped": list(facts.destructive_skipped),
         **({"selection": dict(facts.selection)} if facts.selection else {}),
+        **({"quarantine": _quarantine_entries(facts)} if facts.quarantine else {}),
+        **({"history": {k: v for k, v in facts.history.items() if k != "problems"}}
+           if set(facts.history) - {"problems"} else {}),
         **({"provenance": dict(facts.provenance)} if facts.provenance else {}),
     }
+
+
+def _quarantine_entries(facts: RunFacts) -> list[dict[str, Any]]:
+    """Every quarantine entry with what its test(s) did in this run."""
+    out = []
+    for entry in facts.quarantine:
+        outcomes = [t.outcome for t in facts.tests if covering([entry], t.nodeid) is not None]
+        worst = next((o for o in ("error", "failed", "incomplete", "passed") if o in outcomes),
+                     outcomes[0] if outcomes else "not run")
+        out.append({**entry, "outcome": worst})
+    return out
+
+
+def _stale_quarantine(facts: RunFacts, quarantined: Mapping[str, Any]) -> list[str]:
+    """Entries whose test this (complete) run does not have: a renamed or removed test."""
+    if facts.selection.get("partial") or not facts.quarantine or not facts.tests:
+        return []
+    matched = {e.get("test") for e in quarantined.values()}
+    return [f"quarantine entry {e.get('test')} (owner {e.get('owner') or 'unknown'}) matches "
+            "no test of this run: remove it from [flaky] quarantine, or fix its node id"
+            for e in facts.quarantine if e.get("test") not in matched]
 
 
 def placeholder(reason: str, *, run_id: str = "", started: str = "", url: str = "",

@@ -21,7 +21,10 @@ import jinja2.bccache
 from pytest_staging import __version__
 from pytest_staging.gates.contract.report import html_view as contract_view
 from pytest_staging.gates.parity.report import html_view as parity_view
+from pytest_staging.gates.performance.report import thresholds_of
 from pytest_staging.gates.security.accepted import accepted_rows
+from pytest_staging.reports import charts
+from pytest_staging.reports.summary import flaky_line
 
 BUILTIN_GATES = ("integration", "security", "performance")
 COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")
@@ -43,11 +46,18 @@ def ordered_gate_names(gates: Mapping[str, Any]) -> list[str]:
     return first + [g for g in gates if g not in BUILTIN_GATES]
 
 
+#: Metric keys that are series, drawn (a load's timeline), not listed or compared one by one.
+SERIES_KEYS = ("timeline",)
+
+
 def flatten_metrics(metrics: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """Flatten nested metric dicts into ``("a.b.c", value)`` rows, in key order."""
+    """Flatten nested metric dicts into ``("a.b.c", value)`` rows, in key order (series such
+    as a load's timeline left out: they are charts)."""
     rows: list[tuple[str, Any]] = []
     if isinstance(metrics, Mapping):
         for key, value in metrics.items():
+            if key in SERIES_KEYS:
+                continue
             name = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(value, Mapping) and value:
                 rows.extend(flatten_metrics(value, name))
@@ -213,6 +223,48 @@ def _checks(gate: Mapping[str, Any]) -> list[dict[str, Any]]:
     } for c in map(_dict, _list(gate.get("checks")))]
 
 
+def _load_charts(performance: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A chart of each load that recorded its timeline."""
+    out = []
+    for name, metrics in _dict(performance.get("metrics")).items():
+        metrics = _dict(metrics)
+        if _dict(metrics.get("timeline")).get("rows"):
+            out.append(charts.load_timeline_chart(f"load-chart-{len(out)}", str(name), metrics,
+                                                  thresholds_of(performance, str(name))))
+    return out
+
+
+def _history(v: Mapping[str, Any]) -> dict[str, Any]:
+    """What the history store said: the strip of recent verdicts (this run last), the last
+    GO, new failures since it and flaky tests."""
+    history = _dict(v.get("history"))
+    if not history:
+        return {}
+    run = _dict(v.get("run"))
+    recent = [_dict(r) for r in _list(history.get("recent"))]
+    strip = [*recent, {"run_id": run.get("id"), "finished": run.get("finished"),
+                       "verdict": "GO" if v.get("verdict") == "GO" else "NO-GO"}]
+    labels = [charts.run_label(r) for r in strip]
+    labels[-1] += " (this run)"
+    ticks = [charts.run_tick(r) for r in strip]
+    ticks[-1] = "this run"
+    return {
+        "strip": charts.verdict_bars("history-strip", f"The last {len(strip)} runs on this "
+                                     "target (this run last)", strip, labels, ticks),
+        "last_go": _dict(history.get("last_go")),
+        "new_failures": [_dict(f) for f in _list(history.get("new_failures"))],
+        "new_failures_count": history.get("new_failures_count") or 0,
+        "flaky": [flaky_line(_dict(f), history) for f in _list(history.get("flaky"))],
+    }
+
+
+def _quarantine(v: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"test": str(e.get("test") or "?"), "owner": str(e.get("owner") or "-"),
+             "expires": str(e.get("expires") or "-"), "reason": str(e.get("reason") or ""),
+             "expired": e.get("expired") is not False, "outcome": str(e.get("outcome") or "")}
+            for e in map(_dict, _list(v.get("quarantine")))]
+
+
 def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
     """Plain data the template renders, with defaults for every missing or odd field."""
     v = _dict(verdict)
@@ -222,7 +274,15 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
     security, performance = gates.get("security", {}), gates.get("performance", {})
     tests = [_dict(t) for t in _list(v.get("tests"))]
     go = v.get("verdict") == "GO"
+    history = _history(v)
+    load_charts = _load_charts(performance)
+    specs = ([history["strip"]] if history else []) + load_charts
     return {
+        "history": history,
+        "quarantine": _quarantine(v),
+        "load_charts": load_charts,
+        "charts": specs,
+        "assets": charts.page_assets() if specs else None,
         "go": go,
         "verdict": "GO" if go else "NO-GO",
         "reasons": [str(r) for r in _list(v.get("reasons"))]
@@ -327,6 +387,12 @@ def make_environment(compiled: jinja2.BytecodeCache | None) -> jinja2.Environmen
     env.filters["fmt"] = display_value
     env.filters["when"] = format_time
     return env
+
+
+def template(name: str) -> jinja2.Template:
+    """A page template of ``reports/templates`` in the one environment (autoescape, the
+    compiled-template cache, the filters)."""
+    return _environment().get_template(name)
 
 
 def render_html(verdict: Mapping[str, Any]) -> str:

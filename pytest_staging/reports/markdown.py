@@ -10,7 +10,13 @@ from pytest_staging.gates.performance.report import markdown_lines as performanc
 from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.printable import printable_data
 from pytest_staging.reports.markdown_text import md_code, md_escape
-from pytest_staging.reports.summary import gate_rows, headline, security_line
+from pytest_staging.reports.summary import (
+    gate_rows,
+    headline,
+    history_lines,
+    quarantine_lines,
+    security_line,
+)
 
 
 def render_markdown(verdict: dict[str, Any]) -> str:
@@ -69,6 +75,10 @@ def render_markdown(verdict: dict[str, Any]) -> str:
                 lines.append(f"  - {md_escape(ex['method'])} {md_escape(ex['url'])} -> "
                              f"{md_escape(status)} ({ex.get('latency_ms', 0):.0f} ms)")
         lines.append("")
+    for title, extra in (("Quarantined tests", quarantine_lines(verdict)),
+                         ("History", history_lines(verdict))):
+        if extra:
+            lines += [f"### {title}", "", *(f"- {md_escape(x)}" for x in extra), ""]
     if verdict["warnings"]:
         lines.append("### Warnings")
         lines.append("")

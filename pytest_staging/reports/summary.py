@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -59,3 +60,42 @@ def security_line(verdict: dict[str, Any]) -> str:
     text += (f"; findings: {counts.get('fail', 0)} fail, {counts.get('warn', 0)} warn, "
              f"{counts.get('info', 0)} info, {counts.get('ignore', 0)} ignored")
     return text
+
+
+def flaky_line(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
+    """One flaky test as the reports name it."""
+    return (f"{entry.get('nodeid')}: failed {entry.get('failed')} and passed "
+            f"{entry.get('passed')} of the last {facts.get('runs_compared')} run(s) on "
+            f"version {facts.get('version') or '(none observed)'}")
+
+
+def quarantine_lines(verdict: dict[str, Any]) -> list[str]:
+    """One line per quarantine entry: the test, what it did, owner and expiry."""
+    lines = []
+    for entry in verdict.get("quarantine") or []:
+        if not isinstance(entry, dict):
+            continue
+        state = (f"expired {entry.get('expires')}, blocks again" if entry.get("expired")
+                 is not False else f"until {entry.get('expires')}")
+        lines.append(f"quarantined {entry.get('test')}: {entry.get('outcome') or 'not run'} "
+                     f"(owner {entry.get('owner') or 'unknown'}, {state})")
+    return lines
+
+
+def history_lines(verdict: dict[str, Any]) -> list[str]:
+    """What the history store said: the last GO, new failures since it, flaky tests."""
+    history = verdict.get("history")
+    if not isinstance(history, dict) or not history:
+        return []
+    go = history.get("last_go")
+    lines = [f"history: last GO on this target: run {str(go.get('run_id'))[:12]} "
+             f"({go.get('finished')})" if isinstance(go, dict)
+             else "history: no GO recorded on this target yet"]
+    new = history.get("new_failures") or []
+    if new:
+        lines.append(f"history: {history.get('new_failures_count', len(new))} new failure(s) "
+                     "since the last GO: " + ", ".join(str(f.get("nodeid")) for f in new[:5])
+                     + (" ..." if len(new) > 5 else ""))
+    lines += [f"history: flaky: {flaky_line(f, history)}" for f in history.get("flaky") or []
+              if isinstance(f, dict)]
+    return lines

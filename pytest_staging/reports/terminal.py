@@ -8,7 +8,13 @@ from pytest_staging.gates.contract.report import terminal_lines as contract_line
 from pytest_staging.gates.parity.report import terminal_lines as parity_lines
 from pytest_staging.gates.performance.report import terminal_lines as performance_lines
 from pytest_staging.printable import printable, printable_data
-from pytest_staging.reports.summary import gate_rows, headline, security_line
+from pytest_staging.reports.summary import (
+    gate_rows,
+    headline,
+    history_lines,
+    quarantine_lines,
+    security_line,
+)
 
 #: (text, markup) pairs; markup uses pytest's TerminalWriter keywords (green, red, bold, ...).
 Line = tuple[str, dict[str, bool]]
@@ -53,6 +59,9 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
         lines.append((f"  ! {printable(warning, one_line=True)}", {"yellow": True}))
     if len(verdict["warnings"]) > MAX_LINES:
         lines.append((f"  ! ... {len(verdict['warnings']) - MAX_LINES} more in the report", {}))
+    extra = quarantine_lines(verdict) + history_lines(verdict)
+    for line in extra[:MAX_LINES]:
+        lines.append((f"  ~ {printable(line, one_line=True)}", {"yellow": True}))
     if report_path:
         lines.append((f"verdict: {report_path}", {}))
     return lines

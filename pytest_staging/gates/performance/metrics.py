@@ -225,6 +225,57 @@ def read_progress(csv_prefix: Path) -> dict[str, Any] | None:
     }
 
 
+#: Points a load's timeline keeps at most (a long load is thinned evenly): verdict.json and
+#: verdict.html stay small whatever the run time.
+MAX_TIMELINE = 240
+TIMELINE_COLUMNS = ("t", "users", "rps", "fail_rps", "p50", "p95", "p99")
+
+
+def read_timeline(csv_prefix: Path, max_points: int = MAX_TIMELINE) -> dict[str, Any] | None:
+    """The load over its duration from ``<prefix>_stats_history.csv`` (Locust writes its
+    ``Aggregated`` row every second): ``{"columns": TIMELINE_COLUMNS, "rows": [...]}`` with
+    ``t`` in seconds from the first row, users, requests and failures per second over each
+    interval (from the running totals: Locust's own current rps lags on short loads) and
+    Locust's current response-time percentiles in ms (a sliding window over all requests,
+    failed ones included; None before the first answer). None without a history file."""
+    path = Path(f"{csv_prefix}_stats_history.csv")
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("Name") == "Aggregated"]
+    except OSError:
+        return None
+
+    def num(row: Mapping[str, Any], key: str) -> float | None:
+        try:
+            value = float(row.get(key) or "")
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
+
+    points: list[list[float | None]] = []
+    start = prev_t = prev_req = prev_fail = None
+    for row in rows:
+        t, requests, failures = (num(row, "Timestamp"), num(row, "Total Request Count"),
+                                 num(row, "Total Failure Count"))
+        if t is None or requests is None or failures is None:
+            continue
+        start = t if start is None else start
+        span = t - prev_t if prev_t is not None else 0.0
+        rps = fail_rps = None
+        if prev_t is not None and span > 0:
+            rps = round(max(requests - (prev_req or 0.0), 0.0) / span, 3)
+            fail_rps = round(max(failures - (prev_fail or 0.0), 0.0) / span, 3)
+        points.append([round(t - start, 3), num(row, "User Count"), rps, fail_rps,
+                       num(row, "50%"), num(row, "95%"), num(row, "99%")])
+        prev_t, prev_req, prev_fail = t, requests, failures
+    if not points:
+        return None
+    if len(points) > max_points:
+        step = (len(points) - 1) / (max_points - 1)
+        points = [points[round(i * step)] for i in range(max_points)]
+    return {"columns": list(TIMELINE_COLUMNS), "rows": points}
+
+
 def load_locust_json(path: Path) -> list[dict[str, Any]]:
     """Read Locust's ``--json-file`` output (a list of entries); raise ValueError if malformed."""
     data = json.loads(path.read_text(encoding="utf-8"))

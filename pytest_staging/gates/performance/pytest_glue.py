@@ -53,8 +53,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="HOST[:PORT]",
                     help="where the locust master listens for workers in master mode "
                          "[127.0.0.1:a free port]")  # fmt: skip
-    group.addoption("--staging-perf-baseline", dest="staging_perf_baseline", metavar="FILE",
+    group.addoption("--staging-perf-baseline", dest="staging_perf_baseline",
+                    metavar="FILE|last-go",
                     help="earlier verdict.json (or report dir) to compare load metrics with, "
+                         "or last-go: the last GO on this target in --staging-history; "
                          "judged by policy performance.max_regression [none]")  # fmt: skip
     group.addoption("--staging-load-progress", dest="staging_load_progress",
                     type=seconds_option(0.0), metavar="SECONDS",
@@ -462,17 +464,20 @@ class StagingLoad:
             return [], [f"performance: baseline {path} given but policy performance."
                         "max_regression is empty: nothing compared"]  # fmt: skip
         try:
-            loads = load_baseline(path)
+            loads, where = self._baseline_loads(str(path))
         except BaselineError as exc:
             broken = {"expr": "baseline", "metric": "baseline", "endpoint": None,
                       "observed": None, "limit": None, "unit": "", "passed": False,
                       "detail": str(exc)}
             return [broken], []
-        if name not in loads:
-            known = ", ".join(sorted(loads)[:3]) or "none"
+        if loads is None or name not in loads:
+            known = ", ".join(sorted(loads or {})[:3]) or "none"
             detail = (f"load {name} has no baseline in {path} (loads there: {known}): a new "
                       "load, or a baseline made under another rootdir or test name? Refresh "
                       "the baseline, or set [performance] baseline_missing = \"warn\"")
+            if loads is None:
+                detail = (f"load {name} has no baseline: {where} (set [performance] "
+                          "baseline_missing = \"warn\" until a first GO is recorded)")
             if self.perf.get("baseline_missing", "fail") == "warn":
                 return [], [f"performance: {detail}: not compared"]
             missing = {"expr": "baseline", "metric": "baseline", "endpoint": None,
@@ -480,6 +485,24 @@ class StagingLoad:
                        "detail": detail}
             return [missing], []
         return compare(rules, metrics, loads[name]), []
+
+    def _baseline_loads(self, path: str) -> tuple[dict[str, Any] | None, str]:
+        """The baseline's loads and where they come from: a verdict file, or the last GO
+        in the history store (``last-go``; None when it has none). BaselineError when it
+        cannot be read: the comparison then fails closed."""
+        from pytest_staging.history.glue import LAST_GO, store_path
+
+        if path != LAST_GO:
+            return load_baseline(path), path
+        from pytest_staging.history.baseline import StoreError, last_go_loads
+
+        store = store_path(self.config, self.settings)
+        if store is None:  # a usage error at configure time; fail closed all the same
+            raise BaselineError("--staging-perf-baseline=last-go without a history store")
+        try:
+            return last_go_loads(store, self.settings.public_url())
+        except StoreError as exc:
+            raise BaselineError(f"performance baseline last-go: {exc}") from None
 
 
 def node_slug(name: str) -> str:

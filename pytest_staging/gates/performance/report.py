@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pytest_staging.gates.performance.thresholds import format_metric
@@ -19,6 +20,21 @@ def _loads(verdict: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _checks(verdict: dict[str, Any], load: str) -> list[dict[str, Any]]:
     gate = (verdict.get("gates") or {}).get("performance") or {}
     return [c for c in gate.get("checks") or [] if c.get("load") == load]
+
+
+def thresholds_of(gate: Mapping[str, Any], load: str) -> list[dict[str, Any]]:
+    """The thresholds a load was judged by (the gate's checks of kind ``threshold``), each
+    with ``expr``, ``metric``, ``endpoint``, ``limit`` (in the metric's unit) and ``passed``;
+    once per expression."""
+    out: dict[str, dict[str, Any]] = {}
+    for check in gate.get("checks") or []:
+        if (isinstance(check, Mapping) and check.get("load") == load
+                and check.get("kind") == "threshold" and check.get("expr")):
+            out.setdefault(str(check["expr"]), {
+                "expr": str(check["expr"]), "metric": check.get("metric"),
+                "endpoint": check.get("endpoint"), "limit": check.get("limit"),
+                "passed": check.get("passed") is True})
+    return list(out.values())
 
 
 def _ms(value: Any) -> str:

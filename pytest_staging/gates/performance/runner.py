@@ -377,6 +377,9 @@ def run_load(
     )
     metrics["users"] = int(options.users)
     metrics["run_time"] = options.seconds()
+    timeline = metrics_mod.read_timeline(prefix)
+    if timeline is not None:
+        metrics["timeline"] = timeline
     if options.processes:
         metrics["processes"] = int(options.processes)
     if options.workers:
