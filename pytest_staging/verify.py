@@ -191,10 +191,9 @@ def check_hmac(verdict: dict[str, Any], key: str | None, key_env: str,
         return f"HMAC signature ok ({key_env})"
     if verdict.get("signature"):
         if no_signature_check:
-            return f"HMAC signature present, not checked ({key_env} unset, " \
-                   "--no-signature-check)"
-        raise VerifyError("signature", f"the verdict is HMAC-signed but {key_env} is not set "
-                                       "here, so the signature cannot be checked (set it, or "
+            return f"HMAC signature present, not checked ({key_env} unset or empty)"
+        raise VerifyError("signature", f"the verdict is HMAC-signed but {key_env} is unset or "
+                                       "empty here, so the signature cannot be checked (set it, or "
                                        "pass --no-signature-check when --public-key checks "
                                        "the attestation)")
     return f"not HMAC-signed, {key_env} unset"

@@ -144,7 +144,7 @@ def test_example_commands_really_run(name: str, pytester: pytest.Pytester,
     for changed, refusal in (({"STAGING_URL": elsewhere}, "target: expected target "),
                              ({"STAGING_VERDICT_KEY": ""}, "signature: the verdict is "
                                                            "HMAC-signed but STAGING_VERDICT_KEY "
-                                                           "is not set here")):
+                                                           "is unset or empty here")):
         proc = subprocess.run(["bash", "-ec", verify], cwd=pytester.path,
                               env={**env, **changed}, capture_output=True, text=True,
                               timeout=120)

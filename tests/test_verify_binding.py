@@ -176,7 +176,7 @@ def test_explain_lists_every_check(capsys, tmp_path) -> None:
 def test_hmac_signed_verdict_without_key_is_refused(capsys, tmp_path) -> None:
     v = signed(go_verdict(), "the-key-of-the-test-job")
     assert refused(capsys, tmp_path, v, sign=False).startswith(
-        "signature: the verdict is HMAC-signed but STAGING_VERDICT_KEY is not set here")
+        "signature: the verdict is HMAC-signed but STAGING_VERDICT_KEY is unset or empty here")
     # an attacker who edits NO-GO to GO keeps the signature field: still refused
     v["verdict"] = "GO"
     assert refused(capsys, tmp_path, v, sign=False).startswith("signature: ")
