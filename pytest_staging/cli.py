@@ -24,6 +24,8 @@ from pytest_staging.verify import (
     DEFAULT_MAX_AGE,
     VerifyError,
     VerifyOptions,
+    check_gate_options,
+    check_target,
     first_failure,
     load_verdict,
     resolve_path,
@@ -52,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify", help="exit 0 only if a verdict is a fresh, complete, signed GO for this run",
-        description="exit 0 only if the verdict is GO, validates against the schema, its "
-                    "signatures verify, its own facts re-derive GO, the run was complete, the "
-                    "required gates passed, it is bound to what is being deployed (version, "
-                    "subject, commit, CI run, policy) and it is not older than --max-age; "
-                    "else exit 1 with one line naming the mismatch")
+        description="exit 0 only if the verdict is GO, validates against the schema, a "
+                    "signature was checked here (the HMAC key in the environment, or "
+                    "--public-key for the attestation) and verifies, its own facts re-derive "
+                    "GO, the run was complete, the required gates passed, it is bound to what "
+                    "is being deployed (version, target, subject, commit, CI run, policy) and "
+                    "it is not older than --max-age; else exit 1 with one line naming the "
+                    "mismatch")
     p.add_argument("path", metavar="PATH", help="a verdict.json or a report directory")
     p.add_argument("--expect-version", metavar="V",
                    help="version the run must have observed at its start and its end")
@@ -69,15 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-key", metavar="FILE",
                    help="Ed25519 public key (PEM): verdict.intoto.jsonl beside the verdict must "
                         "verify with it and attest exactly this verdict")
+    p.add_argument("--allow-unsigned", action="store_true",
+                   help="accept a verdict no signature was checked for (no HMAC key here, no "
+                        "--public-key): anyone who can write the file could have written it; "
+                        "the GO line says so [refused]")
     p.add_argument("--no-signature-check", action="store_true",
-                   help="accept a signed verdict whose signature cannot be checked here (no "
-                        "key, no --public-key) [refused]")
+                   help="do not refuse a signature that cannot be checked here (an HMAC "
+                        "signature without the key, an attestation without --public-key) when "
+                        "the other one is checked; it never stands in for a check [refused]")
     p.add_argument("--allow-partial", action="store_true",
                    help="accept a partial run (-k, -m, --lf, --deselect, --staging-gate) or an "
-                        "older verdict without a selection record [refused]")
+                        "older verdict without a selection record; the policy's blocking gates "
+                        "are still required (see --skip-gate) [refused]")
+    p.add_argument("--skip-gate", metavar="NAME", action="append",
+                   help="with --allow-partial: a blocking gate of the policy the partial run "
+                        "may leave out; repeatable [none: every blocking gate is required]")
     p.add_argument("--require-gate", metavar="NAME", action="append",
-                   help="this gate must have run and passed; repeatable [every blocking gate "
-                        "the policy declared]")
+                   help="this gate must also have run at least one test and passed, whatever "
+                        "the policy says; repeatable [the blocking gates the policy declared]")
+    p.add_argument("--expect-target", metavar="URL",
+                   help="the staging URL the run must have tested (scheme, host, port and "
+                        "path, normalised like --staging-url; credentials and query are not "
+                        "compared)")
     p.add_argument("--expect-subject", metavar="SUBJECT",
                    help="what must have been tested (the run's --staging-subject, e.g. "
                         "'ghcr.io/acme/shop@sha256:...')")
@@ -226,12 +243,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
                         ("--expect-run-id", args.expect_run_id),
                         ("--expect-policy-digest", args.expect_policy_digest),
                         ("--expect-policy", args.expect_policy),
-                        ("--public-key", args.public_key)):
+                        ("--expect-target", args.expect_target),
+                        ("--public-key", args.public_key),
+                        *(("--skip-gate", v) for v in args.skip_gate or []),
+                        *(("--require-gate", v) for v in args.require_gate or [])):
         if value is not None and not value.strip():
             return _fail("verify", VerifyError(
                 "usage", f"{flag} is empty (an unset variable?): give a value or leave it out"))
     path = resolve_path(args.path)
     try:
+        if args.expect_target is not None:
+            check_target({"target": {"url": args.expect_target}}, args.expect_target)
+        check_gate_options(args.require_gate, args.skip_gate, args.allow_partial)
         policy_digest = _policy_digest(args)
         public_key = _public_key(args.public_key) if args.public_key else None
         verdict = load_verdict(path)
@@ -240,10 +263,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     run_id, run_id_source = _expected_run_id(args, verdict)
     options = VerifyOptions(
         key=key, key_env=key_env, public_key=public_key,
-        no_signature_check=args.no_signature_check, expect_version=args.expect_version,
+        no_signature_check=args.no_signature_check, allow_unsigned=args.allow_unsigned,
+        expect_version=args.expect_version,
         max_age=timedelta.max if args.max_age is None else args.max_age,
-        allow_partial=args.allow_partial,
+        allow_partial=args.allow_partial, skip_gates=list(args.skip_gate or []),
         require_gates=list(args.require_gate or []), rederive=True,
+        expect_target=args.expect_target,
         expect_subject=args.expect_subject, expect_commit=args.expect_commit,
         expect_run_id=run_id, run_id_source=run_id_source,
         expect_policy_digest=policy_digest)
@@ -257,8 +282,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if error is not None:
         return _fail("verify", error)
     facts = [r.detail for r in results
-             if r.ok and r.check not in ("schema", "verdict", "rederive", "partial")]
-    print(f"GO: {path} verified ({'; '.join(facts)})")
+             if r.ok and r.check not in ("schema", "authentication", "verdict", "rederive",
+                                        "partial")]
+    # Said first and plainly when nothing authenticated the verdict (--allow-unsigned).
+    unsigned = any(r.check == "authentication" and r.ok and r.detail.startswith("NOT ")
+                   for r in results)
+    how = " but NOT AUTHENTICATED (--allow-unsigned: no signature checked)" if unsigned else ""
+    print(f"GO: {path} verified{how} ({'; '.join(facts)})")
     return 0
 
 

@@ -64,7 +64,9 @@ CORE_KEYS: tuple[Key, ...] = (
     Key("gates.*.blocking", bool, True,
         "a failure in this gate blocks promotion (false: the gate is advisory)"),
     Key("gates.*.min_tests", int, None,
-        "fewest tests the gate must run when selected [1 for blocking gates, 0 otherwise]",
+        "fewest blocking tests a blocking gate must run when selected; 0: the gate may be "
+        "empty (reported empty, never as passed; a GO still needs one blocking test somewhere; "
+        "the same rule in verify) [1 for blocking gates, 0 otherwise]",
         at_least(0)),
     Key("gates.*.description", str, "", "what the gate is for, shown in reports"),
     Key("gates.*.max_skipped", int, None,

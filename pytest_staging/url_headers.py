@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from pytest_staging.redact import SECRET_HEADER, Redactor
+from pytest_staging.redact import SECRET_HEADER, Redactor, strip_credentials
 
 _VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
 
@@ -35,6 +35,37 @@ def normalise_url(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
     return base, tuple(parse_qsl(parts.query, keep_blank_values=True))
+
+
+#: Ports a URL may leave out: ``http://h/`` and ``http://h:80/`` are one target.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: A percent-encoded unreserved character (RFC 3986 2.3): ``%7E`` and ``~`` are one path.
+_UNRESERVED = re.compile(r"%(2[DdEe]|5[Ff]|7[Ee]|[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9])")
+
+
+def target_identity(url: str) -> str:
+    """What identifies the environment a URL points at: ``scheme://host[:port]/path/``.
+
+    The URL goes through ``normalise_url`` (what the run does to ``--staging-url``: the
+    verdict's ``target.url`` is that, credentials stripped), then through RFC 3986
+    normalisation (urllib3's ``parse_url``: scheme and host case, IDNA, dot segments,
+    percent-encoding case), the default port dropped and unreserved characters decoded, so one
+    target written two ways compares equal. Credentials and the query are not part of it: they
+    say who asks and what is sent, and the verdict never stores them (credentials are stripped,
+    the query is sent apart from the base URL), so comparing identities needs no secret and
+    shows none. Raises SettingsError for a URL the run would not accept."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    base = strip_credentials(normalise_url(url)[0])
+    try:
+        parts = parse_url(base)
+    except (LocationParseError, ValueError):
+        raise SettingsError(f"not a usable URL: {Redactor().url(url)!r}") from None
+    scheme, host = (parts.scheme or "").lower(), (parts.host or "").lower().rstrip(".")
+    port = parts.port if parts.port not in (None, DEFAULT_PORTS.get(scheme)) else None
+    path = _UNRESERVED.sub(lambda m: unquote(m.group(0)), parts.path or "/")
+    return f"{scheme}://{host}{f':{port}' if port is not None else ''}{path}"
 
 
 def expand_header(raw: str, environ: Mapping[str, str]) -> tuple[str, str, set[str]]:
@@ -63,4 +94,4 @@ def expand_header(raw: str, environ: Mapping[str, str]) -> tuple[str, str, set[s
     return name, expanded, secrets
 
 
-__all__ = ["SettingsError", "expand_header", "normalise_url"]
+__all__ = ["SettingsError", "expand_header", "normalise_url", "target_identity"]

@@ -135,6 +135,36 @@ def _ran(tests: Iterable[TestRecord]) -> int:
     return sum(1 for t in tests if t.blocking and t.outcome in RAN)
 
 
+def gate_shortfall(spec: GateSpec, ran: int) -> str | None:
+    """**The one rule of what a gate needs**, for ``decide()`` and for ``pytest-staging verify``
+    alike: a blocking gate must have run at least ``min_tests`` blocking tests (``ran``: tests
+    with a pass, failure or error; skips, xfails and advisory tests do not count); a
+    non-blocking gate needs nothing. ``min_tests = 0`` is the policy's word that the gate may be
+    empty: such a gate is reported ``empty`` and counts for nothing, never as passed. Returns
+    why the gate falls short, or None."""
+    if spec.blocking and ran < spec.min_tests:
+        return f"ran {ran} test(s), needs at least {spec.min_tests}"
+    return None
+
+
+def gate_unmet(name: str, entry: Mapping[str, Any]) -> str | None:
+    """Why a judged gate (an entry of a verdict's ``gates``) does not satisfy its own spec, by
+    the rule ``decide()`` applied (``gate_shortfall``), or None: what verify asks of a gate the
+    policy requires. The text follows "gate NAME": ``is failed``, ``ran 0 test(s), ...``."""
+    status = entry.get("status")
+    if status in ("failed", "error"):
+        return f"is {status}"
+    spec = GateSpec(name=name, blocking=entry.get("blocking") is not False,
+                    min_tests=int(entry.get("min_tests", 1)))
+    return gate_shortfall(spec, int(entry.get("ran") or 0))
+
+
+def blocking_evidence(gates: Mapping[str, Mapping[str, Any]]) -> int:
+    """Blocking tests that ran in blocking gates: a GO rests on at least one (advisory tests
+    and gates report, they never block, so they cannot vouch for a release)."""
+    return sum(int(g.get("ran") or 0) for g in gates.values() if g.get("blocking") is not False)
+
+
 def _listed(lines: list[str], prefix: str) -> list[str]:
     if len(lines) <= MAX_LISTED:
         return lines
@@ -241,15 +271,15 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
 
     counted = [t for t in tests if t.nodeid not in excused] if excused else tests
     ran = _ran(counted) if spec.blocking else sum(1 for t in tests if t.outcome in RAN)
-    too_few = judge_empty and spec.blocking and ran < spec.min_tests
-    if too_few:
+    shortfall = gate_shortfall(spec, ran) if judge_empty else None
+    too_few = shortfall is not None
+    if shortfall is not None:
         advisory = sum(1 for t in tests if not t.blocking and t.outcome in RAN)
         besides = f"; its {advisory} advisory test(s) do not count" if advisory else ""
         held = sum(1 for t in tests if t.nodeid in excused and t.outcome in RAN)
         besides += f"; its {held} quarantined test(s) do not count" if held else ""
         reasons.append(
-            f"{spec.name}: gate ran {ran} test(s), needs at least {spec.min_tests} "
-            f"(add tests, select gates with --staging-gate, or set "
+            f"{spec.name}: gate {shortfall} (add tests, select gates with --staging-gate, or set "
             f"[gates.{spec.name}] min_tests){besides}")
     skipped = [t for t in tests if t.blocking and t.outcome in NOT_RUN]
     if skipped and spec.blocking:
@@ -277,6 +307,7 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
         "status": status,
         "blocking": spec.blocking,
         "min_tests": spec.min_tests,
+        **({"max_skipped": spec.max_skipped} if spec.max_skipped is not None else {}),
         "ran": ran,
         "description": spec.description,
         "counts": counts,
@@ -361,12 +392,16 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         gates[name] = entry
         reasons.extend(gate_reasons)
         warnings.extend(gate_warnings)
-    # A quarantined test is no evidence: a run of only quarantined tests ran nothing.
-    ran = sum(1 for t in facts.tests if t.outcome in RAN
-              and quarantined.get(t.nodeid, {}).get("expired", True))
-    if ran == 0 and judge_empty and not any(g["status"] == "empty" and g["blocking"]
-                                            and g["min_tests"] > 0 for g in gates.values()):
-        reasons.append("no test ran")
+    if judge_empty and not blocking_evidence(gates) and not any(
+            g["status"] == "empty" and g["blocking"] and g["min_tests"] > 0
+            for g in gates.values()):
+        # Nothing here could have blocked a bad release: GO needs evidence for what it counts.
+        # A quarantined test is no evidence either (its gate's "ran" leaves it out).
+        ran = sum(1 for t in facts.tests if t.outcome in RAN
+                  and quarantined.get(t.nodeid, {}).get("expired", True))
+        reasons.append("no test ran" if not ran else
+                       f"no blocking test ran: the {ran} test(s) that ran are advisory (they "
+                       "report, never block); make a gate blocking or add a blocking test")
     if facts.destructive_skipped:
         warnings.append(
             f"{len(facts.destructive_skipped)} destructive test(s) not run: target matches "
@@ -408,6 +443,8 @@ def decide(facts: RunFacts) -> dict[str, Any]:
             "partial": bool(facts.selection.get("partial", False)),
             "signals": list(facts.signals),
             **({"fail_on": facts.fail_on} if facts.fail_on != "error" else {}),
+            # What verify needs to re-derive the same verdict from the file.
+            **({"flaky_policy": facts.flaky_policy} if facts.flaky_policy != "warn" else {}),
         },
         "target": {
             "url": facts.target.url,
@@ -430,8 +467,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         "destructive_skipped": list(facts.destructive_skipped),
         **({"selection": dict(facts.selection)} if facts.selection else {}),
         **({"quarantine": _quarantine_entries(facts)} if facts.quarantine else {}),
-        **({"history": {k: v for k, v in facts.history.items() if k != "problems"}}
-           if set(facts.history) - {"problems"} else {}),
+        **({"history": dict(facts.history)} if facts.history else {}),
         **({"provenance": dict(facts.provenance)} if facts.provenance else {}),
     }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,16 @@ from pytest_staging.durations import format_duration
 from pytest_staging.printable import one_line
 from pytest_staging.schema import SCHEMA_ID, most_relevant_error
 from pytest_staging.signing import DEFAULT_KEY_ENV, verify_signature
-from pytest_staging.verdict import GateSpec, RunFacts, TargetFacts, TestRecord, decide
+from pytest_staging.url_headers import SettingsError, target_identity
+from pytest_staging.verdict import (
+    GateSpec,
+    RunFacts,
+    TargetFacts,
+    TestRecord,
+    blocking_evidence,
+    decide,
+    gate_unmet,
+)
 
 VERDICT_FILE = "verdict.json"
 # A verdict that claims to have finished in the future beyond this is rejected: clocks drift a
@@ -33,8 +42,10 @@ DEFAULT_MAX_AGE = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class VerifyError(Exception):
-    """A failed check: ``check`` names it (``file``, ``schema``, ``signature``, ``verdict``,
-    ``version``, ``age``), ``detail`` says why in one line."""
+    """A failed check: ``check`` names it (``file``, ``schema``, ``signature``,
+    ``attestation``, ``authentication``, ``verdict``, ``rederive``, ``partial``, ``gates``,
+    ``version``, ``age``, ``target``, ``subject``, ...; ``usage`` for options that cannot be
+    used), ``detail`` says why in one line."""
 
     check: str
     detail: str
@@ -172,17 +183,19 @@ def check_age(verdict: dict[str, Any], max_age: timedelta, now: datetime) -> Non
 def check_hmac(verdict: dict[str, Any], key: str | None, key_env: str,
                no_signature_check: bool) -> str:
     """The HMAC signature: checked with a key; a signed file without a key is refused (it
-    cannot be checked) unless ``--no-signature-check``."""
+    cannot be checked) unless ``no_signature_check`` (``--no-signature-check``, implied by
+    ``--allow-unsigned``). Passing this check without a key authenticates nothing: that is
+    ``check_authenticated``'s to judge."""
     if key is not None:
         check_signature(verdict, key, key_env)
         return f"HMAC signature ok ({key_env})"
     if verdict.get("signature"):
         if no_signature_check:
-            return f"HMAC signature present, not checked ({key_env} unset, " \
-                   "--no-signature-check)"
-        raise VerifyError("signature", f"the verdict is HMAC-signed but {key_env} is not set "
-                                       "here, so the signature cannot be checked (set it, or "
-                                       "pass --no-signature-check)")
+            return f"HMAC signature present, not checked ({key_env} unset or empty)"
+        raise VerifyError("signature", f"the verdict is HMAC-signed but {key_env} is unset or "
+                                       "empty here, so the signature cannot be checked (set it, or "
+                                       "pass --no-signature-check when --public-key checks "
+                                       "the attestation)")
     return f"not HMAC-signed, {key_env} unset"
 
 
@@ -250,23 +263,30 @@ def attested_verdict(verdict_path: Path, public_key: Any) -> tuple[dict[str, Any
     return result, full
 
 
-def check_attestation(verdict: dict[str, Any], verdict_path: Path, public_key: Any,
+def check_attestation(verdict: dict[str, Any], verdict_path: Path | None, public_key: Any,
                       no_signature_check: bool) -> str:
     """With a public key: the signed statements must verify and attest exactly this verdict.
     Without one, a verdict with attestations beside it (or claiming to be signed) is refused
-    unless ``--no-signature-check``."""
-    folder = verdict_path.parent
+    unless ``no_signature_check`` (``--no-signature-check``, implied by ``--allow-unsigned``).
+    ``verdict_path`` None (a verdict handed over as data): no file beside it to look at."""
     if public_key is None:
-        present = [n for n in (attestation.ENVELOPE_FILE, attestation.BUNDLE_FILE)
-                   if (folder / n).exists()]
-        claims = (verdict.get("provenance") or {}).get("signed") is True
+        present = [] if verdict_path is None else [
+            n for n in (attestation.ENVELOPE_FILE, attestation.BUNDLE_FILE)
+            if (verdict_path.parent / n).exists()]
+        prov = verdict.get("provenance")
+        claims = isinstance(prov, dict) and prov.get("signed") is True
         if not present and not claims:
             return "no attestation, no --public-key"
         if no_signature_check:
-            return "attestation present, not checked (--no-signature-check)"
+            return "attestation present, not checked (no --public-key)"
         what = present[0] if present else "the verdict says it was signed"
         raise VerifyError("attestation", f"{what}: an Ed25519-signed verdict cannot be checked "
-                                         "without --public-key (or pass --no-signature-check)")
+                                         "without --public-key (pass it, or "
+                                         "--no-signature-check when the HMAC key checks the "
+                                         "verdict)")
+    if verdict_path is None:
+        raise VerifyError("attestation", "a public key needs the verdict's path: the "
+                                         "attestation is the file beside it")
     result, full = attested_verdict(verdict_path, public_key)
     body = {k: v for k, v in verdict.items() if k != "signature"}
     if canonical_json(full["predicate"]) != canonical_json(body):
@@ -281,6 +301,40 @@ def check_attestation(verdict: dict[str, Any], verdict_path: Path, public_key: A
         raise VerifyError("attestation", "the signed test-result predicate does not match the "
                                          "verdict (statements from different runs?)")
     return f"Ed25519 attestation ok (keyid {attestation.key_id(public_key)[:16]}...)"
+
+
+def check_authenticated(*, hmac: bool | None, attested: bool | None, allow_unsigned: bool,
+                        key_env: str, unchecked: list[str]) -> str:
+    """Trust only what was checked: a signature verified here (``hmac``: with the key from
+    ``key_env``; ``attested``: the Ed25519 attestation with a public key; each None when there
+    was nothing to check it with, False when its check failed), else a refusal, unless
+    ``allow_unsigned`` accepts the verdict knowingly. ``unchecked``: signatures the verdict
+    carries that could not be checked here; they authenticate nothing."""
+    checked = [what for what, done in ((f"HMAC ({key_env})", hmac),
+                                       ("Ed25519 attestation", attested)) if done]
+    if checked:
+        return f"authenticated by {' and '.join(checked)}"
+    if False in (hmac, attested):
+        raise VerifyError("authentication", "the signature check above failed: nothing "
+                                            "authenticates this verdict")
+    carried = f"; it carries {' and '.join(unchecked)}, not checked here" if unchecked else ""
+    if allow_unsigned:
+        return f"NOT AUTHENTICATED: no signature checked{carried} (--allow-unsigned)"
+    raise VerifyError("authentication", f"no signature was checked ({key_env} is unset or "
+                                        f"empty, no --public-key{carried}): set {key_env} to "
+                                        "the run's HMAC key, pass --public-key FILE, or pass "
+                                        "--allow-unsigned to accept an unauthenticated verdict")
+
+
+def _signatures_carried(verdict: dict[str, Any], path: Path | None) -> list[str]:
+    """The signatures a verdict carries or claims, whether or not they can be checked here."""
+    found = ["an HMAC signature"] if verdict.get("signature") else []
+    prov = verdict.get("provenance")
+    beside = path is not None and any((path.parent / n).exists() for n in (
+        attestation.ENVELOPE_FILE, attestation.BUNDLE_FILE))
+    if beside or (isinstance(prov, dict) and prov.get("signed") is True):
+        found.append("an attestation")
+    return found
 
 
 def _facts_from(verdict: dict[str, Any]) -> RunFacts:
@@ -308,11 +362,20 @@ def _facts_from(verdict: dict[str, Any]) -> RunFacts:
                              "metrics": dict(g.get("metrics") or {})}
                  for name, g in gates.items()}
     ready_after = target.get("ready_after", 0.0 if target.get("reachable") else None)
+    history = verdict.get("history")
+    problems = [str(p) for p in (history.get("problems") or [])] \
+        if isinstance(history, dict) else []
     return RunFacts(**_known(RunFacts, {
         "signals": [str(x) for x in run.get("signals") or []],
         # As judged on the day of the run (``expired``), like the gates' accepted risks.
         "quarantine": [dict(e) for e in verdict.get("quarantine") or [] if isinstance(e, dict)],
-        }),
+        # The history store's problems are warnings that never block (not even under
+        # fail_on "warn"): they go back where decide() took them from, not among the others.
+        "history": {"problems": problems} if problems else {},
+        # Every other warning the file records, again: under fail_on "warn" each is a reason.
+        "warnings": [str(w) for w in verdict.get("warnings") or [] if str(w) not in problems],
+        "fail_on": str(run.get("fail_on") or "error"),
+        "flaky_policy": str(run.get("flaky_policy") or "warn")}),
         run_id=str(run.get("id", "")), started=str(run.get("started", "")),
         finished=run.get("finished"), duration=float(run.get("duration") or 0.0),
         exit_status=int(run.get("exit_status", 1)), complete=run.get("complete") is True,
@@ -401,38 +464,99 @@ def check_selection(verdict: dict[str, Any], allow_partial: bool) -> str:
     return "complete selection"
 
 
-def check_required_gates(verdict: dict[str, Any], required: list[str] | None,
-                         allow_partial: bool = False) -> str:
-    """Every required gate ran and passed. Default: the blocking gates the policy declared;
-    with ``allow_partial``, those of them the run selected (a ``--staging-gate`` subset)."""
-    gates = verdict.get("gates") or {}
-    selection = verdict.get("selection") or {}
-    if required:
-        names, why = list(dict.fromkeys(required)), "--require-gate"
+def check_gate_options(required: list[str] | None, skip: list[str] | None,
+                       allow_partial: bool) -> tuple[list[str], list[str]]:
+    """``--require-gate`` and ``--skip-gate`` as given, checked against each other: the gates
+    required explicitly and the gates skipped, each once."""
+    explicit = [str(n) for n in dict.fromkeys(required or [])]
+    skipped = [str(n) for n in dict.fromkeys(skip or [])]
+    if skipped and not allow_partial:
+        raise VerifyError("usage", "--skip-gate only applies with --allow-partial (a complete "
+                                   "run has run every blocking gate)")
+    for name in skipped:
+        if name in explicit:
+            raise VerifyError("usage", f"--skip-gate {one_line(name, 40)} and --require-gate "
+                                       f"{one_line(name, 40)}: give one of them")
+    return explicit, skipped
+
+
+def check_required_gates(verdict: dict[str, Any], required: list[str] | None = None,
+                         allow_partial: bool = False, skip: list[str] | None = None) -> str:
+    """Every blocking gate the policy declared (``selection.gates_blocking``; an older verdict:
+    its blocking gates) satisfies its own spec by the rule ``decide()`` applies
+    (``verdict.gate_unmet``, on the gates re-derived from the file's tests), minus only the
+    gates ``skip`` names (``--skip-gate``, with ``--allow-partial``). ``required``
+    (``--require-gate``) adds gates that must have run at least one test and passed, whatever
+    the policy says. A verdict with no blocking test run is refused: consent to a partial run
+    is not consent to a run that tested nothing blocking."""
+    gates = verdict.get("gates")
+    if not isinstance(gates, dict):
+        raise VerifyError("gates", "the verdict has no gates object")
+    selection = verdict.get("selection")
+    declared = selection.get("gates_blocking") if isinstance(selection, dict) else None
+    if isinstance(declared, list):
+        policy, why = [str(n) for n in declared], "blocking gates of the policy"
     else:
-        declared = selection.get("gates_blocking")
-        chosen = selection.get("gates_selected")
-        if isinstance(declared, list) and allow_partial and isinstance(chosen, list):
-            names = [str(n) for n in declared if n in chosen]
-            why = "blocking gates the partial run selected"
-        elif isinstance(declared, list):
-            names, why = [str(n) for n in declared], "blocking gates of the policy"
-        else:
-            names = [str(n) for n, g in gates.items() if isinstance(g, dict)
-                     and g.get("blocking", True)]
-            why = "blocking gates in the verdict"
+        policy = [str(n) for n, g in gates.items() if isinstance(g, dict)
+                  and g.get("blocking", True) is not False]
+        why = "blocking gates in the verdict"
+    explicit, skipped = check_gate_options(required, skip, allow_partial)
+    for name in skipped:
+        if name not in policy:
+            raise VerifyError("usage", f"--skip-gate {one_line(name, 40)} is not one of the "
+                                       f"{why}: {one_line(', '.join(policy) or 'none', 160)}")
+    derived = decide(_facts_from(verdict))["gates"]
+    names = [n for n in policy if n not in skipped]
+    names += [n for n in explicit if n not in names]
+    shown = []
     for name in names:
-        gate = gates.get(name)
-        if not isinstance(gate, dict):
+        source = "--require-gate" if name in explicit and name not in policy else why
+        entry = derived.get(name)
+        if not isinstance(gates.get(name), dict) or entry is None:
             raise VerifyError("gates", f"required gate {one_line(name, 40)} did not run "
-                                       f"({why})")
-        counts = gate.get("counts") or {}
-        ran = sum(int(counts.get(k) or 0) for k in ("passed", "failed", "error"))
-        if gate.get("status") not in ("passed", "advisory") or ran < 1:
-            raise VerifyError("gates", f"required gate {one_line(name, 40)} is "
-                                       f"{one_line(gate.get('status'), 20)} with {ran} test(s) "
-                                       f"run ({why})")
-    return f"gates passed: {', '.join(names) or '(none required)'} ({why})"
+                                       f"({source})")
+        problem = gate_unmet(name, entry)
+        if problem is None and name in explicit:
+            if int(entry.get("ran") or 0) < 1:
+                problem = f"is {entry.get('status')} with 0 test(s) run"
+            elif entry.get("blocking") is False and entry.get("status") != "passed":
+                problem = "had failures (an advisory gate: they did not block the run)"
+        if problem is not None:
+            raise VerifyError("gates", f"required gate {one_line(name, 40)} {problem} "
+                                       f"({'--require-gate' if name in explicit else source})")
+        empty = entry.get("status") == "empty"
+        shown.append(f"{name} (empty, min_tests = {entry.get('min_tests')})" if empty else name)
+    if not blocking_evidence(derived):
+        raise VerifyError("gates", "no blocking test ran: nothing in this verdict could have "
+                                   "blocked a bad release (only advisory gates or tests ran)")
+    detail = f"gates passed: {', '.join(shown) or '(none required)'} ({why}"
+    detail += f"{', --require-gate' if any(n not in policy for n in explicit) else ''})"
+    if skipped:
+        detail += f"; not required: {', '.join(skipped)} (--skip-gate)"
+    return detail
+
+
+def check_target(verdict: dict[str, Any], expected: str) -> str:
+    """The run tested ``expected`` (``--expect-target``): scheme, host, port and path compared
+    as ``url_headers.target_identity`` normalises them, the way the run normalised
+    ``--staging-url``; credentials and the query are in neither side of the comparison."""
+    try:
+        want = target_identity(expected)
+    except SettingsError as exc:
+        raise VerifyError("usage", f"--expect-target: {one_line(exc, 200)}"
+                          .replace("staging URL ", "")) from None
+    target = verdict.get("target")
+    recorded = target.get("url") if isinstance(target, dict) else None
+    if not isinstance(recorded, str) or not recorded.strip():
+        raise VerifyError("target", f"expected target {want}, the verdict records no target URL")
+    try:
+        found = target_identity(recorded)
+    except SettingsError:
+        raise VerifyError("target", f"expected target {want}, the verdict's target "
+                                    f"{one_line(recorded, 120)!r} is not a URL") from None
+    if found != want:
+        raise VerifyError("target", f"expected target {want}, the verdict tested {found}")
+    return f"target {found}"
 
 
 def _provenance(verdict: dict[str, Any], field: str, label: str) -> Any:
@@ -482,18 +606,29 @@ def check_policy_digest(verdict: dict[str, Any], expected: str) -> str:
 
 @dataclass
 class VerifyOptions:
-    """What ``verify`` checks beyond the verdict itself (the CLI options)."""
+    """What ``verify`` checks beyond the verdict itself (the CLI options). The defaults are the
+    command's: nothing unauthenticated, partial or stale is accepted unless a field says so."""
 
     key: str | None = None
     key_env: str = DEFAULT_KEY_ENV
     public_key: Any = None
+    #: A signature the verdict carries that cannot be checked here is not a reason to refuse
+    #: (another one must still be checked, unless ``allow_unsigned``).
     no_signature_check: bool = False
+    #: Accept a verdict no signature was checked for (and say so).
+    allow_unsigned: bool = False
     expect_version: str | None = None
-    max_age: timedelta | None = None
+    #: None: ``DEFAULT_MAX_AGE``; ``timedelta.max``: no limit (never in the future, though).
+    max_age: timedelta | None = DEFAULT_MAX_AGE
     now: datetime | None = None
-    allow_partial: bool = True
-    require_gates: list[str] | None = None
-    rederive: bool = False
+    allow_partial: bool = False
+    #: Gates that must have run and passed besides the policy's blocking gates (None: no gate
+    #: check at all).
+    require_gates: list[str] | None = field(default_factory=list)
+    #: Blocking gates of the policy a partial run may leave out (with ``allow_partial``).
+    skip_gates: list[str] = field(default_factory=list)
+    rederive: bool = True
+    expect_target: str | None = None
     expect_subject: str | None = None
     expect_commit: str | None = None
     expect_run_id: str | None = None
@@ -513,27 +648,39 @@ def run_checks(verdict: dict[str, Any], options: VerifyOptions,
                path: Path | None = None) -> list[CheckResult]:
     """Every check in order, each with its result (for ``--explain``); never raises."""
     o = options
-    steps: list[tuple[str, Any]] = [
-        ("schema", lambda: check_schema(verdict, o.schema) or "validates"),
-        ("signature", lambda: check_hmac(verdict, o.key, o.key_env, o.no_signature_check)),
-    ]
-    if path is not None:
-        steps.append(("attestation", lambda: check_attestation(
-            verdict, path, o.public_key, o.no_signature_check)))
-    steps.append(("verdict", lambda: check_go(verdict) or "GO, no reasons, run complete"))
+    max_age = DEFAULT_MAX_AGE if o.max_age is None else o.max_age
+    lenient = o.no_signature_check or o.allow_unsigned
+    results: list[CheckResult] = []
+
+    def run(name: str, step: Any) -> CheckResult:
+        results.append(_run(name, step))
+        return results[-1]
+
+    run("schema", lambda: check_schema(verdict, o.schema) or "validates")
+    hmac = run("signature", lambda: check_hmac(verdict, o.key, o.key_env, lenient))
+    attested = run("attestation", lambda: check_attestation(verdict, path, o.public_key,
+                                                            lenient))
+    run("authentication", lambda: check_authenticated(
+        hmac=None if o.key is None else hmac.ok is True,
+        attested=None if o.public_key is None else attested.ok is True,
+        allow_unsigned=o.allow_unsigned, key_env=o.key_env,
+        unchecked=[s for s, can in (("an HMAC signature", o.key is not None),
+                                    ("an attestation", o.public_key is not None))
+                   if not can and s in _signatures_carried(verdict, path)]))
+    run("verdict", lambda: check_go(verdict) or "GO, no reasons, run complete")
     if o.rederive:
-        steps.append(("rederive", lambda: check_rederived(verdict)))
-    steps.append(("partial", lambda: check_selection(verdict, o.allow_partial)))
+        run("rederive", lambda: check_rederived(verdict))
+    run("partial", lambda: check_selection(verdict, o.allow_partial))
     if o.require_gates is not None:
-        steps.append(("gates", lambda: check_required_gates(verdict, o.require_gates,
-                                                                   o.allow_partial)))
+        run("gates", lambda: check_required_gates(verdict, o.require_gates, o.allow_partial,
+                                                  o.skip_gates))
     optional = [
         ("version", o.expect_version, lambda: check_version(verdict, o.expect_version or "")
          or f"version {o.expect_version} at start and end"),
-        ("age", o.max_age, lambda: check_age(verdict, o.max_age or timedelta(0),
-                                             o.now or datetime.now(timezone.utc))
-         or ("not in the future (--max-age none)" if o.max_age == timedelta.max
-             else f"finished within {format_duration(o.max_age or timedelta(0))}")),
+        ("age", max_age, lambda: check_age(verdict, max_age, o.now or datetime.now(timezone.utc))
+         or ("not in the future (--max-age none)" if max_age == timedelta.max
+             else f"finished within {format_duration(max_age)}")),
+        ("target", o.expect_target, lambda: check_target(verdict, o.expect_target or "")),
         ("subject", o.expect_subject, lambda: check_subject(verdict, o.expect_subject or "")),
         ("commit", o.expect_commit, lambda: check_commit(verdict, o.expect_commit or "")),
         ("run-id", o.expect_run_id, lambda: check_run_id(verdict, o.expect_run_id or "",
@@ -541,10 +688,11 @@ def run_checks(verdict: dict[str, Any], options: VerifyOptions,
         ("policy", o.expect_policy_digest,
          lambda: check_policy_digest(verdict, o.expect_policy_digest or "")),
     ]
-    results = [_run(name, step) for name, step in steps]
     for name, wanted, step in optional:
-        results.append(_run(name, step) if wanted is not None
-                       else CheckResult(name, None, "not asked"))
+        if wanted is not None:
+            run(name, step)
+        else:
+            results.append(CheckResult(name, None, "not asked"))
     return results
 
 
@@ -575,14 +723,19 @@ def verify(
     max_age: timedelta | None = None,
     now: datetime | None = None,
     schema: dict[str, Any] | None = None,
+    path: str | Path | None = None,
     **more: Any,
 ) -> None:
-    """Run every check in order; raise VerifyError on the first that fails. ``more`` takes
-    any other ``VerifyOptions`` field; the CLI's fail-closed defaults (24h age, no partial
-    runs, required gates, re-derivation) are opt-in here."""
-    path = more.pop("path", None)
+    """Run every check in order; raise VerifyError on the first that fails.
+
+    The defaults are ``pytest-staging verify``'s: a verdict is refused unless a signature was
+    checked (``key``, or ``public_key`` with the verdict's ``path`` for its attestation;
+    ``allow_unsigned=True`` accepts one knowingly), unless it is complete (``allow_partial``,
+    ``skip_gates``), unless the policy's blocking gates hold (``require_gates``), unless it
+    re-derives (``rederive``) and unless it finished within ``max_age`` (None: 24h;
+    ``timedelta.max``: no limit). ``more`` takes any other ``VerifyOptions`` field."""
     options = VerifyOptions(key=key, key_env=key_env, expect_version=expect_version,
                             max_age=max_age, now=now, schema=schema, **more)
-    error = first_failure(run_checks(verdict, options, path))
+    error = first_failure(run_checks(verdict, options, None if path is None else Path(path)))
     if error is not None:
         raise error

@@ -30,6 +30,12 @@ def _preload_plugin_modules() -> None:
         # locust_*.py are loaded by locust (gevent-patched), never by pytest
         if not module.name.rsplit(".", 1)[-1].startswith("locust_"):
             importlib.import_module(module.name)
+    # What the plugin imports lazily, for the same reason: a key serialised after an in-process
+    # run otherwise meets a second copy of cryptography's classes ("Encryption algorithm must
+    # be a KeySerializationEncryption instance").
+    for name in ("cryptography.exceptions", "cryptography.hazmat.primitives.serialization",
+                 "cryptography.hazmat.primitives.asymmetric.ed25519"):
+        importlib.import_module(name)
 
 
 _preload_plugin_modules()

@@ -109,6 +109,10 @@ def test_attested_recipe_runs_and_binds(name: str, pytester: pytest.Pytester, ch
         f"comes from run {ci_env[run_var]}"]
     proc = sh(verify, **{sha_var: "f" * 40})
     assert proc.returncode == 1 and proc.stderr.startswith("pytest-staging verify: commit: ")
+    # a GO from another staging (here: another port) is not this environment's
+    proc = sh(verify, STAGING_URL=server.url.replace(f":{server.port}/",
+                                                     f":{server.port + 1}/"))
+    assert proc.returncode == 1 and proc.stderr.startswith("pytest-staging verify: target: ")
 
     outputs = [p.read_text(encoding="utf-8", errors="replace") for p in report.iterdir()]
     for text in outputs:

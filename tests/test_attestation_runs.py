@@ -139,6 +139,10 @@ def test_keygen_signed_run_verify_and_every_refusal(
         "run-id: expected CI run run-2 (--expect-run-id), the verdict comes from run run-1")
     # without the public key, the attestation beside the verdict cannot be ignored
     assert refused().startswith("attestation: verdict.intoto.json")
+    # nor skipped: --no-signature-check is no check, and nothing else authenticates it
+    assert refused("--no-signature-check").startswith(
+        "authentication: no signature was checked (STAGING_VERDICT_KEY is unset or empty, no "
+        "--public-key; it carries an attestation, not checked here)")
 
     # one changed byte of the payload or of the signature, in the file the tools read
     envelope_path = report / "verdict.intoto.jsonl"

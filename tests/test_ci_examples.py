@@ -94,7 +94,8 @@ def test_example_structure(name: str) -> None:
     verify = [c for c in cmds if c.startswith("pytest-staging verify ")]
     assert len(acceptance) == 1 and verify, cmds
     assert "--staging-expect-version" in acceptance[0]
-    assert all("--expect-version" in c and "--max-age" in c for c in verify)
+    assert all("--expect-version" in c and "--max-age" in c and "--expect-target" in c
+               for c in verify)
     # the verify commands parse with the real CLI parser
     for cmd in cmds:
         if cmd.startswith("pytest-staging "):
@@ -136,6 +137,19 @@ def test_example_commands_really_run(name: str, pytester: pytest.Pytester,
                               capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, (cmd, proc.stdout[-3000:], proc.stderr[-2000:])
         assert TOKEN not in proc.stdout + proc.stderr and KEY not in proc.stdout + proc.stderr
+    # the deploy job's verify refuses a GO of another staging, and one it cannot authenticate
+    # (the key missing in the deploy job: an empty variable)
+    verify = next(c for c in ours(EXAMPLES / name) if c.startswith("pytest-staging verify "))
+    elsewhere = server.url.replace(f":{server.port}/", f":{server.port + 1}/")
+    for changed, refusal in (({"STAGING_URL": elsewhere}, "target: expected target "),
+                             ({"STAGING_VERDICT_KEY": ""}, "signature: the verdict is "
+                                                           "HMAC-signed but STAGING_VERDICT_KEY "
+                                                           "is unset or empty here")):
+        proc = subprocess.run(["bash", "-ec", verify], cwd=pytester.path,
+                              env={**env, **changed}, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 1, (changed, proc.stdout, proc.stderr)
+        assert proc.stderr.startswith(f"pytest-staging verify: {refusal}"), proc.stderr
     # the plugin expanded $STAGING_TOKEN itself (single quotes kept it from the shell)
     assert any(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in server.requests)
     report = pytester.path / "staging-report"

@@ -1,4 +1,7 @@
-"""``pytest-staging verify``: exit 0 only for a fresh, valid, signed GO for the right version."""
+"""``pytest-staging verify``: exit 0 only for a fresh, valid, signed GO for the right version.
+
+Verdicts are signed with ``KEY`` (``keyed``) unless a test is about what verify does with an
+unsigned one: by default nothing unauthenticated is accepted."""
 
 from __future__ import annotations
 
@@ -25,6 +28,11 @@ def write(path: Path, verdict: dict[str, Any]) -> Path:
     return path
 
 
+def write_signed(path: Path, verdict: dict[str, Any]) -> Path:
+    """``verdict`` signed with ``KEY`` after any edit the test made, as a run would sign it."""
+    return write(path, signed(verdict, KEY))
+
+
 def run_verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
     code = main(["verify", *args])
     out, err = capsys.readouterr()
@@ -42,19 +50,109 @@ def keyed(monkeypatch: pytest.MonkeyPatch) -> str:
     return KEY
 
 
-def test_go_exits_0(tmp_path: Path, capsys, no_key) -> None:
-    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", go_verdict())))
+def test_go_exits_0(tmp_path: Path, capsys, keyed) -> None:
+    code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", go_verdict())))
     assert code == 0
     assert len(lines) == 1 and lines[0].startswith("GO:")
+    assert "NOT AUTHENTICATED" not in lines[0]
 
 
-def test_report_dir_means_its_verdict_json(tmp_path: Path, capsys, no_key) -> None:
-    write(tmp_path / "verdict.json", go_verdict())
+def test_unsigned_go_without_key_is_refused(tmp_path: Path, capsys, no_key) -> None:
+    """Nothing checked, nothing trusted: anyone who can write the artifact could write a GO."""
+    path = str(write(tmp_path / "v.json", go_verdict()))
+    code, lines = run_verify(capsys, path)
+    assert code == 1
+    assert lines == ["pytest-staging verify: authentication: no signature was checked "
+                     "(STAGING_VERDICT_KEY is unset or empty, no --public-key): set "
+                     "STAGING_VERDICT_KEY to the run's HMAC key, pass --public-key FILE, or "
+                     "pass --allow-unsigned to accept an unauthenticated verdict"]
+    # --no-signature-check skips a signature; it never stands in for one
+    assert run_verify(capsys, path, "--no-signature-check")[1] == lines
+
+
+def test_empty_key_variable_authenticates_nothing(tmp_path: Path, capsys,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAGING_VERDICT_KEY", "")
+    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", go_verdict())))
+    assert code == 1 and len(lines) == 1
+    assert lines[0].startswith("pytest-staging verify: authentication: no signature was checked")
+
+
+def test_allow_unsigned_says_so_on_the_go_line_and_in_explain(tmp_path: Path, capsys,
+                                                              no_key) -> None:
+    path = str(write(tmp_path / "v.json", go_verdict()))
+    code, lines = run_verify(capsys, path, "--allow-unsigned")
+    assert code == 0 and len(lines) == 1
+    assert lines[0].startswith(f"GO: {path} verified but NOT AUTHENTICATED (--allow-unsigned: "
+                               "no signature checked) (")
+    code, lines = run_verify(capsys, path, "--allow-unsigned", "--explain")
+    assert code == 0
+    assert "  ok   authentication: NOT AUTHENTICATED: no signature checked (--allow-unsigned)" \
+        in lines
+
+
+def test_allow_unsigned_never_overrides_a_check_that_can_be_made(tmp_path: Path, capsys,
+                                                                 keyed) -> None:
+    """With a key here, a verdict must carry a matching signature, --allow-unsigned or not."""
+    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", go_verdict())),
+                             "--allow-unsigned")
+    assert code == 1 and lines == ["pytest-staging verify: signature: verdict is not signed "
+                                   "but STAGING_VERDICT_KEY is set"]
+    path = write(tmp_path / "w.json", signed(go_verdict(), "another-key"))
+    code, lines = run_verify(capsys, str(path), "--allow-unsigned")
+    assert code == 1 and lines[0].startswith("pytest-staging verify: signature: verdict does "
+                                             "not match its signature")
+
+
+def test_signed_verdict_without_key_needs_allow_unsigned(tmp_path: Path, capsys,
+                                                         no_key) -> None:
+    """A signature that cannot be checked here is refused; --allow-unsigned accepts the
+    verdict knowingly and says the signature was not checked."""
+    path = str(write_signed(tmp_path / "v.json", go_verdict()))
+    code, lines = run_verify(capsys, path)
+    assert code == 1 and lines[0].startswith(
+        "pytest-staging verify: signature: the verdict is HMAC-signed but STAGING_VERDICT_KEY "
+        "is unset or empty here")
+    code, lines = run_verify(capsys, path, "--no-signature-check")
+    assert code == 1 and lines[0].startswith(
+        "pytest-staging verify: authentication: no signature was checked (STAGING_VERDICT_KEY "
+        "is unset or empty, no --public-key; it carries an HMAC signature, not checked here)")
+    code, lines = run_verify(capsys, path, "--allow-unsigned", "--explain")
+    assert code == 0
+    assert ("  ok   authentication: NOT AUTHENTICATED: no signature checked; it carries an "
+            "HMAC signature, not checked here (--allow-unsigned)") in lines
+
+
+def test_verdict_with_signature_removed_is_refused(tmp_path: Path, capsys, keyed,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    v = signed(go_verdict(), KEY)
+    del v["signature"]
+    path = str(write(tmp_path / "v.json", v))
+    assert run_verify(capsys, path)[1] == ["pytest-staging verify: signature: verdict is not "
+                                           "signed but STAGING_VERDICT_KEY is set"]
+    monkeypatch.delenv("STAGING_VERDICT_KEY")
+    assert run_verify(capsys, path)[1][0].startswith(
+        "pytest-staging verify: authentication: no signature was checked")
+
+
+def test_api_refuses_unauthenticated_verdicts_by_default() -> None:
+    """``verify()`` has the command's defaults: the Python API is no way around the rule."""
+    with pytest.raises(VerifyError) as info:
+        verify(go_verdict())
+    assert info.value.check == "authentication"
+    verify(signed(go_verdict(), KEY), key=KEY)
+    verify(go_verdict(), allow_unsigned=True)
+    with pytest.raises(VerifyError, match="needs the verdict's path"):
+        verify(go_verdict(), public_key=object())
+
+
+def test_report_dir_means_its_verdict_json(tmp_path: Path, capsys, keyed) -> None:
+    write_signed(tmp_path / "verdict.json", go_verdict())
     assert run_verify(capsys, str(tmp_path))[0] == 0
 
 
-def test_nogo_exits_1_with_first_reason(tmp_path: Path, capsys, no_key) -> None:
-    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", nogo_verdict())))
+def test_nogo_exits_1_with_first_reason(tmp_path: Path, capsys, keyed) -> None:
+    code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", nogo_verdict())))
     assert code == 1
     assert len(lines) == 1
     assert "verdict: NO-GO: integration: 1 blocking test failed" in lines[0]
@@ -137,8 +235,8 @@ def test_key_env_unset_variable_fails_closed(tmp_path: Path, capsys, monkeypatch
                      "unset or empty variable"]
 
 
-def test_expect_version(tmp_path: Path, capsys, no_key) -> None:
-    path = write(tmp_path / "v.json", go_verdict(version="2.0.1"))
+def test_expect_version(tmp_path: Path, capsys, keyed) -> None:
+    path = write_signed(tmp_path / "v.json", go_verdict(version="2.0.1"))
     assert run_verify(capsys, str(path), "--expect-version", "2.0.1")[0] == 0
     code, lines = run_verify(capsys, str(path), "--expect-version", "2.0.2")
     assert code == 1
@@ -146,10 +244,10 @@ def test_expect_version(tmp_path: Path, capsys, no_key) -> None:
                      "at its start"]
 
 
-def test_redeploy_during_run_fails_version_check(tmp_path: Path, capsys, no_key) -> None:
+def test_redeploy_during_run_fails_version_check(tmp_path: Path, capsys, keyed) -> None:
     v = go_verdict(version="2.0.1")
     v["target"]["observed_version"]["end"] = "2.0.2"
-    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)),
+    code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", v)),
                              "--expect-version", "2.0.1")
     # the file's own facts already contradict its GO, before the version binding
     assert code == 1 and lines == ["pytest-staging verify: rederive: the file says GO but its "
@@ -157,58 +255,59 @@ def test_redeploy_during_run_fails_version_check(tmp_path: Path, capsys, no_key)
                                    "2.0.1, observed 2.0.2"]
     # the version check itself, run on the same file
     with pytest.raises(VerifyError, match=r"observed 2\.0\.2 at its end"):
-        verify(v, expect_version="2.0.1")
+        verify(signed(v, KEY), key=KEY, rederive=False, expect_version="2.0.1")
 
 
-def test_no_observed_version_fails_version_check(tmp_path: Path, capsys, no_key) -> None:
+def test_no_observed_version_fails_version_check(tmp_path: Path, capsys, keyed) -> None:
     v = go_verdict()
     v["target"]["observed_version"] = {"start": None, "end": None}
-    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)),
+    code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", v)),
                              "--expect-version", "1.2.3")
     assert code == 1 and "version 1.2.3 expected but not observed" in lines[0]
     with pytest.raises(VerifyError, match="observed no version"):
-        verify(v, expect_version="1.2.3")
+        verify(signed(v, KEY), key=KEY, rederive=False, expect_version="1.2.3")
 
 
-def test_max_age(tmp_path: Path, capsys, no_key) -> None:
+def test_max_age(tmp_path: Path, capsys, keyed) -> None:
     old = datetime.now(timezone.utc) - timedelta(hours=3)
-    path = write(tmp_path / "v.json", go_verdict(finished=old))
+    path = write_signed(tmp_path / "v.json", go_verdict(finished=old))
     code, lines = run_verify(capsys, str(path), "--max-age", "1s")
     assert code == 1
     assert len(lines) == 1 and lines[0].startswith("pytest-staging verify: age: finished 3h")
     assert run_verify(capsys, str(path), "--max-age", "2h")[0] == 1
     assert run_verify(capsys, str(path), "--max-age", "1d")[0] == 0
-    fresh = write(tmp_path / "fresh.json", go_verdict())
+    fresh = write_signed(tmp_path / "fresh.json", go_verdict())
     assert run_verify(capsys, str(fresh), "--max-age", "30m")[0] == 0
 
 
-def test_finished_in_the_future_is_refused(tmp_path: Path, capsys, no_key) -> None:
+def test_finished_in_the_future_is_refused(tmp_path: Path, capsys, keyed) -> None:
     future = datetime.now(timezone.utc) + timedelta(hours=1)
-    path = write(tmp_path / "v.json", go_verdict(finished=future))
+    path = write_signed(tmp_path / "v.json", go_verdict(finished=future))
     code, lines = run_verify(capsys, str(path), "--max-age", "1d")
     assert code == 1 and "in the future" in lines[0]
 
 
-def test_unfinished_run_fails_age_check(tmp_path: Path, capsys, no_key) -> None:
+def test_unfinished_run_fails_age_check(tmp_path: Path, capsys, keyed) -> None:
     v = go_verdict()
     v["run"]["finished"] = None
-    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)), "--max-age", "1d")
+    code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", v)),
+                             "--max-age", "1d")
     assert code == 1 and lines[0] == "pytest-staging verify: age: the run has no finish time"
 
 
-def test_go_with_reasons_or_incomplete_run_is_inconsistent(tmp_path, capsys, no_key) -> None:
+def test_go_with_reasons_or_incomplete_run_is_inconsistent(tmp_path, capsys, keyed) -> None:
     v = go_verdict()
     v["reasons"] = ["something"]
-    code, lines = run_verify(capsys, str(write(tmp_path / "a.json", v)))
+    code, lines = run_verify(capsys, str(write_signed(tmp_path / "a.json", v)))
     assert code == 1 and "reasons" in lines[0]
     # even under a schema that allowed it, the GO check itself refuses
     with pytest.raises(VerifyError, match="inconsistent"):
-        verify(v, schema={})
+        verify(signed(v, KEY), key=KEY, schema={})
     v = go_verdict()
     v["run"]["complete"] = False
     with pytest.raises(VerifyError, match="not marked complete"):
-        verify(v, schema={})
-    code, lines = run_verify(capsys, str(write(tmp_path / "b.json", v)))
+        verify(signed(v, KEY), key=KEY, schema={})
+    code, lines = run_verify(capsys, str(write_signed(tmp_path / "b.json", v)))
     assert code == 1 and len(lines) == 1
 
 
@@ -286,10 +385,10 @@ def test_format_duration() -> None:
 
 def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     """The installed entry point behaves like main(): exit codes and one line, no traceback."""
-    good = write(tmp_path / "good.json", go_verdict())
+    good = write_signed(tmp_path / "good.json", go_verdict())
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "pytest-staging/verd')
-    env = {"PATH": str(Path(sys.executable).parent)}
+    env = {"PATH": str(Path(sys.executable).parent), "STAGING_VERDICT_KEY": KEY}
     ok = subprocess.run(["pytest-staging", "verify", str(good)], capture_output=True,
                         text=True, env=env, timeout=60)
     assert ok.returncode == 0, ok.stderr

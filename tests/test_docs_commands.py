@@ -150,6 +150,41 @@ def test_readme_first_staging_test_is_go_as_shown(demo: RunningApp, tmp_path: Pa
     assert "GO  target" in result.stdout and "NO-GO" not in result.stdout
 
 
+def test_quickstart_signed_path_runs_as_shown(demo: RunningApp, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quickstart's keygen -> signed run -> verify --public-key, against the demo shop:
+    GO, verified by the attestation; the same report without the key is refused."""
+    lines = [line for where, line in COMMANDS_IN_DOCS if where.startswith("docs/quickstart.md")]
+    start = next(i for i, line in enumerate(lines) if line.startswith("pytest-staging keygen"))
+    keygen, run, check = lines[start:start + 3]
+    assert run.startswith("pytest docs/examples ") and check.startswith("pytest-staging verify ")
+
+    def adapted(line: str) -> list[str]:
+        """Files under tmp_path instead of the repository; the demo's URL."""
+        return shlex.split(line.replace("http://127.0.0.1:8000/", demo.url)
+                           .replace("keys/", f"{tmp_path}/keys/")
+                           .replace(" staging-report ", f" {tmp_path}/staging-report "))
+
+    assert main(adapted(keygen)[1:]) == 0
+    result = subprocess.run([sys.executable, "-m", *adapted(run), *QUIET,
+                             f"--staging-report-dir={tmp_path}/staging-report"],
+                            cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:]
+    capsys.readouterr()
+    assert main(adapted(check)[1:]) == 0
+    out = capsys.readouterr().out
+    assert "Ed25519 attestation ok" in out and f"target {demo.url}" in out
+    # without the public key (and no HMAC key): the attestation cannot be checked, refused
+    monkeypatch.delenv("STAGING_VERDICT_KEY", raising=False)
+    unsigned = [a for a in adapted(check)[1:] if "keys/" not in a and a != "--public-key"]
+    assert main(unsigned) == 1
+    assert capsys.readouterr().err.startswith(
+        "pytest-staging verify: attestation: verdict.intoto.json: an Ed25519-signed verdict "
+        "cannot be checked without --public-key")
+
+
 @pytest.mark.parametrize("where, args", [(w, a) for w, t, a in INVOCATIONS
                                          if t == "pytest-staging" and a[:1] == ["init"]])
 def test_init_commands_run(where: str, args: list[str], tmp_path: Path,

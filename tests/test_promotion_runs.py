@@ -94,8 +94,10 @@ def outcomes(result: pytest.RunResult) -> dict[str, int]:
 
 def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
     capsys.readouterr()
-    # These runs select one gate (--staging-gate integration): partial by definition.
-    code = main(["verify", "--allow-partial", *args])
+    # These runs select one gate (--staging-gate integration): partial by definition, and the
+    # deploy job names the blocking gates it lets the run leave out.
+    code = main(["verify", "--allow-partial", "--skip-gate", "security", "--skip-gate",
+                 "performance", *args])
     out, err = capsys.readouterr()
     return code, (out + err).splitlines()
 
@@ -175,9 +177,14 @@ def test_unsigned_run_is_refused_once_a_key_is_set(
     assert run(pytester, server, mode, GOOD).ret == 0
     report = pytester.path / "staging-report"
     assert "signature" not in verdict_of(pytester)
-    assert verify(capsys, str(report))[0] == 0
-    monkeypatch.setenv("STAGING_VERDICT_KEY", KEY)
+    # nothing to check it with: refused, unless accepted knowingly
     code, lines = verify(capsys, str(report))
+    assert code == 1 and lines[0].startswith("pytest-staging verify: authentication: no "
+                                             "signature was checked")
+    code, lines = verify(capsys, str(report), "--allow-unsigned")
+    assert code == 0 and "NOT AUTHENTICATED" in lines[0]
+    monkeypatch.setenv("STAGING_VERDICT_KEY", KEY)
+    code, lines = verify(capsys, str(report), "--allow-unsigned")
     assert code == 1 and "not signed" in lines[0]
 
 
@@ -206,7 +213,7 @@ def test_key_env_naming_an_unset_variable_is_a_usage_error(
 
 @pytest.mark.parametrize(("flaky_policy", "expected"), [("warn", "GO"), ("fail", "NO-GO")])
 def test_flaky_test_under_policy(pytester: pytest.Pytester, server: LoopbackServer, capsys,
-                                 unkeyed, mode: str, flaky_policy: str, expected: str) -> None:
+                                 keyed, mode: str, flaky_policy: str, expected: str) -> None:
     pytester.makefile(".toml", policy=f'[flaky]\nretries = 1\npolicy = "{flaky_policy}"\n')
     result = run(pytester, server, mode, FLAKY, "--staging-policy", "policy.toml")
     assert outcomes(result) == {"passed": 3, "rerun": 1}

@@ -146,6 +146,11 @@ def troubles(facts: RunFacts) -> list[str]:
                 found.append("failed blocking check")
     if not any(t.outcome in ("passed", "failed", "error") for t in facts.tests):
         found.append("no test ran")
+    # GO needs evidence: at least one blocking test of a blocking gate ran (a test of a gate
+    # the run did not declare counts as blocking, as decide() treats it).
+    if not any(t.outcome in ("passed", "failed", "error") and t.blocking
+               and (specs[t.gate].blocking if t.gate in specs else True) for t in facts.tests):
+        found.append("no blocking test ran")
     return found
 
 

@@ -1,9 +1,13 @@
 """``pytest-staging verify`` fails closed: partial runs, required gates, a re-derived verdict,
-a default maximum age, signatures it cannot check, binding to the run in hand, any input."""
+a default maximum age, signatures it cannot check, binding to the run in hand, any input.
+
+``run()`` signs each verdict with ``KEY`` and sets it in the environment, as a deploy job
+holding the run's HMAC key does; tests about signatures and attestations pass ``sign=False``."""
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from pytest_staging.cli import main
 from pytest_staging.signing import signed
 
 CI_VARS = ("GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "CIRCLECI", "BUILDKITE")
+KEY = "verify-binding-test-key-5a5a"
 
 
 @pytest.fixture(autouse=True)
@@ -37,18 +42,23 @@ def with_provenance(v: dict[str, Any] | None = None) -> dict[str, Any]:
     return v
 
 
-def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, verdict: Any, *args: str
-        ) -> tuple[int, list[str]]:
+def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, verdict: Any, *args: str,
+        sign: bool = True) -> tuple[int, list[str]]:
     path = tmp_path / "verdict.json"
+    if sign and isinstance(verdict, dict):
+        verdict = signed(verdict, KEY)
     path.write_text(verdict if isinstance(verdict, str) else json.dumps(verdict, indent=2))
     capsys.readouterr()
+    os.environ.pop("STAGING_VERDICT_KEY", None)
+    if sign:
+        os.environ["STAGING_VERDICT_KEY"] = KEY  # clean_env restores the environment
     code = main(["verify", str(path), *args])
     out, err = capsys.readouterr()
     return code, (out + err).splitlines()
 
 
-def refused(capsys, tmp_path, verdict, *args: str) -> str:
-    code, lines = run(capsys, tmp_path, verdict, *args)
+def refused(capsys, tmp_path, verdict, *args: str, sign: bool = True) -> str:
+    code, lines = run(capsys, tmp_path, verdict, *args, sign=sign)
     assert code == 1, lines
     assert len(lines) == 1, lines
     assert lines[0].startswith("pytest-staging verify: ")
@@ -150,8 +160,9 @@ def test_explain_lists_every_check(capsys, tmp_path) -> None:
                       "1.2.3")
     assert code == 0
     checks = [line.split()[1].rstrip(":") for line in lines[:-1]]
-    assert checks == ["schema", "signature", "attestation", "verdict", "rederive", "partial",
-                      "gates", "version", "age", "subject", "commit", "run-id", "policy"]
+    assert checks == ["schema", "signature", "attestation", "authentication", "verdict",
+                      "rederive", "partial", "gates", "version", "age", "target", "subject",
+                      "commit", "run-id", "policy"]
     assert lines[-1].startswith("GO: ")
     v = go_verdict()
     v["gates"]["integration"]["status"] = "failed"
@@ -164,39 +175,51 @@ def test_explain_lists_every_check(capsys, tmp_path) -> None:
 # -- item 8: signatures that cannot be checked, age ---------------------------------------------
 def test_hmac_signed_verdict_without_key_is_refused(capsys, tmp_path) -> None:
     v = signed(go_verdict(), "the-key-of-the-test-job")
-    assert refused(capsys, tmp_path, v).startswith(
-        "signature: the verdict is HMAC-signed but STAGING_VERDICT_KEY is not set here")
+    assert refused(capsys, tmp_path, v, sign=False).startswith(
+        "signature: the verdict is HMAC-signed but STAGING_VERDICT_KEY is unset or empty here")
     # an attacker who edits NO-GO to GO keeps the signature field: still refused
     v["verdict"] = "GO"
-    assert refused(capsys, tmp_path, v).startswith("signature: ")
-    code, lines = run(capsys, tmp_path, v, "--no-signature-check")
-    assert code == 0 and "not checked" in lines[0]
+    assert refused(capsys, tmp_path, v, sign=False).startswith("signature: ")
+    # skipping the signature it cannot check is not authenticating the verdict
+    assert refused(capsys, tmp_path, v, "--no-signature-check", sign=False).startswith(
+        "authentication: no signature was checked")
+    code, lines = run(capsys, tmp_path, v, "--allow-unsigned", sign=False)
+    assert code == 0 and "NOT AUTHENTICATED" in lines[0]
 
 
 def test_attestation_beside_verdict_needs_a_public_key(capsys, tmp_path) -> None:
     (tmp_path / "verdict.intoto.jsonl").write_text("{}\n")
-    assert refused(capsys, tmp_path, go_verdict()).startswith(
+    assert refused(capsys, tmp_path, go_verdict(), sign=False).startswith(
         "attestation: verdict.intoto.jsonl: an Ed25519-signed verdict cannot be checked "
         "without --public-key")
+    # the HMAC key checks the verdict: the attestation it cannot check may be skipped
+    assert run(capsys, tmp_path, go_verdict(), "--no-signature-check")[0] == 0
     (tmp_path / "verdict.intoto.jsonl").unlink()
     v = with_provenance()
     v["provenance"]["signed"] = True  # the run said it signed: the files were dropped
-    assert refused(capsys, tmp_path, v).startswith(
+    assert refused(capsys, tmp_path, v, sign=False).startswith(
         "attestation: the verdict says it was signed: ")
-    assert run(capsys, tmp_path, v, "--no-signature-check")[0] == 0
+    assert refused(capsys, tmp_path, v, "--no-signature-check", sign=False).startswith(
+        "authentication: no signature was checked (STAGING_VERDICT_KEY is unset or empty, no "
+        "--public-key; it carries an attestation, not checked here)")
+    assert run(capsys, tmp_path, v, "--allow-unsigned", sign=False)[0] == 0
 
 
 def test_public_key_without_attestation_is_refused(capsys, tmp_path) -> None:
     _, public = generate_key_pair()
     (tmp_path / "k.pub").write_bytes(public)
     assert refused(capsys, tmp_path, with_provenance(), "--public-key",
-                   str(tmp_path / "k.pub")).startswith(
+                   str(tmp_path / "k.pub"), sign=False).startswith(
+        "attestation: no verdict.intoto.jsonl beside the verdict")
+    # --allow-unsigned never excuses a check that can be made
+    assert refused(capsys, tmp_path, with_provenance(), "--public-key",
+                   str(tmp_path / "k.pub"), "--allow-unsigned", sign=False).startswith(
         "attestation: no verdict.intoto.jsonl beside the verdict")
     assert refused(capsys, tmp_path, with_provenance(), "--public-key",
-                   str(tmp_path / "nope.pub")).startswith("public-key: cannot read")
+                   str(tmp_path / "nope.pub"), sign=False).startswith("public-key: cannot read")
     (tmp_path / "bad.pub").write_text("garbage")
     assert refused(capsys, tmp_path, with_provenance(), "--public-key",
-                   str(tmp_path / "bad.pub")).startswith("public-key: ")
+                   str(tmp_path / "bad.pub"), sign=False).startswith("public-key: ")
 
 
 def test_edited_verdict_json_is_refused_against_its_attestation(capsys, tmp_path) -> None:
@@ -205,12 +228,25 @@ def test_edited_verdict_json_is_refused_against_its_attestation(capsys, tmp_path
     v = with_provenance()
     for name, text in attest_verdict(v, load_private_key(private_pem, "k")).items():
         (tmp_path / name).write_text(text)
-    assert run(capsys, tmp_path, v, "--public-key", str(tmp_path / "k.pub"))[0] == 0
+    code, lines = run(capsys, tmp_path, v, "--public-key", str(tmp_path / "k.pub"), "--explain",
+                      sign=False)
+    assert code == 0, lines
+    assert "  ok   authentication: authenticated by Ed25519 attestation" in lines
     edited = clone(v)
     edited["provenance"]["commit"] = "f" * 40
-    assert refused(capsys, tmp_path, edited, "--public-key", str(tmp_path / "k.pub")) == (
+    assert refused(capsys, tmp_path, edited, "--public-key", str(tmp_path / "k.pub"),
+                   sign=False) == (
         "attestation: verdict.json differs from the verdict the attestation signed (edited "
         "after signing)")
+    # the signed flag flipped off and the attestation deleted: nothing checks the verdict
+    edited = clone(v)
+    edited["provenance"]["signed"] = False
+    for name in ("verdict.intoto.jsonl", "verdict.intoto.json"):
+        (tmp_path / name).unlink()
+    assert refused(capsys, tmp_path, edited, sign=False).startswith(
+        "authentication: no signature was checked")
+    assert refused(capsys, tmp_path, edited, "--public-key", str(tmp_path / "k.pub"),
+                   sign=False).startswith("attestation: no verdict.intoto.jsonl beside")
 
 
 def test_default_max_age_is_24h_and_none_disables_it(capsys, tmp_path) -> None:
@@ -386,8 +422,75 @@ def test_any_edit_of_an_attested_verdict_is_refused(capsys, tmp_path, path, valu
         node[last] = value
     elif isinstance(node, list) and node:
         node[0] = value
-    code, lines = run(capsys, tmp_path, edited, "--public-key", str(tmp_path / "k.pub"))
+    code, lines = run(capsys, tmp_path, edited, "--public-key", str(tmp_path / "k.pub"),
+                      sign=False)
     if canonical_json(edited) == canonical_json(v):
         assert code == 0, lines
     else:
         assert code == 1, lines
+
+
+# -- --expect-target: the environment the verdict tested -----------------------------------------
+def at(url: str) -> dict[str, Any]:
+    v = with_provenance()
+    v["target"]["url"] = url
+    return v
+
+
+@pytest.mark.parametrize("written", [
+    "https://staging.example.com/api/",
+    "https://staging.example.com/api",  # no trailing slash
+    "https://staging.example.com:443/api/",  # the default port
+    "HTTPS://Staging.Example.COM/api",  # scheme and host case
+    "https://staging.example.com./api/",  # the root label
+    "https://staging.example.com/v1/../api/",  # dot segments
+    "https://staging.example.com/%61pi/",  # an unreserved character percent-encoded
+    "https://deploy:hunter2-secret@staging.example.com/api/?token=t0k3n-secret",
+])
+def test_expect_target_accepts_the_same_target_written_differently(capsys, tmp_path,
+                                                                    written) -> None:
+    code, lines = run(capsys, tmp_path, at("https://staging.example.com/api/"),
+                      "--expect-target", written)
+    assert code == 0, lines
+    assert "target https://staging.example.com/api/" in lines[0]
+    assert "secret" not in lines[0]
+
+
+@pytest.mark.parametrize(("written", "shown"), [
+    ("http://staging.example.com/api/", "http://staging.example.com/api/"),  # scheme
+    ("https://staging.example.com:8443/api/", "https://staging.example.com:8443/api/"),  # port
+    ("https://staging.example.com/", "https://staging.example.com/"),  # path
+    ("https://staging.example.com/api/v2", "https://staging.example.com/api/v2/"),  # path
+    ("https://staging.example.org/api/", "https://staging.example.org/api/"),  # host
+    ("https://laptop.local/api/", "https://laptop.local/api/"),  # a copy elsewhere
+    ("https://u:hunter2-secret@prod.example.com/api/?sig=s1g-secret",
+     "https://prod.example.com/api/"),
+])
+def test_expect_target_refuses_another_environment(capsys, tmp_path, written, shown) -> None:
+    assert refused(capsys, tmp_path, at("https://staging.example.com/api/"),
+                   "--expect-target", written) == (
+        f"target: expected target {shown}, the verdict tested https://staging.example.com/api/")
+
+
+def test_expect_target_on_a_verdict_without_a_usable_target(capsys, tmp_path) -> None:
+    assert refused(capsys, tmp_path, at("not a url"), "--expect-target",
+                   "https://staging.example.com/") == (
+        "target: expected target https://staging.example.com/, the verdict's target 'not a url' "
+        "is not a URL")
+    v = with_provenance()
+    del v["target"]["url"]
+    assert refused(capsys, tmp_path, v, "--expect-target", "https://staging.example.com/"
+                   ).startswith("schema: ")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", "usage: --expect-target is empty"),
+    ("staging.example.com", "usage: --expect-target: must be an http(s) URL with a host, got "
+                            "'staging.example.com'"),
+    ("ftp://u:pw-secret@staging.example.com/", "usage: --expect-target: must be an http(s) URL "
+                                              "with a host, got 'ftp://u:***@staging"),
+    ("https://staging.example.com:99999/", "usage: --expect-target: has an invalid port"),
+])
+def test_expect_target_that_is_not_a_url_is_refused(capsys, tmp_path, value, expected) -> None:
+    line = refused(capsys, tmp_path, at("https://staging.example.com/"), "--expect-target", value)
+    assert line.startswith(expected) and "pw-secret" not in line

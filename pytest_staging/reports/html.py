@@ -238,7 +238,7 @@ def _history(v: Mapping[str, Any]) -> dict[str, Any]:
     """What the history store said: the strip of recent verdicts (this run last), the last
     GO, new failures since it and flaky tests."""
     history = _dict(v.get("history"))
-    if not history:
+    if not set(history) - {"problems"}:  # a store that could not be read said nothing
         return {}
     run = _dict(v.get("run"))
     recent = [_dict(r) for r in _list(history.get("recent"))]

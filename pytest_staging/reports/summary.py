@@ -85,7 +85,7 @@ def quarantine_lines(verdict: dict[str, Any]) -> list[str]:
 def history_lines(verdict: dict[str, Any]) -> list[str]:
     """What the history store said: the last GO, new failures since it, flaky tests."""
     history = verdict.get("history")
-    if not isinstance(history, dict) or not history:
+    if not isinstance(history, dict) or not set(history) - {"problems"}:
         return []
     go = history.get("last_go")
     lines = [f"history: last GO on this target: run {str(go.get('run_id'))[:12]} "
