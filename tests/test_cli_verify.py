@@ -54,10 +54,14 @@ def test_report_dir_means_its_verdict_json(tmp_path: Path, capsys, no_key) -> No
 
 
 def test_nogo_exits_1_with_first_reason(tmp_path: Path, capsys, no_key) -> None:
-    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", nogo_verdict())))
+    """A NO-GO on a failed blocking test: judgement failed, exit 1. The sample predates the
+    judgement field: its facts judge it (an older verdict still verifies)."""
+    v = nogo_verdict()
+    assert "judgement" not in v
+    code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)))
     assert code == 1
     assert len(lines) == 1
-    assert "verdict: NO-GO: integration: 1 blocking test failed" in lines[0]
+    assert "verdict: NO-GO (failed): integration: 1 blocking test failed" in lines[0]
 
 
 def test_signed_go_verifies(tmp_path: Path, capsys, keyed) -> None:
@@ -68,7 +72,7 @@ def test_signed_go_verifies(tmp_path: Path, capsys, keyed) -> None:
 
 def test_unsigned_refused_when_key_set(tmp_path: Path, capsys, keyed) -> None:
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", go_verdict())))
-    assert code == 1
+    assert code == 3  # refused: could not judge
     assert lines == ["pytest-staging verify: signature: verdict is not signed but "
                      "STAGING_VERDICT_KEY is set"]
 
@@ -76,7 +80,8 @@ def test_unsigned_refused_when_key_set(tmp_path: Path, capsys, keyed) -> None:
 @pytest.mark.parametrize("region", [b'"reasons": []', b'"verdict": "GO"'])
 def test_every_one_byte_edit_is_refused_when_keyed(tmp_path: Path, capsys, keyed,
                                                    region: bytes) -> None:
-    """Flip each byte of the ``reasons`` / ``verdict`` field of a signed GO: always exit 1."""
+    """Flip each byte of the ``reasons`` / ``verdict`` field of a signed GO: always refused
+    (exit 3, never a GO and never "failed")."""
     raw = json.dumps(signed(go_verdict(), KEY), indent=2).encode()
     assert raw.count(region) == 1
     at = raw.index(region)
@@ -86,7 +91,7 @@ def test_every_one_byte_edit_is_refused_when_keyed(tmp_path: Path, capsys, keyed
         edited[i] = ord("x") if raw[i] != ord("x") else ord("y")
         path.write_bytes(bytes(edited))
         code, lines = run_verify(capsys, str(path))
-        assert code == 1, (i, bytes(edited[at:at + len(region)]))
+        assert code == 3, (i, bytes(edited[at:at + len(region)]))
         assert len(lines) == 1 and KEY not in lines[0]
 
 
@@ -97,7 +102,7 @@ def test_one_byte_edit_of_signed_nogo_reason_is_a_signature_failure(
     raw = path.read_bytes()
     path.write_bytes(raw.replace(b"1 blocking test failed", b"0 blocking test failed", 1))
     code, lines = run_verify(capsys, str(path))
-    assert code == 1
+    assert code == 3  # an edited NO-GO is no evidence of anything: refused
     assert lines[0].startswith("pytest-staging verify: signature: verdict does not match")
 
 
@@ -106,14 +111,14 @@ def test_flipping_nogo_to_go_is_caught_by_the_signature(tmp_path: Path, capsys, 
     v["verdict"] = "GO"
     v["reasons"] = []
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)))
-    assert code == 1
+    assert code == 3
     assert "signature" in lines[0]
 
 
 def test_wrong_key_refused(tmp_path: Path, capsys, keyed) -> None:
     path = write(tmp_path / "v.json", signed(go_verdict(), "some-other-key"))
     code, lines = run_verify(capsys, str(path))
-    assert code == 1 and "signature" in lines[0]
+    assert code == 3 and "signature" in lines[0]
 
 
 def test_key_env_names_the_variable(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -125,15 +130,15 @@ def test_key_env_names_the_variable(tmp_path: Path, capsys, monkeypatch) -> None
     tampered["warnings"] = []
     path2 = write(tmp_path / "v2.json", tampered)
     code, lines = run_verify(capsys, str(path2), "--key-env", "RELEASE_KEY")
-    assert code == 1 and "RELEASE_KEY" in lines[0] and KEY not in lines[0]
+    assert code == 3 and "RELEASE_KEY" in lines[0] and KEY not in lines[0]
 
 
 def test_key_env_unset_variable_fails_closed(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     path = write(tmp_path / "v.json", go_verdict())
     code, lines = run_verify(capsys, str(path), "--key-env", "NOT_SET_ANYWHERE")
-    assert code == 1
-    assert lines == ["pytest-staging verify: signature: --key-env NOT_SET_ANYWHERE names an "
+    assert code == 2  # the deploy job's usage error, like an empty --expect-version
+    assert lines == ["pytest-staging verify: usage: --key-env NOT_SET_ANYWHERE names an "
                      "unset or empty variable"]
 
 
@@ -141,7 +146,7 @@ def test_expect_version(tmp_path: Path, capsys, no_key) -> None:
     path = write(tmp_path / "v.json", go_verdict(version="2.0.1"))
     assert run_verify(capsys, str(path), "--expect-version", "2.0.1")[0] == 0
     code, lines = run_verify(capsys, str(path), "--expect-version", "2.0.2")
-    assert code == 1
+    assert code == 3  # a verdict about another version says nothing about this one
     assert lines == ["pytest-staging verify: version: expected 2.0.2, the run observed 2.0.1 "
                      "at its start"]
 
@@ -152,7 +157,7 @@ def test_redeploy_during_run_fails_version_check(tmp_path: Path, capsys, no_key)
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)),
                              "--expect-version", "2.0.1")
     # the file's own facts already contradict its GO, before the version binding
-    assert code == 1 and lines == ["pytest-staging verify: rederive: the file says GO but its "
+    assert code == 3 and lines == ["pytest-staging verify: rederive: the file says GO but its "
                                    "own facts give NO-GO: version mismatch at end: expected "
                                    "2.0.1, observed 2.0.2"]
     # the version check itself, run on the same file
@@ -165,7 +170,7 @@ def test_no_observed_version_fails_version_check(tmp_path: Path, capsys, no_key)
     v["target"]["observed_version"] = {"start": None, "end": None}
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)),
                              "--expect-version", "1.2.3")
-    assert code == 1 and "version 1.2.3 expected but not observed" in lines[0]
+    assert code == 3 and "version 1.2.3 expected but not observed" in lines[0]
     with pytest.raises(VerifyError, match="observed no version"):
         verify(v, expect_version="1.2.3")
 
@@ -174,9 +179,9 @@ def test_max_age(tmp_path: Path, capsys, no_key) -> None:
     old = datetime.now(timezone.utc) - timedelta(hours=3)
     path = write(tmp_path / "v.json", go_verdict(finished=old))
     code, lines = run_verify(capsys, str(path), "--max-age", "1s")
-    assert code == 1
+    assert code == 3
     assert len(lines) == 1 and lines[0].startswith("pytest-staging verify: age: finished 3h")
-    assert run_verify(capsys, str(path), "--max-age", "2h")[0] == 1
+    assert run_verify(capsys, str(path), "--max-age", "2h")[0] == 3
     assert run_verify(capsys, str(path), "--max-age", "1d")[0] == 0
     fresh = write(tmp_path / "fresh.json", go_verdict())
     assert run_verify(capsys, str(fresh), "--max-age", "30m")[0] == 0
@@ -186,21 +191,21 @@ def test_finished_in_the_future_is_refused(tmp_path: Path, capsys, no_key) -> No
     future = datetime.now(timezone.utc) + timedelta(hours=1)
     path = write(tmp_path / "v.json", go_verdict(finished=future))
     code, lines = run_verify(capsys, str(path), "--max-age", "1d")
-    assert code == 1 and "in the future" in lines[0]
+    assert code == 3 and "in the future" in lines[0]
 
 
 def test_unfinished_run_fails_age_check(tmp_path: Path, capsys, no_key) -> None:
     v = go_verdict()
     v["run"]["finished"] = None
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)), "--max-age", "1d")
-    assert code == 1 and lines[0] == "pytest-staging verify: age: the run has no finish time"
+    assert code == 3 and lines[0] == "pytest-staging verify: age: the run has no finish time"
 
 
 def test_go_with_reasons_or_incomplete_run_is_inconsistent(tmp_path, capsys, no_key) -> None:
     v = go_verdict()
     v["reasons"] = ["something"]
     code, lines = run_verify(capsys, str(write(tmp_path / "a.json", v)))
-    assert code == 1 and "reasons" in lines[0]
+    assert code == 3 and "reasons" in lines[0]
     # even under a schema that allowed it, the GO check itself refuses
     with pytest.raises(VerifyError, match="inconsistent"):
         verify(v, schema={})
@@ -209,7 +214,7 @@ def test_go_with_reasons_or_incomplete_run_is_inconsistent(tmp_path, capsys, no_
     with pytest.raises(VerifyError, match="not marked complete"):
         verify(v, schema={})
     code, lines = run_verify(capsys, str(write(tmp_path / "b.json", v)))
-    assert code == 1 and len(lines) == 1
+    assert code == 3 and len(lines) == 1
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -226,7 +231,7 @@ def test_unreadable_files_fail_with_one_line(tmp_path: Path, capsys, no_key,
     if content is not None:
         path.write_bytes(content)
     code, lines = run_verify(capsys, str(path))
-    assert code == 1
+    assert code == 3  # no verdict to judge from: could not judge
     assert len(lines) == 1, lines
     assert lines[0].startswith("pytest-staging verify: file: ") and expected in lines[0]
 
@@ -237,14 +242,14 @@ def test_truncated_real_verdict(tmp_path: Path, capsys, keyed) -> None:
         path = tmp_path / f"cut{cut}.json"
         path.write_bytes(full[:cut])
         code, lines = run_verify(capsys, str(path))
-        assert code == 1 and len(lines) == 1 and "malformed or truncated" in lines[0]
+        assert code == 3 and len(lines) == 1 and "malformed or truncated" in lines[0]
 
 
 def test_wrong_schema_version(tmp_path: Path, capsys, no_key) -> None:
     v = go_verdict()
     v["schema"] = "pytest-staging/verdict@2"
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)))
-    assert code == 1
+    assert code == 3
     assert lines == ["pytest-staging verify: schema: expected schema 'pytest-staging/verdict@1', "
                      "found 'pytest-staging/verdict@2'"]
 
@@ -254,7 +259,7 @@ def test_schema_invalid_go_is_refused(tmp_path: Path, capsys, no_key) -> None:
     del v["gates"]["integration"]["counts"]
     v["reasons"] = "not a list"
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)))
-    assert code == 1 and len(lines) == 1 and lines[0].startswith("pytest-staging verify: schema:")
+    assert code == 3 and len(lines) == 1 and lines[0].startswith("pytest-staging verify: schema:")
 
 
 def test_bad_max_age_is_a_usage_error(tmp_path: Path, capsys, no_key) -> None:
@@ -295,6 +300,6 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     ko = subprocess.run(["pytest-staging", "verify", str(bad)], capture_output=True, text=True,
                         env=env, timeout=60)
-    assert ko.returncode == 1
+    assert ko.returncode == 3
     assert ko.stdout == "" and len(ko.stderr.splitlines()) == 1
     assert "Traceback" not in ko.stderr

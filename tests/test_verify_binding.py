@@ -47,9 +47,11 @@ def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, verdict: Any, *args:
     return code, (out + err).splitlines()
 
 
-def refused(capsys, tmp_path, verdict, *args: str) -> str:
-    code, lines = run(capsys, tmp_path, verdict, *args)
-    assert code == 1, lines
+def refused(capsys, tmp_path, verdict, *args: str, code: int = 3) -> str:
+    """The one line of a refusal; a file verify refuses (or a GO it cannot accept) exits 3,
+    could not judge, and a usage error 2 (docs/exit-codes.md)."""
+    exit_code, lines = run(capsys, tmp_path, verdict, *args)
+    assert exit_code == code, lines
     assert len(lines) == 1, lines
     assert lines[0].startswith("pytest-staging verify: ")
     return lines[0].removeprefix("pytest-staging verify: ")
@@ -150,13 +152,14 @@ def test_explain_lists_every_check(capsys, tmp_path) -> None:
                       "1.2.3")
     assert code == 0
     checks = [line.split()[1].rstrip(":") for line in lines[:-1]]
-    assert checks == ["schema", "signature", "attestation", "verdict", "rederive", "partial",
-                      "gates", "version", "age", "subject", "commit", "run-id", "policy"]
+    assert checks == ["schema", "signature", "attestation", "verdict", "rederive", "judgement",
+                      "partial", "gates", "version", "age", "subject", "commit", "run-id",
+                      "policy"]
     assert lines[-1].startswith("GO: ")
     v = go_verdict()
     v["gates"]["integration"]["status"] = "failed"
     code, lines = run(capsys, tmp_path, v, "--explain")
-    assert code == 1
+    assert code == 3  # a GO its own facts contradict: refused, could not judge
     assert any(line.startswith("  FAIL rederive:") for line in lines)
     assert lines[-1].startswith("pytest-staging verify: rederive:")
 
@@ -263,7 +266,8 @@ def test_binding_needs_provenance(capsys, tmp_path) -> None:
 @pytest.mark.parametrize("flag", ["--expect-subject", "--expect-commit", "--expect-run-id",
                                   "--expect-version", "--public-key"])
 def test_empty_binding_values_are_refused(capsys, tmp_path, flag) -> None:
-    assert "is empty" in refused(capsys, tmp_path, with_provenance(), flag, "")
+    # A usage error, exit 2 like argparse's own (issue 24 item 10: --expect-version "" was 1).
+    assert "is empty" in refused(capsys, tmp_path, with_provenance(), flag, "", code=2)
 
 
 def test_run_id_defaults_to_the_current_ci_run(capsys, tmp_path, monkeypatch) -> None:
@@ -298,7 +302,7 @@ def test_deeply_nested_fields_are_refused_without_crash(capsys, tmp_path) -> Non
     v["provenance"]["ci"]["deep"] = deep
     v["gates"]["integration"]["metrics"] = deep
     code, lines = run(capsys, tmp_path, v, "--explain")
-    assert code in (0, 1) and not any("internal error" in line for line in lines), lines
+    assert code in (0, 3) and not any("internal error" in line for line in lines), lines
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30),
@@ -329,7 +333,7 @@ def test_any_wrong_type_anywhere_never_crashes(capsys, tmp_path, path, value) ->
         node[0] = value
     code, lines = run(capsys, tmp_path, v, "--explain", "--expect-subject", "1.2.3",
                       "--expect-commit", "0123456", "--expect-run-id", "4242")
-    assert code in (0, 1)
+    assert code in (0, 3)  # verified, or refused: an edited GO is never "failed"
     assert not any("Traceback" in line or "internal error" in line for line in lines), lines
 
 
@@ -351,7 +355,8 @@ def test_expect_policy_file(capsys, tmp_path) -> None:
     assert refused(capsys, tmp_path, v, "--expect-policy", str(policy_file)).startswith(
         f"policy: --expect-policy {policy_file}: ")
     assert refused(capsys, tmp_path, v, "--expect-policy", str(policy_file),
-                   "--expect-policy-digest", "a" * 64).startswith("usage: give --expect-policy")
+                   "--expect-policy-digest", "a" * 64, code=2).startswith(
+        "usage: give --expect-policy")
 
 
 _KEYS = generate_key_pair()
@@ -390,4 +395,4 @@ def test_any_edit_of_an_attested_verdict_is_refused(capsys, tmp_path, path, valu
     if canonical_json(edited) == canonical_json(v):
         assert code == 0, lines
     else:
-        assert code == 1, lines
+        assert code == 3, lines
