@@ -22,6 +22,7 @@ from pytest_staging import __version__
 from pytest_staging.gates.contract.report import html_view as contract_view
 from pytest_staging.gates.parity.report import html_view as parity_view
 from pytest_staging.gates.security.accepted import accepted_rows
+from pytest_staging.reports.summary import JUDGEMENT_MEANING, judgement_of
 
 BUILTIN_GATES = ("integration", "security", "performance")
 COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")
@@ -225,6 +226,8 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "go": go,
         "verdict": "GO" if go else "NO-GO",
+        "judgement": judgement_of(v),
+        "judgement_meaning": JUDGEMENT_MEANING.get(judgement_of(v), ""),
         "reasons": [str(r) for r in _list(v.get("reasons"))]
         or ([] if go else ["no reason recorded (treated as NO-GO)"]),
         "warnings": [str(w) for w in _list(v.get("warnings"))],

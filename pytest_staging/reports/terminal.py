@@ -8,7 +8,7 @@ from pytest_staging.gates.contract.report import terminal_lines as contract_line
 from pytest_staging.gates.parity.report import terminal_lines as parity_lines
 from pytest_staging.gates.performance.report import terminal_lines as performance_lines
 from pytest_staging.printable import printable, printable_data
-from pytest_staging.reports.summary import gate_rows, headline, security_line
+from pytest_staging.reports.summary import gate_rows, headline, security_line, verdict_label
 
 #: (text, markup) pairs; markup uses pytest's TerminalWriter keywords (green, red, bold, ...).
 Line = tuple[str, dict[str, bool]]
@@ -43,7 +43,7 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
     lines.extend(parity_lines(verdict))
     lines.extend(contract_lines(verdict))
     go = verdict["verdict"] == "GO"
-    lines.append((f"{verdict['verdict']}  {headline(verdict)}",
+    lines.append((f"{verdict_label(verdict)}  {headline(verdict)}",
                   {"green": go, "red": not go, "bold": True}))
     for reason in verdict["reasons"][:MAX_LINES]:
         lines.append((f"  - {printable(reason, one_line=True)}", {"red": True}))
