@@ -46,6 +46,9 @@ KEPT = (INTERRUPTED, COULD_NOT_JUDGE, USAGE)
 
 #: ``verify`` checks whose failure is a usage error of the deploy job.
 VERIFY_USAGE_CHECKS = frozenset({"usage"})
+#: ``verify`` checks that find the verdict's own words false (a judgement its facts
+#: contradict): their line is the one to print, never the NO-GO line that repeats them.
+VERIFY_FALSE_CONTENT = frozenset({"judgement"})
 #: ``verify`` checks whose failure leaves a NO-GO verdict usable as evidence of failure: the
 #: verdict itself, what it ran (partial, required gates) and the gate statuses of its
 #: re-derivation (a NO-GO need not re-derive every gate to be a NO-GO; its judgement is
@@ -82,6 +85,9 @@ def verify_exit_code(failed_checks: Sequence[str], judgement: str | None) -> tup
     verdict = failed.index("verdict")
     if verdict > 0:
         return COULD_NOT_JUDGE, 0  # the file itself cannot be trusted (schema, signature)
+    for index, check in enumerate(failed):
+        if check in VERIFY_FALSE_CONTENT:
+            return COULD_NOT_JUDGE, index  # its NO-GO line would repeat what is false
     if judgement != FAILED:
         return COULD_NOT_JUDGE, verdict  # its own NO-GO reason says best why
     for index, check in enumerate(failed):

@@ -105,6 +105,7 @@ def test_the_code_maps_judgements_as_the_table_says() -> None:
     assert exit_codes.verify_exit_code(["verdict", "partial", "gates"], "failed") == (1, 0)
     assert exit_codes.verify_exit_code(["verdict", "version"], "failed") == (3, 1)
     assert exit_codes.verify_exit_code(["verdict", "version"], "inconclusive") == (3, 0)
+    assert exit_codes.verify_exit_code(["verdict", "judgement"], "inconclusive") == (3, 1)
     assert exit_codes.verify_exit_code(["signature", "verdict"], "failed") == (3, 0)
     assert exit_codes.verify_exit_code(["verdict", "usage"], "failed") == (2, 1)
     assert exit_codes.verify_exit_code(["rederive"], "passed") == (3, 0)  # a contradicted GO

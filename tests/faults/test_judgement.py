@@ -229,6 +229,13 @@ def test_verify_refuses_a_judgement_its_facts_contradict(
     assert failed.ret == 1
     kept = pytester.path / "failed-verdict.json"  # the next run writes the same report dir
     kept.write_bytes(failed.verdict_path.read_bytes())
+    # The judgement is signed content: edited without the key, the signature refuses it.
+    edited = json.loads(kept.read_text(encoding="utf-8"))
+    edited["judgement"] = "inconclusive"
+    unsigned_edit = pytester.path / "unsigned-edit.json"
+    unsigned_edit.write_text(json.dumps(edited), encoding="utf-8")
+    code, lines = verify(capsys, unsigned_edit)
+    assert code == 3 and lines[0].startswith("pytest-staging verify: signature: "), lines
     path = _resign(failed.verdict_path, lambda v: v.update(judgement="inconclusive"))
     code, lines = verify(capsys, path)
     assert code == 3 and lines == ["pytest-staging verify: judgement: the file says "
