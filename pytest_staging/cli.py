@@ -1,8 +1,11 @@
 """The ``pytest-staging`` command: ``verify`` a verdict before promoting, ``report`` it again,
 ``diff`` two verdicts for release notes.
 
-Exit status: 0 success, 1 a failed check or an unreadable verdict (one line on stderr, never a
-traceback), 2 a usage error.
+Exit status of ``verify`` (``exit_codes``, docs/exit-codes.md): 0 a verified GO, 1 an authentic
+NO-GO whose judgement is ``failed``, 2 a usage error, 3 could not judge (an inconclusive
+verdict, or one it refuses: unreadable, unsigned, edited, stale, about another deployment);
+one line on stderr, never a traceback. ``report`` and ``diff``: 0 done, 1 an unreadable
+verdict, 2 a usage error.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from pytest_staging import __version__, init_project
+from pytest_staging import __version__, exit_codes, init_project
 from pytest_staging.durations import parse_duration
+from pytest_staging.exit_codes import verify_exit_code
 from pytest_staging.keygen import add_keygen_parser, cmd_keygen
 from pytest_staging.printable import one_line
 from pytest_staging.signing import DEFAULT_KEY_ENV
@@ -26,13 +30,25 @@ from pytest_staging.verify import (
     VerifyOptions,
     check_gate_options,
     check_target,
-    first_failure,
+    decision,
     load_verdict,
     resolve_path,
     run_checks,
 )
 
 PROG = "pytest-staging"
+#: ``verify --help``'s table of exit statuses (docs/exit-codes.md has the same).
+VERIFY_EXIT_HELP = "\n".join([
+    "exit status:",
+    f"  {exit_codes.GO}  GO: the verdict verified",
+    f"  {exit_codes.FAILED_EXIT}  failed: an authentic NO-GO with evidence that the release is bad",
+    f"  {exit_codes.VERIFY_USAGE}  usage error: a bad or empty option, --key-env naming an unset "
+    "variable",
+    f"  {exit_codes.COULD_NOT_JUDGE}  could not judge: an inconclusive NO-GO (interrupted, target "
+    "not ready,",
+    "     empty gate, ...), or a verdict verify refuses (missing, unreadable, unsigned,",
+    "     edited, stale, partial, about another version, target or run)",
+    ""])
 
 
 def _percent(text: str) -> float:
@@ -59,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "--public-key for the attestation) and verifies, its own facts re-derive "
                     "GO, the run was complete, the required gates passed, it is bound to what "
                     "is being deployed (version, target, subject, commit, CI run, policy) and "
-                    "it is not older than --max-age; else exit 1 with one line naming the "
-                    "mismatch")
+                    "it is not older than --max-age; else one line naming the mismatch, and "
+                    "the exit status says which kind",
+        epilog=VERIFY_EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", metavar="PATH", help="a verdict.json or a report directory")
     p.add_argument("--expect-version", metavar="V",
                    help="version the run must have observed at its start and its end")
@@ -156,9 +173,15 @@ def _positive(text: str) -> int:
     return value
 
 
-def _fail(command: str, error: VerifyError | str) -> int:
+def _fail(command: str, error: VerifyError | str, code: int = 1) -> int:
     print(f"{PROG} {command}: {one_line(error, 400)}", file=sys.stderr)
-    return 1
+    return code
+
+
+def _refuse(error: VerifyError) -> int:
+    """``verify``'s one line and its exit status, for a failure before any check ran."""
+    code, _ = verify_exit_code([error.check], None)
+    return _fail("verify", error, code)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -235,8 +258,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     key_env = args.key_env or DEFAULT_KEY_ENV
     key = os.environ.get(key_env) or None
     if args.key_env and key is None:
-        return _fail("verify", VerifyError(
-            "signature", f"--key-env {args.key_env} names an unset or empty variable"))
+        return _refuse(VerifyError(
+            "usage", f"--key-env {args.key_env} names an unset or empty variable"))
     for flag, value in (("--expect-version", args.expect_version),
                         ("--expect-subject", args.expect_subject),
                         ("--expect-commit", args.expect_commit),
@@ -248,7 +271,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                         *(("--skip-gate", v) for v in args.skip_gate or []),
                         *(("--require-gate", v) for v in args.require_gate or [])):
         if value is not None and not value.strip():
-            return _fail("verify", VerifyError(
+            return _refuse(VerifyError(
                 "usage", f"{flag} is empty (an unset variable?): give a value or leave it out"))
     path = resolve_path(args.path)
     try:
@@ -259,7 +282,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         public_key = _public_key(args.public_key) if args.public_key else None
         verdict = load_verdict(path)
     except VerifyError as exc:
-        return _fail("verify", exc)
+        return _refuse(exc)
     run_id, run_id_source = _expected_run_id(args, verdict)
     options = VerifyOptions(
         key=key, key_env=key_env, public_key=public_key,
@@ -278,12 +301,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for result in results:
             print(f"  {marks[result.ok]} {result.check}: {one_line(result.detail, 300)}")
         sys.stdout.flush()
-    error = first_failure(results)
+    code, error = decision(verdict, results)
     if error is not None:
-        return _fail("verify", error)
+        return _fail("verify", error, code)
     facts = [r.detail for r in results
              if r.ok and r.check not in ("schema", "authentication", "verdict", "rederive",
-                                        "partial")]
+                                         "judgement", "partial")]
     # Said first and plainly when nothing authenticated the verdict (--allow-unsigned).
     unsigned = any(r.check == "authentication" and r.ok and r.detail.startswith("NOT ")
                    for r in results)
@@ -371,7 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except Exception as exc:  # fail closed with one line, never a traceback
-        return _fail(args.command, f"internal error: {type(exc).__name__}: {exc}")
+        # verify could not judge; the other commands failed.
+        return _fail(args.command, f"internal error: {type(exc).__name__}: {exc}",
+                     exit_codes.COULD_NOT_JUDGE if args.command == "verify" else 1)
 
 
 if __name__ == "__main__":

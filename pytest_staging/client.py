@@ -205,8 +205,9 @@ class StagingSession(DeadlineSession):
 
 def refusal_checks(session: StagingSession) -> list[dict[str, Any]]:
     """The guard's refusals as failed blocking checks: a test that caught the exception still
-    makes the run NO-GO."""
-    return [{"name": "sensitive URL guard", "passed": False, "blocking": True, "detail": line}
+    makes the run NO-GO. A refused request tested nothing: the check could not judge."""
+    return [{"name": "sensitive URL guard", "passed": False, "blocking": True, "detail": line,
+             "inconclusive": True}
             for line in dict.fromkeys(session.refused)]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__, attestation_glue, promotion
+from pytest_staging import __version__, attestation_glue, exit_codes, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assigned
@@ -103,6 +103,8 @@ class Controller:
         self.decided_with = (0, "")  # (signals, internal error) the verdict on disk knows
         self.output_errors: list[str] = []
         self.exit_status = 0
+        #: The exit status this controller gave ``session.exitstatus`` (None: not yet).
+        self.session_exit: int | None = None
         self.session_started = False
         self.deselected = 0
         self.collected = 0
@@ -349,7 +351,7 @@ class Controller:
                 self.target.version_end = end
                 self.target.version_error = self.target.version_error or error
         self.finish(status)
-        session.exitstatus = self.exit_code(status)
+        session.exitstatus = self.session_exit = self.exit_code(status)
         if status not in SUMMARY_EXIT_CODES:
             self.print_summary(self.config.pluginmanager.get_plugin("terminalreporter"))
 
@@ -377,23 +379,25 @@ class Controller:
                 return
 
     def exit_code(self, status: int) -> int:
-        """0 if and only if the verdict on disk is GO; else pytest's own code where it has one
-        (2 interrupted, 3 internal error, 4 usage error), else 1."""
+        """0 if and only if the verdict on disk is GO; else by its judgement: 1 failed, and an
+        inconclusive run keeps pytest's own 2 (interrupted), 3 (internal error) or 4 (usage
+        error), else 3 (``exit_codes``)."""
         if self.verdict is not None and self.verdict.get("verdict") == "GO":
-            return 0
-        if self.signals:
-            return 2
-        return status if status in (2, 3, 4) else 1
+            return exit_codes.GO
+        judgement = self.verdict.get("judgement") if self.verdict is not None else None
+        return exit_codes.run_exit_code(judgement, status, bool(self.signals))
 
     def final_exit_status(self, pytest_status: int) -> int:
         """At the very end of the invocation (``pytest_cmdline_main``), whatever other plugins
         and conftests did to ``session.exitstatus``: a fact that came after the verdict (a
         signal, an internal error) is decided on, and the exit status follows the verdict."""
         self.deferring = True
+        # pytest's 3 is an internal error, unless it is the 3 we set (could not judge).
+        crashed = (pytest_status == exit_codes.COULD_NOT_JUDGE and not self.internal_error
+                   and self.session_exit != exit_codes.COULD_NOT_JUDGE)
         if self.verdict is not None and (
-                (len(self.signals), self.internal_error) != self.decided_with
-                or (pytest_status == 3 and not self.internal_error)):
-            if pytest_status == 3 and not self.internal_error:
+                (len(self.signals), self.internal_error) != self.decided_with or crashed):
+            if crashed:
                 self.internal_error = "pytest reported an internal error after the verdict"
             self.finish(3 if self.internal_error else self.exit_status)
             junit = self.config.pluginmanager.get_plugin("staging-junit")
@@ -401,7 +405,8 @@ class Controller:
                 junit.annotate(self.config)
         if self.verdict is None:
             # --help, --version: no session ran, a placeholder says so; pytest's own status.
-            return int(pytest_status) if not self.session_started else int(pytest_status) or 1
+            return int(pytest_status) if not self.session_started else (
+                int(pytest_status) or exit_codes.COULD_NOT_JUDGE)
         return self.exit_code(self.exit_status)
 
     def conclude(self, exit_status: int) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from pytest_staging.reports.summary import JUDGEMENT_MEANING, judgement_of, verdict_label
+
 #: Annotations GitHub shows per step are limited (10 errors); more would only be dropped.
 MAX_TEST_ANNOTATIONS = 10
 
@@ -49,8 +51,11 @@ def annotations(verdict: Mapping[str, Any], locations: Mapping[str, tuple[str, i
         lines.append(command("error", message, file=file, line=line,
                              title=f"staging NO-GO: {gate} gate"))
     reasons = [str(r) for r in verdict.get("reasons") or []]
-    lines.append(command("error", "\n".join(reasons) or "no reason recorded",
-                         title=f"staging verdict NO-GO ({len(reasons)} reason(s))"))
+    judgement = judgement_of(verdict)
+    meaning = f"{judgement}: {JUDGEMENT_MEANING[judgement]}\n" if judgement else ""
+    lines.append(command("error", meaning + ("\n".join(reasons) or "no reason recorded"),
+                         title=f"staging verdict {verdict_label(verdict)}: "
+                               f"{len(reasons)} reason(s)"))
     return lines
 
 

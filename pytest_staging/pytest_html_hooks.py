@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from pytest_staging.reports.summary import verdict_label
+
 #: The verdict's colours, the same as verdict.html's banner.
 COLOURS = {"GO": ("#0f5132", "#d1e7dd"), "NO-GO": ("#842029", "#f8d7da")}
 
@@ -51,7 +53,8 @@ def banner(verdict: dict[str, Any]) -> str:
     parts = [
         f'<div id="staging-verdict" style="border:2px solid {fg};background:{bg};color:{fg};'
         'padding:12px 16px;margin:12px 0;border-radius:6px">',
-        f'<div style="font-size:28px;font-weight:800">staging verdict: {word}</div>',
+        f'<div style="font-size:28px;font-weight:800">staging verdict: '
+        f'{html.escape(verdict_label(verdict))}</div>',
         f"<div>{html.escape(' · '.join(facts))}</div>",
     ]
     if reasons:
@@ -110,7 +113,7 @@ class HtmlVerdict:
             expected = self.controller.settings.expect_version
             if expected is not None:
                 metadata["Staging expected version"] = expected
-            metadata["Staging verdict"] = verdict.get("verdict", "NO-GO")
+            metadata["Staging verdict"] = verdict_label(verdict)
             if observed.get("start") or observed.get("end"):
                 metadata["Staging observed version"] = str(observed.get("end")
                                                            or observed.get("start"))

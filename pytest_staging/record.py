@@ -25,7 +25,10 @@ def record(
     """Attach gate data to ``node`` (a test item or ``request.node``).
 
     ``checks`` are ``{"name", "passed", "blocking", "detail"}`` dicts: a failed blocking check
-    in a blocking gate is a NO-GO reason ``"<gate>: <name>: <detail>"``.
+    in a blocking gate is a NO-GO reason ``"<gate>: <name>: <detail>"``, and evidence that the
+    release is bad (judgement ``failed``) unless it carries ``"inconclusive": True``: it could
+    not judge (nothing was measured), so it blocks without being evidence (judgement
+    ``inconclusive``, unless something else failed).
 
     Example::
 

@@ -4,6 +4,13 @@
 only when it found none; every input that signals trouble (interruption, internal error, lost
 worker, collection error, unready target, version drift, empty or failed blocking gate, failed
 blocking check) adds a reason line a human can read.
+
+It also gives the run its ``judgement``: ``passed`` (GO), ``failed`` (evidence that the release
+is bad: a blocking test failed or errored, a blocking check failed) or ``inconclusive`` (NO-GO
+without such evidence: the run could not judge). Each reason gets its kind where it is made:
+the lines of ``_gate()`` that are evidence say so; every other reason (the run, the target, the
+version, an empty gate, skips, a flaky pass, a check recorded with ``"inconclusive": true``) is
+inconclusive. Evidence of failure beside an inconclusive fact makes the judgement ``failed``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,10 @@ from pytest_staging.schema import SCHEMA_ID
 
 GO = "GO"
 NO_GO = "NO-GO"
+#: The judgement of a run: GO, NO-GO on evidence that the release is bad, NO-GO that could not
+#: judge. Inconclusive is the default of anything that is not known to be evidence.
+PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
+JUDGEMENTS = (PASSED, FAILED, INCONCLUSIVE)
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "incomplete")
 #: Outcomes that are evidence a test ran; only blocking tests with one count for min_tests.
 RAN = ("passed", "failed", "error")
@@ -206,17 +217,25 @@ def _describe(test: TestRecord) -> str:
     return f"{text}: {test.message}" if test.message else text
 
 
+def could_not_judge(check: Mapping[str, Any]) -> bool:
+    """A failed check recorded with ``"inconclusive": true``: it could not measure (a lost load
+    worker, a comparison that could not look), so it blocks without being evidence."""
+    return check.get("inconclusive") is True
+
+
 def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
           flaky_policy: str, judge_empty: bool,
           quarantined: Mapping[str, Mapping[str, Any]] | None = None,
-          ) -> tuple[dict[str, Any], list[str], list[str]]:
-    """Judge one gate: its verdict entry, its NO-GO reasons and its warnings.
+          ) -> tuple[dict[str, Any], list[str], list[str], list[str]]:
+    """Judge one gate: its verdict entry, its NO-GO reasons, its warnings, and which of the
+    reasons are evidence that the release is bad (the rest are inconclusive).
     ``quarantined``: the quarantine entry per node id; an unexpired one's failures and
     checks do not block and its test is no evidence toward ``min_tests``."""
     quarantined = quarantined or {}
     excused = {n for n, e in quarantined.items() if not e.get("expired", True)}
     counts = _counts(tests)
     reasons: list[str] = []
+    evidence: list[str] = []
     warnings: list[str] = []
     failures = []
     blocked = False
@@ -224,8 +243,12 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
     would_block: list[str] = []
     # A test whose own blocking checks failed is explained by them (observed vs required):
     # listing the test's assertion as well would give one cause two reason lines.
-    explained = {c.get("nodeid") for c in data.get("checks", [])
-                 if not c.get("passed", False) and c.get("blocking", True) and c.get("nodeid")}
+    failing = [c for c in data.get("checks", [])
+               if not c.get("passed", False) and c.get("blocking", True) and c.get("nodeid")]
+    explained = {c.get("nodeid") for c in failing}
+    # ... and is evidence only if one of them is: a load that lost its worker fails its test
+    # without saying anything about the release.
+    unjudged = explained - {c.get("nodeid") for c in failing if not could_not_judge(c)}
     for test in tests:
         if test.outcome in ("failed", "error"):
             entry = quarantined.get(test.nodeid)
@@ -239,9 +262,12 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
             if blocks:
                 blocked = True
                 errored = errored or test.outcome == "error"
+                line = f"{spec.name}: {_describe(test)}"
                 if test.nodeid not in explained or test.outcome == "error":
                     note = _quarantine_note(entry) if entry is not None else ""
-                    reasons.append(f"{spec.name}: {_describe(test)}{note}")
+                    reasons.append(f"{line}{note}")
+                if test.nodeid not in unjudged:
+                    evidence.append(line)
             else:
                 would_block.append(f"{spec.name}: would have blocked: {_describe(test)}")
         elif test.flaky and test.outcome == "passed":
@@ -262,6 +288,8 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
         elif spec.blocking and check.get("blocking", True):
             blocked = True
             reasons.append(line)
+            if not could_not_judge(check):
+                evidence.append(line)
         else:
             would_block.append(f"{spec.name}: would have blocked: "
                                f"{check.get('name', 'check')}: {check.get('detail', 'failed')}")
@@ -317,7 +345,7 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
         "checks": list(data.get("checks", [])),
     }
     entry.update({k: v for k, v in data.items() if k not in entry and k != "warnings"})
-    return entry, reasons, warnings
+    return entry, reasons, warnings, evidence
 
 
 def _target_reasons(target: TargetFacts) -> list[str]:
@@ -344,6 +372,9 @@ def _target_reasons(target: TargetFacts) -> list[str]:
 def decide(facts: RunFacts) -> dict[str, Any]:
     """Turn the facts of a run into a verdict dict; GO only when nothing stands against it."""
     reasons: list[str] = []
+    #: The reasons that are evidence the release is bad (``_gate``); all others are
+    #: inconclusive: the run, the target, the version, empty gates could not judge it.
+    evidence: list[str] = []
     warnings: list[str] = list(facts.warnings)
 
     reasons.extend(facts.usage_errors)
@@ -386,11 +417,12 @@ def decide(facts: RunFacts) -> dict[str, Any]:
     quarantined = _quarantined(facts)
     for name, tests in by_gate.items():
         spec = specs.get(name) or GateSpec(name=name, blocking=True, min_tests=0)
-        entry, gate_reasons, gate_warnings = _gate(
+        entry, gate_reasons, gate_warnings, gate_evidence = _gate(
             spec, tests, facts.gate_data.get(name, {}), facts.flaky_policy, judge_empty,
             quarantined)
         gates[name] = entry
         reasons.extend(gate_reasons)
+        evidence.extend(gate_evidence)
         warnings.extend(gate_warnings)
     if judge_empty and not blocking_evidence(gates) and not any(
             g["status"] == "empty" and g["blocking"] and g["min_tests"] > 0
@@ -426,6 +458,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
     return {
         "schema": SCHEMA_ID,
         "verdict": GO if not reasons else NO_GO,
+        "judgement": judgement(bool(reasons), bool(evidence)),
         "reasons": reasons,
         "warnings": list(dict.fromkeys(warnings)),
         "run": {
@@ -493,12 +526,22 @@ def _stale_quarantine(facts: RunFacts, quarantined: Mapping[str, Any]) -> list[s
             for e in facts.quarantine if e.get("test") not in matched]
 
 
+def judgement(reasons: bool, evidence: bool) -> str:
+    """GO is ``passed``; a NO-GO with evidence that the release is bad is ``failed``, whatever
+    else stands beside it; any other NO-GO is ``inconclusive``."""
+    if not reasons:
+        return PASSED
+    return FAILED if evidence else INCONCLUSIVE
+
+
 def placeholder(reason: str, *, run_id: str = "", started: str = "", url: str = "",
                 exit_status: int = 1) -> dict[str, Any]:
-    """A NO-GO verdict for a run that has not (or could not) come to a decision."""
+    """A NO-GO verdict for a run that has not (or could not) come to a decision: it judged
+    nothing, so it is ``inconclusive``."""
     return {
         "schema": SCHEMA_ID,
         "verdict": NO_GO,
+        "judgement": INCONCLUSIVE,
         "reasons": [reason],
         "warnings": [],
         "run": {"id": run_id, "started": started, "finished": None, "duration": 0.0,

@@ -16,6 +16,8 @@ def nogo(verdict: dict[str, Any], reason: str) -> None:
     """Turn ``verdict`` into a NO-GO with one more reason. (The controller takes every reason
     added here as a fact and decides again: ``Controller.write``.)"""
     verdict["verdict"] = "NO-GO"
+    if verdict.get("judgement") == "passed":
+        verdict["judgement"] = "inconclusive"  # a report that cannot be made judges nothing
     verdict.setdefault("reasons", []).append(reason)
 
 

@@ -17,11 +17,15 @@ from typing import Any
 from pytest_staging import attestation
 from pytest_staging.canonical import canonical_json
 from pytest_staging.durations import format_duration
+from pytest_staging.exit_codes import verify_exit_code
 from pytest_staging.printable import one_line
 from pytest_staging.schema import SCHEMA_ID, most_relevant_error
 from pytest_staging.signing import DEFAULT_KEY_ENV, verify_signature
 from pytest_staging.url_headers import SettingsError, target_identity
 from pytest_staging.verdict import (
+    FAILED,
+    INCONCLUSIVE,
+    PASSED,
     GateSpec,
     RunFacts,
     TargetFacts,
@@ -445,6 +449,54 @@ def _quarantined_now(verdict: dict[str, Any], test: dict[str, Any]) -> bool:
             and test.get("outcome") in ("failed", "error"))
 
 
+def rederived_judgement(verdict: dict[str, Any]) -> str:
+    """The judgement the file's own facts give: ``passed`` for a GO; for a NO-GO, ``failed``
+    when its tests and checks hold evidence that the release is bad (``decide()`` on them, the
+    re-derivation above), else ``inconclusive`` (what could not be judged, an interruption or
+    an unready target, is recorded in the reasons, not in the facts)."""
+    if verdict.get("verdict") == "GO":
+        return PASSED
+    return FAILED if decide(_facts_from(verdict))["judgement"] == FAILED else INCONCLUSIVE
+
+
+def check_judgement(verdict: dict[str, Any]) -> str:
+    """The recorded judgement must be the one the file's facts give (a ``failed`` edited into
+    ``inconclusive`` to pause instead of roll back, or the other way, is refused). A verdict
+    written before judgements existed has none: it is judged from its facts."""
+    try:
+        derived = rederived_judgement(verdict)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise VerifyError("judgement", f"cannot re-derive the judgement from its own facts "
+                                       f"({type(exc).__name__}: {one_line(exc, 80)})") from None
+    recorded = verdict.get("judgement")
+    if recorded is None:
+        return f"no judgement recorded (an older verdict); its facts give {derived}"
+    if recorded != derived:
+        raise VerifyError("judgement", f"the file says {one_line(recorded, 20)} but its own "
+                                       f"facts give {derived}")
+    return f"judgement {derived}"
+
+
+def decision(verdict: dict[str, Any], results: list[CheckResult]) -> tuple[int,
+                                                                           VerifyError | None]:
+    """``verify``'s exit status (``exit_codes.verify_exit_code``) and the failed check that
+    decided it (the one line to print), from every check's result."""
+    failed = [r for r in results if r.ok is False]
+    judgement = verdict.get("judgement")
+    if judgement is None and failed:
+        try:
+            judgement = rederived_judgement(verdict)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            judgement = INCONCLUSIVE
+    code, index = verify_exit_code([r.check for r in failed], judgement)
+    if index < 0:
+        return code, None
+    check, detail = failed[index].check, failed[index].detail
+    if check == "verdict" and judgement in (FAILED, INCONCLUSIVE):
+        detail = re.sub(r"^NO-GO: ", f"NO-GO ({judgement}): ", detail)
+    return code, VerifyError(check, detail)
+
+
 def check_selection(verdict: dict[str, Any], allow_partial: bool) -> str:
     """A partial run (or one that does not say what it selected) is refused unless allowed."""
     selection = verdict.get("selection")
@@ -670,6 +722,7 @@ def run_checks(verdict: dict[str, Any], options: VerifyOptions,
     run("verdict", lambda: check_go(verdict) or "GO, no reasons, run complete")
     if o.rederive:
         run("rederive", lambda: check_rederived(verdict))
+        run("judgement", lambda: check_judgement(verdict))
     run("partial", lambda: check_selection(verdict, o.allow_partial))
     if o.require_gates is not None:
         run("gates", lambda: check_required_gates(verdict, o.require_gates, o.allow_partial,

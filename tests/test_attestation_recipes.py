@@ -103,16 +103,16 @@ def test_attested_recipe_runs_and_binds(name: str, pytester: pytest.Pytester, ch
 
     # the same artifact in another pipeline run, or for another commit: refused in one line
     proc = sh(verify, **{run_var: "999"})
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # refused: not about this pipeline run, could not judge
     assert proc.stderr.strip().splitlines() == [
         f"pytest-staging verify: run-id: expected CI run 999 (the current CI run), the verdict "
         f"comes from run {ci_env[run_var]}"]
     proc = sh(verify, **{sha_var: "f" * 40})
-    assert proc.returncode == 1 and proc.stderr.startswith("pytest-staging verify: commit: ")
+    assert proc.returncode == 3 and proc.stderr.startswith("pytest-staging verify: commit: ")
     # a GO from another staging (here: another port) is not this environment's
     proc = sh(verify, STAGING_URL=server.url.replace(f":{server.port}/",
                                                      f":{server.port + 1}/"))
-    assert proc.returncode == 1 and proc.stderr.startswith("pytest-staging verify: target: ")
+    assert proc.returncode == 3 and proc.stderr.startswith("pytest-staging verify: target: ")
 
     outputs = [p.read_text(encoding="utf-8", errors="replace") for p in report.iterdir()]
     for text in outputs:

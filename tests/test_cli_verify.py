@@ -61,7 +61,7 @@ def test_unsigned_go_without_key_is_refused(tmp_path: Path, capsys, no_key) -> N
     """Nothing checked, nothing trusted: anyone who can write the artifact could write a GO."""
     path = str(write(tmp_path / "v.json", go_verdict()))
     code, lines = run_verify(capsys, path)
-    assert code == 1
+    assert code == 3
     assert lines == ["pytest-staging verify: authentication: no signature was checked "
                      "(STAGING_VERDICT_KEY is unset or empty, no --public-key): set "
                      "STAGING_VERDICT_KEY to the run's HMAC key, pass --public-key FILE, or "
@@ -74,7 +74,7 @@ def test_empty_key_variable_authenticates_nothing(tmp_path: Path, capsys,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STAGING_VERDICT_KEY", "")
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", go_verdict())))
-    assert code == 1 and len(lines) == 1
+    assert code == 3 and len(lines) == 1
     assert lines[0].startswith("pytest-staging verify: authentication: no signature was checked")
 
 
@@ -96,11 +96,11 @@ def test_allow_unsigned_never_overrides_a_check_that_can_be_made(tmp_path: Path,
     """With a key here, a verdict must carry a matching signature, --allow-unsigned or not."""
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", go_verdict())),
                              "--allow-unsigned")
-    assert code == 1 and lines == ["pytest-staging verify: signature: verdict is not signed "
+    assert code == 3 and lines == ["pytest-staging verify: signature: verdict is not signed "
                                    "but STAGING_VERDICT_KEY is set"]
     path = write(tmp_path / "w.json", signed(go_verdict(), "another-key"))
     code, lines = run_verify(capsys, str(path), "--allow-unsigned")
-    assert code == 1 and lines[0].startswith("pytest-staging verify: signature: verdict does "
+    assert code == 3 and lines[0].startswith("pytest-staging verify: signature: verdict does "
                                              "not match its signature")
 
 
@@ -110,11 +110,11 @@ def test_signed_verdict_without_key_needs_allow_unsigned(tmp_path: Path, capsys,
     verdict knowingly and says the signature was not checked."""
     path = str(write_signed(tmp_path / "v.json", go_verdict()))
     code, lines = run_verify(capsys, path)
-    assert code == 1 and lines[0].startswith(
+    assert code == 3 and lines[0].startswith(
         "pytest-staging verify: signature: the verdict is HMAC-signed but STAGING_VERDICT_KEY "
         "is unset or empty here")
     code, lines = run_verify(capsys, path, "--no-signature-check")
-    assert code == 1 and lines[0].startswith(
+    assert code == 3 and lines[0].startswith(
         "pytest-staging verify: authentication: no signature was checked (STAGING_VERDICT_KEY "
         "is unset or empty, no --public-key; it carries an HMAC signature, not checked here)")
     code, lines = run_verify(capsys, path, "--allow-unsigned", "--explain")
@@ -152,10 +152,14 @@ def test_report_dir_means_its_verdict_json(tmp_path: Path, capsys, keyed) -> Non
 
 
 def test_nogo_exits_1_with_first_reason(tmp_path: Path, capsys, keyed) -> None:
-    code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", nogo_verdict())))
+    """A NO-GO on a failed blocking test: judgement failed, exit 1. The sample predates the
+    judgement field: its facts judge it (an older verdict still verifies)."""
+    v = nogo_verdict()
+    assert "judgement" not in v
+    code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", v)))
     assert code == 1
     assert len(lines) == 1
-    assert "verdict: NO-GO: integration: 1 blocking test failed" in lines[0]
+    assert "verdict: NO-GO (failed): integration: 1 blocking test failed" in lines[0]
 
 
 def test_signed_go_verifies(tmp_path: Path, capsys, keyed) -> None:
@@ -166,7 +170,7 @@ def test_signed_go_verifies(tmp_path: Path, capsys, keyed) -> None:
 
 def test_unsigned_refused_when_key_set(tmp_path: Path, capsys, keyed) -> None:
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", go_verdict())))
-    assert code == 1
+    assert code == 3  # refused: could not judge
     assert lines == ["pytest-staging verify: signature: verdict is not signed but "
                      "STAGING_VERDICT_KEY is set"]
 
@@ -174,7 +178,8 @@ def test_unsigned_refused_when_key_set(tmp_path: Path, capsys, keyed) -> None:
 @pytest.mark.parametrize("region", [b'"reasons": []', b'"verdict": "GO"'])
 def test_every_one_byte_edit_is_refused_when_keyed(tmp_path: Path, capsys, keyed,
                                                    region: bytes) -> None:
-    """Flip each byte of the ``reasons`` / ``verdict`` field of a signed GO: always exit 1."""
+    """Flip each byte of the ``reasons`` / ``verdict`` field of a signed GO: always refused
+    (exit 3, never a GO and never "failed")."""
     raw = json.dumps(signed(go_verdict(), KEY), indent=2).encode()
     assert raw.count(region) == 1
     at = raw.index(region)
@@ -184,7 +189,7 @@ def test_every_one_byte_edit_is_refused_when_keyed(tmp_path: Path, capsys, keyed
         edited[i] = ord("x") if raw[i] != ord("x") else ord("y")
         path.write_bytes(bytes(edited))
         code, lines = run_verify(capsys, str(path))
-        assert code == 1, (i, bytes(edited[at:at + len(region)]))
+        assert code == 3, (i, bytes(edited[at:at + len(region)]))
         assert len(lines) == 1 and KEY not in lines[0]
 
 
@@ -195,7 +200,7 @@ def test_one_byte_edit_of_signed_nogo_reason_is_a_signature_failure(
     raw = path.read_bytes()
     path.write_bytes(raw.replace(b"1 blocking test failed", b"0 blocking test failed", 1))
     code, lines = run_verify(capsys, str(path))
-    assert code == 1
+    assert code == 3  # an edited NO-GO is no evidence of anything: refused
     assert lines[0].startswith("pytest-staging verify: signature: verdict does not match")
 
 
@@ -204,14 +209,14 @@ def test_flipping_nogo_to_go_is_caught_by_the_signature(tmp_path: Path, capsys, 
     v["verdict"] = "GO"
     v["reasons"] = []
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)))
-    assert code == 1
+    assert code == 3
     assert "signature" in lines[0]
 
 
 def test_wrong_key_refused(tmp_path: Path, capsys, keyed) -> None:
     path = write(tmp_path / "v.json", signed(go_verdict(), "some-other-key"))
     code, lines = run_verify(capsys, str(path))
-    assert code == 1 and "signature" in lines[0]
+    assert code == 3 and "signature" in lines[0]
 
 
 def test_key_env_names_the_variable(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -223,15 +228,15 @@ def test_key_env_names_the_variable(tmp_path: Path, capsys, monkeypatch) -> None
     tampered["warnings"] = []
     path2 = write(tmp_path / "v2.json", tampered)
     code, lines = run_verify(capsys, str(path2), "--key-env", "RELEASE_KEY")
-    assert code == 1 and "RELEASE_KEY" in lines[0] and KEY not in lines[0]
+    assert code == 3 and "RELEASE_KEY" in lines[0] and KEY not in lines[0]
 
 
 def test_key_env_unset_variable_fails_closed(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     path = write(tmp_path / "v.json", go_verdict())
     code, lines = run_verify(capsys, str(path), "--key-env", "NOT_SET_ANYWHERE")
-    assert code == 1
-    assert lines == ["pytest-staging verify: signature: --key-env NOT_SET_ANYWHERE names an "
+    assert code == 2  # the deploy job's usage error, like an empty --expect-version
+    assert lines == ["pytest-staging verify: usage: --key-env NOT_SET_ANYWHERE names an "
                      "unset or empty variable"]
 
 
@@ -239,7 +244,7 @@ def test_expect_version(tmp_path: Path, capsys, keyed) -> None:
     path = write_signed(tmp_path / "v.json", go_verdict(version="2.0.1"))
     assert run_verify(capsys, str(path), "--expect-version", "2.0.1")[0] == 0
     code, lines = run_verify(capsys, str(path), "--expect-version", "2.0.2")
-    assert code == 1
+    assert code == 3  # a verdict about another version says nothing about this one
     assert lines == ["pytest-staging verify: version: expected 2.0.2, the run observed 2.0.1 "
                      "at its start"]
 
@@ -250,7 +255,7 @@ def test_redeploy_during_run_fails_version_check(tmp_path: Path, capsys, keyed) 
     code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", v)),
                              "--expect-version", "2.0.1")
     # the file's own facts already contradict its GO, before the version binding
-    assert code == 1 and lines == ["pytest-staging verify: rederive: the file says GO but its "
+    assert code == 3 and lines == ["pytest-staging verify: rederive: the file says GO but its "
                                    "own facts give NO-GO: version mismatch at end: expected "
                                    "2.0.1, observed 2.0.2"]
     # the version check itself, run on the same file
@@ -263,7 +268,7 @@ def test_no_observed_version_fails_version_check(tmp_path: Path, capsys, keyed) 
     v["target"]["observed_version"] = {"start": None, "end": None}
     code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", v)),
                              "--expect-version", "1.2.3")
-    assert code == 1 and "version 1.2.3 expected but not observed" in lines[0]
+    assert code == 3 and "version 1.2.3 expected but not observed" in lines[0]
     with pytest.raises(VerifyError, match="observed no version"):
         verify(signed(v, KEY), key=KEY, rederive=False, expect_version="1.2.3")
 
@@ -272,9 +277,9 @@ def test_max_age(tmp_path: Path, capsys, keyed) -> None:
     old = datetime.now(timezone.utc) - timedelta(hours=3)
     path = write_signed(tmp_path / "v.json", go_verdict(finished=old))
     code, lines = run_verify(capsys, str(path), "--max-age", "1s")
-    assert code == 1
+    assert code == 3
     assert len(lines) == 1 and lines[0].startswith("pytest-staging verify: age: finished 3h")
-    assert run_verify(capsys, str(path), "--max-age", "2h")[0] == 1
+    assert run_verify(capsys, str(path), "--max-age", "2h")[0] == 3
     assert run_verify(capsys, str(path), "--max-age", "1d")[0] == 0
     fresh = write_signed(tmp_path / "fresh.json", go_verdict())
     assert run_verify(capsys, str(fresh), "--max-age", "30m")[0] == 0
@@ -284,7 +289,7 @@ def test_finished_in_the_future_is_refused(tmp_path: Path, capsys, keyed) -> Non
     future = datetime.now(timezone.utc) + timedelta(hours=1)
     path = write_signed(tmp_path / "v.json", go_verdict(finished=future))
     code, lines = run_verify(capsys, str(path), "--max-age", "1d")
-    assert code == 1 and "in the future" in lines[0]
+    assert code == 3 and "in the future" in lines[0]
 
 
 def test_unfinished_run_fails_age_check(tmp_path: Path, capsys, keyed) -> None:
@@ -292,14 +297,14 @@ def test_unfinished_run_fails_age_check(tmp_path: Path, capsys, keyed) -> None:
     v["run"]["finished"] = None
     code, lines = run_verify(capsys, str(write_signed(tmp_path / "v.json", v)),
                              "--max-age", "1d")
-    assert code == 1 and lines[0] == "pytest-staging verify: age: the run has no finish time"
+    assert code == 3 and lines[0] == "pytest-staging verify: age: the run has no finish time"
 
 
 def test_go_with_reasons_or_incomplete_run_is_inconsistent(tmp_path, capsys, keyed) -> None:
     v = go_verdict()
     v["reasons"] = ["something"]
     code, lines = run_verify(capsys, str(write_signed(tmp_path / "a.json", v)))
-    assert code == 1 and "reasons" in lines[0]
+    assert code == 3 and "reasons" in lines[0]
     # even under a schema that allowed it, the GO check itself refuses
     with pytest.raises(VerifyError, match="inconsistent"):
         verify(signed(v, KEY), key=KEY, schema={})
@@ -308,7 +313,7 @@ def test_go_with_reasons_or_incomplete_run_is_inconsistent(tmp_path, capsys, key
     with pytest.raises(VerifyError, match="not marked complete"):
         verify(signed(v, KEY), key=KEY, schema={})
     code, lines = run_verify(capsys, str(write_signed(tmp_path / "b.json", v)))
-    assert code == 1 and len(lines) == 1
+    assert code == 3 and len(lines) == 1
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -325,7 +330,7 @@ def test_unreadable_files_fail_with_one_line(tmp_path: Path, capsys, no_key,
     if content is not None:
         path.write_bytes(content)
     code, lines = run_verify(capsys, str(path))
-    assert code == 1
+    assert code == 3  # no verdict to judge from: could not judge
     assert len(lines) == 1, lines
     assert lines[0].startswith("pytest-staging verify: file: ") and expected in lines[0]
 
@@ -336,14 +341,14 @@ def test_truncated_real_verdict(tmp_path: Path, capsys, keyed) -> None:
         path = tmp_path / f"cut{cut}.json"
         path.write_bytes(full[:cut])
         code, lines = run_verify(capsys, str(path))
-        assert code == 1 and len(lines) == 1 and "malformed or truncated" in lines[0]
+        assert code == 3 and len(lines) == 1 and "malformed or truncated" in lines[0]
 
 
 def test_wrong_schema_version(tmp_path: Path, capsys, no_key) -> None:
     v = go_verdict()
     v["schema"] = "pytest-staging/verdict@2"
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)))
-    assert code == 1
+    assert code == 3
     assert lines == ["pytest-staging verify: schema: expected schema 'pytest-staging/verdict@1', "
                      "found 'pytest-staging/verdict@2'"]
 
@@ -353,7 +358,7 @@ def test_schema_invalid_go_is_refused(tmp_path: Path, capsys, no_key) -> None:
     del v["gates"]["integration"]["counts"]
     v["reasons"] = "not a list"
     code, lines = run_verify(capsys, str(write(tmp_path / "v.json", v)))
-    assert code == 1 and len(lines) == 1 and lines[0].startswith("pytest-staging verify: schema:")
+    assert code == 3 and len(lines) == 1 and lines[0].startswith("pytest-staging verify: schema:")
 
 
 def test_bad_max_age_is_a_usage_error(tmp_path: Path, capsys, no_key) -> None:
@@ -394,6 +399,6 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     ko = subprocess.run(["pytest-staging", "verify", str(bad)], capture_output=True, text=True,
                         env=env, timeout=60)
-    assert ko.returncode == 1
+    assert ko.returncode == 3
     assert ko.stdout == "" and len(ko.stderr.splitlines()) == 1
     assert "Traceback" not in ko.stderr

@@ -1,7 +1,9 @@
 """Every shell command in the README and docs/ is honest: each ``pytest`` / ``pytest-staging``
-invocation in a ```bash / ```console block uses only options that exist, quotes
-``--staging-header`` so the shell cannot expand a secret, never gives a path option in the
-space-separated form with a path that would move pytest's rootdir, and the cheap ones run."""
+invocation in a ```bash / ```console block, in the strings of a ```yaml block (a CI job's
+``run:``, a Kubernetes container's ``args``, a webhook's ``cmd``) or in a ```groovy block's
+``sh`` steps uses only options that exist, quotes ``--staging-header`` so the shell cannot
+expand a secret, never gives a path option in the space-separated form with a path that would
+move pytest's rootdir, and the cheap ones run. Every ```yaml block parses."""
 
 from __future__ import annotations
 
@@ -16,23 +18,85 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sample_runs import QUIET, ROOT, clean_env
 
-from pytest_staging.cli import COMMANDS, main
+from pytest_staging.cli import COMMANDS, build_parser, main
 from pytest_staging.option_paths import _outside
 from sample_suite.app import RunningApp, start_app
 
 DOCS = ROOT / "docs"
 SHELL_FENCE = re.compile(r"^```(bash|console|sh|shell)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+YAML_FENCE = re.compile(r"^```ya?ml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+GROOVY_FENCE = re.compile(r"^```groovy\n(.*?)^```", re.MULTILINE | re.DOTALL)
+#: A Jenkins ``sh`` step's script: single-quoted (Groovy leaves ``$VAR`` to the shell).
+GROOVY_SH = re.compile(r"\bsh\s*\(?\s*(?:script:\s*)?'([^']*)'")
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 SEPARATORS = {"&&", "||", ";", "|"}
 #: Options pytest accepts under a second name that its --help does not list.
 ALIASES = {"--junitxml": "--junit-xml"}
 
 
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _script_lines(script: str) -> list[str]:
+    """The lines of a script held in a string that run pytest or pytest-staging
+    (continuations joined, comments dropped)."""
+    lines = []
+    for line in script.replace("\\\n", " ").splitlines():
+        line = re.sub(r"\s+#.*$", "", line.strip())
+        if line and not line.startswith("#") and re.search(r"\bpytest", line):
+            lines.append(line)
+    return lines
+
+
+def _yaml_scripts(node: object) -> list[str]:
+    """Every string of a parsed YAML document that may hold a command: scalars, and
+    exec-form lists (``command: [pytest-staging, verify, ...]``) joined as a shell line."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in _yaml_scripts(value)]
+    if isinstance(node, list):
+        if node and all(isinstance(x, str) for x in node) and node[0] in (
+                "pytest", "pytest-staging", "python", "python3"):
+            return [shlex.join(node)]
+        return [s for value in node for s in _yaml_scripts(value)]
+    return []
+
+
+def yaml_blocks() -> list[tuple[str, str]]:
+    """(page:line, text) of every ```yaml block in the README and docs/."""
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        found += [(f"{page.relative_to(ROOT)}:{_line_of(text, m.start()) + 1}", m.group(1))
+                  for m in YAML_FENCE.finditer(text)]
+    return found
+
+
+def embedded_commands() -> list[tuple[str, str]]:
+    """(page:line of the block, command) for the commands inside ```yaml and ```groovy
+    blocks."""
+    found = []
+    for where, block in yaml_blocks():
+        for script in _yaml_scripts(yaml.safe_load(block)):
+            found += [(where, line) for line in _script_lines(script)]
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for match in GROOVY_FENCE.finditer(text):
+            where = f"{page.relative_to(ROOT)}:{_line_of(text, match.start()) + 1}"
+            for script in GROOVY_SH.findall(match.group(1)):
+                found += [(where, line) for line in _script_lines(script)]
+    return found
+
+
 def shell_commands() -> list[tuple[str, str]]:
     """(page:line, command) for every command line in the docs' shell blocks."""
     found = []
-    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+    for page in PAGES:
         text = page.read_text(encoding="utf-8")
         for match in SHELL_FENCE.finditer(text):
             start = text.count("\n", 0, match.start()) + 2
@@ -52,12 +116,18 @@ def shell_commands() -> list[tuple[str, str]]:
 
 def invocations(command: str) -> Iterator[tuple[str, list[str]]]:
     """("pytest" | "pytest-staging", its arguments) for each invocation in a command line."""
-    tokens = shlex.split(command, comments=True)
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True  # words as the shell splits them; ";" "&&" "|" apart
+    lexer.commenters = "#"
     part: list[str] = []
-    for token in [*tokens, ";"]:
+    redirected = False
+    for token in [*lexer, ";"]:
         if token not in SEPARATORS:
-            part.append(token)
+            redirected = redirected or token[:1] in "<>"  # what follows is a file, not args
+            if not redirected:
+                part.append(token)
             continue
+        redirected = False
         if part[:1] == ["pytest"]:
             yield "pytest", part[1:]
         elif part[:3] in (["python", "-m", "pytest"], ["python3", "-m", "pytest"]):
@@ -67,7 +137,7 @@ def invocations(command: str) -> Iterator[tuple[str, list[str]]]:
         part = []
 
 
-COMMANDS_IN_DOCS = shell_commands()
+COMMANDS_IN_DOCS = shell_commands() + embedded_commands()
 INVOCATIONS = [(where, tool, args) for where, line in COMMANDS_IN_DOCS
                for tool, args in invocations(line)]
 
@@ -118,6 +188,12 @@ def test_command_uses_real_options(where: str, tool: str, args: list[str],
                 f"{where}: {flag} {value} moves pytest's rootdir: write {flag}={value}")
 
 
+@pytest.mark.parametrize("where, block", yaml_blocks(), ids=[w for w, _ in yaml_blocks()])
+def test_yaml_blocks_parse(where: str, block: str) -> None:
+    """Every YAML example is a mapping a deploy system can load (PyYAML, safe loader)."""
+    assert isinstance(yaml.safe_load(block), dict), where
+
+
 def test_headers_are_single_quoted() -> None:
     """Double quotes let the shell expand $TOKEN into the process list and the CI log."""
     pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md")), *sorted(
@@ -126,6 +202,39 @@ def test_headers_are_single_quoted() -> None:
            for m in re.finditer(r"--staging-header[ =]\"[^\"]*\$[^\"]*\"",
                                 page.read_text(encoding="utf-8"))]
     assert not bad
+
+
+@pytest.mark.parametrize("where, args", [(w, a) for w, t, a in INVOCATIONS
+                                         if t == "pytest-staging" and a[:1] != ["init"]],
+                         ids=[w for w, t, a in INVOCATIONS
+                              if t == "pytest-staging" and a[:1] != ["init"]])
+def test_cli_commands_parse(where: str, args: list[str]) -> None:
+    """Each ``pytest-staging`` command of the docs parses with the real argument parser."""
+    try:
+        build_parser().parse_args(args)
+    except SystemExit as exc:  # argparse's usage error
+        pytest.fail(f"{where}: pytest-staging {shlex.join(args)}: exit {exc.code}")
+
+
+DEPLOY_RECIPES = [(w, a) for w, t, a in INVOCATIONS
+                  if t == "pytest" and w.startswith("docs/deploy-systems.md")]
+
+
+@pytest.mark.parametrize("where, args", DEPLOY_RECIPES, ids=[w for w, _ in DEPLOY_RECIPES])
+def test_deploy_recipe_pytest_commands_parse(where: str, args: list[str],
+                                             pytester: pytest.Pytester) -> None:
+    """Each ``pytest`` command of the deploy recipes parses with pytest and the plugin: its
+    option values are valid (``--help`` parses and configures, then stops). Paths that do not
+    exist here are fine; the report dir is redirected to the test's own folder."""
+    assert DEPLOY_RECIPES, "docs/deploy-systems.md has no pytest command"
+    args = [re.sub(r"^--staging-report-dir=.*", f"--staging-report-dir={pytester.path}/r", a)
+            for a in args]
+    args = [a.replace("$VERSION", "1.4.2").replace("$CI_COMMIT_SHA", "0a1b2c3")
+            for a in args]
+    with_url = args if any(a.startswith("--staging-url") for a in args) else [
+        "--staging-url=http://127.0.0.1:9/", *args]
+    result = pytester.runpytest_inprocess(*with_url, "-p", "no:cacheprovider", "--help")
+    assert result.ret == 0, f"{where}: {result.stderr.str()[-800:]}"
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +288,7 @@ def test_quickstart_signed_path_runs_as_shown(demo: RunningApp, tmp_path: Path,
     # without the public key (and no HMAC key): the attestation cannot be checked, refused
     monkeypatch.delenv("STAGING_VERDICT_KEY", raising=False)
     unsigned = [a for a in adapted(check)[1:] if "keys/" not in a and a != "--public-key"]
-    assert main(unsigned) == 1
+    assert main(unsigned) == 3
     assert capsys.readouterr().err.startswith(
         "pytest-staging verify: attestation: verdict.intoto.json: an Ed25519-signed verdict "
         "cannot be checked without --public-key")

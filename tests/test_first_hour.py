@@ -206,8 +206,9 @@ def test_new_thing(staging):
     assert lenient.ret == 0 and lenient.verdict["verdict"] == "GO"
     strict = run_staging("--staging-gate=integration", "--staging-fail-on=warn", "-n", "2",
                          url=server.url)
-    assert strict.ret == 1
+    assert strict.ret == 3  # a warning made blocking: no blocking failure, could not judge
     verdict = strict.verdict
+    assert verdict["judgement"] == "inconclusive"
     assert verdict["verdict"] == "NO-GO" and verdict["run"]["fail_on"] == "warn"
     assert any(r.startswith("warning (--staging-fail-on=warn): integration: would have "
                             "blocked: test_one.py::test_new_thing") for r in verdict["reasons"])
@@ -264,7 +265,7 @@ def test_version_404_names_the_policy_keys_and_full_url(pytester: pytest.Pyteste
     pytester.makepyfile(test_one=ONE_TEST)
     run = run_staging("--staging-gate=integration", "--staging-expect-version=1.0.0",
                       "-p", "no:xdist", url=server.url)
-    assert run.ret == 1
+    assert run.ret == 3 and run.verdict["judgement"] == "inconclusive"
     reason = next(r for r in run.verdict["reasons"] if "version" in r)
     assert f"version endpoint {server.url}version answered 404" in reason
     assert "[target] version" in reason and "version_header" in reason
@@ -483,8 +484,9 @@ def test_github_actions_annotations(pytester: pytest.Pytester, run_staging,
                          "gate::test_one.py::test_orders failed: AssertionError: orders are "
                          "down")
     assert len(errors) == 2
-    assert errors[1].startswith("::error title=staging verdict NO-GO (1 reason(s))::"
-                                "integration: test_one.py::test_orders failed")
+    assert errors[1].startswith("::error title=staging verdict NO-GO (failed)%3A 1 reason(s)::"
+                                "failed: evidence that the release is bad: a blocking test or "
+                                "check failed%0Aintegration: test_one.py::test_orders failed")
     monkeypatch.delenv("GITHUB_ACTIONS")
     quiet = run_staging("--staging-gate=integration", *mode, url=server.url)
     assert quiet.ret == 1 and "::error" not in quiet.stdout
@@ -563,6 +565,7 @@ def test_baseline_that_matches_no_load_fails_by_default(pytester: pytest.Pyteste
         assert result.ret == 0, verdict["reasons"]
         assert any(text in w for w in verdict["warnings"])
     else:
-        assert result.ret == 1
+        # no baseline to compare with: blocks by default, and could not judge (exit 3)
+        assert result.ret == 3 and verdict["judgement"] == "inconclusive"
         assert any(r.startswith("performance: ") and text in r
                    for r in verdict["reasons"]), verdict["reasons"]

@@ -136,7 +136,7 @@ def test_a_forged_go_of_a_nogo_run_is_refused(facts: RunFacts) -> None:
     verdict = decide(facts)
     if verdict["verdict"] == "GO":
         return
-    forged = dict(verdict, verdict="GO", reasons=[])
+    forged = dict(verdict, verdict="GO", judgement="passed", reasons=[])
     assert deploy_side(forged) is not None
 
 
@@ -181,7 +181,7 @@ def test_no_blocking_test_is_no_go_in_the_run_and_refused_by_verify() -> None:
     assert verdict["reasons"] == [
         "no blocking test ran: the 2 test(s) that ran are advisory (they report, never block); "
         "make a gate blocking or add a blocking test"]
-    forged = on_disk(dict(verdict, verdict="GO", reasons=[]))
+    forged = on_disk(dict(verdict, verdict="GO", judgement="passed", reasons=[]))
     with pytest.raises(VerifyError, match="its own facts give NO-GO: no blocking test ran"):
         verify(forged, key=KEY, now=NOW)
     # the gate check alone refuses it too (a Python caller that turned re-derivation off)
@@ -200,7 +200,7 @@ def test_allow_partial_keeps_the_blocking_gates_of_the_policy() -> None:
     verdict = decide(judged(specs, tests, selected=["smoke"]))
     assert verdict["verdict"] == "NO-GO"
     assert verdict["reasons"][0].startswith("no blocking test ran")
-    forged = on_disk(dict(verdict, verdict="GO", reasons=[]))
+    forged = on_disk(dict(verdict, verdict="GO", judgement="passed", reasons=[]))
     for options in ({"allow_partial": True},
                     {"allow_partial": True, "skip_gates": ["integration", "security"]}):
         with pytest.raises(VerifyError):
@@ -243,7 +243,7 @@ def test_skip_gate_misuse_is_refused_in_one_line(tmp_path, capsys, monkeypatch, 
     path = tmp_path / "verdict.json"
     path.write_text(json.dumps(signed(verdict, KEY)))
     capsys.readouterr()
-    assert main(["verify", str(path), *args]) == 1
+    assert main(["verify", str(path), *args]) == 2  # a usage error (docs/exit-codes.md)
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1
     assert err.startswith(f"pytest-staging verify: {expected}")

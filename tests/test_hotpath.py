@@ -60,7 +60,7 @@ def test_a_performance_marker_registers_the_load_check(pytester: pytest.Pytester
     """)
     result, names = _run(pytester, server.url, "-p", "no:xdist",
                          "--staging-gate=integration,performance")
-    assert result.ret == 1  # thresholds without a load: no evidence
+    assert result.ret == 3  # thresholds without a load: no evidence, could not judge
     assert "staging-performance-load-check" in names.seen["pytest_runtest_makereport"]
 
 
@@ -79,7 +79,8 @@ def test_load_fixture_reached_at_run_time_that_ran_no_load_is_no_go(
     """)
     result, _ = _run(pytester, server.url, *mode, "--staging-gate=integration")
     verdict = json.loads((pytester.path / "report" / "verdict.json").read_text())
-    assert verdict["verdict"] == "NO-GO" and result.ret == 1
+    assert verdict["verdict"] == "NO-GO" and result.ret == 3
+    assert verdict["judgement"] == "inconclusive"
     assert any("test_dyn.py::test_forgot: load run: asked for staging_load but ran no load"
                in reason for reason in verdict["reasons"]), verdict["reasons"]
 
@@ -143,6 +144,7 @@ def test_a_marker_a_conftest_adds_after_collection_still_gets_the_load_check(
     result, _ = _run(pytester, server.url, "-p", "no:xdist",
                      "--staging-gate=integration,performance")
     verdict = json.loads((pytester.path / "report" / "verdict.json").read_text())
-    assert verdict["verdict"] == "NO-GO" and result.ret == 1
+    assert verdict["verdict"] == "NO-GO" and result.ret == 3
+    assert verdict["judgement"] == "inconclusive"
     assert any("declares thresholds but does not use staging_load" in reason
                for reason in verdict["reasons"]), verdict["reasons"]

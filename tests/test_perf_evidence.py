@@ -165,7 +165,9 @@ def test_every_request_failing_is_no_go_with_only_latency_thresholds(
     """)
     with loopback_server() as server:
         result, verdict = run(pytester, base_url(server), *mode)
+    # every request failed: evidence that the release is bad (not "could not measure")
     assert verdict["verdict"] == "NO-GO" and result.ret == 1
+    assert verdict["judgement"] == "failed"
     reasons = "\n".join(verdict["reasons"])
     assert "p95 < 300ms: p95: no successful request to measure, required < 300 ms" in reasons
     assert "rps > 1: rps: no successful request to measure" in reasons
@@ -196,7 +198,9 @@ def test_a_load_of_zero_requests_is_no_go(pytester: pytest.Pytester) -> None:
     """)
     with loopback_server() as server:
         result, verdict = run(pytester, base_url(server), "-p", "no:xdist")
-    assert verdict["verdict"] == "NO-GO" and result.ret == 1
+    # a load that sent nothing measured nothing: could not judge (exit 3), still NO-GO
+    assert verdict["verdict"] == "NO-GO" and result.ret == 3
+    assert verdict["judgement"] == "inconclusive"
     reasons = "\n".join(verdict["reasons"])
     assert "requests > 0: requests = 0, required > 0" in reasons
     assert "fail_ratio < 1%: fail_ratio: no requests, required < 1.00%" in reasons
@@ -210,7 +214,8 @@ def test_zero_users_is_an_error_not_the_default(pytester: pytest.Pytester) -> No
     with loopback_server() as server:
         result, verdict = run(pytester, base_url(server), "-p", "no:xdist")
         hits = server.hits
-    assert verdict["verdict"] == "NO-GO" and result.ret == 1
+    # the load could not run (a usage error in its call): could not judge
+    assert verdict["verdict"] == "NO-GO" and result.ret == 3
     assert any("users=0: must be at least 1" in r for r in verdict["reasons"])
     assert hits <= 2  # readiness only: no load was run with the default 10 users
 
@@ -225,7 +230,9 @@ def test_endpoint_threshold_on_an_endpoint_never_hit_is_no_go(pytester: pytest.P
     """)
     with loopback_server() as server:
         result, verdict = run(pytester, base_url(server), "-p", "no:xdist")
-    assert verdict["verdict"] == "NO-GO" and result.ret == 1
+    # a threshold on an endpoint the load never hit measured nothing: could not judge
+    assert verdict["verdict"] == "NO-GO" and result.ret == 3
+    assert verdict["judgement"] == "inconclusive"
     assert verdict["reasons"] == [
         "performance: test_miss.py::test_load: GET /api/orders: p95 < 10s: "
         "p95: no requests for GET /api/orders, required < 10000 ms"]

@@ -149,7 +149,9 @@ def test_bad_locustfile_and_missing_locust(pytester: pytest.Pytester, server: An
     started = time.monotonic()
     result, verdict = run(pytester, base_url(server), "-p", "no:xdist")
     assert time.monotonic() - started < 30
-    assert result.ret == 1 and verdict["verdict"] == "NO-GO"
+    # neither load could run: could not judge (exit 3)
+    assert result.ret == 3 and verdict["verdict"] == "NO-GO"
+    assert verdict["judgement"] == "inconclusive"
     text = "\n".join(verdict["reasons"])
     assert "broken_locustfile.py:2: SyntaxError" in text
     assert "threshold 'p95 < soon'" in text
@@ -316,8 +318,10 @@ def test_thresholds_without_a_load_measure_nothing(pytester: pytest.Pytester,
             pass
     """)
     result, verdict = run(pytester, base_url(server), "-p", "no:xdist")
-    # a passing test that measured nothing is no evidence for the gate (issue 10, class 6)
-    assert verdict["verdict"] == "NO-GO" and result.ret == 1
+    # a passing test that measured nothing is no evidence for the gate (issue 10, class 6):
+    # NO-GO, and the judgement is "could not judge" (exit 3)
+    assert verdict["verdict"] == "NO-GO" and result.ret == 3
+    assert verdict["judgement"] == "inconclusive"
     text = "\n".join(verdict["reasons"])
     assert ("test_w.py::test_latency: load run: declares thresholds but does not use "
             "staging_load: nothing was measured") in text

@@ -58,9 +58,11 @@ def test_orders(staging):
     assert response.status_code == 200, response.text
 """)
     run = run_staging(*mode, url=server.url)
-    assert run.ret == 1
+    assert run.ret == 1  # failed: evidence that the release is bad
     verdict = valid(run.verdict)
-    assert verdict["verdict"] == "NO-GO"
+    assert verdict["verdict"] == "NO-GO" and verdict["judgement"] == "failed"
+    assert any(line.startswith("NO-GO (failed)  target http://127.0.0.1:")
+               for line in run.stdout.splitlines())
     assert len(verdict["reasons"]) == 1
     assert verdict["reasons"][0].startswith("integration: test_three.py::test_orders failed:")
     failure = verdict["gates"]["integration"]["failures"][0]
@@ -93,9 +95,10 @@ def test_unreachable_target_is_no_go_quickly(pytester: pytest.Pytester, run_stag
     started = time.monotonic()
     run = run_staging(*mode, "--staging-policy=policy.toml",
                       url=f"http://127.0.0.1:{free_port()}/")
-    assert run.ret == 1
+    assert run.ret == 3  # could not judge: no test reached the target
     assert time.monotonic() - started < 60
     verdict = valid(run.verdict)
+    assert verdict["judgement"] == "inconclusive"
     assert verdict["reasons"] == [verdict["reasons"][0]]
     assert "connection refused" in verdict["reasons"][0]
     assert "Traceback" not in run.output
@@ -146,14 +149,14 @@ def test_empty_gate_and_k_matching_nothing(pytester: pytest.Pytester, run_stagin
                                            server: LoopbackServer, mode: list[str]) -> None:
     pytester.makepyfile(test_one="def test_health(staging):\n    assert staging.get('/')\n")
     run = run_staging(*mode, url=server.url)
-    assert run.ret == 1
+    assert run.ret == 3 and run.verdict["judgement"] == "inconclusive"  # empty gates: no evidence
     assert run.verdict["reasons"] == [
         "security: gate ran 0 test(s), needs at least 1 (add tests, select gates with "
         "--staging-gate, or set [gates.security] min_tests)",
         "performance: gate ran 0 test(s), needs at least 1 (add tests, select gates with "
         "--staging-gate, or set [gates.performance] min_tests)"]
     run = run_staging(*mode, "-k", "nothing_matches", url=server.url)
-    assert run.ret == 1
+    assert run.ret == 3  # never pytest's 5 ("no tests"), which pipelines often let pass
     assert run.verdict["verdict"] == "NO-GO"
     assert all("gate ran 0 test(s)" in r for r in run.verdict["reasons"])
 
@@ -243,7 +246,8 @@ def test_expected_version(pytester: pytest.Pytester, run_staging,
     assert run.ret == 0, run.output
     assert run.verdict["target"]["observed_version"] == {"start": "2.4.1", "end": "2.4.1"}
     run = run_staging("--staging-expect-version=2.5.0", url=server.url)
-    assert run.ret == 1
+    # the tests ran against another version: nothing was judged about 2.5.0
+    assert run.ret == 3 and run.verdict["judgement"] == "inconclusive"
     assert run.verdict["reasons"][0] == "version mismatch at start: expected 2.5.0, observed 2.4.1"
 
 
@@ -254,7 +258,7 @@ def test_version_header_and_redeploy_during_run(pytester: pytest.Pytester, run_s
     pytester.makefile(".toml", policy='[target]\nversion = "/build"\nversion_header = "X-Build"\n')
     pytester.makepyfile(test_three=THREE_GATES)
     run = run_staging("--staging-policy=policy.toml", url=server.url)
-    assert run.ret == 1
+    assert run.ret == 3 and run.verdict["judgement"] == "inconclusive"  # evidence of two builds
     assert run.verdict["reasons"] == ["version changed during the run: 1.0 -> 1.1 (a redeploy?)"]
 
 
@@ -281,9 +285,10 @@ def test_collection_error_is_no_go(pytester: pytest.Pytester, run_staging,
                                    server: LoopbackServer, mode: list[str]) -> None:
     pytester.makepyfile(test_three=THREE_GATES, test_broken="import not_a_module_at_all\n")
     run = run_staging(*mode, url=server.url)
-    assert run.ret in (1, 2)
+    # Inconclusive: pytest's own 2 when it stopped at the error (serial), else 3.
+    assert run.ret in (2, 3)
     verdict = valid(run.verdict)
-    assert verdict["verdict"] == "NO-GO"
+    assert verdict["verdict"] == "NO-GO" and verdict["judgement"] == "inconclusive"
     assert any(r.startswith("collection error: test_broken.py") for r in verdict["reasons"])
 
 
@@ -296,7 +301,7 @@ def test_interrupt():
     # A real Ctrl-C reaches the process: pytester's in-process run would re-raise it here.
     run = run_staging(url=server.url, subprocess=True)
     assert run.ret == 2
-    assert run.verdict["verdict"] == "NO-GO"
+    assert run.verdict["verdict"] == "NO-GO" and run.verdict["judgement"] == "inconclusive"
     assert "run interrupted: KeyboardInterrupt (Ctrl-C)" in run.verdict["reasons"]
 
 
@@ -315,6 +320,7 @@ def test_budget(request, staging):
     assert run.ret == 1
     verdict = valid(run.verdict)
     assert verdict["reasons"] == ["performance: p95 < 300ms: observed 412ms"]
+    assert verdict["judgement"] == "failed"
     assert verdict["gates"]["performance"]["metrics"] == {"budget": {"p95_ms": 412.0}}
 
 
@@ -464,7 +470,7 @@ def test_tls_options(pytester: pytest.Pytester, run_staging, tls_server: Loopbac
     pytester.makepyfile(test_three=THREE_GATES)
     pytester.makefile(".toml", policy="[target]\nwait = 1\n")
     untrusted = run_staging("--staging-policy=policy.toml", url=tls_server.url)
-    assert untrusted.ret == 1
+    assert untrusted.ret == 3 and untrusted.verdict["judgement"] == "inconclusive"
     assert "TLS certificate is not trusted (a private CA? use --staging-ca-bundle FILE)" in (
         untrusted.verdict["reasons"][0])
     bundle = tmp_path / "ca.pem"
@@ -514,8 +520,9 @@ def test_advisory_broken(staging):
     assert staging.get("/broken").ok
 """)
     run = run_staging(*mode, url=server.url)
-    assert run.ret == 1
-    assert run.verdict["verdict"] == "NO-GO"
+    # our own machinery broke; the only failing test is advisory: nothing judged the release
+    assert run.ret == 3
+    assert run.verdict["verdict"] == "NO-GO" and run.verdict["judgement"] == "inconclusive"
     assert run.verdict["reasons"] == [
         "pytest-staging failed: report of test_three.py::test_advisory_broken: RuntimeError: "
         "evidence machinery broke"]

@@ -152,7 +152,9 @@ def test_defect_is_no_go_naming_the_cause(defect_runs: dict[str, SampleRun],
         # A renamed field no hand-written test reads: only the contract gate sees it.
         assert all(r.startswith("contract: ") for r in run.verdict["reasons"]), run.reasons
         assert run.verdict["selection"]["partial"] is False
-    assert "NO-GO  target" in run.output
+    # Each defect is a fault of the release: judged failed, not "could not judge".
+    assert run.verdict["judgement"] == "failed", run.reasons
+    assert "NO-GO (failed)  target" in run.output
     assert "Traceback" not in run.output
     # What the defects leak (the .env secrets, a live session token) is not copied anywhere.
     written = run.output + json.dumps(run.verdict)

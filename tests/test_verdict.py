@@ -215,3 +215,89 @@ def test_a_failed_test_explained_by_its_checks_is_one_reason() -> None:
     assert verdict["reasons"] == ["performance: p95 < 250ms: p95 = 410 ms, required < 250 ms"]
     assert verdict["gates"]["performance"]["failures"][0]["nodeid"] == "t.py::test_load"
     assert verdict["gates"]["performance"]["status"] == "failed"
+
+
+# -- the judgement: failed (evidence) vs inconclusive (could not judge) ----------------------
+def _failed(index: int, outcome: str = "failed") -> list[TestRecord]:
+    tests = facts().tests
+    tests[index].outcome, tests[index].message = outcome, "boom"
+    return tests
+
+
+def _check(passed: bool = False, **extra: object) -> dict[str, object]:
+    return {"name": "p95 < 250ms", "passed": passed, "blocking": True,
+            "detail": "p95 = 410 ms", **extra}
+
+
+def test_judgement_of_each_kind_of_fact() -> None:
+    """GO is passed; a blocking test or check that failed is failed; every other NO-GO is
+    inconclusive (nothing in it says the release is bad)."""
+    not_ready = TargetFacts(url="https://s.test/", reachable=False, ready=False,
+                            not_ready_reason="target not ready: connection refused")
+    flaky = facts().tests
+    flaky[0].flaky = True
+    cases: dict[str, tuple[RunFacts, str]] = {
+        "go": (facts(), "passed"),
+        "failed test": (facts(tests=_failed(0)), "failed"),
+        "errored test": (facts(tests=_failed(1, "error")), "failed"),
+        "failed check": (facts(gate_data={"performance": {"checks": [_check()]}}), "failed"),
+        "signal": (facts(signals=["SIGTERM"], complete=False), "inconclusive"),
+        "internal error": (facts(internal_error="boom", exit_status=3), "inconclusive"),
+        "usage error": (facts(usage_errors=["usage error: bad"]), "inconclusive"),
+        "plugin error": (facts(plugin_errors=["report: boom"]), "inconclusive"),
+        "report not written": (facts(output_errors=["cannot write"]), "inconclusive"),
+        "lost worker": (facts(workers_lost=["gw1: crashed"]), "inconclusive"),
+        "collection error": (facts(collection_errors=["t.py: SyntaxError"]), "inconclusive"),
+        "target not ready": (facts(target=not_ready, tests=[]), "inconclusive"),
+        "version drift": (facts(target=TargetFacts(
+            url="https://s.test/", reachable=True, ready=True, expected_version="2",
+            version_start="1", version_end="1")), "inconclusive"),
+        "empty gate": (facts(tests=facts().tests[:2]), "inconclusive"),
+        "incomplete": (facts(tests=_failed(0, "incomplete")), "inconclusive"),
+        "flaky, policy fail": (facts(tests=flaky, flaky_policy="fail"), "inconclusive"),
+        "could-not-judge check": (facts(gate_data={"performance": {"checks": [
+            _check(inconclusive=True)]}}), "inconclusive"),
+        "advisory failure, --staging-fail-on=warn": (facts(
+            tests=[*facts().tests, TestRecord("t.py::test_new", "integration", "failed",
+                                              blocking=False)], fail_on="warn"),
+            "inconclusive"),
+    }
+    for name, (run, expected) in cases.items():
+        verdict = decide(run)
+        assert verdict["judgement"] == expected, (name, verdict["reasons"])
+        assert (verdict["verdict"] == "GO") == (expected == "passed"), name
+        assert validation_errors(verdict) == [], name
+
+
+def test_evidence_of_failure_wins_over_anything_inconclusive() -> None:
+    verdict = decide(facts(tests=_failed(0), signals=["SIGINT"], complete=False,
+                           workers_lost=["gw0"], internal_error="late"))
+    assert verdict["judgement"] == "failed"
+    data = {"performance": {"checks": [_check(inconclusive=True), _check(name="rps > 1")]}}
+    assert decide(facts(gate_data=data))["judgement"] == "failed"
+
+
+def test_a_failed_test_explained_only_by_checks_that_could_not_judge() -> None:
+    """A load test whose worker was lost fails; its only failed check says "inconclusive":
+    one reason (the check's), and no evidence. A second, real failed check is evidence."""
+    tests = _failed(2)
+    lost = _check(nodeid="t.py::test_load", inconclusive=True, detail="a worker was lost")
+    verdict = decide(facts(tests=tests, gate_data={"performance": {"checks": [lost]}}))
+    assert verdict["reasons"] == ["performance: p95 < 250ms: a worker was lost"]
+    assert verdict["judgement"] == "inconclusive"
+    crossed = _check(name="rps > 1", nodeid="t.py::test_load", detail="rps = 0.5")
+    verdict = decide(facts(tests=tests, gate_data={"performance": {"checks": [lost, crossed]}}))
+    assert verdict["judgement"] == "failed"
+    # an error keeps its own reason line, but explained only by such a check it is no evidence
+    errored = decide(facts(tests=_failed(2, "error"),
+                           gate_data={"performance": {"checks": [lost]}}))
+    assert errored["judgement"] == "inconclusive"
+
+
+def test_placeholder_is_inconclusive_and_schema_ties_judgement_to_verdict() -> None:
+    assert placeholder("run in progress")["judgement"] == "inconclusive"
+    go = decide(facts())
+    assert validation_errors({**go, "judgement": "failed"})
+    nogo = decide(facts(tests=_failed(0)))
+    assert validation_errors({**nogo, "judgement": "passed"})
+    assert validation_errors({k: v for k, v in nogo.items() if k != "judgement"}) == []

@@ -242,6 +242,25 @@ def test_each_single_trouble_is_enough(spoil: Any) -> None:
 
 
 @PROFILE
+@given(run_facts())
+def test_judgement_follows_the_verdict_and_evidence_wins(facts: RunFacts) -> None:
+    """passed iff GO; one more blocking failure anywhere makes any run ``failed``; with no
+    failed test and no check left, no run is ``failed``."""
+    verdict = decide(facts)
+    assert (verdict["judgement"] == "passed") == (verdict["verdict"] == "GO")
+    assert verdict["judgement"] in ("passed", "failed", "inconclusive")
+    broken = dataclasses.replace(
+        facts, gates=[*facts.gates, GateSpec("evidence")],
+        tests=[*facts.tests, Record(nodeid="t.py::broken", gate="evidence", outcome="failed")])
+    assert decide(broken)["judgement"] == "failed"
+    spared = dataclasses.replace(
+        facts, gate_data={}, tests=[dataclasses.replace(t, outcome="passed")
+                                    if t.outcome in ("failed", "error") else t
+                                    for t in facts.tests])
+    assert decide(spared)["judgement"] != "failed"
+
+
+@PROFILE
 @given(records)
 def test_test_record_survives_execnet(record: Record) -> None:
     data = record.to_dict()

@@ -51,15 +51,22 @@ def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, verdict: Any, *args:
     capsys.readouterr()
     os.environ.pop("STAGING_VERDICT_KEY", None)
     if sign:
-        os.environ["STAGING_VERDICT_KEY"] = KEY  # clean_env restores the environment
-    code = main(["verify", str(path), *args])
+        os.environ["STAGING_VERDICT_KEY"] = KEY
+    try:
+        code = main(["verify", str(path), *args])
+    finally:
+        # Never left behind: monkeypatch.delenv of an unset variable records nothing to
+        # restore, and a key left here made later tests' unsigned verdicts "not signed".
+        os.environ.pop("STAGING_VERDICT_KEY", None)
     out, err = capsys.readouterr()
     return code, (out + err).splitlines()
 
 
-def refused(capsys, tmp_path, verdict, *args: str, sign: bool = True) -> str:
-    code, lines = run(capsys, tmp_path, verdict, *args, sign=sign)
-    assert code == 1, lines
+def refused(capsys, tmp_path, verdict, *args: str, sign: bool = True, code: int = 3) -> str:
+    """The one line of a refusal; a file verify refuses (or a GO it cannot accept) exits 3,
+    could not judge, and a usage error 2 (docs/exit-codes.md)."""
+    exit_code, lines = run(capsys, tmp_path, verdict, *args, sign=sign)
+    assert exit_code == code, lines
     assert len(lines) == 1, lines
     assert lines[0].startswith("pytest-staging verify: ")
     return lines[0].removeprefix("pytest-staging verify: ")
@@ -161,13 +168,13 @@ def test_explain_lists_every_check(capsys, tmp_path) -> None:
     assert code == 0
     checks = [line.split()[1].rstrip(":") for line in lines[:-1]]
     assert checks == ["schema", "signature", "attestation", "authentication", "verdict",
-                      "rederive", "partial", "gates", "version", "age", "target", "subject",
-                      "commit", "run-id", "policy"]
+                      "rederive", "judgement", "partial", "gates", "version", "age", "target",
+                      "subject", "commit", "run-id", "policy"]
     assert lines[-1].startswith("GO: ")
     v = go_verdict()
     v["gates"]["integration"]["status"] = "failed"
     code, lines = run(capsys, tmp_path, v, "--explain")
-    assert code == 1
+    assert code == 3  # a GO its own facts contradict: refused, could not judge
     assert any(line.startswith("  FAIL rederive:") for line in lines)
     assert lines[-1].startswith("pytest-staging verify: rederive:")
 
@@ -299,7 +306,8 @@ def test_binding_needs_provenance(capsys, tmp_path) -> None:
 @pytest.mark.parametrize("flag", ["--expect-subject", "--expect-commit", "--expect-run-id",
                                   "--expect-version", "--public-key"])
 def test_empty_binding_values_are_refused(capsys, tmp_path, flag) -> None:
-    assert "is empty" in refused(capsys, tmp_path, with_provenance(), flag, "")
+    # A usage error, exit 2 like argparse's own (issue 24 item 10: --expect-version "" was 1).
+    assert "is empty" in refused(capsys, tmp_path, with_provenance(), flag, "", code=2)
 
 
 def test_run_id_defaults_to_the_current_ci_run(capsys, tmp_path, monkeypatch) -> None:
@@ -334,7 +342,7 @@ def test_deeply_nested_fields_are_refused_without_crash(capsys, tmp_path) -> Non
     v["provenance"]["ci"]["deep"] = deep
     v["gates"]["integration"]["metrics"] = deep
     code, lines = run(capsys, tmp_path, v, "--explain")
-    assert code in (0, 1) and not any("internal error" in line for line in lines), lines
+    assert code in (0, 3) and not any("internal error" in line for line in lines), lines
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30),
@@ -365,7 +373,7 @@ def test_any_wrong_type_anywhere_never_crashes(capsys, tmp_path, path, value) ->
         node[0] = value
     code, lines = run(capsys, tmp_path, v, "--explain", "--expect-subject", "1.2.3",
                       "--expect-commit", "0123456", "--expect-run-id", "4242")
-    assert code in (0, 1)
+    assert code in (0, 3)  # verified, or refused: an edited GO is never "failed"
     assert not any("Traceback" in line or "internal error" in line for line in lines), lines
 
 
@@ -387,7 +395,8 @@ def test_expect_policy_file(capsys, tmp_path) -> None:
     assert refused(capsys, tmp_path, v, "--expect-policy", str(policy_file)).startswith(
         f"policy: --expect-policy {policy_file}: ")
     assert refused(capsys, tmp_path, v, "--expect-policy", str(policy_file),
-                   "--expect-policy-digest", "a" * 64).startswith("usage: give --expect-policy")
+                   "--expect-policy-digest", "a" * 64, code=2).startswith(
+        "usage: give --expect-policy")
 
 
 _KEYS = generate_key_pair()
@@ -427,7 +436,7 @@ def test_any_edit_of_an_attested_verdict_is_refused(capsys, tmp_path, path, valu
     if canonical_json(edited) == canonical_json(v):
         assert code == 0, lines
     else:
-        assert code == 1, lines
+        assert code == 3, lines
 
 
 # -- --expect-target: the environment the verdict tested -----------------------------------------
@@ -492,5 +501,6 @@ def test_expect_target_on_a_verdict_without_a_usable_target(capsys, tmp_path) ->
     ("https://staging.example.com:99999/", "usage: --expect-target: has an invalid port"),
 ])
 def test_expect_target_that_is_not_a_url_is_refused(capsys, tmp_path, value, expected) -> None:
-    line = refused(capsys, tmp_path, at("https://staging.example.com/"), "--expect-target", value)
+    line = refused(capsys, tmp_path, at("https://staging.example.com/"), "--expect-target", value,
+                   code=2)
     assert line.startswith(expected) and "pw-secret" not in line

@@ -84,7 +84,7 @@ def test_empty_min_tests_0_gates_go_in_the_run_and_in_verify(
             "min_tests = 0) (blocking gates of the policy)") in line
     # the deploy side may still demand evidence of a gate, and is then refused
     code, line = verify(capsys, run.report_dir, "--require-gate", "security")
-    assert code == 1 and line == ("pytest-staging verify: gates: required gate security is "
+    assert code == 3 and line == ("pytest-staging verify: gates: required gate security is "
                                   "empty with 0 test(s) run (--require-gate)")
 
 
@@ -102,8 +102,8 @@ def test_no_blocking_test_run_is_no_go_and_refused(
         "no blocking test ran: the 2 test(s) that ran are advisory (they report, never block); "
         "make a gate blocking or add a blocking test"]
     code, line = verify(capsys, run.report_dir, "--allow-partial")
-    assert code == 1 and line.startswith("pytest-staging verify: verdict: NO-GO: no blocking "
-                                         "test ran")
+    assert code == 3 and line.startswith("pytest-staging verify: verdict: NO-GO (inconclusive): "
+                                         "no blocking test ran")
 
 
 def test_allow_partial_with_only_an_advisory_gate_selected_is_refused(
@@ -122,15 +122,15 @@ def test_allow_partial_with_only_an_advisory_gate_selected_is_refused(
     for skip in ((), ("--skip-gate", "integration", "--skip-gate", "security",
                       "--skip-gate", "performance")):
         code, line = verify(capsys, run.report_dir, "--allow-partial", *skip)
-        assert code == 1 and line.startswith("pytest-staging verify: verdict: NO-GO: no "
-                                             "blocking test ran")
+        assert code == 3 and line.startswith("pytest-staging verify: verdict: NO-GO "
+                                             "(inconclusive): no blocking test ran")
 
     # a partial run of the integration gate: GO, and verify wants the others named away
     run = run_staging("--staging-policy", "policy.toml", "--staging-gate", "integration",
                       *mode, url=server.url)
     assert run.ret == 0, run.output
     code, line = verify(capsys, run.report_dir, "--allow-partial")
-    assert code == 1 and line == ("pytest-staging verify: gates: required gate security did "
+    assert code == 3 and line == ("pytest-staging verify: gates: required gate security did "
                                   "not run (blocking gates of the policy)")
     code, line = verify(capsys, run.report_dir, "--allow-partial", "--skip-gate", "security",
                         "--skip-gate", "performance")
@@ -161,7 +161,7 @@ def test_expect_target_binds_the_verdict_to_the_url_it_tested(
                           (f"http://{SECRET}@127.0.0.1:{port}/v2", f"http://127.0.0.1:{port}/v2/"),
                           (f"http://localhost:{port}/", f"http://localhost:{port}/")):
         code, line = verify(capsys, run.report_dir, "--expect-target", other)
-        assert code == 1, (other, line)
+        assert code == 3, (other, line)
         assert line == (f"pytest-staging verify: target: expected target {tested}, the verdict "
                         f"tested http://127.0.0.1:{port}/")
     for file in run.report_dir.iterdir():

@@ -24,7 +24,7 @@ from pytest_staging.gates.parity.report import html_view as parity_view
 from pytest_staging.gates.performance.report import thresholds_of
 from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.reports import charts
-from pytest_staging.reports.summary import flaky_line
+from pytest_staging.reports.summary import JUDGEMENT_MEANING, flaky_line, judgement_of
 
 BUILTIN_GATES = ("integration", "security", "performance")
 COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")
@@ -285,6 +285,8 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "assets": charts.page_assets() if specs else None,
         "go": go,
         "verdict": "GO" if go else "NO-GO",
+        "judgement": judgement_of(v),
+        "judgement_meaning": JUDGEMENT_MEANING.get(judgement_of(v), ""),
         "reasons": [str(r) for r in _list(v.get("reasons"))]
         or ([] if go else ["no reason recorded (treated as NO-GO)"]),
         "warnings": [str(w) for w in _list(v.get("warnings"))],

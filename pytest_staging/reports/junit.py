@@ -3,8 +3,10 @@
 CI dashboards read JUnit, not verdict.json, so the file must not look greener or redder than
 the verdict:
 
-- on NO-GO a failing test case ``pytest-staging.staging-verdict`` carries the reasons (a
-  NO-GO with no failing test, e.g. an empty gate or an unready target, would show all green);
+- on NO-GO a test case ``pytest-staging.staging-verdict`` carries the reasons (a NO-GO with
+  no failing test, e.g. an empty gate or an unready target, would show all green): a
+  ``<failure>`` when the judgement is ``failed``, an ``<error>`` when it is ``inconclusive``;
+  the suite and that case carry ``staging_judgement``;
 - a failure or error that does not block (an ``advisory`` test, or any test of an advisory
   gate) is rewritten to ``<skipped type="pytest-staging.advisory" message="advisory: would
   have blocked: ...">`` with the property ``staging_advisory`` = ``failure`` or ``error``
@@ -29,6 +31,7 @@ from typing import Any
 
 from pytest_staging.printable import printable
 from pytest_staging.reports.atomic import atomic_write_text
+from pytest_staging.reports.summary import judgement_of, verdict_label
 
 PREFIX = "staging_"
 VERDICT_CASE = ("pytest-staging", "staging-verdict")
@@ -48,6 +51,7 @@ def suite_properties(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
     observed = target.get("observed_version") or {}
     props = [
         ("staging_verdict", str(verdict.get("verdict", "NO-GO"))),
+        ("staging_judgement", judgement_of(verdict) or "unknown"),
         ("staging_run_id", str((verdict.get("run") or {}).get("id") or "")),
         ("staging_target", str(target.get("url") or "")),
     ]
@@ -112,22 +116,29 @@ def mark_advisory(suite: ET.Element, verdict: Mapping[str, Any]) -> None:
 
 
 def add_verdict_case(suite: ET.Element, verdict: Mapping[str, Any]) -> None:
-    """On NO-GO, a failing test case that carries the reasons (replacing an earlier one)."""
+    """On NO-GO, a test case that carries the reasons (replacing an earlier one): a
+    ``<failure>`` when the judgement is ``failed``, an ``<error>`` when the run could not judge
+    (JUnit's own distinction: the test found a fault / something kept it from judging)."""
     for case in suite.findall("testcase"):
         if (case.get("classname"), case.get("name")) == VERDICT_CASE:
             suite.remove(case)
             _bump(suite, "tests", -1)
-            _bump(suite, "failures", -1)
+            _bump(suite, "errors" if case.find("error") is not None else "failures", -1)
     if verdict.get("verdict") == "GO":
         return
     reasons = [_clean(r) for r in verdict.get("reasons") or []] or ["no reason given"]
     case = ET.SubElement(suite, "testcase", {"classname": VERDICT_CASE[0],
                                             "name": VERDICT_CASE[1], "time": "0"})
-    failure = ET.SubElement(case, "failure", {
-        "type": NO_GO_TYPE, "message": _clean("NO-GO: " + "; ".join(reasons), MESSAGE_LIMIT)})
+    tag = "failure" if judgement_of(verdict) == "failed" else "error"
+    ET.SubElement(case, "properties").append(
+        ET.Element("property", {"name": "staging_judgement",
+                                "value": judgement_of(verdict) or "unknown"}))
+    failure = ET.SubElement(case, tag, {
+        "type": NO_GO_TYPE,
+        "message": _clean(f"{verdict_label(verdict)}: " + "; ".join(reasons), MESSAGE_LIMIT)})
     failure.text = "\n".join(reasons)
     _bump(suite, "tests", 1)
-    _bump(suite, "failures", 1)
+    _bump(suite, "failures" if tag == "failure" else "errors", 1)
 
 
 OUTCOME_TAGS = ("failure", "error", "skipped")

@@ -11,11 +11,14 @@ from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.printable import printable_data
 from pytest_staging.reports.markdown_text import md_code, md_escape
 from pytest_staging.reports.summary import (
+    JUDGEMENT_MEANING,
     gate_rows,
     headline,
     history_lines,
+    judgement_of,
     quarantine_lines,
     security_line,
+    verdict_label,
 )
 
 
@@ -29,9 +32,13 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     # would be wasted.
     verdict = printable_data({k: v for k, v in verdict.items() if k != "tests"})
     go = verdict["verdict"] == "GO"
-    lines = [f"## {'✅' if go else '⛔'} {verdict['verdict']}: staging verdict", ""]
+    lines = [f"## {'✅' if go else '⛔'} {verdict_label(verdict)}: staging verdict", ""]
     lines.append(md_escape(headline(verdict)))
     lines.append("")
+    judgement = judgement_of(verdict)
+    if judgement in JUDGEMENT_MEANING:
+        lines.append(f"**Judgement: {judgement}**: {JUDGEMENT_MEANING[judgement]}.")
+        lines.append("")
     if verdict["reasons"]:
         lines.append("**Why NO-GO**")
         lines.append("")

@@ -24,6 +24,32 @@ def gate_rows(verdict: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+#: What each NO-GO judgement means, in the words of the reports.
+JUDGEMENT_MEANING = {
+    "failed": "evidence that the release is bad: a blocking test or check failed",
+    "inconclusive": "the run could not judge the release (no evidence either way); still "
+                    "NO-GO: fix the cause and run again",
+}
+
+
+def judgement_of(verdict: Mapping[str, Any]) -> str:
+    """``passed``, ``failed`` or ``inconclusive``; "" for a NO-GO written before judgements
+    existed (a GO is always ``passed``)."""
+    if verdict.get("verdict") == "GO":
+        return "passed"
+    value = verdict.get("judgement")
+    return value if value in JUDGEMENT_MEANING else ""
+
+
+def verdict_label(verdict: Mapping[str, Any]) -> str:
+    """``GO``, ``NO-GO (failed)``, ``NO-GO (inconclusive)`` (or ``NO-GO`` for an older file):
+    the verdict word with its judgement, as every report shows it."""
+    if verdict.get("verdict") == "GO":
+        return "GO"
+    judgement = judgement_of(verdict)
+    return f"NO-GO ({judgement})" if judgement else "NO-GO"
+
+
 def headline(verdict: dict[str, Any]) -> str:
     """One line of run facts: target, version, duration, workers."""
     target = verdict.get("target", {})

@@ -14,6 +14,7 @@ from pytest_staging.reports.summary import (
     history_lines,
     quarantine_lines,
     security_line,
+    verdict_label,
 )
 
 #: (text, markup) pairs; markup uses pytest's TerminalWriter keywords (green, red, bold, ...).
@@ -49,7 +50,7 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
     lines.extend(parity_lines(verdict))
     lines.extend(contract_lines(verdict))
     go = verdict["verdict"] == "GO"
-    lines.append((f"{verdict['verdict']}  {headline(verdict)}",
+    lines.append((f"{verdict_label(verdict)}  {headline(verdict)}",
                   {"green": go, "red": not go, "bold": True}))
     for reason in verdict["reasons"][:MAX_LINES]:
         lines.append((f"  - {printable(reason, one_line=True)}", {"red": True}))

@@ -109,7 +109,9 @@ def assert_valid(verdict: dict[str, Any]) -> None:
 
 def assert_no_go(outcome: Outcome, cause: str, *, exit_code: int | None = None) -> dict[str, Any]:
     """The fail-closed contract: non-zero exit, NO-GO with a one-line reason matching ``cause``
-    (a regex), no traceback anywhere in the output, a verdict.json that validates."""
+    (a regex), no traceback anywhere in the output, a verdict.json that validates. With
+    ``exit_code``, the judgement it stands for too: 1 is ``failed``, any other NO-GO status
+    ``inconclusive`` (docs/exit-codes.md)."""
     assert "Traceback" not in outcome.output, outcome.output
     if exit_code is None:
         assert outcome.ret != 0, outcome.output
@@ -122,6 +124,9 @@ def assert_no_go(outcome: Outcome, cause: str, *, exit_code: int | None = None) 
     for reason in verdict["reasons"]:
         assert "\n" not in reason and len(reason) < 1000, reason
     assert any(re.search(cause, r) for r in verdict["reasons"]), verdict["reasons"]
+    if exit_code is not None:
+        expected = "failed" if exit_code == 1 else "inconclusive"
+        assert verdict["judgement"] == expected, (verdict["judgement"], verdict["reasons"])
     return verdict
 
 

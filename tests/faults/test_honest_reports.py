@@ -58,11 +58,15 @@ def test_no_go_without_a_failing_test_fails_in_junit(pytester: pytest.Pytester,
                            r"version mismatch")
     suite = junit(pytester)
     verdict_case = case(suite, "staging-verdict")
-    failure = verdict_case.find("failure")
+    # Inconclusive (the tests ran against another version): JUnit's <error>, not a <failure>.
+    assert verdict["judgement"] == "inconclusive" and verdict_case.find("failure") is None
+    failure = verdict_case.find("error")
     assert failure is not None and failure.get("type") == "pytest-staging.NO-GO"
-    assert "version mismatch" in failure.get("message", "")
+    assert failure.get("message", "").startswith("NO-GO (inconclusive): version mismatch")
     assert all(r in (failure.text or "") for r in verdict["reasons"])
-    assert int(suite.get("failures", "0")) >= 1
+    assert int(suite.get("errors", "0")) >= 1
+    assert ("staging_judgement", "inconclusive") in [(p.get("name"), p.get("value"))
+                                                     for p in suite.iter("property")]
     # The advisory failure is reported as advisory, not as one more blocking failure.
     advisory = case(suite, "test_advisory_fails")
     assert advisory.find("failure") is None and advisory.find("error") is None
@@ -71,7 +75,7 @@ def test_no_go_without_a_failing_test_fails_in_junit(pytester: pytest.Pytester,
     assert skipped.get("message", "").startswith("advisory: would have blocked: ")
     assert ("staging_advisory", "failure") in [(p.get("name"), p.get("value"))
                                                for p in advisory.iter("property")]
-    assert int(suite.get("failures", "0")) == 1  # only the verdict case
+    assert int(suite.get("failures", "0")) == 0  # the verdict case is an error
 
 
 def test_go_with_an_advisory_failure_has_no_failure_in_junit(pytester: pytest.Pytester,

@@ -103,12 +103,13 @@ def test_zero_selected_tests(pytester: pytest.Pytester, server: LoopbackServer,
                              args: list[str]) -> None:
     pytester.makepyfile(test_app=SUITE)
     outcome = run_staging(pytester, server.url, *args)
-    assert_no_go(outcome, r"integration: gate ran 0 test\(s\), needs at least 1", exit_code=1)
+    # an empty gate judged nothing: 3, never pytest's 5 for "no tests"
+    assert_no_go(outcome, r"integration: gate ran 0 test\(s\), needs at least 1", exit_code=3)
 
 
 def test_no_test_files_at_all(pytester: pytest.Pytester, server: LoopbackServer) -> None:
     outcome = run_staging(pytester, server.url)
-    assert_no_go(outcome, r"gate ran 0 test", exit_code=1)
+    assert_no_go(outcome, r"gate ran 0 test", exit_code=3)
 
 
 def test_selected_gate_with_no_tests(pytester: pytest.Pytester, server: LoopbackServer) -> None:
@@ -117,7 +118,7 @@ def test_selected_gate_with_no_tests(pytester: pytest.Pytester, server: Loopback
     outcome = run_staging(pytester, server.url, "--staging-gate", "security",
                           "-p", "no:staging-security")
     verdict = assert_no_go(outcome, r"^security: gate ran 0 test\(s\), needs at least 1",
-                           exit_code=1)
+                           exit_code=3)
     assert verdict["gates"]["integration"]["status"] == "passed"
     assert verdict["gates"]["security"]["status"] == "empty"
 
@@ -131,7 +132,7 @@ def test_health(staging):
     pass
 """)
     outcome = run_staging(pytester, server.url)
-    assert_no_go(outcome, r"integration: gate ran 0 test", exit_code=1)
+    assert_no_go(outcome, r"integration: gate ran 0 test", exit_code=3)
 
 
 def test_report_dir_is_a_file(pytester: pytest.Pytester, server: LoopbackServer) -> None:
@@ -148,7 +149,8 @@ def test_report_dir_is_a_file(pytester: pytest.Pytester, server: LoopbackServer)
 
 
 def test_report_dir_lost_during_the_run(pytester: pytest.Pytester, server: LoopbackServer) -> None:
-    """The report dir becomes unwritable mid-run: the terminal says NO-GO and why, exit 1."""
+    """The report dir becomes unwritable mid-run: the terminal says NO-GO and why, exit 3
+    (the verdict on disk could not be written: could not judge)."""
     pytester.makepyfile(test_app=SUITE + f"""
 import shutil, pathlib
 
@@ -157,9 +159,9 @@ def test_lose_the_report_dir():
     pathlib.Path("{REPORT_DIR}").write_text("now a file")
 """)
     outcome = run_staging(pytester, server.url)
-    assert outcome.ret == 1, outcome.output
+    assert outcome.ret == 3, outcome.output
     assert "Traceback" not in outcome.output
-    assert "NO-GO" in outcome.output
+    assert "NO-GO (inconclusive)" in outcome.output
     assert f"cannot write the verdict to {REPORT_DIR}" in outcome.output
 
 

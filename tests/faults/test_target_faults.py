@@ -30,7 +30,7 @@ def test_orders(staging):
 def test_connection_refused(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_app=SUITE)
     outcome = run_staging(pytester, f"http://127.0.0.1:{free_port()}/")
-    verdict = assert_no_go(outcome, r"target not ready .*connection refused", exit_code=1)
+    verdict = assert_no_go(outcome, r"target not ready .*connection refused", exit_code=3)
     assert verdict["tests"] == [], "no test may run against a target that is down"
     assert verdict["target"]["reachable"] is False
 
@@ -39,7 +39,7 @@ def test_name_that_does_not_resolve(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_app=SUITE)
     outcome = run_staging(pytester, "http://staging.does-not-resolve.invalid/")
     assert_no_go(outcome, r"target not ready .*(does not resolve|connection failed)",
-                 exit_code=1)
+                 exit_code=3)
 
 
 def test_server_that_never_answers(pytester: pytest.Pytester) -> None:
@@ -51,7 +51,7 @@ def test_server_that_never_answers(pytester: pytest.Pytester) -> None:
         elapsed = time.monotonic() - started
     finally:
         silent.stop()
-    assert_no_go(outcome, r"target not ready .*timed out", exit_code=1)
+    assert_no_go(outcome, r"target not ready .*timed out", exit_code=3)
     assert elapsed < 30, "the readiness wait must bound the run"
 
 
@@ -124,7 +124,7 @@ def test_503_for_longer_than_the_wait(pytester: pytest.Pytester, server: Loopbac
     pytester.makepyfile(test_app=SUITE)
     server.routes["/"] = lambda req: json_answer({"status": "starting"}, 503)
     outcome = run_staging(pytester, server.url)
-    assert_no_go(outcome, r"target not ready after .*answered 503", exit_code=1)
+    assert_no_go(outcome, r"target not ready after .*answered 503", exit_code=3)
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_self_signed_certificate(pytester: pytest.Pytester, tls_ca) -> None:  # 
         outcome = run_staging(pytester, server.url)
     finally:
         server.stop()
-    assert_no_go(outcome, r"target not ready .*TLS error", exit_code=1)
+    assert_no_go(outcome, r"target not ready .*TLS error", exit_code=3)
 
 
 def test_expired_certificate(pytester: pytest.Pytester, tls_ca, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -164,7 +164,7 @@ def test_expired_certificate(pytester: pytest.Pytester, tls_ca, tmp_path: Path) 
         outcome = run_staging(pytester, server.url, f"--staging-ca-bundle={bundle}")
     finally:
         server.stop()
-    assert_no_go(outcome, r"target not ready .*TLS error", exit_code=1)
+    assert_no_go(outcome, r"target not ready .*TLS error", exit_code=3)
 
 
 def test_trusted_certificate_is_go(pytester: pytest.Pytester, tls_ca, tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -191,7 +191,7 @@ def test_redirect_to_another_host(pytester: pytest.Pytester, server: LoopbackSer
         outcome = run_staging(pytester, server.url)
     finally:
         elsewhere.stop()
-    verdict = assert_no_go(outcome, r"redirects to another host", exit_code=1)
+    verdict = assert_no_go(outcome, r"redirects to another host", exit_code=3)
     assert verdict["target"]["redirects"], "the redirect chain belongs in the verdict"
     assert verdict["tests"] == [], "no test may run against the wrong host"
 
@@ -225,7 +225,7 @@ def test_version_mismatch(pytester: pytest.Pytester, server: LoopbackServer) -> 
     pytester.makepyfile(test_app=SUITE)
     outcome = run_staging(pytester, server.url, "--staging-expect-version", "2.0.0")
     verdict = assert_no_go(outcome, r"version mismatch at start: expected 2\.0\.0, observed "
-                                    r"1\.0\.0", exit_code=1)
+                                    r"1\.0\.0", exit_code=3)
     assert verdict["target"]["observed_version"]["start"] == "1.0.0"
 
 
@@ -234,7 +234,7 @@ def test_version_endpoint_missing(pytester: pytest.Pytester, server: LoopbackSer
     pytester.makepyfile(test_app=SUITE)
     outcome = run_staging(pytester, server.url, "--staging-expect-version", "1.0.0")
     assert_no_go(outcome, r"version 1\.0\.0 expected but not observed: .*answered 404",
-                 exit_code=1)
+                 exit_code=3)
 
 
 @pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "n2"])
@@ -251,7 +251,7 @@ def test_redeploy(staging):
 """)
     outcome = run_staging(pytester, server.url, "--staging-expect-version", "1.0.0", *extra)
     verdict = assert_no_go(outcome, r"version changed during the run: 1\.0\.0 -> 1\.0\.1",
-                           exit_code=1)
+                           exit_code=3)
     assert verdict["target"]["observed_version"] == {"start": "1.0.0", "end": "1.0.1"}
 
 

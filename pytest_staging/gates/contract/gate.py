@@ -13,7 +13,7 @@ import contextlib
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -173,10 +173,10 @@ class ContractItem(pytest.Item):
     def runtest(self) -> None:
         run = self.contract
         if run.error:
-            raise ContractFailure(f"contract gate cannot run: {run.error}")
+            self.could_not_judge(f"contract gate cannot run: {run.error}")
         if self.label in run.broken:
-            raise ContractFailure(f"{self.label}: Schemathesis cannot generate requests: "
-                                  f"{run.broken[self.label]}")
+            self.could_not_judge(f"{self.label}: Schemathesis cannot generate requests: "
+                                 f"{run.broken[self.label]}")
         base = {"documented": run.documented, "seed": run.seed}
         if self.unsafe:
             record(self, metrics={f"{METRIC_PREFIX}{self.label}": {
@@ -196,8 +196,10 @@ class ContractItem(pytest.Item):
                    "detail": f"{p['title']} (status {(p.get('response') or {}).get('status')})"}
                   for p in failed]
         if outcome["error"]:
+            # The operation could not be exercised (generation broke, a refused request):
+            # no evidence about the release either way.
             checks.append({"name": self.label, "passed": False, "blocking": True,
-                           "detail": outcome["error"]})
+                           "detail": outcome["error"], "inconclusive": True})
         if checks:
             record(self, checks=checks)
         if failed or outcome["error"]:
@@ -213,6 +215,13 @@ class ContractItem(pytest.Item):
             raise ContractFailure("\n".join(lines))
         if not outcome["responses"]:
             pytest.skip(f"not covered: {outcome['stopped'] or 'no request generated'}")
+
+    def could_not_judge(self, detail: str) -> NoReturn:
+        """Fail this operation's test as "could not judge": a blocking check recorded with
+        ``inconclusive`` (the schema or the operation could not be tested at all)."""
+        record(self, checks=[{"name": self.label, "passed": False, "blocking": True,
+                              "detail": detail, "inconclusive": True}])
+        raise ContractFailure(detail)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> Any:
@@ -329,4 +338,6 @@ def finalize(config: pytest.Config, settings: Settings,
         data.setdefault("checks", []).append({
             "name": "coverage", "passed": percent >= contract.min_coverage, "blocking": True,
             "detail": f"{len(covered)} of {documented} operations covered ({percent}%), "
-                      f"required {contract.min_coverage:g}%"})
+                      f"required {contract.min_coverage:g}%",
+            # Too little was tested to judge the contract: not evidence that it broke.
+            "inconclusive": True})

@@ -28,6 +28,7 @@ from pytest_staging.gates.parity.settings import (
     resolve_parity,
 )
 from pytest_staging.gates.security.levels import apply_levels, count_levels
+from pytest_staging.printable import one_line
 from pytest_staging.record import record
 from pytest_staging.redact import Redactor, strip_credentials
 from pytest_staging.settings import setting
@@ -95,6 +96,13 @@ class ParityItem(pytest.Item):
             with production, staging, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # InsecureRequestWarning, --staging-insecure
                 found, compared = self._compare(par, production, staging)
+        except (ParityCheckError, ParityRefused) as exc:
+            # A side that could not be observed (production down, a refused request): the
+            # comparison could not judge; the item still fails, and the run is NO-GO.
+            record(self, checks=[{"name": f"{self.kind}: could not compare", "passed": False,
+                                  "blocking": True, "detail": one_line(exc, None),
+                                  "inconclusive": True}])
+            raise
         finally:
             self.spent += production.sent
         found = apply_levels(found, par.rules)

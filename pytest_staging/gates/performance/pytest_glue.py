@@ -138,7 +138,7 @@ class LoadCheckHooks:
             if why:
                 record(item, checks=[{"name": f"{item.nodeid}: load run", "passed": False,
                                       "blocking": True, "detail": why, "load": item.nodeid,
-                                      "kind": "no-load"}])  # fmt: skip
+                                      "kind": "no-load", "inconclusive": True}])  # fmt: skip
         return report
 
 
@@ -235,6 +235,9 @@ def implicit_minimums(perf: Mapping[str, Any]) -> list[Any]:
 
 
 def _check(load: str, result: Mapping[str, Any], kind: str = "threshold") -> dict[str, Any]:
+    # A threshold that could not be evaluated (no request to the endpoint, a metric not
+    # measured: observed None) blocks, but measured nothing: it could not judge.
+    unmeasured = not result["passed"] and result.get("observed") is None
     return {
         "name": f"{load}: {result['expr']}",
         "passed": bool(result["passed"]),
@@ -242,6 +245,7 @@ def _check(load: str, result: Mapping[str, Any], kind: str = "threshold") -> dic
         "detail": result["detail"],
         "load": load,
         "kind": kind,
+        **({"inconclusive": True} if unmeasured else {}),
         **{k: result.get(k) for k in ("expr", "metric", "endpoint", "observed", "limit", "unit")},
     }
 
@@ -311,6 +315,12 @@ class StagingLoad:
         minimums = [evaluate(t, metrics) for t in implicit_minimums(self.perf)]
         results = [evaluate(t, metrics) for t in exprs]
         checks = [_check(name, r, "minimum") for r in minimums]
+        if not metrics.get("requests"):
+            # A load that sent no request measured nothing: "requests > 0" could not judge
+            # either (the others, without a request, are unmeasured already).
+            for check in checks:
+                if not check["passed"]:
+                    check["inconclusive"] = True
         checks += [_check(name, r) for r in results]
         results = minimums + results
         if run.aborted is not None:
@@ -327,7 +337,8 @@ class StagingLoad:
             checks.append({"name": f"{name}: locustfile", "passed": False, "blocking": True,
                            "detail": f"the locustfile raised {metrics['exceptions']} "
                                      f"exception(s) in its tasks: {first}",
-                           "load": name, "kind": "locustfile"})  # fmt: skip
+                           # The load's own code broke: what it measured proves nothing.
+                           "load": name, "kind": "locustfile", "inconclusive": True})  # fmt: skip
         regressions, baseline_warnings = self._baseline(name, metrics)
         checks += [_check(name, r, "baseline") for r in regressions]
         warnings += baseline_warnings
@@ -349,7 +360,7 @@ class StagingLoad:
         detail = self.settings.redactor().text(detail)  # locust's output may echo a request
         record(self.request.node, checks=[{
             "name": f"{name}: load run", "passed": False, "blocking": True,
-            "detail": detail, "load": name, "kind": "run"}])  # fmt: skip
+            "detail": detail, "load": name, "kind": "run", "inconclusive": True}])  # fmt: skip
         pytest.fail(f"load {name}: {detail}", pytrace=False)
 
     def _thresholds(self, given: Any) -> list[Threshold]:

@@ -213,7 +213,7 @@ def finalize(gate_data: dict[str, dict[str, Any]], sec: SecuritySettings) -> Non
         else:
             check = {"name": "grade", "passed": False, "blocking": True,
                      "detail": f"no passive HTTP check ran, so minimum grade "
-                               f"{sec.min_grade} cannot be judged"}
+                               f"{sec.min_grade} cannot be judged", "inconclusive": True}
         data.setdefault("checks", []).append(check)
 
 
