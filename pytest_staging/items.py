@@ -14,6 +14,25 @@ import pytest
 from pytest_staging.gate_assignment import GATE_KEY, assign, run_last
 from pytest_staging.report_hooks import DESTRUCTIVE_KEY, ReportHooks
 
+#: How many collected tests a blocked run (target not ready, our own checks broken) did not
+#: run: never deselections (``pytest_deselected`` would make pytest print a negative
+#: "selected" count once the gates have added their built-in items), never "dropped".
+NOT_RUN_KEY = pytest.StashKey[int]()
+
+
+def add_builtin_items(session: pytest.Session, items: list[pytest.Item],
+                      new: list[pytest.Item]) -> None:
+    """A gate's built-in items (``staging-security::headers``, ...), added at collection and
+    reported as collected like any test (one collection report of the session), so that
+    pytest's "collected N items / M deselected / K selected" counts them: never a negative
+    count when ``-k``, ``-m`` or ``--deselect`` leaves some of them out."""
+    if not new:
+        return
+    items.extend(new)
+    report = pytest.CollectReport(f"{new[0].nodeid.split('::', 1)[0]}", "passed", None,
+                                  list(new))
+    session.config.hook.pytest_collectreport(report=report)
+
 
 @dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set
 class ItemHooks(ReportHooks):
@@ -25,14 +44,21 @@ class ItemHooks(ReportHooks):
     #: Why no test may run (the target is not ready), or "" when they may.
     blocked: Callable[[], str] = lambda: ""
     collected: int = 0
+    #: Items removed because the run was blocked (see ``NOT_RUN_KEY``).
+    not_run: int = 0
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         policy = self.settings.policy
         if self.blocked():
-            # Running tests against an unready target only adds minutes of timeouts.
-            config.hook.pytest_deselected(items=list(items))
+            # Running tests against an unready target only adds minutes of timeouts. Not a
+            # deselection: nothing was selected away, the run could not start its tests.
+            self.not_run += len(items)
+            config.stash[NOT_RUN_KEY] = self.not_run
+            output = getattr(config, "workeroutput", None)
+            if output is not None:
+                output["staging_not_run"] = self.not_run
             items[:] = []
             return
         selected = set(self.settings.gates_selected)
@@ -74,8 +100,8 @@ class ItemHooks(ReportHooks):
         output = getattr(session.config, "workeroutput", None)
         if output is not None and self.collected:
             deselected = int(output.get("staging_deselected", 0))
-            output["staging_dropped"] = max(self.collected - deselected - len(session.items),
-                                            0)
+            output["staging_dropped"] = max(
+                self.collected - deselected - self.not_run - len(session.items), 0)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         """On an xdist worker: what was left out travels to the controller (workeroutput)."""

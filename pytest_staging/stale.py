@@ -24,6 +24,7 @@ from pytest_staging.precedence import BY_NAME
 from pytest_staging.redact import Redactor
 from pytest_staging.reports.atomic import atomic_write_text
 from pytest_staging.reports.json_report import render_json
+from pytest_staging.selection import option_values
 from pytest_staging.verdict import placeholder
 
 #: The id of this invocation's run, made with its first placeholder.
@@ -77,13 +78,7 @@ def verdict_run_id(report_dir: Path) -> str | None:
 
 def _option(args: Sequence[str], name: str) -> str | None:
     """The last value of ``--name=value`` / ``--name value`` in ``args`` (None if absent)."""
-    found = None
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            found = args[i + 1]
-        elif arg.startswith(name + "="):
-            found = arg[len(name) + 1:]
-    return found
+    return (option_values(args, name) or [None])[-1]
 
 
 def _ini(config: Any, name: str) -> Any:
