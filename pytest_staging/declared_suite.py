@@ -36,7 +36,7 @@ def _expand(base: Path, patterns: Sequence[str]) -> list[Path]:
         path = base / pattern
         matches = sorted(glob.glob(str(path), recursive=True)) if glob.has_magic(pattern) else []
         found.extend([Path(m) for m in matches] or [path])
-    return [Path(os.path.abspath(p)) for p in found]
+    return [Path(os.path.realpath(p)) for p in found]
 
 
 def declared(config: pytest.Config, policy: Policy) -> tuple[list[Path], str, Path] | None:
@@ -56,17 +56,13 @@ def declared(config: pytest.Config, policy: Policy) -> tuple[list[Path], str, Pa
         # -c FILE: the project's own configuration file still declares its suite.
         try:
             own = compat.project_testpaths(Path(config.invocation_params.dir),
-                                           _file_args(config))
+                                           [str(a) for a in config.args])
         except Exception:
             own = None
         if own is not None and own[0] != (Path(inipath).parent if inipath else None):
             base, paths = own
             return _expand(base, paths), f"testpaths of the project's ini file in {base}", base
     return None
-
-
-def _file_args(config: pytest.Config) -> list[str]:
-    return [str(a) for a in config.invocation_params.args if not str(a).startswith("-")]
 
 
 def _overridden(config: pytest.Config, name: str) -> bool:
@@ -80,12 +76,12 @@ def roots(config: pytest.Config) -> list[Path] | None:
         return None
     base = Path(config.invocation_params.dir)
     paths = [str(a).split("::", 1)[0] for a in config.args]
-    return [Path(os.path.abspath(base / p)) for p in paths]
+    return [Path(os.path.realpath(base / p)) for p in paths]
 
 
 def _shown(path: Path, base: Path) -> str:
     try:
-        return os.path.relpath(path, base)
+        return os.path.relpath(path, os.path.realpath(base))
     except ValueError:  # another drive (Windows)
         return str(path)
 
@@ -114,7 +110,9 @@ def left_out(config: pytest.Config, policy: Policy) -> list[str]:
             + (f" (+{len(missing) - 5})" if len(missing) > 5 else "")
             + f" ({source}; this run collected "
             + ", ".join(_shown(p, base) for p in collected[:5])
-            + (f" (+{len(collected) - 5})" if len(collected) > 5 else "") + ")")
+            + (f" (+{len(collected) - 5})" if len(collected) > 5 else "") + ")"
+            + ("; a staging suite that is only part of it is declared with [suite] paths"
+               if source.startswith("testpaths") else ""))
     return lines
 
 

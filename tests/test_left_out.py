@@ -231,8 +231,9 @@ def test_started_in_a_subfolder(pytester: pytest.Pytester, run_staging,
     monkeypatch.chdir(pytester.path / "tests" / "api")
     run = run_staging("-p", "no:xdist", url=server.url)
     assert run.verdict["selection"]["partial"] is True
-    assert "declared suite not collected: tests (testpaths of tox.ini; this run collected " \
-           "tests/api)" in run.verdict["selection"]["filters"]
+    assert run.verdict["selection"]["filters"] == [
+        "declared suite not collected: tests (testpaths of tox.ini; this run collected "
+        "tests/api); a staging suite that is only part of it is declared with [suite] paths"]
 
 
 def test_policy_declares_the_suite(pytester: pytest.Pytester, run_staging,
