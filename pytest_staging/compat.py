@@ -112,8 +112,8 @@ def without_frames_from(excinfo: pytest.ExceptionInfo[BaseException],
 
 
 def project_testpaths(invocation_dir: Path, args: list[str]) -> tuple[Path, list[str]] | None:
-    """The folder and ``testpaths`` of the configuration file pytest finds for ``args`` from
-    ``invocation_dir`` when no ``-c`` is given (None when there is none, or no testpaths)."""
+    """The configuration file pytest finds for ``args`` from ``invocation_dir`` when no ``-c``
+    is given, and its ``testpaths`` (None when there is none, or it declares no testpaths)."""
     import inspect
     import shlex
     from pathlib import Path
@@ -134,4 +134,4 @@ def project_testpaths(invocation_dir: Path, args: list[str]) -> tuple[Path, list
         value = shlex.split(value)
     if not value:
         return None
-    return Path(inipath).parent, [str(v) for v in value]
+    return Path(inipath), [str(v) for v in value]

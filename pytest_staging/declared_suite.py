@@ -2,9 +2,10 @@
 
 A run is whole only if it collects the declared suite: the policy's ``[suite] paths`` (relative
 to the rootdir), else pytest's ``testpaths`` (relative to the folder of the ini file that
-declares them, so ``--rootdir`` cannot move them). When ``-c``/``--config-file`` made pytest
-read a file that declares no ``testpaths``, the project's own file still declares the suite.
-With none of these the project declared nothing, and any paths a run names are its suite.
+declares them, so ``--rootdir`` cannot move them). ``-c``/``--config-file`` is a choice of the
+run, not of the project: the ``testpaths`` of the project's own ini file (the one pytest finds
+without ``-c``) still declare the suite; only without them do the ``-c`` file's. With none of
+these the project declared nothing, and any paths a run names are its suite.
 
 What narrows a run (each one a line of the verdict's ``selection.filters``, which makes the run
 partial): collection roots (the paths named on the command line, or the folder pytest was
@@ -46,22 +47,22 @@ def declared(config: pytest.Config, policy: Policy) -> tuple[list[Path], str, Pa
     if suite:
         root = Path(config.rootpath)
         return _expand(root, suite), f"[suite] paths of {policy.source}", root
-    testpaths = [str(p) for p in config.getini("testpaths") or []]
     inipath = config.inipath
-    if testpaths and not _overridden(config, "testpaths"):
-        base = Path(inipath).parent if inipath else Path(config.rootpath)
-        name = inipath.name if inipath else "the ini file"
-        return _expand(base, testpaths), f"testpaths of {name}", base
     if getattr(config.option, "inifilename", None):
-        # -c FILE: the project's own configuration file still declares its suite.
+        # -c FILE is a choice of this run: the project's own ini file declares the suite.
         try:
             own = compat.project_testpaths(Path(config.invocation_params.dir),
                                            [str(a) for a in config.args])
         except Exception:
             own = None
-        if own is not None and own[0] != (Path(inipath).parent if inipath else None):
-            base, paths = own
-            return _expand(base, paths), f"testpaths of the project's ini file in {base}", base
+        if own is not None and (inipath is None or not own[0].samefile(inipath)):
+            base, paths = own[0].parent, own[1]
+            return _expand(base, paths), f"testpaths of the project's {own[0].name}", base
+    testpaths = [str(p) for p in config.getini("testpaths") or []]
+    if testpaths and not _overridden(config, "testpaths"):
+        base = Path(inipath).parent if inipath else Path(config.rootpath)
+        name = inipath.name if inipath else "the ini file"
+        return _expand(base, testpaths), f"testpaths of {name}", base
     return None
 
 

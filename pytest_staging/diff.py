@@ -73,16 +73,17 @@ def _version(verdict: Mapping[str, Any]) -> Any:
 
 
 class Measured:
-    """What one verdict's run measured: its target was ready and the run complete; a test
-    measured when it passed or failed; a gate ran when one of its tests did, and ran whole
-    when every test of it did in a run that left nothing out."""
+    """What one verdict's run measured: nothing unless its target was ready; a test measured
+    when it passed or failed; a gate ran when one of its tests did, and ran whole when every
+    test of it did in a complete run that left nothing out."""
 
     def __init__(self, verdict: Mapping[str, Any]) -> None:
         run, target = _dict(verdict.get("run")), _dict(verdict.get("target"))
-        self.reached = target.get("ready_after") is not None and run.get("complete") is True
+        self.reached = target.get("ready_after") is not None
         selection = _dict(verdict.get("selection"))
+        # Whatever an interrupted or partial run did not list, it may simply not have reached.
         self.partial = bool(selection.get("partial") or run.get("partial")
-                            or "selection" not in verdict)
+                            or "selection" not in verdict or run.get("complete") is not True)
         self.tests = _tests(verdict)
         gates = _dict(verdict.get("gates"))
         self.gates_ran = {g for g in gates if self.reached and any(

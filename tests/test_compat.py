@@ -140,7 +140,7 @@ def test_project_testpaths_reads_what_pytest_would_find(tmp_path, name: str, tex
     (tmp_path / name).write_text(text)
     (tmp_path / "tests" / "sub").mkdir(parents=True)
     assert project_testpaths(tmp_path, ["tests/sub/test_x.py::test_y"]) == (
-        tmp_path, ["tests", "docs"])
-    assert project_testpaths(tmp_path / "tests", []) == (tmp_path, ["tests", "docs"])
+        tmp_path / name, ["tests", "docs"])
+    assert project_testpaths(tmp_path / "tests", []) == (tmp_path / name, ["tests", "docs"])
     (tmp_path / name).write_text(text.split("testpaths")[0])
     assert project_testpaths(tmp_path, []) is None

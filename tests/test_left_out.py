@@ -187,13 +187,17 @@ def _suite(pytester: pytest.Pytester, ini_extra: str = "") -> None:
     (["-o", "testpaths=tests/api"], "-o testpaths=tests/api"),
     (["--rootdir=tests/api", "tests/api"], "declared suite not collected: tests"),
     (["-c", "/dev/null", "tests/test_one.py"], "declared suite not collected: tests "
-                                              "(testpaths of the project's ini file"),
+                                              "(testpaths of the project's tox.ini"),
+    (["-c", "narrow.ini"], "declared suite not collected: tests (testpaths of the project's "
+                           "tox.ini; this run collected tests/api)"),
 ], ids=["ignore", "ignore-glob", "one-file", "one-dir", "override-testpaths", "rootdir",
-        "config-file"])
+        "config-file-empty", "config-file-narrower"])
 def test_narrower_paths_make_the_run_partial(
         pytester: pytest.Pytester, run_staging, server: LoopbackServer, args: list[str],
         left_out: str) -> None:
     _suite(pytester)
+    # An ini file of the run's own choice, in the project folder, declaring less.
+    (pytester.path / "narrow.ini").write_text("[pytest]\ntestpaths = tests/api\n")
     extra = ["--staging-policy", "policy.toml"] if "-c" in args else []
     run = run_staging("-p", "no:xdist", *extra, *args, url=server.url)
     verdict = run.verdict
