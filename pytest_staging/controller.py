@@ -25,7 +25,7 @@ from pytest_staging import __version__, attestation_glue, declared_suite, promot
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assigned
-from pytest_staging.items import NOT_RUN_KEY
+from pytest_staging.items import NOT_RUN_KEY, skip_entry
 from pytest_staging.outcomes import OutcomeBook, PhaseReport
 from pytest_staging.printable import one_line
 from pytest_staging.redact import redact_data, strip_credentials
@@ -222,34 +222,27 @@ class Controller:
                     self.redactor.text(f"{where}: {failure_message(report)}"))
         elif report.skipped:
             with self.guard("collection report"):
-                self.add_collection_skip(report)
+                self.add_collection_skip(skip_entry(report, self.settings.policy.default_gate))
 
-    def add_collection_skip(self, report: pytest.CollectReport) -> None:
-        """A module (or a folder, by its conftest) skipped at collection: its tests vanish
-        from pytest's count, so it is kept as one skipped entry of its gate (serial run, and
-        the xdist controller, which receives the workers' skipped collection reports)."""
-        nodeid = report.nodeid or "(rootdir)"
+    def add_collection_skip(self, entry: dict[str, Any]) -> None:
+        """A module (or a folder, by its conftest) skipped at collection (``items.skip_entry``):
+        its tests vanish from pytest's count, so it is kept as one skipped entry of its gate.
+        From the serial run's reports, the xdist controller's (forwarded skipped collection
+        reports) and the workers' own record of them (workeroutput)."""
+        nodeid = str(entry.get("nodeid") or "(rootdir)")
+        if entry.get("plugin_error") and entry["plugin_error"] not in self.plugin_errors:
+            self.plugin_errors.append(str(entry["plugin_error"]))
         if nodeid in self.collection_skipped:
             return
-        payload = payload_of(report)
-        if payload is not None and payload.plugin_error:
-            self.plugin_errors.append(payload.plugin_error)
-        if payload is not None and payload.gate:
-            gate, blocking = payload.gate, payload.blocking
-        else:
-            gate, blocking = self.settings.policy.default_gate, True
+        gate = str(entry.get("gate") or self.settings.policy.default_gate)
         if gate not in self.settings.gates_selected:
             return  # left out by --staging-gate with the rest of its gate
         prefixes = tuple(str(p) for p in getattr(self.config.option, "deselect", None) or [])
         if prefixes and any(f"{nodeid}{end}".startswith(prefixes) for end in ("", "::", "/")):
             return  # --deselect took all of it (the run says it is partial)
-        longrepr = report.longrepr
-        reason = str(longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3
-                     else longrepr or "skipped")
-        reason = reason.removeprefix("Skipped: ")
         self.collection_skipped[nodeid] = {
-            "nodeid": nodeid, "gate": gate, "blocking": bool(blocking),
-            "reason": one_line(self.redactor.text(reason), 300)}
+            "nodeid": nodeid, "gate": gate, "blocking": bool(entry.get("blocking", True)),
+            "reason": one_line(self.redactor.text(str(entry.get("reason") or "skipped")), 300)}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # guard() inlined: three reports per test, a context manager each is measurable.
@@ -692,6 +685,9 @@ class XdistControllerHooks:
                                              int(output.get("staging_dropped", 0) or 0))
             controller.workers_not_run = max(controller.workers_not_run,
                                              int(output.get("staging_not_run", 0) or 0))
+            for entry in output.get("staging_collection_skipped", []) or []:
+                if isinstance(entry, dict):
+                    controller.add_collection_skip(entry)
             for nodeid in output.get("staging_deselected_examples", []) or []:
                 if len(controller.deselected_examples) < 20 and (
                         nodeid not in controller.deselected_examples):

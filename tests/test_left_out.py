@@ -86,6 +86,28 @@ def test_module_skips_are_skips_of_their_gate_in_every_report(
     assert "no_such_package_for_this_ci_image" in html
 
 
+def test_modules_skipped_by_one_helper_are_each_counted(
+        pytester: pytest.Pytester, run_staging, server: LoopbackServer, mode: list[str]) -> None:
+    """Three modules skipped by one helper read alike (the helper's line): xdist forwards one
+    such report to the controller; the workers' own record keeps all three."""
+    _project(pytester)
+    pytester.makepyfile(helpers="""
+import pytest
+
+def require_browser():
+    pytest.skip("no browser here", allow_module_level=True)
+""")
+    for name in ("a", "b", "c"):
+        pytester.makepyfile(**{f"test_{name}": "from helpers import require_browser\n"
+                                               "require_browser()\n"
+                                               "def test_x(staging):\n    pass\n"})
+    pytester.makepyfile(test_app=PASSING)
+    verdict = run_staging(*mode, url=server.url).verdict
+    assert sorted(s["nodeid"] for s in verdict["selection"]["collection_skipped"]) == [
+        "test_a.py", "test_b.py", "test_c.py"]
+    assert verdict["gates"]["integration"]["counts"]["skipped"] == 3
+
+
 def test_max_skipped_zero_blocks_a_missing_dependency(
         pytester: pytest.Pytester, run_staging, server: LoopbackServer, mode: list[str]) -> None:
     _project(pytester, POLICY.replace("[gates.security]\nblocking = false",
