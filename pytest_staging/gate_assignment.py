@@ -102,9 +102,16 @@ def module_marks(path: Path) -> list[str]:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except (OSError, SyntaxError, ValueError):
         return []
+    # ``MARKS = [pytest.mark.security]; pytestmark = MARKS``: a module-level name, one level.
+    assigned_values = {t.id: stmt.value for stmt in tree.body if isinstance(stmt, ast.Assign)
+                       for t in stmt.targets if isinstance(t, ast.Name)}
     names: list[str] = []
     for value in _pytestmark_values(tree.body):
         names.extend(_mark_names(value))
+        for node in ast.walk(value):
+            if isinstance(node, ast.Name) and node.id in assigned_values and (
+                    node.id != "pytestmark"):
+                names.extend(_mark_names(assigned_values[node.id]))
     return names
 
 

@@ -345,9 +345,11 @@ def test_sample_browser_journeys_without_chromium_are_visible() -> None:
     ("pytestmark = [pytest.mark.parametrize('a', [1])]\npytestmark += [pytest.mark.smoke]\n",
      "smoke", True),
     ("pytestmark = marks()\n", "integration", True),
+    ("GATE = [pytest.mark.security]\npytestmark = GATE + [pytest.mark.advisory]\n",
+     "security", False),
     ("def broken(:\n", "integration", True),
 ], ids=["one", "list-advisory", "from-import-call", "annotated-under-if", "augmented",
-        "unreadable-call", "syntax-error"])
+        "unreadable-call", "module-level-name", "syntax-error"])
 def test_gate_of_a_module_that_was_not_imported(tmp_path: Path, source: str, gate: str,
                                                 blocking: bool) -> None:
     from pytest_staging.gate_assignment import assign_unimported
