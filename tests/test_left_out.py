@@ -59,30 +59,30 @@ def _warnings(verdict: dict, word: str) -> list[str]:
 def test_module_skips_are_skips_of_their_gate_in_every_report(
         pytester: pytest.Pytester, run_staging, server: LoopbackServer, mode: list[str]) -> None:
     _project(pytester)
-    pytester.makepyfile(test_app=PASSING, test_scan=IMPORTORSKIP, test_browser=MODULE_SKIP)
+    pytester.makepyfile(test_app=PASSING, test_scan=IMPORTORSKIP, test_journeys=MODULE_SKIP)
     run = run_staging(*mode, url=server.url)
     verdict = run.verdict
     assert verdict["verdict"] == "GO", verdict["reasons"]
     skipped = {s["nodeid"]: s for s in verdict["selection"]["collection_skipped"]}
-    assert set(skipped) == {"test_scan.py", "test_browser.py"}
+    assert set(skipped) == {"test_scan.py", "test_journeys.py"}
     # The module's pytestmark, read from its source (set after the skip: still read).
     assert skipped["test_scan.py"]["gate"] == "security"
-    assert skipped["test_browser.py"]["gate"] == "integration"
+    assert skipped["test_journeys.py"]["gate"] == "integration"
     assert "no_such_package_for_this_ci_image" in skipped["test_scan.py"]["reason"]
-    assert skipped["test_browser.py"]["reason"] == "no Chromium on this machine"
+    assert skipped["test_journeys.py"]["reason"] == "no Chromium on this machine"
     assert verdict["gates"]["security"]["counts"]["skipped"] == 1
     assert verdict["gates"]["integration"]["counts"]["skipped"] == 1
     assert verdict["gates"]["integration"]["counts"]["passed"] == 1
     entries = {t["nodeid"]: t for t in verdict["tests"]}
-    assert entries["test_browser.py"]["outcome"] == "skipped"
+    assert entries["test_journeys.py"]["outcome"] == "skipped"
     assert verdict["selection"]["partial"] is False  # skipped, not selected away
     lines = _warnings(verdict, "skipped at collection")
     assert len(lines) == 2 and any("no Chromium on this machine" in w for w in lines)
     # Every report says so: terminal, Markdown, HTML.
-    assert "test_browser.py skipped at collection" in run.stdout
-    assert "test_browser.py skipped at collection" in (run.report_dir / "verdict.md").read_text()
+    assert "test_journeys.py skipped at collection" in run.stdout
+    assert "test_journeys.py skipped at collection" in (run.report_dir / "verdict.md").read_text()
     html = (run.report_dir / "verdict.html").read_text()
-    assert "test_browser.py skipped at collection" in html
+    assert "test_journeys.py skipped at collection" in html
     assert "no_such_package_for_this_ci_image" in html
 
 
@@ -170,7 +170,7 @@ def test_verify_rederives_collection_skips(
 
     monkeypatch.setenv("STAGING_VERDICT_KEY", "k" * 32)
     _project(pytester)
-    pytester.makepyfile(test_app=PASSING, test_browser=MODULE_SKIP)
+    pytester.makepyfile(test_app=PASSING, test_journeys=MODULE_SKIP)
     run = run_staging("-p", "no:xdist", url=server.url)
     verdict = json.loads((run.report_dir / "verdict.json").read_text())
     assert verdict["verdict"] == "GO"
@@ -185,8 +185,8 @@ def test_verify_rederives_collection_skips(
 def test_module_deselected_whole_is_not_counted(
         pytester: pytest.Pytester, run_staging, server: LoopbackServer) -> None:
     _project(pytester)
-    pytester.makepyfile(test_app=PASSING, test_browser=MODULE_SKIP)
-    run = run_staging("-p", "no:xdist", "--deselect", "test_browser.py", url=server.url)
+    pytester.makepyfile(test_app=PASSING, test_journeys=MODULE_SKIP)
+    run = run_staging("-p", "no:xdist", "--deselect", "test_journeys.py", url=server.url)
     assert "collection_skipped" not in run.verdict["selection"]
     assert run.verdict["selection"]["partial"] is True
 
