@@ -14,6 +14,11 @@ public API. ``tests/test_compat.py`` fails loudly when an upgrade removes any of
 - ``without_frames_from()``: a traceback entry's frame globals (``entry.frame.f_globals``), to
   drop the frames of requests, urllib3, pytest and pluggy from a failed request's traceback.
 
+- ``project_testpaths()``: pytest's own search for its configuration file
+  (``_pytest.config.findpaths.locate_config``), to know the ``testpaths`` a project declares
+  when ``-c``/``--config-file`` made the run read another file: pytest has no public way to
+  ask which file it would have found.
+
 No other module imports ``_pytest`` or xdist internals (``tests/test_compat.py`` greps for it).
 
 Everything else uses documented API: xdist's ``workerinput`` (``workerid``, ``testrunuid``)
@@ -27,6 +32,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # printable.py (report writers) imports this module: pytest stays unloaded
+    from pathlib import Path
+
     import pytest
 
 #: (plugin name, attribute) pairs of non-public API used here.
@@ -102,3 +109,29 @@ def without_frames_from(excinfo: pytest.ExceptionInfo[BaseException],
     filtered = excinfo.traceback.filter(keep)
     if len(filtered):
         excinfo.traceback = filtered
+
+
+def project_testpaths(invocation_dir: Path, args: list[str]) -> tuple[Path, list[str]] | None:
+    """The configuration file pytest finds for ``args`` from ``invocation_dir`` when no ``-c``
+    is given, and its ``testpaths`` (None when there is none, or it declares no testpaths)."""
+    import inspect
+    import shlex
+    from pathlib import Path
+
+    from _pytest.config import findpaths
+
+    paths = [Path(invocation_dir, a.split("::")[0]) for a in args if not a.startswith("-")]
+    paths = paths or [Path(invocation_dir)]
+    locate = findpaths.locate_config
+    if len(inspect.signature(locate).parameters) >= 2:  # pytest >= 8.1
+        found = locate(Path(invocation_dir), paths)
+    else:  # pragma: no cover - pytest < 8.1: locate_config(args)
+        found = locate(paths)  # type: ignore[call-arg]
+    inipath, inicfg = found[1], found[2]
+    value = inicfg.get("testpaths") if inipath is not None else None
+    value = getattr(value, "value", value)  # pytest >= 9 wraps values (ConfigValue)
+    if isinstance(value, str):
+        value = shlex.split(value)
+    if not value:
+        return None
+    return Path(inipath), [str(v) for v in value]

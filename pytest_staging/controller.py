@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__, attestation_glue, exit_codes, promotion
+from pytest_staging import __version__, attestation_glue, declared_suite, exit_codes, promotion
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assigned
+from pytest_staging.items import NOT_RUN_KEY, skip_entry
 from pytest_staging.outcomes import OutcomeBook, PhaseReport
+from pytest_staging.printable import one_line
 from pytest_staging.quarantine import quarantine_facts
 from pytest_staging.redact import redact_data
 from pytest_staging.reports.atomic import atomic_write_text
@@ -119,6 +121,10 @@ class Controller:
             from pytest_staging.history.glue import for_run
 
             self.history = for_run(config, settings)
+        #: Collected tests a blocked run did not start (workers' count under xdist).
+        self.workers_not_run = 0
+        #: Per node id: modules (or folders) skipped at collection, with gate and reason.
+        self.collection_skipped: dict[str, dict[str, Any]] = {}
 
     # -- machinery -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -223,6 +229,29 @@ class Controller:
                 where = report.nodeid or "(rootdir)"
                 self.collection_errors.append(
                     self.redactor.text(f"{where}: {failure_message(report)}"))
+        elif report.skipped:
+            with self.guard("collection report"):
+                self.add_collection_skip(skip_entry(report, self.settings.policy.default_gate))
+
+    def add_collection_skip(self, entry: dict[str, Any]) -> None:
+        """A module (or a folder, by its conftest) skipped at collection (``items.skip_entry``):
+        its tests vanish from pytest's count, so it is kept as one skipped entry of its gate.
+        From the serial run's reports, the xdist controller's (forwarded skipped collection
+        reports) and the workers' own record of them (workeroutput)."""
+        nodeid = str(entry.get("nodeid") or "(rootdir)")
+        if entry.get("plugin_error") and entry["plugin_error"] not in self.plugin_errors:
+            self.plugin_errors.append(str(entry["plugin_error"]))
+        if nodeid in self.collection_skipped:
+            return
+        gate = str(entry.get("gate") or self.settings.policy.default_gate)
+        if gate not in self.settings.gates_selected:
+            return  # left out by --staging-gate with the rest of its gate
+        prefixes = tuple(str(p) for p in getattr(self.config.option, "deselect", None) or [])
+        if prefixes and any(f"{nodeid}{end}".startswith(prefixes) for end in ("", "::", "/")):
+            return  # --deselect took all of it (the run says it is partial)
+        self.collection_skipped[nodeid] = {
+            "nodeid": nodeid, "gate": gate, "blocking": bool(entry.get("blocking", True)),
+            "reason": one_line(self.redactor.text(str(entry.get("reason") or "skipped")), 300)}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # guard() inlined: three reports per test, a context manager each is measurable.
@@ -238,8 +267,10 @@ class Controller:
         ``XdistControllerHooks``.)"""
         with self.guard("collection"):
             if self.collected:
-                # Items a plugin or conftest removed without saying so (pytest_deselected).
-                self.dropped = max(self.collected - self.deselected - len(session.items), 0)
+                # Items a plugin or conftest removed without saying so (pytest_deselected);
+                # those a blocked run did not start are neither dropped nor deselected.
+                self.dropped = max(self.collected - self.deselected - self.not_run()
+                                   - len(session.items), 0)
             default = self.settings.policy.default_gate
             expect, meta = self.book.expect, self.meta
             for item in session.items:
@@ -247,6 +278,10 @@ class Controller:
                 expect(nodeid)
                 gate, blocking = assigned(item, default)
                 meta.setdefault(nodeid, {"gate": gate, "blocking": blocking})
+
+    def not_run(self) -> int:
+        """Collected tests a blocked run did not start (the target was not ready)."""
+        return max(self.config.stash.get(NOT_RUN_KEY, 0), self.workers_not_run)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         with self.guard("deselection"):
@@ -308,6 +343,11 @@ class Controller:
                 duration=book.duration, blocking=bool(meta.get("blocking", True)), flaky=flaky,
                 message=message,
                 evidence=list(meta.get("evidence", [])) if outcome in ("failed", "error") else []))
+        for skip in self.collection_skipped.values():
+            # One entry for the module's tests, which pytest never listed: not a pass.
+            records.append(TestRecord(
+                nodeid=skip["nodeid"], gate=skip["gate"], outcome="skipped",
+                blocking=skip["blocking"], message=f"skipped at collection: {skip['reason']}"))
         return records
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -440,6 +480,8 @@ class Controller:
                    for name in ("keyword", "markexpr", "lf", "stepwise", "deselect")}
         policy = self.settings.policy
         filters = filters_of(options, [str(a) for a in self.config.args])
+        with self.guard("declared suite"):
+            filters.extend(declared_suite.left_out(self.config, policy))
         dropped = max(self.dropped, self.workers_dropped)
         if dropped:
             filters.append(f"{dropped} collected test(s) dropped by a plugin or conftest")
@@ -447,6 +489,8 @@ class Controller:
             filters=filters,
             deselected=max(self.deselected, self.workers_deselected) + dropped,
             examples=self.deselected_examples,
+            not_run=self.not_run(),
+            collection_skipped=list(self.collection_skipped.values()),
             gates_selected=list(self.settings.gates_selected),
             gates_declared=list(policy.gates),
             gates_blocking=[g.name for g in policy.gates.values() if g.blocking])
@@ -659,6 +703,11 @@ class XdistControllerHooks:
                                                 int(output.get("staging_deselected", 0) or 0))
             controller.workers_dropped = max(controller.workers_dropped,
                                              int(output.get("staging_dropped", 0) or 0))
+            controller.workers_not_run = max(controller.workers_not_run,
+                                             int(output.get("staging_not_run", 0) or 0))
+            for entry in output.get("staging_collection_skipped", []) or []:
+                if isinstance(entry, dict):
+                    controller.add_collection_skip(entry)
             for nodeid in output.get("staging_deselected_examples", []) or []:
                 if len(controller.deselected_examples) < 20 and (
                         nodeid not in controller.deselected_examples):

@@ -22,6 +22,7 @@ from pytest_staging import (
     option_paths,
     promotion,
     pytest_html_hooks,
+    report_dir_lock,
 )
 from pytest_staging.browser import glue as browser_glue
 from pytest_staging.durations import seconds_option
@@ -169,20 +170,24 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     conftests did to ``session.exitstatus`` after the verdict was written."""
     config.stash[MAIN_KEY] = True
     try:
-        status = yield
-    except BaseException:
+        try:
+            status = yield
+        except BaseException:
+            controller = config.stash.get(CONTROLLER_KEY, None)
+            if controller is not None:
+                controller.final_exit_status(3)
+                controller.restore_signals()
+            raise
         controller = config.stash.get(CONTROLLER_KEY, None)
-        if controller is not None:
-            controller.final_exit_status(3)
+        if controller is None:
+            return status
+        try:
+            return controller.final_exit_status(int(status or 0))
+        finally:
             controller.restore_signals()
-        raise
-    controller = config.stash.get(CONTROLLER_KEY, None)
-    if controller is None:
-        return status
-    try:
-        return controller.final_exit_status(int(status or 0))
     finally:
-        controller.restore_signals()
+        # The report dir stays this run's until its last write (a late signal's verdict).
+        report_dir_lock.release(config)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -194,7 +199,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         return (yield)
     except Exception as exc:
         configured, report_dir = early_target(early_config, os.environ)
-        if configured and not os.environ.get("PYTEST_XDIST_WORKER"):
+        if (configured and not os.environ.get("PYTEST_XDIST_WORKER")
+                and not report_dir_lock.busy(early_config)):
             from pytest_staging.redact import Redactor
 
             reason = str(exc).strip().splitlines() or [type(exc).__name__]
@@ -242,6 +248,13 @@ def pytest_configure(config: pytest.Config) -> None:
         else:
             _register_markers(config, _declared_gates(config))
         return
+    busy = report_dir_lock.busy(config)
+    if busy:
+        if config.option.help:
+            _register_markers(config, _declared_gates(config))
+            return  # --help shows the options; the report dir stays the other run's
+        # Another live run owns the report dir: this one writes nothing there.
+        raise pytest.UsageError(f"pytest-staging: {busy}")
     problem = option_paths.problem(config)
     if problem:
         _fail_usage(config, problem)
@@ -265,10 +278,13 @@ def _fail_usage(config: pytest.Config, message: str) -> None:
     from pytest_staging.redact import Redactor
 
     report_dir = report_dir_of(config)
-    # The usage error below is the message that matters if even this cannot be written.
+    run_id = config.stash.get(RUN_ID_KEY, "")
+    # The usage error below is the message that matters if even this cannot be written;
+    # nothing is written where another live run holds the report dir.
     with contextlib.suppress(OSError):
-        write_placeholder(Path(report_dir), f"usage error: {message}", Redactor(),
-                          exit_status=4, run_id=config.stash.get(RUN_ID_KEY, ""))
+        if not report_dir_lock.claim(config, Path(report_dir), run_id):
+            write_placeholder(Path(report_dir), f"usage error: {message}", Redactor(),
+                              exit_status=4, run_id=run_id)
     raise pytest.UsageError(f"pytest-staging: {message}")
 
 
@@ -281,6 +297,9 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     except (PolicyError, SettingsError) as exc:
         _fail_usage(config, str(exc))
         return
+    busy = report_dir_lock.claim(config, settings.report_dir, config.stash.get(RUN_ID_KEY, ""))
+    if busy:  # the report dir the settings name is another live run's
+        raise pytest.UsageError(f"pytest-staging: {busy}")
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")

@@ -26,6 +26,7 @@ from pytest_staging.policy_keys import (
     at_least,
     check_value,
     gate_name,
+    non_empty_strings,
     one_of,
     path_like,
     regex,
@@ -96,6 +97,10 @@ CORE_KEYS: tuple[Key, ...] = (
     Key("browser.timeout", (int, float), 30.0,
         "seconds a browser journey's action or navigation may wait (Playwright's default "
         "timeout for the page, context and new_context fixtures)", at_least(0.001)),
+    Key("suite.paths", list, [],
+        "files, folders or globs, relative to the rootdir, that make up the whole suite: a run "
+        "whose paths do not collect all of them is partial [pytest's testpaths]",
+        non_empty_strings),
     Key("flaky.retries", int, 0,
         "reruns of a failed test before it counts as failed", at_least(0)),
     Key("flaky.policy", str, "warn",

@@ -81,10 +81,13 @@ def take(node: pytest.Item) -> dict[str, Any] | None:
 
 def merge(into: dict[str, Any], data: Mapping[str, Any], nodeid: str = "") -> None:
     """Merge one report's data into a gate's accumulated data (on the controller); checks
-    remember the test that made them, so its failure and theirs read as one cause."""
-    for name in ("findings", "warnings"):
-        if data.get(name):
-            into.setdefault(name, []).extend(data[name])
+    remember the test that made them, so its failure and theirs read as one cause, and so do
+    findings, so that a later run can tell a fixed finding from one it did not look for."""
+    if data.get("warnings"):
+        into.setdefault("warnings", []).extend(data["warnings"])
+    for finding in data.get("findings") or []:
+        into.setdefault("findings", []).append(
+            {**finding, "nodeid": finding.get("nodeid") or nodeid} if nodeid else finding)
     for check in data.get("checks") or []:
         into.setdefault("checks", []).append({**check, "nodeid": check.get("nodeid", nodeid)})
     if data.get("metrics"):

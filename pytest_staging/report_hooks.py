@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from pytest_staging import record as gate_record
 from pytest_staging.client import StagingSession, format_evidence
 from pytest_staging.compat import map_failure_text
 from pytest_staging.failure_text import short_http_failure, without_import_machinery
-from pytest_staging.gate_assignment import assigned
+from pytest_staging.gate_assignment import assign_unimported, assigned
 from pytest_staging.printable import sanitize_report
 from pytest_staging.redact import Redactor, redact_data
 from pytest_staging.settings import Settings
@@ -46,6 +47,18 @@ class ReportHooks:
             short = without_import_machinery(text)
             if short != text:
                 report.longrepr = short
+        elif report.skipped:
+            # A module (or a folder, by its conftest) skipped at collection: its tests count
+            # as skipped in their gate. The gate travels with the report (xdist too).
+            payload = ensure_payload(report)
+            try:
+                path = Path(collector.path) if isinstance(collector, pytest.Module) else None
+                policy = self.settings.policy
+                found = assign_unimported(path, policy.gates, policy.default_gate)
+                payload.gate, payload.blocking = found.gate, found.blocking
+            except Exception as exc:  # the controller turns this into NO-GO
+                payload.plugin_error = (f"collection report of {report.nodeid}: "
+                                        f"{type(exc).__name__}: {exc}").splitlines()[0]
         return report  # type: ignore[return-value]
 
     @pytest.hookimpl(wrapper=True)

@@ -9,10 +9,29 @@ tests it ran, says so, and ``pytest-staging verify`` refuses it unless told othe
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
 #: Deselected node ids listed by name in the verdict (the count is always exact).
 MAX_EXAMPLES = 20
+
+
+def option_values(args: Sequence[str], flag: str) -> list[str]:
+    """Every value of ``flag`` in raw ``args`` (``--flag=value`` and ``--flag value``)."""
+    found: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith(flag + "="):
+            found.append(arg[len(flag) + 1:])
+    return found
+
+
+def uncovered(declared: Sequence[PurePath], roots: Sequence[PurePath]) -> list[PurePath]:
+    """The declared paths no collection root covers (a root covers itself and what is under
+    it): what a run that collected only ``roots`` left out of the declared suite."""
+    return [path for path in declared
+            if not any(root == path or root in path.parents for root in roots)]
 
 
 def filters_of(options: Mapping[str, Any], args: Sequence[str]) -> list[str]:
@@ -37,8 +56,13 @@ def filters_of(options: Mapping[str, Any], args: Sequence[str]) -> list[str]:
 
 def selection(*, filters: Iterable[str], deselected: int, examples: Iterable[str],
               gates_selected: Sequence[str], gates_declared: Sequence[str],
-              gates_blocking: Sequence[str]) -> dict[str, Any]:
-    """The verdict's ``selection`` object."""
+              gates_blocking: Sequence[str], not_run: int = 0,
+              collection_skipped: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The verdict's ``selection`` object. ``not_run``: collected tests a blocked run (the
+    target not ready) did not start; they were not selected away, so they never make a run
+    partial. ``collection_skipped``: modules (or folders) skipped at collection, each
+    ``{"nodeid", "gate", "blocking", "reason"}``; their tests are counted as skipped in their
+    gate, not as left out."""
     found = list(filters)
     left_out = [g for g in gates_declared if g not in gates_selected]
     if left_out:
@@ -52,4 +76,7 @@ def selection(*, filters: Iterable[str], deselected: int, examples: Iterable[str
         "deselected": int(deselected),
         "deselected_examples": list(examples)[:MAX_EXAMPLES],
         "filters": found,
+        **({"not_run": int(not_run)} if not_run else {}),
+        **({"collection_skipped": [dict(c) for c in collection_skipped]}
+           if collection_skipped else {}),
     }

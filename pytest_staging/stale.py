@@ -22,8 +22,10 @@ import pytest
 
 from pytest_staging.precedence import BY_NAME
 from pytest_staging.redact import Redactor
+from pytest_staging.report_dir_lock import BUSY_KEY, claim, release
 from pytest_staging.reports.atomic import atomic_write_text
 from pytest_staging.reports.json_report import render_json
+from pytest_staging.selection import option_values
 from pytest_staging.verdict import placeholder
 
 #: The id of this invocation's run, made with its first placeholder.
@@ -77,13 +79,7 @@ def verdict_run_id(report_dir: Path) -> str | None:
 
 def _option(args: Sequence[str], name: str) -> str | None:
     """The last value of ``--name=value`` / ``--name value`` in ``args`` (None if absent)."""
-    found = None
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            found = args[i + 1]
-        elif arg.startswith(name + "="):
-            found = arg[len(name) + 1:]
-    return found
+    return (option_values(args, name) or [None])[-1]
 
 
 def _ini(config: Any, name: str) -> Any:
@@ -142,6 +138,13 @@ def invalidate_early(config: Any, environ: Mapping[str, str] | None = None) -> N
     except Exception:
         return  # the ordinary start-up path reports what is wrong with the options
     if not configured:
+        return
+    # The report dir is this run's for its whole lifetime, or it is another live run's: then
+    # nothing of this one may land there (pytest_configure refuses to start it).
+    config.add_cleanup(lambda: None if config.stash.get(MAIN_KEY, False) else release(config))
+    why = claim(config, report_dir, run_id)
+    if why:
+        config.stash[BUSY_KEY] = why
         return
     with contextlib.suppress(OSError):
         write_placeholder(report_dir, "run did not get past start-up (no verdict yet)",

@@ -313,7 +313,8 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
     if skipped and spec.blocking:
         line = (f"{spec.name}: {len(skipped)} blocking test(s) skipped or xfailed, not counted "
                 f"as passed")
-        if spec.max_skipped is not None and len(skipped) > spec.max_skipped:
+        # Judged only when tests could run: on an unready target skips are not the cause.
+        if judge_empty and spec.max_skipped is not None and len(skipped) > spec.max_skipped:
             blocked = True
             reasons.append(f"{line} (at most {spec.max_skipped} allowed by "
                            f"[gates.{spec.name}] max_skipped): "
@@ -438,6 +439,11 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         warnings.append(
             f"{len(facts.destructive_skipped)} destructive test(s) not run: target matches "
             "sensitive_url")
+    warnings.extend(_listed([
+        f"{skip.get('gate')}: {skip.get('nodeid')} skipped at collection (its tests never "
+        f"ran): {skip.get('reason')}"
+        for skip in facts.selection.get("collection_skipped") or []
+        if isinstance(skip, Mapping)], ""))
     if facts.allow_destructive:
         warnings.append("destructive tests allowed by --staging-allow-destructive")
     if facts.insecure:

@@ -513,6 +513,9 @@ def check_selection(verdict: dict[str, Any], allow_partial: bool) -> str:
         raise VerifyError("partial", f"partial run: {one_line(what, 160)}; "
                                      f"{selection.get('deselected', 0)} test(s) deselected "
                                      "(pass --allow-partial to accept it)")
+    if selection.get("not_run"):
+        # Not a subset: the run was blocked (the target was not ready) before its tests.
+        return f"complete selection; {selection['not_run']} collected test(s) not run"
     return "complete selection"
 
 

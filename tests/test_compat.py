@@ -125,3 +125,22 @@ def test_without_frames_from_drops_library_frames(pytester: pytest.Pytester) -> 
     assert 'json.loads("{")' in out  # the test's own frame stays
     assert "JSONDecodeError" in out
     assert "decoder.py" not in out and "json/__init__.py" not in out
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("pytest.ini", "[pytest]\ntestpaths = tests docs\n"),
+    ("tox.ini", "[pytest]\ntestpaths =\n    tests\n    docs\n"),
+    ("pyproject.toml", "[tool.pytest.ini_options]\ntestpaths = [\"tests\", \"docs\"]\n"),
+])
+def test_project_testpaths_reads_what_pytest_would_find(tmp_path, name: str, text: str) -> None:
+    """pytest's search for its ini file (what -c replaced): a pytest that changes it must fail
+    here, not quietly lose the declared suite of a run started with ``-c``."""
+    from pytest_staging.compat import project_testpaths
+
+    (tmp_path / name).write_text(text)
+    (tmp_path / "tests" / "sub").mkdir(parents=True)
+    assert project_testpaths(tmp_path, ["tests/sub/test_x.py::test_y"]) == (
+        tmp_path / name, ["tests", "docs"])
+    assert project_testpaths(tmp_path / "tests", []) == (tmp_path / name, ["tests", "docs"])
+    (tmp_path / name).write_text(text.split("testpaths")[0])
+    assert project_testpaths(tmp_path, []) is None

@@ -250,10 +250,11 @@ class ContractCollection:
             return  # the item hooks deselect everything: no schema fetch from a dead target
         run = self.run = ContractRun(config, self.settings)
         labels = ["schema"] if run.error else [*run.operations, *run.broken]
-        for label in labels:
-            items.append(ContractItem.from_parent(
-                session, name=label, nodeid=f"{NODE_PREFIX}::{label}", label=label, run=run,
-                unsafe=self.unsafe_reason(label, run.settings)))
+        from pytest_staging.items import add_builtin_items
+
+        add_builtin_items(session, items, [ContractItem.from_parent(
+            session, name=label, nodeid=f"{NODE_PREFIX}::{label}", label=label, run=run,
+            unsafe=self.unsafe_reason(label, run.settings)) for label in labels])
 
     def unsafe_reason(self, label: str, settings: ContractSettings) -> str:
         method = label.split(" ", 1)[0]

@@ -184,10 +184,11 @@ class ParityCollection:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        for kind in ITEMS:
-            items.append(ParityItem.from_parent(
-                session, name=kind, nodeid=f"{NODE_PREFIX}::{kind}", kind=kind,
-                settings=self.settings))
+        from pytest_staging.items import add_builtin_items
+
+        add_builtin_items(session, items, [ParityItem.from_parent(
+            session, name=kind, nodeid=f"{NODE_PREFIX}::{kind}", kind=kind,
+            settings=self.settings) for kind in ITEMS])
 
 
 def register(config: pytest.Config, settings: Settings) -> None:

@@ -163,10 +163,11 @@ class SecurityCollection:
         families: list[str] = [f for f in HTTP_FAMILIES if f in sec.builtin]
         if sec.bandit_source:
             families.append("bandit")
-        for family in families:
-            items.append(SecurityItem.from_parent(
-                session, name=family, nodeid=f"{NODE_PREFIX}::{family}", family=family,
-                settings=self.settings))
+        from pytest_staging.items import add_builtin_items
+
+        add_builtin_items(session, items, [SecurityItem.from_parent(
+            session, name=family, nodeid=f"{NODE_PREFIX}::{family}", family=family,
+            settings=self.settings) for family in families])
 
 
 def register(config: pytest.Config, settings: Settings) -> None:
