@@ -18,11 +18,13 @@ START_TIMEOUT = 60.0
 
 class BrowserServer:
     """``playwright run-server --host 127.0.0.1 --port 0`` (``--unsafe``: clients may name the
-    browser executable); ``ws`` is the endpoint it printed."""
+    browser executable), or ``argv``; ``ws`` is the endpoint it printed."""
 
-    def __init__(self, log: Path, *, unsafe: bool = True) -> None:
-        argv = [sys.executable, "-m", "playwright", "run-server", "--host", "127.0.0.1",
-                "--port", "0", *(["--unsafe"] if unsafe else [])]
+    def __init__(self, log: Path, *, unsafe: bool = True,
+                 argv: list[str] | None = None) -> None:
+        if argv is None:
+            argv = [sys.executable, "-m", "playwright", "run-server", "--host", "127.0.0.1",
+                    "--port", "0", *(["--unsafe"] if unsafe else [])]
         self.log = log
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log.open("wb"),
                                      stdin=subprocess.PIPE, start_new_session=True)
