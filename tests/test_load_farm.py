@@ -158,3 +158,33 @@ def test_the_roster_module_is_loaded_by_locust_and_reads_the_same_variable() -> 
                                                       master_port=5557), runner.ROSTER_HOOK,
                                    runner.ROSTER_HOOK.parent)
     assert str(runner.ROSTER_HOOK) in command[command.index("-f") + 1].split(",")
+
+
+def test_roster_judgement_in_every_case() -> None:
+    """The pytest side of the roster, on the rosters the master writes (no Locust here)."""
+    from pytest_staging.gates.performance.worker_roster import lost_check, never_connected
+
+    a = {"id": "ci-7_aa", "host": "ci-7", "index": 0, "requests": 10, "failures": 0,
+         "users": 2, "lost": None}
+    b = {**a, "id": "ci-8_bb", "host": "ci-8", "index": 1,
+         "lost": "its heartbeats stopped: Locust marked it missing before the load started"}
+    assert never_connected({"workers": [a, b]}, 2, "0.0.0.0:5557", 60, "locust --worker") == (
+        "only 1 of 2 locust worker(s) connected to the master at 0.0.0.0:5557 within 60s "
+        "(connected: ci-7_aa); locust worker ci-8_bb (host ci-8, index 1) connected, then was "
+        "lost: its heartbeats stopped: Locust marked it missing before the load started "
+        "(performance.expect_workers_max_wait): no load was measured; start each worker "
+        "with: locust --worker")
+    healthy = {"workers": [a, {**b, "lost": None}], "started": ["ci-7_aa", "ci-8_bb"],
+               "end_checked": True, "lost": []}
+    assert lost_check("L", healthy, 2, 4) is None
+    # Fail closed whenever the roster cannot show that every worker lasted the load.
+    for roster, words in [
+        (None, "wrote no worker roster"),
+        ({**healthy, "end_checked": False}, "did not check its workers at the end"),
+        ({**healthy, "started": ["ci-7_aa"]}, "the load started with 1 of 2 locust worker(s)"),
+        ({**healthy, "workers": [a, b], "lost": ["ci-8_bb"]},
+         "locust worker ci-8_bb (host ci-8, index 1) was lost mid-load"),
+    ]:
+        check = lost_check("L", roster, 2, 4)
+        assert check is not None and words in check["detail"], (roster, check)
+        assert check["passed"] is False and check["inconclusive"] is True

@@ -42,7 +42,7 @@ ROSTER_JSON_ENV = "PYTEST_STAGING_WORKERS_JSON"
 #: sets after HEARTBEAT_LIVENESS lost ones; two intervals of slack on a loaded machine.
 END_CHECK_SECONDS = (HEARTBEAT_LIVENESS + 3) * HEARTBEAT_INTERVAL
 POLL_SECONDS = HEARTBEAT_INTERVAL / 10
-_MISSING = "its heartbeats stopped: Locust marked it missing {}s after the load started"
+_MISSING = "its heartbeats stopped: Locust marked it missing {}"
 
 _ROSTER: dict[str, Any] = {"expected": None, "started": None, "workers": {},
                            "end_checked": False, "lost": []}
@@ -50,9 +50,11 @@ _BEATS: dict[str, int] = {}
 _STATE: dict[str, Any] = {"runner": None, "t0": None, "watcher": None, "checking": False}
 
 
-def _elapsed() -> float | None:
+def _when() -> str:
     t0 = _STATE["t0"]
-    return None if t0 is None else round(time.monotonic() - t0, 1)
+    if t0 is None:
+        return "before the load started"
+    return f"{round(time.monotonic() - t0, 1)}s after the load started"
 
 
 def _write() -> None:
@@ -99,6 +101,8 @@ def _init(environment: Any, **_kwargs: Any) -> None:
     options = environment.parsed_options
     _ROSTER["expected"] = getattr(options, "expect_workers", None) if options else None
     _write()
+    # From the start: a worker lost while the master waits for the others is named too.
+    _STATE["watcher"] = gevent.spawn(_watch, runner)
 
 
 @events.worker_connect.add_listener
@@ -126,16 +130,20 @@ def _report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
 
 
 def _watch(runner: MasterRunner) -> None:
-    """While the load runs: a worker Locust marks missing, or that leaves, is lost."""
-    present = {c.id for c in runner.clients.all}
+    """Until the load ends: a worker Locust marks missing is lost; once the load runs, so is
+    one that leaves. (Before it runs, a worker leaves when a master that gave up waiting
+    tells it to quit: that is no loss of the load's, and the master's own line says why.)"""
+    present: set[str] = set()
     while not _STATE["checking"]:
         listed = {c.id: c for c in runner.clients.all}
         for client_id, client in listed.items():
             if client.state == STATE_MISSING:
-                _lose(client_id, _MISSING.format(_elapsed()))
-        for client_id in present - set(listed):
-            _lose(client_id, f"it left the master {_elapsed()}s after the load started")
-        present |= set(listed)
+                _lose(client_id, _MISSING.format(_when()))
+        if _STATE["t0"] is not None:
+            present |= set(_ROSTER["started"] or ())
+            for client_id in present - set(listed):
+                _lose(client_id, f"it left the master {_when()}")
+            present |= set(listed)
         gevent.sleep(HEARTBEAT_INTERVAL / 2)
 
 
@@ -149,7 +157,6 @@ def _started(environment: Any, **_kwargs: Any) -> None:
     for client_id in _ROSTER["started"]:
         _worker(client_id)
     _write()
-    _STATE["watcher"] = gevent.spawn(_watch, runner)
 
 
 @events.test_stop.add_listener
@@ -163,16 +170,16 @@ def _stopped(environment: Any, **_kwargs: Any) -> None:
     started = set(_ROSTER["started"] or ())
     listed = {c.id for c in runner.clients.all}
     for client_id in started - listed:
-        _lose(client_id, f"it left the master {_elapsed()}s after the load started")
+        _lose(client_id, f"it left the master {_when()}")
     pending = {c for c in listed if c in started}
     deadline = time.monotonic() + END_CHECK_SECONDS
     while pending and time.monotonic() < deadline:
         for client_id in list(pending):
             client = runner.clients.get(client_id)
             if client is None:
-                _lose(client_id, f"it left the master {_elapsed()}s after the load started")
+                _lose(client_id, f"it left the master {_when()}")
             elif client.state == STATE_MISSING:
-                _lose(client_id, _MISSING.format(_elapsed()))
+                _lose(client_id, _MISSING.format(_when()))
             elif _BEATS.get(client_id, 0) > before.get(client_id, 0):
                 pending.discard(client_id)
                 continue

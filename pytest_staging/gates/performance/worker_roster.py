@@ -53,19 +53,19 @@ def worker_nodes(roster: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return [{key: worker.get(key) for key in keys} for worker in _workers(roster)]
 
 
-def connected(roster: Mapping[str, Any] | None) -> list[str]:
-    """Ids of the workers that reported ready to the master."""
-    return [str(w["id"]) for w in _workers(roster)] if roster is not None else []
-
-
 def never_connected(roster: Mapping[str, Any] | None, expected: int, where: str,
                     wait: float, command: str) -> str:
-    """The one line of a master that gave up waiting for its workers."""
-    ids = connected(roster)
-    who = f" (connected: {', '.join(ids)})" if ids else ""
-    return (f"only {len(ids)} of {expected} locust worker(s) connected to the master at "
-            f"{where} within {wait:g}s{who} (performance.expect_workers_max_wait): no load "
-            f"was measured; start each worker with: {command}")
+    """The one line of a master that gave up waiting for its workers: how many it had, which,
+    and any that connected and were lost while it waited."""
+    workers = _workers(roster) if roster is not None else []
+    ready = [str(w["id"]) for w in workers if not w.get("lost")]
+    lost = [w for w in workers if w.get("lost")]
+    who = f" (connected: {', '.join(ready)})" if ready else ""
+    gone = "".join(f"; {describe_worker(w)} connected, then was lost: {w['lost']}"
+                   for w in lost[:3])
+    return (f"only {len(ready)} of {expected} locust worker(s) connected to the master at "
+            f"{where} within {wait:g}s{who}{gone} (performance.expect_workers_max_wait): no "
+            f"load was measured; start each worker with: {command}")
 
 
 def lost_check(name: str, roster: Mapping[str, Any] | None, expected: int,
