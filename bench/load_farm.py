@@ -43,12 +43,14 @@ SIDES = ("one_process", "two_workers", "processes_2")
 LAUNCHER = """
 import subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
-from locust_workers import listening, worker_argv
+from pathlib import Path
+from locust_workers import listening, worker_argv, worker_env
 port, count, deadline = int(sys.argv[2]), int(sys.argv[3]), time.monotonic() + 90
 while time.monotonic() < deadline and not listening(port):
     time.sleep(0.05)
 procs = [subprocess.Popen(worker_argv(port), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL) for _ in range(count)]
+                          stderr=subprocess.DEVNULL, env=worker_env(Path(f"tmp-{i}")))
+         for i in range(count)]
 sys.exit(max(p.wait() for p in procs))
 """
 

@@ -8,6 +8,7 @@ plugin. Every wait is bounded; every process is killed at the end.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import signal
 import socket
@@ -27,6 +28,14 @@ def worker_argv(port: int, command: str | None = None) -> list[str]:
     argv = shlex.split(command)
     assert argv[0] == "locust", command
     return [sys.executable, "-m", "locust", *argv[1:]]
+
+
+def worker_env(tmp: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """A worker's environment with a temp dir of its own: ``-f -`` writes the files it gets
+    from the master to the temp dir under their own names, so two workers sharing one (on one
+    machine) can import a file the other is rewriting."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {**(os.environ if env is None else env), "TMPDIR": str(tmp)}
 
 
 def listening(port: int) -> bool:
@@ -56,7 +65,8 @@ class ExternalWorkers:
             log = (self.logs / f"worker-{index}.log").open("wb")
             self.procs.append(subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.logs, env=self.env, start_new_session=True))
+                cwd=self.logs, env=worker_env(self.logs / f"worker-{index}-tmp", self.env),
+                start_new_session=True))
 
     def __enter__(self) -> ExternalWorkers:
         self._thread.start()
