@@ -11,9 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pytest_staging.browser.ws_endpoint import check_ws_endpoint
+from pytest_staging.browser.ws_endpoint import shown as shown_ws_endpoint
 from pytest_staging.gates.contract.settings import CONTRACT_KEYS
 from pytest_staging.gates.parity.settings import PARITY_KEYS
 from pytest_staging.gates.performance.settings import PERFORMANCE_KEYS
@@ -25,6 +28,7 @@ from pytest_staging.policy_keys import (
     PolicyError,
     at_least,
     check_value,
+    from_raising,
     gate_name,
     non_empty_strings,
     one_of,
@@ -101,6 +105,11 @@ CORE_KEYS: tuple[Key, ...] = (
         "files, folders or globs, relative to the rootdir, that make up the whole suite: a run "
         "whose paths do not collect all of them is partial [pytest's testpaths]",
         non_empty_strings),
+    Key("browser.ws_endpoint", str, None,
+        "a remote Playwright browser server (ws://HOST:PORT/PATH) that runs the browser "
+        "journeys instead of a local browser (--staging-browser-ws) [unset: a local browser]",
+        from_raising(partial(check_ws_endpoint, source="")),
+        shown=lambda value: repr(shown_ws_endpoint(value))),
     Key("flaky.retries", int, 0,
         "reruns of a failed test before it counts as failed", at_least(0)),
     Key("flaky.policy", str, "warn",

@@ -32,6 +32,12 @@ class Key:
     default: Any
     doc: str
     check: Check | None = None
+    #: How an error shows a bad value (a URL with credentials: masked), else ``repr``.
+    shown: Callable[[Any], str] | None = None
+
+    def show(self, value: Any) -> str:
+        return self.shown(value) if self.shown is not None and isinstance(value, str) \
+            else repr(value)
 
     @property
     def type_name(self) -> str:
@@ -52,10 +58,10 @@ def check_value(key: Key, path: str, value: Any, source: str) -> None:
     """The one validator of a value: raises PolicyError naming the file and the key."""
     if not key.accepts_type(value):
         raise PolicyError(f"{source}: {path}: expected {key.type_name}, got "
-                          f"{type(value).__name__} {value!r}")
+                          f"{type(value).__name__} {key.show(value)}")
     problem = key.check(value) if key.check else None
     if problem:
-        raise PolicyError(f"{source}: {path}: {problem}, got {value!r}")
+        raise PolicyError(f"{source}: {path}: {problem}, got {key.show(value)}")
 
 
 def validate_section(keys: Iterable[Key], prefix: str, section: Mapping[str, Any],

@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("load_progress", "staging_load_progress", default=5.0, kind="float"),
     Setting("browser_path", "staging_browser_path", env="STAGING_BROWSER_PATH",
             ini="staging_browser_path", kind="program"),
+    # Its userinfo and query values are secrets (browser/ws_endpoint.py): shown masked.
+    Setting("browser_ws", "staging_browser_ws", env="STAGING_BROWSER_WS",
+            policy="browser.ws_endpoint", env_must_not_be_empty=True),
     Setting("show_settings", "staging_show_settings", default=False, kind="bool"),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 import pytest
 
+from pytest_staging.browser.ws_endpoint import check_ws_endpoint
+from pytest_staging.browser.ws_endpoint import secrets as ws_secrets
 from pytest_staging.policy import Policy, PolicyError, load_policy
 from pytest_staging.precedence import BY_NAME, CLI, Resolved, empty_values, lookup
 from pytest_staging.redact import SECRET_PARAM, Redactor, strip_credentials
@@ -49,6 +51,9 @@ class Settings:
     params: tuple[tuple[str, str], ...] = ()
     #: ``"warn"``: warnings are NO-GO reasons too (``--staging-fail-on``).
     fail_on: str = "error"
+    #: A remote Playwright browser server (``--staging-browser-ws``) as given, credentials
+    #: included (they are in ``secrets``); None: browsers are launched locally.
+    browser_ws: str | None = None
 
     @property
     def full_url(self) -> str:
@@ -222,6 +227,11 @@ def resolve(config: Any, url: str, url_source: str,
         secrets |= found
 
     secrets |= compare_secrets
+    browser_ws = setting(config, "browser_ws", policy=policy, environ=environ)
+    if browser_ws.value is not None:
+        # Empty on the command line or in the environment: already a usage error above.
+        ws_url = check_ws_endpoint(str(browser_ws.value), browser_ws.label)
+        secrets |= ws_secrets(ws_url)
     # The verdict signing key is a secret like any other: masked wherever it could show.
     secrets.add(verdict_key(config, environ)[0] or "")
     # So is an Ed25519 private key given in the environment (every textual form of it), even
@@ -258,6 +268,7 @@ def resolve(config: Any, url: str, url_source: str,
         allow_destructive=bool(get("allow_destructive")),
         secrets=frozenset(secrets),
         fail_on=str(get("fail_on")),
+        browser_ws=ws_url if browser_ws.value is not None else None,
     )
 
 

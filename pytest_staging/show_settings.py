@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_staging import option_paths
+from pytest_staging.browser.ws_endpoint import secrets as ws_secrets
 from pytest_staging.policy import PolicyError, load_policy
 from pytest_staging.precedence import CLI, DEFAULT, POLICY, SETTINGS, Resolved, empty_values
 from pytest_staging.redact import MASK, SECRET_HEADER, Redactor
@@ -121,6 +122,10 @@ def collect(config: Any, environ: Mapping[str, str] | None = None) -> tuple[list
     compare = setting(config, "compare_url", policy=policy, environ=environ).value
     if compare:
         redactor.url(str(compare))
+    # So are a remote browser server's userinfo and query values.
+    for secret in ws_secrets(str(setting(config, "browser_ws", policy=policy,
+                                         environ=environ).value or "")):
+        redactor.add(secret)
     gates = setting(config, "gates", environ=environ)
     rows.append(Row("gates", ", ".join(gates.value) if gates.given else ", ".join(policy.gates),
                     CLI if gates.given else f"policy ({policy.source})"

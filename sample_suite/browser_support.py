@@ -14,6 +14,8 @@ def skip_reason() -> str:
     """Why the journeys cannot run here, or "" when they can."""
     if importlib.util.find_spec("pytest_playwright") is None:
         return "browser journeys need pytest-playwright: pip install 'pytest-staging[browser]'"
+    if os.environ.get("STAGING_BROWSER_WS"):
+        return ""  # a remote browser server runs them (docs/scaling-out.md, browser farm)
     if os.environ.get("STAGING_BROWSER_PATH") or find_system_chromium():
         return ""
     downloads = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH")

@@ -19,6 +19,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from locust_workers import worker_env
 from perf_server import base_url, loopback_server
 
 import pytest_staging
@@ -232,7 +233,8 @@ def test_master_mode_two_workers(pytester: pytest.Pytester, server: Any) -> None
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "locust", "--worker", "--master-host", "127.0.0.1",
                  "--master-port", str(port), "-f", "-"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=pytester.path))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=pytester.path,
+                env=worker_env(pytester.path / f"worker-{len(workers)}-tmp")))
 
     starter = threading.Thread(target=start_workers_when_master_listens, daemon=True)
     starter.start()

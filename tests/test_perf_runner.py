@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from locust_workers import worker_env
 from perf_server import base_url, loopback_server
 
 from pytest_staging.gates.performance.runner import LoadError, LoadOptions, run_load
@@ -196,6 +197,7 @@ def test_master_with_two_workers_on_loopback(tmp_path: Path) -> None:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     cwd=tmp_path,
+                    env=worker_env(tmp_path / f"worker-{len(workers)}-tmp"),
                 )
             )
 

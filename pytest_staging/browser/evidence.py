@@ -65,6 +65,10 @@ class PageWatcher:
         self.reached: list[str] = []
         #: How many of each already failed a report phase.
         self.flagged = (0, 0)
+        #: Remote browser: contexts the test (or pytest-playwright) closed, and whether one
+        #: was closed by the other side (the server's connection went away).
+        self.closed_by_test: set[int] = set()
+        self.dropped = False
 
     def watch(self, context: Any) -> None:
         self.contexts.append(context)

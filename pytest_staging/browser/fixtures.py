@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import inspect
 import os
 import re
 import sys
@@ -29,8 +30,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from playwright.sync_api import BrowserType
+from playwright.sync_api import Error as PlaywrightError
 
-from pytest_staging.browser import evidence
+from pytest_staging.browser import evidence, remote
 from pytest_staging.browser.chromium import BrowserSetupError, choose_executable, make_trust_home
 from pytest_staging.browser.names import BROWSER_PATH_KEY
 from pytest_staging.gate_assignment import run_last
@@ -88,6 +91,41 @@ class BrowserHooks:
         #: What the staging origin gets on every browser request: URL credentials as Basic
         #: auth, sent up front as the staging client sends them, then --staging-header values.
         self.headers = {**basic_auth(settings.url), **settings.headers}
+        #: A remote browser server (--staging-browser-ws), and whether its connection is gone.
+        self.ws = settings.browser_ws
+        self.lost = False
+
+    def lose_connection(self) -> None:
+        """The remote browser server's connection is gone (Playwright's ``disconnected``, or
+        a context closed by the other side): later browser tests say so in one line."""
+        self.lost = True
+
+    def remote_context(self, new_context: Callable[..., Any], kwargs: dict[str, Any],
+                       watcher: evidence.PageWatcher) -> Any:
+        """A context on the remote browser, watched for the connection going away."""
+        problem = ""
+        try:
+            context = new_context(**kwargs)
+        except PlaywrightError as exc:
+            problem = (remote.dropped(str(self.ws), exc, self.redactor, earlier=True)
+                       if self.lost else remote.unusable(str(self.ws), exc, self.redactor))
+        if problem:
+            pytest.fail(problem, pytrace=False)
+        closing = context.close  # pytest-playwright's wrapper, called at its teardown
+
+        def close(*args: Any, **kw: Any) -> Any:
+            watcher.closed_by_test.add(id(context))
+            return closing(*args, **kw)
+
+        def closed(_context: Any) -> None:
+            # Playwright closes every context of a connection that dropped, at once.
+            if id(context) not in watcher.closed_by_test:
+                watcher.dropped = True
+                self.lose_connection()
+
+        context.close = close
+        context.on("close", closed)
+        return context
 
     def is_staging(self, url: str) -> bool:
         return origin_of(url) == self.origin
@@ -125,7 +163,7 @@ class BrowserHooks:
                                   ) -> Iterator[None]:
         report: pytest.TestReport = yield
         try:
-            self.annotate(item, report)
+            self.annotate(item, report, call)
         except Exception as exc:  # the controller turns this into NO-GO
             # On the report's payload, which the controller reads (a bare report attribute
             # reached nobody: the error was lost and the test counted as passed).
@@ -134,10 +172,16 @@ class BrowserHooks:
                 .splitlines()[0])
         return report  # type: ignore[return-value]
 
-    def annotate(self, item: pytest.Item, report: pytest.TestReport) -> None:
+    def annotate(self, item: pytest.Item, report: pytest.TestReport,
+                 call: pytest.CallInfo[None] | None = None) -> None:
         if report.when == "setup" and EVIDENCE_KEY in item.stash:
             del item.stash[EVIDENCE_KEY]  # a rerun: the failed attempt's evidence is gone
         watcher = item.stash.get(WATCHER_KEY, None)
+        if self.ws is not None and report.failed and watcher is not None and watcher.dropped:
+            # Playwright says "Target page, context or browser has been closed": the line
+            # says which server went away, so nobody looks for a bug in the page.
+            error = call.excinfo.value if call is not None and call.excinfo else None
+            report.longrepr = remote.dropped(self.ws, error, self.redactor, earlier=False)
         if report.when != "setup" and watcher is not None:
             refused = watcher.refused[watcher.flagged[0]:]
             reached = watcher.reached[watcher.flagged[1]:]
@@ -198,10 +242,18 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], browser_t
     args = dict(browser_type_launch_args)
     configured = pytestconfig.stash.get(BROWSER_PATH_KEY, None)
     ca_bundle = hooks.settings.verify if isinstance(hooks.settings.verify, str) else None
+    if hooks.ws is not None:
+        # The browser server launches the browser: the path is on its machine (sent as its
+        # launch option, see connect_options), and its machine's trust store decides TLS.
+        ca_bundle = None
     if browser_type.name != "chromium":
         if configured or ca_bundle:
             pytest.fail(f"--staging-browser-path and --staging-ca-bundle apply to Chromium "
                         f"only, not {browser_type.name}", pytrace=False)
+        return args
+    if hooks.ws is not None:
+        if configured:
+            args["executable_path"] = configured
         return args
     problem = ""
     try:
@@ -216,6 +268,47 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], browser_t
     if problem:  # outside the except: one line, no "during handling of..." chain
         pytest.fail(problem, pytrace=False)
     return args
+
+
+@pytest.fixture(scope="session")
+def connect_options(connect_options: dict[str, Any] | None,
+                    browser_type_launch_args: dict[str, Any], pytestconfig: pytest.Config
+                    ) -> dict[str, Any] | None:
+    """pytest-playwright's ``connect_options``: the remote browser server of
+    ``--staging-browser-ws`` (policy ``[browser] ws_endpoint``), when one is given, with the
+    launch options (``--staging-browser-path``) sent to it; the connection and the server's
+    browser launch are bounded by the policy's ``[browser] timeout``."""
+    hooks = pytestconfig.stash[HOOKS_KEY]
+    if hooks.ws is None:
+        return connect_options
+    # connect(self, endpoint, ...): "ws_endpoint" in older Playwright releases.
+    names = list(inspect.signature(BrowserType.connect).parameters)
+    return remote.connect_options(hooks.ws, browser_type_launch_args,
+                                  float(hooks.settings.policy["browser.timeout"]),
+                                  connect_options, endpoint_name=names[1])
+
+
+@pytest.fixture(scope="session")
+def launch_browser(launch_browser: Callable[..., Any], pytestconfig: pytest.Config
+                   ) -> Callable[..., Any]:
+    """pytest-playwright's ``launch_browser``; a remote browser server that cannot be reached
+    or cannot launch the browser fails every browser test with one line naming it."""
+    hooks = pytestconfig.stash[HOOKS_KEY]
+    if hooks.ws is None:
+        return launch_browser
+
+    def launch(**kwargs: Any) -> Any:
+        problem = ""
+        try:
+            browser = launch_browser(**kwargs)
+        except PlaywrightError as exc:
+            problem = remote.unusable(str(hooks.ws), exc, hooks.redactor)
+        if problem:  # outside the except: one line, no "during handling of..." chain
+            pytest.fail(problem, pytrace=False)
+        browser.on("disconnected", lambda _browser: hooks.lose_connection())
+        return browser
+
+    return launch
 
 
 @pytest.fixture(scope="session")
@@ -246,7 +339,10 @@ def new_context(new_context: Callable[..., Any], request: pytest.FixtureRequest
         if guard:
             # Requests from a service worker bypass routes: none for a guarded test.
             kwargs.setdefault("service_workers", "block")
-        context = new_context(**kwargs)
+        if hooks.ws is None:
+            context = new_context(**kwargs)
+        else:
+            context = hooks.remote_context(new_context, kwargs, watcher)
         # A broken page fails the journey within [browser] timeout, not Playwright's 30 s
         # per action (a NO-GO staging should not also cost minutes of CI).
         context.set_default_timeout(timeout_ms)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pytest_staging.settings import Settings
 
 ENV_BROWSER_PATH = str(BY_NAME["browser_path"].env)
+ENV_BROWSER_WS = str(BY_NAME["browser_ws"].env)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"[env {ENV_BROWSER_PATH}, ini staging_browser_path, else Playwright's "
                          "download, else chromium-headless-shell / chromium on PATH]")
     parser.addini("staging_browser_path", "Chromium executable for browser tests")
+    group.addoption("--staging-browser-ws", dest="staging_browser_ws", metavar="WS_URL",
+                    help="run browser tests on a remote Playwright browser server "
+                         "(ws://HOST:PORT/PATH, e.g. playwright run-server); "
+                         "--staging-browser-path is then the server's browser "
+                         f"[env {ENV_BROWSER_WS}, policy browser.ws_endpoint, none: a local "
+                         "browser]")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -56,14 +63,17 @@ def browser_path_setting(config: pytest.Config) -> tuple[str | None, str]:
     return str(found.value), found.label
 
 
-def resolve_browser_path(config: pytest.Config) -> str | None:
+def resolve_browser_path(config: pytest.Config, *, remote: bool = False) -> str | None:
     """The configured browser as an absolute executable, or None when none was configured.
-    Raises ValueError (a usage error) for an empty or unusable value."""
+    ``remote``: the path is on the browser server's machine, sent as given. Raises
+    ValueError (a usage error) for an empty or unusable value."""
     value, source = browser_path_setting(config)
     if value is None:
         return None
     if not value.strip():
         raise ValueError(f"{source} is empty: give a Chromium executable or leave it unset")
+    if remote:
+        return value.strip()
     found = executable(value)
     if found is None:
         raise ValueError(f"{source} {value}: not an executable file")
@@ -85,7 +95,8 @@ def usage_problem(config: pytest.Config, settings: Settings) -> str:
             return (f"--base-url {shown} names a different target than the staging URL "
                     f"(from {settings.url_source}): pass one of them, or the same URL to both")
     try:
-        config.stash[BROWSER_PATH_KEY] = resolve_browser_path(config)
+        config.stash[BROWSER_PATH_KEY] = resolve_browser_path(
+            config, remote=settings.browser_ws is not None)
     except ValueError as exc:
         return str(exc)
     return ""
@@ -100,7 +111,8 @@ def configure(config: pytest.Config, settings: Settings, *, controller: bool) ->
     config.option.base_url = strip_credentials(settings.url)
     if BROWSER_PATH_KEY not in config.stash:
         try:
-            config.stash[BROWSER_PATH_KEY] = resolve_browser_path(config)
+            config.stash[BROWSER_PATH_KEY] = resolve_browser_path(
+                config, remote=settings.browser_ws is not None)
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-staging: {exc}") from None
     if controller:

@@ -31,6 +31,7 @@ from pytest_staging.gates.performance.thresholds import (
     evaluate,
     parse_thresholds,
 )
+from pytest_staging.gates.performance.worker_roster import CHECK_KIND, lost_check
 from pytest_staging.record import record
 from pytest_staging.settings import active_settings, setting, settings_of
 
@@ -331,6 +332,12 @@ class StagingLoad:
             checks.append({"name": f"{name}: aborted", "passed": False, "blocking": True,
                            "detail": abort_detail(hit, hit["after"], options.seconds()),
                            "load": name, "kind": "abort"})
+        if options.workers or options.processes:
+            # A worker lost mid-load: the load measured is not the one asked for.
+            lost = lost_check(name, run.roster, options.workers or options.processes,
+                              options.users)
+            if lost is not None:
+                checks.append(lost)
         warnings: list[str] = []
         if metrics.get("exceptions"):
             first = (metrics.get("exception_messages") or [""])[0]
@@ -356,11 +363,14 @@ class StagingLoad:
             pytest.fail(f"load {name}: " + "; ".join(failed), pytrace=False)
         return result
 
-    def _fail(self, name: str, detail: str) -> Any:
+    def _fail(self, name: str, detail: str, kind: str = "run") -> Any:
         detail = self.settings.redactor().text(detail)  # locust's output may echo a request
-        record(self.request.node, checks=[{
-            "name": f"{name}: load run", "passed": False, "blocking": True,
-            "detail": detail, "load": name, "kind": "run", "inconclusive": True}])  # fmt: skip
+        # A load that could not run measured nothing: the gate could not judge.
+        check = {"name": f"{name}: load run", "passed": False, "blocking": True,
+                 "detail": detail, "load": name, "kind": kind, "inconclusive": True}
+        if kind == CHECK_KIND:
+            check["name"] = f"{name}: load workers"  # workers that never connected
+        record(self.request.node, checks=[check])
         pytest.fail(f"load {name}: {detail}", pytrace=False)
 
     def _thresholds(self, given: Any) -> list[Threshold]:
@@ -415,6 +425,7 @@ class StagingLoad:
             master_bind_host=bind,
             master_port=port,
             stop_timeout=float(self.perf.get("stop_timeout") or 5),
+            expect_workers_max_wait=float(self.perf["expect_workers_max_wait"]),
             # The same request options as the ``staging`` client (see load_request.py).
             headers=dict(self.settings.headers),
             params=tuple(self.settings.params),
@@ -450,6 +461,7 @@ class StagingLoad:
         workdir = self.workdir / f"load-{node_slug(name)}"
         measurement: Measurement | None = None
         redact = self.settings.redactor().text
+        failure: LoadError | None = None
         try:
             if lock is None:
                 run = run_load(options, workdir, on_progress=progress,
@@ -461,7 +473,10 @@ class StagingLoad:
                                    on_master_ready=master_ready, redact=redact,
                                    abort_on=thresholds)  # fmt: skip
         except LoadError as exc:
-            self._fail(name, str(exc))
+            failure = exc
+        if failure is not None:  # outside the except: one line, no "during handling of..."
+            self._fail(name, str(failure),
+                       CHECK_KIND if failure.kind == "workers-missing" else "run")
         return run, measurement
 
     def _baseline(

@@ -31,6 +31,13 @@ from pytest_staging.gates.performance.abort import breach, live_metrics
 from pytest_staging.gates.performance.load_request import request_env, strip_userinfo
 from pytest_staging.gates.performance.profile import render_locustfile
 from pytest_staging.gates.performance.thresholds import Threshold
+from pytest_staging.gates.performance.worker_roster import (
+    ROSTER_JSON,
+    ROSTER_JSON_ENV,
+    never_connected,
+    read_roster,
+    worker_nodes,
+)
 
 LOCUST_ENV = "PYTEST_STAGING_LOCUST"
 EXIT_REQUESTS_FAILED = 42  # passed as --exit-code-on-error: distinct from locust's own 1 and 2
@@ -40,15 +47,20 @@ PROGRESS_HOOK = Path(__file__).with_name("locust_progress.py")
 #: (query parameters, headers, auth, TLS) and the stats of successful requests only.
 REQUEST_HOOK = Path(__file__).with_name("locust_request_options.py")
 SUCCESS_HOOK = Path(__file__).with_name("locust_success_stats.py")
+#: On a master (external workers, --processes): who made the load, and who was lost.
+ROSTER_HOOK = Path(__file__).with_name("locust_worker_roster.py")
 SUCCESS_JSON_ENV = "PYTEST_STAGING_SUCCESS_JSON"
 SUCCESS_JSON = f"{STATS_PREFIX}_success.json"
+#: What Locust's master logs when its workers did not all connect within the wait.
+GAVE_UP = "Gave up waiting for workers to connect"
 
 
 class LoadError(RuntimeError):
     """The load run could not produce trustworthy metrics; ``kind`` says why.
 
     Kinds: ``locust-missing``, ``bad-locustfile``, ``bad-options``, ``locust-error``,
-    ``locust-crashed``, ``timeout``, ``no-output``.
+    ``locust-crashed``, ``timeout``, ``no-output``, ``workers-missing`` (master mode: the
+    workers did not all connect within ``expect_workers_max_wait``).
     """
 
     def __init__(self, kind: str, message: str) -> None:
@@ -123,6 +135,9 @@ class LoadRun:
     #: Set when an ``abort`` threshold stopped the run early: the breach (``evaluate``'s
     #: result plus ``requests``) and ``after`` (seconds into the run).
     aborted: dict[str, Any] | None = None
+    #: Distributed runs (workers, processes): the master's worker roster, None when it wrote
+    #: none (see ``worker_roster``).
+    roster: dict[str, Any] | None = None
 
 
 def resolve_locust_command(explicit: Sequence[str] | None = None) -> list[str]:
@@ -186,7 +201,7 @@ def build_command(options: LoadOptions, locustfile: Path, workdir: Path) -> list
     prefix = str(workdir / STATS_PREFIX)
     command = [
         *resolve_locust_command(options.locust_command),
-        "-f", f"{locustfile},{PROGRESS_HOOK},{REQUEST_HOOK},{SUCCESS_HOOK}",
+        "-f", f"{locustfile},{PROGRESS_HOOK},{REQUEST_HOOK},{SUCCESS_HOOK},{ROSTER_HOOK}",
         "--headless",
         "--users", str(int(options.users)),
         "--spawn-rate", f"{float(options.spawn_rate):g}",
@@ -290,6 +305,7 @@ def run_load(
     env = dict(os.environ if options.env is None else options.env)
     env.update(request_env(options.host, options.headers, options.params, options.verify))
     env[SUCCESS_JSON_ENV] = str(work / SUCCESS_JSON)
+    env[ROSTER_JSON_ENV] = str(work / ROSTER_JSON)
     env.setdefault("PYTHONUNBUFFERED", "1")
     log = work / "locust.log"
     for stale in work.glob(f"{STATS_PREFIX}*"):
@@ -350,11 +366,18 @@ def run_load(
         if redact is not None:
             _redact_file(log, redact)
     wall = time.monotonic() - started
+    distributed = bool(options.workers or options.processes)
+    roster = read_roster(work / ROSTER_JSON) if distributed else None
     if code not in (0, EXIT_REQUESTS_FAILED):
         reason = _log_reason(log)
+        output = log.read_text(errors="replace") if log.is_file() else ""
+        if options.workers and GAVE_UP in output:
+            raise LoadError("workers-missing", never_connected(
+                roster, int(options.workers),
+                f"{options.master_bind_host}:{options.master_port}",
+                options.expect_workers_max_wait, hint or ""))
         if code == 2 or code < 0:
             raise LoadError("locust-crashed", f"locust crashed (exit {code}): {reason}")
-        output = log.read_text(errors="replace") if log.is_file() else ""
         if "Could not find" in reason or f'File "{locustfile}"' in output:
             raise LoadError("bad-locustfile", f"locustfile {locustfile.name}: {reason}")
         raise LoadError("locust-error", f"locust failed to run (exit {code}): {reason}")
@@ -384,6 +407,8 @@ def run_load(
         metrics["processes"] = int(options.processes)
     if options.workers:
         metrics["workers"] = int(options.workers)
+    if distributed:
+        metrics["worker_nodes"] = worker_nodes(roster)
     return LoadRun(
         metrics=metrics,
         exit_code=code,
@@ -393,4 +418,5 @@ def run_load(
         workdir=str(work),
         worker_command=hint,
         aborted=aborted,
+        roster=roster,
     )

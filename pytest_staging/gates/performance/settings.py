@@ -71,6 +71,9 @@ PERFORMANCE_KEYS: tuple[Key, ...] = (
     Key("performance.workers", (int,), 0,
         "master mode: external locust workers to expect, 0 for none (--staging-load-workers)",
         at_least(0)),
+    Key("performance.expect_workers_max_wait", (int, float), 60,
+        "master mode: seconds the Locust master waits for every worker to connect before "
+        "the load is a NO-GO (locust --expect-workers-max-wait)", positive),
     Key("performance.lock_timeout", (int, float), 300,
         "under xdist: seconds a load waits for other tests to finish before it runs anyway",
         positive),
