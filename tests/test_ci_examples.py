@@ -148,7 +148,8 @@ def test_example_commands_really_run(name: str, pytester: pytest.Pytester,
         proc = subprocess.run(["bash", "-ec", verify], cwd=pytester.path,
                               env={**env, **changed}, capture_output=True, text=True,
                               timeout=120)
-        assert proc.returncode == 1, (changed, proc.stdout, proc.stderr)
+        # a refusal: verify could not judge (docs/exit-codes.md)
+        assert proc.returncode == 3, (changed, proc.stdout, proc.stderr)
         assert proc.stderr.startswith(f"pytest-staging verify: {refusal}"), proc.stderr
     # the plugin expanded $STAGING_TOKEN itself (single quotes kept it from the shell)
     assert any(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in server.requests)
