@@ -158,6 +158,11 @@ ONE_HOME = {
     "ItemHooks": "items.py",
     "ReportHooks": "report_hooks.py",
     "CLIENT_KEY": "report_hooks.py",
+    # one wording of a request that got no answer (target.py had its own, parity raw urllib3)
+    "request_failed": "request_problems.py",
+    "chain_text": "tls_problems.py",
+    # one bounded TLS handshake (transport.py and parity's compare.py each had one)
+    "tls_handshake": "deadline.py",
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
 GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_first_line", "_TIMESPAN",
@@ -168,7 +173,9 @@ GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_first_line", "_T
         "phase_report", "write_sarif", "schemathesis_version", "SEVERITIES", "RUN_KEY",
         "DESCRIPTION",
         # the flaky property is set in ReportHooks' one report wrapper (no hook object of its own)
-        "FlakyProperty")
+        "FlakyProperty",
+        # target.py's wording of a failed request: request_problems.describe now
+        "_texts")
 
 
 def test_each_rule_has_one_home() -> None:
@@ -415,3 +422,33 @@ def test_init_counts_tests_by_the_run_s_gate_rule(tmp_path: Path) -> None:
     (tmp_path / "test_load.py").write_text(
         "def test_load(staging_load):\n    pass\n\ndef test_plain(staging):\n    pass\n")
     assert scan_suite(tmp_path).tests == {"integration": 2, "security": 1, "performance": 1}
+
+
+def test_every_client_that_talks_to_a_server_has_the_one_deadline() -> None:
+    """One hardening, every client (issue 20.3): no module sends a request through requests'
+    module functions or a bare ``requests.Session`` (no total deadline: a drip holds them for
+    minutes), and every Session class of the package is a ``deadline.DeadlineSession``."""
+    import ast
+
+    root = Path(pytest_staging.__file__).parent
+    bare: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        where = str(path.relative_to(root))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    isinstance(node.func.value, ast.Name) and node.func.value.id == "requests" \
+                    and node.func.attr in {"get", "post", "put", "patch", "delete", "head",
+                                           "options", "request", "Session", "session"}:
+                bare.append(f"{where}:{node.lineno}: requests.{node.func.attr}(...)")
+            if isinstance(node, ast.ClassDef) and where != "deadline.py":
+                bases = {ast.unparse(b) for b in node.bases}
+                if bases & {"requests.Session", "Session"}:
+                    bare.append(f"{where}:{node.lineno}: class {node.name}({', '.join(bases)})")
+    assert bare == []
+    from pytest_staging.client import StagingSession
+    from pytest_staging.deadline import DeadlineSession
+    from pytest_staging.gates.contract.session import ContractSession
+    from pytest_staging.gates.parity.client import ReadOnlyClient
+
+    for cls in (StagingSession, ContractSession, ReadOnlyClient):
+        assert issubclass(cls, DeadlineSession), cls

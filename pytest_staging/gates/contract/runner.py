@@ -19,6 +19,7 @@ import requests
 from urllib3.exceptions import InsecureRequestWarning
 
 from pytest_staging.client import join_url
+from pytest_staging.deadline import DeadlineSession, read_capped, response_text
 from pytest_staging.gates.contract.session import (
     BudgetExhausted,
     ContractSession,
@@ -27,6 +28,7 @@ from pytest_staging.gates.contract.session import (
 from pytest_staging.gates.contract.settings import CHECKS, ContractSettings
 from pytest_staging.printable import error_line, first_line
 from pytest_staging.redact import Redactor
+from pytest_staging.request_problems import request_failed
 from pytest_staging.rule_levels import apply_levels
 
 INSTALL_HINT = 'pip install "pytest-staging[contract]"'
@@ -54,6 +56,10 @@ def import_problem() -> str:
 
 
 # -- the document -------------------------------------------------------------------------
+#: Bytes of an OpenAPI document read at most (a larger one is refused, never read whole).
+SCHEMA_LIMIT = 16 * 1024 * 1024
+
+
 def _parse_document(text: str, where: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
@@ -75,28 +81,42 @@ def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
     """The OpenAPI document from a path on the target (``/openapi.json``), a URL or a file.
 
     The staging headers and query parameters go only to the target's own host: a schema URL
-    elsewhere gets a plain request, so a token never leaves for another host.
+    elsewhere gets a plain request, so a token never leaves for another host. The request has
+    ``timeout`` seconds in total and its body is read up to :data:`SCHEMA_LIMIT`, like every
+    request of the plugin (``deadline.py``).
     """
     if source.startswith("/") or ("://" in source and not source.startswith("file://")):
         url = join_url(base_url, source) if source.startswith("/") else source
         shown = redactor.url(url)
         same_host = urlsplit(url)[:2] == urlsplit(base_url)[:2]
         try:
-            response = requests.get(url, headers=dict(headers) if same_host else {},
-                                    params=dict(params) if same_host else {}, verify=verify,
-                                    timeout=timeout, allow_redirects=False)
+            with DeadlineSession() as session, warnings.catch_warnings():
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+                response = session.get(url, headers=dict(headers) if same_host else {},
+                                       params=dict(params) if same_host else {},
+                                       verify=verify, timeout=timeout, allow_redirects=False,
+                                       stream=True)
+                body = read_capped(response, SCHEMA_LIMIT + 1)
         except requests.RequestException as exc:
-            raise ContractSetupError(f"schema {shown}: {type(exc).__name__}") from None
+            raise ContractSetupError(
+                f"schema {request_failed('GET', shown, exc)}") from None
         if response.status_code != 200:
             raise ContractSetupError(f"schema {shown} answered {response.status_code}")
-        return _parse_document(response.text, shown)
+        if len(body) > SCHEMA_LIMIT:
+            raise ContractSetupError(f"schema {shown}: larger than "
+                                     f"{SCHEMA_LIMIT // (1024 * 1024)} MiB, not read")
+        return _parse_document(response_text(response, body), shown)
     path = Path(source.removeprefix("file://"))
     path = path if path.is_absolute() else base_dir / path
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(SCHEMA_LIMIT + 1)
     except OSError as exc:
         raise ContractSetupError(f"schema file {path}: {exc.strerror or exc}") from None
-    return _parse_document(text, str(path))
+    if len(raw) > SCHEMA_LIMIT:
+        raise ContractSetupError(f"schema file {path}: larger than "
+                                 f"{SCHEMA_LIMIT // (1024 * 1024)} MiB, not read")
+    return _parse_document(raw.decode("utf-8", "replace"), str(path))
 
 
 def api_base_url(document: Mapping[str, Any], target_url: str) -> str:

@@ -91,24 +91,29 @@ class ParityItem(pytest.Item):
                                  headers=self.settings.headers,
                                  params=dict(self.settings.params),
                                  verify=self.settings.verify, timeout=par.timeout)
+        secrets = par.secrets | self.settings.secrets
+
+        def metrics(**facts: Any) -> dict[str, Any]:
+            return {f"{METRIC_PREFIX}{self.kind}": {
+                "production": shown_url(par.url, secrets),
+                "staging": shown_url(self.settings.url, secrets),
+                "requests": {"production": production.sent, "staging": staging.sent},
+                "budget": budget, **facts}}
+
         try:
             with production, staging, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # InsecureRequestWarning, --staging-insecure
                 found, compared = self._compare(par, production, staging)
+        except (ParityCheckError, ParityRefused) as exc:
+            # What could not be compared, and with which URL: the summary names it.
+            record(self, metrics=metrics(compared=[], error=str(exc)))
+            raise
         finally:
             self.spent += production.sent
         found = apply_levels(found, par.rules)
         checks, notes = judge(self.kind, found)
-        secrets = par.secrets | self.settings.secrets
-        metrics = {f"{METRIC_PREFIX}{self.kind}": {
-            "production": shown_url(par.url, secrets),
-            "staging": shown_url(self.settings.url, secrets),
-            "compared": compared,
-            "differences": count_levels(found),
-            "requests": {"production": production.sent, "staging": staging.sent},
-            "budget": budget,
-        }}
-        record(self, findings=found, checks=checks, warnings=notes, metrics=metrics)
+        record(self, findings=found, checks=checks, warnings=notes,
+               metrics=metrics(compared=compared, differences=count_levels(found)))
         failed = [f for f in found if f.get("level") == "fail"]
         if failed:
             lines = [describe(f) for f in failed]

@@ -49,7 +49,11 @@ def summary(verdict: Mapping[str, Any]) -> dict[str, Any] | None:
     sent = sum(int((m.get("requests") or {}).get("production", 0)) for m in metrics.values())
     budget = sum(int(m.get("budget") or 0) for m in metrics.values())
     return {"production": production, "counts": counts, "requests": sent, "budget": budget,
-            "compared": [str(k).split(":", 1)[1] for k in metrics], "status": gate.get("status")}
+            "compared": [str(k).split(":", 1)[1] for k, m in metrics.items()
+                         if not m.get("error")],
+            "not_compared": [str(k).split(":", 1)[1] for k, m in metrics.items()
+                             if m.get("error")],
+            "status": gate.get("status")}
 
 
 def line(verdict: Mapping[str, Any]) -> str:
@@ -61,8 +65,11 @@ def line(verdict: Mapping[str, Any]) -> str:
     text = (f"parity vs {facts['production'] or '(compare target)'}: {counts['fail']} fail, "
             f"{counts['warn']} warn, {counts['info']} info")
     if facts["compared"]:
-        text += (f"; compared {', '.join(facts['compared'])}; {facts['requests']} of "
-                 f"{facts['budget']} requests to production")
+        text += f"; compared {', '.join(facts['compared'])}"
+    if facts["not_compared"]:
+        text += f"; could not compare {', '.join(facts['not_compared'])}"
+    if facts["compared"] or facts["not_compared"]:
+        text += f"; {facts['requests']} of {facts['budget']} requests to production"
     else:
         text += "; no comparison ran"
     return text

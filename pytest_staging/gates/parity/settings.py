@@ -50,7 +50,8 @@ PARITY_KEYS: tuple[Key, ...] = (
     Key("parity.fields", list, [],
         "fields (dotted for nested) of the version and health JSON compared between the two, "
         "e.g. db_schema", non_empty_strings),
-    Key("parity.timeout", (int, float), 10.0, "seconds allowed for each comparison request",
+    Key("parity.timeout", (int, float), 10.0,
+        "seconds each comparison request may take in total (connect, redirects, body)",
         at_least(0.001)),
     Key("parity.rules", dict, {},
         "parity rule id -> ignore|info|warn|fail, or {level, owner, expires, reason}", _rules),
