@@ -279,6 +279,82 @@ def test_schema_from_a_file_with_a_server_path(pytester, run_staging, api) -> No
         "/api", "/api/products"}
 
 
+BROKEN_YAML = "openapi: 3.0.3\ninfo:\n  title: shop\n   version: '1'\npaths: {}\n"
+
+
+def test_a_schema_that_does_not_parse_says_so_with_line_and_column(
+        pytester, run_staging, api, tmp_path) -> None:
+    """Issue 20.5: the reason says the document could not be parsed, the parser's message and
+    where, never YAML's caret line cut to "^)". An absolute local path is read as a file,
+    not fetched from the target (which would answer 404)."""
+    target = api()
+    broken = tmp_path / "openapi.yaml"
+    broken.write_text(BROKEN_YAML)
+    run = run_staging(f"--staging-openapi={broken}", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+    assert reason.endswith(f"contract gate cannot run: schema {broken} could not be parsed as "
+                           "YAML: mapping values are not allowed here (line 4, column 11)"), \
+        reason
+    assert "^" not in reason
+    # A relative path with a space (it travels as a percent-encoded file:// URI).
+    (pytester.path / "api docs").mkdir()
+    (pytester.path / "api docs" / "openapi.yaml").write_text(BROKEN_YAML)
+    run = run_staging("--staging-openapi=api docs/openapi.yaml", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+    assert reason.endswith("api docs/openapi.yaml could not be parsed as YAML: mapping "
+                           "values are not allowed here (line 4, column 11)"), reason
+    # Read here, not asked of the target.
+    assert not [r for r in target.requests if "openapi" in r.path]
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ('{"openapi": "3.0.3",\n "paths": {},\n}',
+     "could not be parsed as JSON: Expecting property name enclosed in double quotes "
+     "(line 3, column 1)"),
+    ("openapi: 3.0.3\npaths:\n\t/a: {}\n",
+     "could not be parsed as YAML: found character '\\t' that cannot start any token "
+     "(line 3, column 1; while scanning for the next token)"),
+    ("<html><body>Welcome to nginx</body></html>",
+     "not an OpenAPI document (plain text starting '<html><body>Welcome to nginx</body>"
+     "</html>')"),
+])
+def test_a_served_schema_that_does_not_parse_names_the_cause(
+        pytester, run_staging, api, body, expected) -> None:
+    from servers import text_answer
+
+    target = api()
+    target.routes["/spec"] = lambda req: text_answer(body)
+    run = run_staging("--staging-openapi", "/spec", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    assert run.ret != 0
+    [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+    assert reason.endswith(f"schema {target.url}spec: {expected}".replace(
+        "spec: could", "spec could")), reason
+
+
+def test_an_absolute_path_is_a_local_file_when_it_exists(pytester, run_staging, api,
+                                                         tmp_path) -> None:
+    from contract_api import DOCUMENT
+
+    target = api()
+    local = tmp_path / "openapi.json"
+    local.write_text(json.dumps(DOCUMENT))
+    args = _policy(pytester, f'[contract]\nschema = "{local}"\nmax_examples = 3\n'
+                             'rate = "200/s"\n')
+    run = run_staging(*args, "-p", "no:xdist", "--staging-gate", "contract", url=target.url)
+    assert run.verdict["verdict"] == "GO", run.verdict["reasons"]
+    assert not [r for r in target.requests if "openapi" in r.path]
+    # One that does not exist here is a path on the target: its 404 says how to name a file.
+    missing = tmp_path / "nowhere" / "openapi.json"
+    run = run_staging(f"--staging-openapi={missing}", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+    assert reason.endswith(f"schema {missing} answered 404 on the target (and is no file "
+                           "here: check the path; file:///... names a local file)"), reason
+
+
 # -- plain functions ------------------------------------------------------------------------
 def test_api_base_url_keeps_requests_on_the_target() -> None:
     from pytest_staging.gates.contract.runner import api_base_url

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
@@ -61,31 +62,73 @@ SCHEMA_LIMIT = 16 * 1024 * 1024
 
 
 def _parse_document(text: str, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
+    """The document as data; a document that does not parse says so, with the parser's
+    message and the line and column (JSON when it looks like JSON, else YAML)."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if not stripped:
+        raise ContractSetupError(f"schema {where}: the document is empty")
+    if stripped[0] in "{[":
         try:
-            import yaml
-
-            data = yaml.safe_load(text)
-        except Exception as exc:
-            raise ContractSetupError(f"schema {where}: neither JSON nor YAML ({exc})") from None
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ContractSetupError(
+                f"schema {where} could not be parsed as JSON: {exc.msg} (line {exc.lineno}, "
+                f"column {exc.colno})") from None
+    else:
+        data = _parse_yaml(stripped, where)
     if not isinstance(data, dict) or not ("openapi" in data or "swagger" in data):
-        raise ContractSetupError(f"schema {where}: not an OpenAPI document (no 'openapi' key)")
+        if isinstance(data, dict):
+            got = "no 'openapi' or 'swagger' key"
+        elif isinstance(data, str):
+            got = f"plain text starting {first_line(data, 60)!r}"
+        else:
+            got = f"a {type(data).__name__}, not a mapping"
+        raise ContractSetupError(f"schema {where}: not an OpenAPI document ({got})")
     return data
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    import yaml  # PyYAML, a dependency of Schemathesis
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        # PyYAML's str() ends with the offending line and a caret under it ("^)" once cut to
+        # one line): the problem, where, and what the parser was doing say it in words.
+        mark = exc.problem_mark or exc.context_mark
+        details = [f"line {mark.line + 1}, column {mark.column + 1}"] if mark is not None else []
+        if exc.context:
+            details.append(str(exc.context))
+        raise ContractSetupError(
+            f"schema {where} could not be parsed as YAML: {first_line(exc.problem or exc)}"
+            + (f" ({'; '.join(details)})" if details else "")) from None
+    except yaml.YAMLError as exc:
+        raise ContractSetupError(
+            f"schema {where} could not be parsed as YAML: {first_line(exc)}") from None
+
+
+def is_remote(source: str) -> bool:
+    """Whether a schema source is fetched from the network: a URL, or a path on the target
+    (``/openapi.json``), unless that absolute path is a file on this machine."""
+    if source.startswith("file://"):
+        return False
+    if "://" in source:
+        return True
+    return source.startswith("/") and not Path(source).is_file()
 
 
 def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
                   params: Mapping[str, str], verify: bool | str, timeout: float,
                   base_dir: Path, redactor: Redactor) -> dict[str, Any]:
-    """The OpenAPI document from a path on the target (``/openapi.json``), a URL or a file.
+    """The OpenAPI document from a path on the target (``/openapi.json``), a URL or a file
+    (an absolute path that exists here is a file; ``file://`` says so explicitly).
 
     The staging headers and query parameters go only to the target's own host: a schema URL
     elsewhere gets a plain request, so a token never leaves for another host. The request has
     ``timeout`` seconds in total and its body is read up to :data:`SCHEMA_LIMIT`, like every
     request of the plugin (``deadline.py``).
     """
-    if source.startswith("/") or ("://" in source and not source.startswith("file://")):
+    if is_remote(source):
         url = join_url(base_url, source) if source.startswith("/") else source
         shown = redactor.url(url)
         same_host = urlsplit(url)[:2] == urlsplit(base_url)[:2]
@@ -101,12 +144,19 @@ def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
             raise ContractSetupError(
                 f"schema {request_failed('GET', shown, exc)}") from None
         if response.status_code != 200:
+            if source.startswith("/"):
+                # The cause first: a long URL must not push the hint past a cut reason.
+                raise ContractSetupError(
+                    f"schema {source} answered {response.status_code} on the target (and is "
+                    f"no file here: check the path; file:///... names a local file)")
             raise ContractSetupError(f"schema {shown} answered {response.status_code}")
         if len(body) > SCHEMA_LIMIT:
             raise ContractSetupError(f"schema {shown}: larger than "
                                      f"{SCHEMA_LIMIT // (1024 * 1024)} MiB, not read")
         return _parse_document(response_text(response, body), shown)
-    path = Path(source.removeprefix("file://"))
+    # A file:// URI is percent-encoded (a relative --staging-openapi becomes one).
+    path = Path(url2pathname(urlsplit(source).path)) if source.startswith("file://") \
+        else Path(source)
     path = path if path.is_absolute() else base_dir / path
     try:
         with path.open("rb") as handle:
