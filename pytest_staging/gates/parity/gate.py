@@ -31,6 +31,7 @@ from pytest_staging.gates.security.levels import apply_levels, count_levels
 from pytest_staging.record import record
 from pytest_staging.redact import Redactor, strip_credentials
 from pytest_staging.settings import setting
+from pytest_staging.url_headers import public_header_names
 
 if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
     from pytest_staging.settings import Settings
@@ -47,7 +48,9 @@ def parity_settings(config: pytest.Config, settings: Settings) -> ParitySettings
     if cached is None:
         cached = resolve_parity(setting(config, "compare_url", policy=settings.policy),
                                 setting(config, "compare_headers").value or [],
-                                settings.policy, os.environ)
+                                settings.policy, os.environ, public_header_names(
+                                    setting(config, "public_headers",
+                                            policy=settings.policy).value or []))
         config.stash[PARITY_KEY] = cached
     return cached
 
