@@ -355,6 +355,101 @@ def test_an_absolute_path_is_a_local_file_when_it_exists(pytester, run_staging, 
                            "here: check the path; file:///... names a local file)"), reason
 
 
+def _ok(schema: dict) -> dict:
+    return {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}
+
+
+ITEMS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}}
+#: Operations whose reproductions used to lie: a cookie set by one answer and sent with the
+#: next operation's requests, a redirect whose curl showed the last hop, a generated cookie
+#: parameter shown as "Cookie: ***".
+STATEFUL = {
+    "openapi": "3.0.3", "info": {"title": "stateful", "version": "1"},
+    "paths": {
+        "/api/session": {"get": {"responses": _ok({"type": "object"})}},
+        "/api/cart": {"get": {"responses": _ok(ITEMS)}},
+        "/api/old": {"get": {"responses": _ok(ITEMS)}},
+        "/api/prefs": {"get": {"parameters": [
+            {"name": "pref", "in": "cookie", "required": True,
+             "schema": {"type": "string", "enum": ["dark-mode"]}}],
+            "responses": _ok({"type": "object"})}},
+    },
+}
+
+
+def _stateful_api() -> LoopbackServer:
+    from servers import json_answer
+
+    target = LoopbackServer()
+    target.routes["/openapi.json"] = lambda req: json_answer(STATEFUL)
+    target.routes["/api/session"] = lambda req: json_answer(
+        {}, 200, **{"Set-Cookie": "sid=s-0042; Path=/"})
+    # A cart that breaks when a session cookie of another operation arrives with it.
+    target.routes["/api/cart"] = lambda req: json_answer({"error": "stale session"}, 500) \
+        if "sid=" in req.headers.get("Cookie", "") else json_answer({"items": []})
+    target.routes["/api/old"] = lambda req: (302, {"Location": "/api/new"}, b"")
+    target.routes["/api/new"] = lambda req: json_answer({"moved": True})  # no "items"
+    target.routes["/api/prefs"] = lambda req: json_answer({"error": "teapot"}, 418)
+    return target.start()
+
+
+@pytest.mark.parametrize("mode_name", ["serial", "xdist"])
+def test_reproductions_are_the_requests_that_were_sent(pytester, run_staging,
+                                                       mode_name) -> None:
+    """Issue 24.6: every generated request starts with a clean cookie jar (no result depends
+    on the order operations run in), and a problem's curl is the first request of its call
+    (-L when the call followed redirects), with generated cookie parameters replayable."""
+    target = _stateful_api()
+    try:
+        args = _policy(pytester, '[contract]\nschema = "/openapi.json"\nmax_examples = 3\n'
+                                 'rate = "200/s"\n')
+        run = run_staging(*args, *MODES[mode_name], "--staging-gate", "contract",
+                          url=target.url)
+    finally:
+        target.stop()
+    verdict = run.verdict
+    outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in verdict["tests"]}
+    assert outcomes["GET /api/session"] == "passed"
+    assert outcomes["GET /api/cart"] == "passed", verdict["reasons"]
+    assert not [r for r in target.requests if r.path.startswith("/api/cart")
+                and "Cookie" in r.headers]
+    problems = {p["operation"]: p for p in verdict["gates"]["contract"]["problems"]}
+    old = problems["GET /api/old"]
+    assert old["check"] == "response_schema_conformance"
+    assert old["curl"].startswith("curl -X GET -L ") and old["curl"].endswith(
+        f"{target.url}api/old"), old["curl"]
+    assert "/api/new" not in old["curl"]
+    prefs = problems["GET /api/prefs"]
+    assert "'Cookie: pref=dark-mode'" in prefs["curl"] and "***" not in prefs["curl"]
+    assert "-L" not in prefs["curl"]
+
+
+def test_a_rejected_schema_names_operation_parameter_and_location(pytester, run_staging,
+                                                                  api) -> None:
+    """A schema Schemathesis rejects (RejectedSchemaDefinition: Invalid `type` definition)
+    names the operation, the parameter and the definition's JSON pointer."""
+    from contract_api import DOCUMENT
+    from servers import json_answer
+
+    document = json.loads(json.dumps(DOCUMENT))
+    document["paths"]["/api/products/{id}"]["get"]["parameters"][0]["schema"] = {
+        "type": "integr"}
+    document["paths"]["/api/products"]["get"]["parameters"][0]["schema"] = {
+        "$ref": "#/components/schemas/Limit"}
+    document["components"] = {"schemas": {"Limit": {"type": "integer", "minimum": "one"}}}
+    target = api()
+    target.routes["/spec.json"] = lambda req: json_answer(document)
+    run = run_staging("--staging-openapi", "/spec.json", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    reasons = [r for r in run.verdict["reasons"] if r.startswith("contract:")]
+    assert ("contract: GET /api/products/{id}: parameter 'id' (path): schema rejected: "
+            "Invalid `type` definition \"integr\" at "
+            "#/paths/~1api~1products~1{id}/get/parameters/0/schema/type") in reasons, reasons
+    assert ("contract: GET /api/products: parameter 'limit' (query): schema rejected: "
+            "Invalid `minimum` definition \"one\" at #/components/schemas/Limit/minimum "
+            "(\"one\" is not of type \"number\")") in reasons, reasons
+
+
 # -- plain functions ------------------------------------------------------------------------
 def test_api_base_url_keeps_requests_on_the_target() -> None:
     from pytest_staging.gates.contract.runner import api_base_url
@@ -428,6 +523,13 @@ def test_curl_reproduction_is_redacted() -> None:
     assert "s3cr3t-value" not in curl and "abcd1234" not in curl
     assert "'Authorization: ***'" in curl and "X-Trace: plain" in curl
     assert "--cacert /tmp/ca.pem" in curl and curl.startswith("curl -X POST")
+    # Generated cookie parameters are replayable; a known secret in them is still masked;
+    # the run's own Cookie header (a configured secret header) is masked whole.
+    request = requests.Request("GET", "http://127.0.0.1:1/api/p", headers={
+        "Cookie": "pref=dark; sid=s3cr3t-value"}).prepare()
+    assert "'Cookie: pref=dark; sid=***'" in curl_command(request, redactor, True)
+    assert "'Cookie: ***'" in curl_command(request, Redactor(secret_headers=["Cookie"]), True)
+    assert curl_command(request, redactor, True, follow=True).startswith("curl -X GET -L ")
 
 
 def test_inactive_run_has_no_contract_gate(pytester: pytest.Pytester) -> None:

@@ -21,6 +21,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from pytest_staging.client import join_url
 from pytest_staging.deadline import DeadlineSession, read_capped, response_text
+from pytest_staging.gates.contract.schema_errors import describe_rejection
 from pytest_staging.gates.contract.session import (
     BudgetExhausted,
     ContractSession,
@@ -226,7 +227,11 @@ def load_operations(document: dict[str, Any]) -> Operations:
             where = getattr(error, "path", None) or getattr(error, "full_path", None) or "schema"
             method = getattr(error, "method", None)
             label = f"{str(method).upper()} {where}" if method else str(where)
-            errors[label] = first_line(error) or type(error).__name__
+            if method and "Location:" in str(error):
+                errors[label] = describe_rejection(str(error), document, str(where),
+                                                   str(method))
+            else:
+                errors[label] = first_line(error) or type(error).__name__
     return Operations(schema=schema, by_label=by_label, errors=errors)
 
 
@@ -250,12 +255,19 @@ class OperationResult:
 
 
 def curl_command(request: requests.PreparedRequest, redactor: Redactor,
-                 verify: bool | str) -> str:
-    """A ready-to-run ``curl`` for the request that was sent, secrets masked."""
+                 verify: bool | str, *, follow: bool = False) -> str:
+    """A ready-to-run ``curl`` for the request that was sent (the first of a redirect chain;
+    ``follow``: the call followed redirects, so curl does too), secrets masked."""
     parts = ["curl", "-X", str(request.method)]
-    headers = redactor.headers({k: str(v) for k, v in request.headers.items()
-                                if k.lower() not in _CURL_SKIP})
+    if follow:
+        parts.append("-L")
+    sent = {k: str(v) for k, v in request.headers.items() if k.lower() not in _CURL_SKIP}
+    headers = redactor.headers(sent)
     for name, value in headers.items():
+        if name.lower() == "cookie" and name.lower() not in redactor.secret_headers:
+            # Each call starts with a clean jar: these are the operation's generated cookie
+            # parameters, shown so the reproduction replays them (known secrets still masked).
+            value = redactor.text(sent[name])
         parts += ["-H", f"{name}: {value}"]
     body = request.body
     if body:
@@ -321,6 +333,11 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             kept[key] = _problem(label, check, title, message, settings.level_of(check),
                                  response, curl, redactor)
 
+    def reproduction(response: Any) -> str:
+        sent = session.first_request or getattr(response, "request", None)
+        return curl_command(sent, redactor, verify, follow=session.redirects > 0) \
+            if sent is not None else ""
+
     def one(case: Any) -> None:
         if result.stopped or refused:
             return
@@ -329,6 +346,7 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             result.stopped = why
             return
         before = session.budget.sent
+        session.start_call()
         try:
             response = case.call(base_url=base_url, session=session, headers=dict(headers),
                                  timeout=timeout, verify=verify)
@@ -340,7 +358,8 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             return
         except requests.RequestException as exc:
             result.requests += session.budget.sent - before
-            note("request_error", type(exc).__name__, redactor.text(str(exc)), None, "")
+            curl = reproduction(None)
+            note("request_error", type(exc).__name__, redactor.text(str(exc)), None, curl)
             return
         result.requests += session.budget.sent - before
         result.responses += 1
@@ -352,11 +371,11 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
                 case.validate_response(response, checks=[check], headers=dict(headers))
             except FailureGroup as group:
                 for failure in group.exceptions:
-                    curl = curl or curl_command(_first_request(response), redactor, verify)
+                    curl = curl or reproduction(response)
                     note(name, str(getattr(failure, "title", "") or type(failure).__name__),
                          str(getattr(failure, "message", "") or failure), response, curl)
             except AssertionError as failure:
-                curl = curl or curl_command(_first_request(response), redactor, verify)
+                curl = curl or reproduction(response)
                 note(name, str(getattr(failure, "title", "") or type(failure).__name__),
                      str(getattr(failure, "message", "") or failure), response, curl)
 
@@ -372,15 +391,18 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             warnings.simplefilter("ignore", InsecureRequestWarning)
             run()
     except Exception as exc:
-        result.error = first_line(redactor.text(f"{type(exc).__name__}: {exc}"))
+        from schemathesis.core.errors import InvalidSchema
+
+        if isinstance(exc, InvalidSchema):
+            # Which parameter, which definition, where in the document (not "Invalid `type`
+            # definition" alone).
+            text = describe_rejection(str(exc), operation.schema.raw_schema, operation.path,
+                                      str(operation.method))
+        else:
+            text = first_line(f"{type(exc).__name__}: {exc}")
+        result.error = redactor.text(text)
     # Levels and accepted risks (owner, expiry) exactly as the security gate applies them.
     result.problems = apply_levels(kept.values(), settings.rules)
     if refused:
         result.error = redactor.text(str(refused[0]))
     return result
-
-
-def _first_request(response: Any) -> requests.PreparedRequest:
-    """The request as generated (before any redirect), for the reproduction."""
-    request: requests.PreparedRequest = response.request
-    return request
