@@ -452,3 +452,34 @@ def test_every_client_that_talks_to_a_server_has_the_one_deadline() -> None:
 
     for cls in (StagingSession, ContractSession, ReadOnlyClient):
         assert issubclass(cls, DeadlineSession), cls
+
+
+@pytest.mark.parametrize(("message", "line"), [
+    # Playwright: the cause on a later line, after the assertion's first line.
+    ("AssertionError: Locator expected to have text 'One'\nActual value: None\nError: strict "
+     "mode violation: locator(\"h2\") resolved to 2 elements:\n    1) <h2>One</h2>\n\nCall "
+     "log:\n  - waiting for locator(\"h2\")",
+     "AssertionError: Locator expected to have text 'One': strict mode violation: "
+     "locator(\"h2\") resolved to 2 elements"),
+    ("AssertionError: Locator expected to be visible\nActual value: None\nError: element(s) "
+     "not found \nCall log:\n  - waiting for locator(\"#nope\")\n\nAria snapshot:\n- button",
+     "AssertionError: Locator expected to be visible: element(s) not found"),
+    ("playwright._impl._errors.TimeoutError: Page.wait_for_selector: Timeout 500ms exceeded."
+     "\nCall log:\n  - waiting for locator(\".cart\") to be visible",
+     "TimeoutError: Page.wait_for_selector: Timeout 500ms exceeded (waiting for "
+     "locator(\".cart\") to be visible)"),
+    ("AssertionError: Page title expected to be 'Shop'\nActual value: Shop - 500",
+     "AssertionError: Page title expected to be 'Shop' (actual value: Shop - 500)"),
+    ("playwright._impl._errors.Error: Page.goto: net::ERR_CONNECTION_REFUSED at "
+     "http://127.0.0.1:1/\nCall log:\n  - navigating to \"http://127.0.0.1:1/\"",
+     "Error: Page.goto: net::ERR_CONNECTION_REFUSED at http://127.0.0.1:1/"),
+    # Generally: a later "Caused by:" line; a first line that already names it stays alone.
+    ("RuntimeError: checkout failed\ntraceback of the worker\nCaused by: stock service 503",
+     "RuntimeError: checkout failed: stock service 503"),
+    ("ValueError: Error: bad input\nError: bad input", "ValueError: Error: bad input"),
+    ("AssertionError: orders are down\nassert 500 == 200", "AssertionError: orders are down"),
+])
+def test_the_reason_line_names_the_cause(message: str, line: str) -> None:
+    from pytest_staging.failure_text import cause_line
+
+    assert cause_line(message) == line
