@@ -56,6 +56,12 @@ class Deadline:
     def remaining(self) -> float:
         return self.at - time.monotonic()
 
+    def passed(self) -> bool:
+        """Whether the deadline is over: cut by the watchdog, or a socket time-out (clipped to
+        the time left) fired just before the watchdog got to it. Either way the request ran
+        out of its total time, and says so the same way."""
+        return self.expired or self.remaining() <= 0
+
     def register(self, connection: Any) -> None:
         with self._lock:
             connection.staging_deadline = self
@@ -261,7 +267,7 @@ class DeadlineSession(requests.Session):
             try:
                 response = super().send(request, **kwargs)
             except requests.RequestException as exc:
-                if deadline.expired and not isinstance(exc, TotalTimeout):
+                if deadline.passed() and not isinstance(exc, TotalTimeout):
                     raise deadline.error() from None
                 raise
             if outer:
@@ -296,7 +302,7 @@ def read_capped(response: requests.Response, limit: int) -> bytes:
             if deadline is not None and deadline.remaining() <= 0:
                 raise deadline.error()
     except requests.RequestException as exc:
-        if deadline is not None and deadline.expired and not isinstance(exc, TotalTimeout):
+        if deadline is not None and deadline.passed() and not isinstance(exc, TotalTimeout):
             raise deadline.error() from None
         raise
     finally:

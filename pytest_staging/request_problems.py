@@ -18,6 +18,7 @@ import ssl
 import requests
 
 from pytest_staging.deadline import TotalTimeout
+from pytest_staging.printable import error_line
 from pytest_staging.tls_problems import chain_text, describe_tls_error
 
 #: The operating system's words in a wrapped OSError: ``[Errno 113] No route to host``.
@@ -49,10 +50,12 @@ def describe(exc: BaseException) -> str:
         return "the server closed the connection without an answer"
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return "too many redirects"
-    if isinstance(exc, (requests.exceptions.ConnectionError, OSError)):
+    # requests' exceptions are OSErrors too: only a connection error is "connection failed".
+    if isinstance(exc, requests.exceptions.ConnectionError) or (
+            isinstance(exc, OSError) and not isinstance(exc, requests.RequestException)):
         errno = _ERRNO.search(text)
         return f"connection failed ({errno.group(1).strip()})" if errno else "connection failed"
-    return type(exc).__name__
+    return error_line(exc, 200)
 
 
 def request_failed(method: str, shown_url: str, exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from pytest_staging.deadline import read_capped, tls_handshake
-from pytest_staging.gates.parity.client import ReadOnlyClient
+from pytest_staging.gates.parity.client import ParityRefused, ReadOnlyClient
 from pytest_staging.gates.parity.rules import SECURITY_PREFIX, finding
 from pytest_staging.gates.parity.shape import compare_shapes, shape_of
 from pytest_staging.gates.security.http_checks import (
@@ -77,6 +77,8 @@ def fetch(client: ReadOnlyClient, path: str, *, limit: int = BODY_LIMIT) -> Page
     try:
         response = client.get(url, stream=True, allow_redirects=True)
         body = read_capped(response, limit)
+    except ParityRefused:
+        raise  # the budget or the read-only rule: its own words
     except requests.RequestException as exc:
         raise ParityCheckError(
             f"{client.name}: {request_failed('GET', strip_credentials(url), exc)}") from None
