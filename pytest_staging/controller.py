@@ -410,6 +410,11 @@ class Controller:
 
                 security_gate.finalize(self.gate_data, security_gate.security_settings(
                     self.config, self.settings))
+        if "parity" in self.settings.gates_selected:
+            with self.guard("parity target"):
+                from pytest_staging.gates.parity import gate as parity_gate
+
+                parity_gate.finalize(self.config, self.settings, self.gate_data)
         if "contract" in self.settings.gates_selected:
             with self.guard("contract coverage"):
                 from pytest_staging.gates.contract import gate as contract_gate

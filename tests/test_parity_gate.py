@@ -382,6 +382,22 @@ def test_an_unreachable_production_is_no_go_not_a_clean_comparison(compare: Any)
     assert "(compare target)" not in result.output
 
 
+def test_with_staging_down_the_summary_still_names_the_compare_url(
+        pytester: pytest.Pytester, run_staging: Any, production: Environment) -> None:
+    from servers import free_port
+
+    pytester.makepyfile(test_up=TEST)
+    pytester.makefile(".toml", policy=POLICY.replace('health = "/health"',
+                                                     'health = "/health"\nwait = 0.5'))
+    result = run_staging("--staging-policy=policy.toml", "-p", "no:xdist",
+                         f"--staging-compare-url={production.url}",
+                         url=f"http://127.0.0.1:{free_port()}/")
+    assert result.verdict["verdict"] == "NO-GO"
+    assert f"parity vs {production.url}: 0 fail, 0 warn, 0 info; no comparison ran" in \
+        result.output
+    assert not production.seen  # nothing compared with a staging that is not there
+
+
 @pytest.mark.parametrize("drip_mode", ["headers", "body"])
 def test_a_slow_production_ends_the_run_within_the_parity_timeout(
         compare: Any, mode: list[str], drip_mode: str) -> None:

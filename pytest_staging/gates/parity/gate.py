@@ -10,6 +10,7 @@ budget, so the budget holds whichever worker runs which item.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -188,6 +189,24 @@ class ParityCollection:
             items.append(ParityItem.from_parent(
                 session, name=kind, nodeid=f"{NODE_PREFIX}::{kind}", kind=kind,
                 settings=self.settings))
+
+
+#: The metric naming the compare target (not an item's: no ``parity:`` prefix).
+TARGET_METRIC = "compare"
+
+
+def finalize(config: pytest.Config, settings: Settings,
+             gate_data: dict[str, dict[str, Any]]) -> None:
+    """On the controller, before the verdict: the compare URL (redacted) in the gate's
+    metrics, so the summary names it even when no item ran (staging down, deselected)."""
+    if GATE not in settings.gates_selected:
+        return
+    with contextlib.suppress(ParityConfigError):
+        par = parity_settings(config, settings)
+        if par.enabled:
+            metrics = gate_data.setdefault(GATE, {}).setdefault("metrics", {})
+            metrics[TARGET_METRIC] = {
+                "production": shown_url(par.url, par.secrets | settings.secrets)}
 
 
 def register(config: pytest.Config, settings: Settings) -> None:

@@ -44,7 +44,10 @@ def summary(verdict: Mapping[str, Any]) -> dict[str, Any] | None:
         for item in items:
             level = str(item.get("level"))
             counts[level] = counts.get(level, 0) + 1
-    production = next((str(m.get("production")) for m in metrics.values()
+    # Each item's metric names the compare URL; "compare" (set on the controller) names it
+    # when no item ran.
+    every = [m for m in (gate.get("metrics") or {}).values() if isinstance(m, Mapping)]
+    production = next((str(m.get("production")) for m in [*metrics.values(), *every]
                        if m.get("production")), "")
     sent = sum(int((m.get("requests") or {}).get("production", 0)) for m in metrics.values())
     budget = sum(int(m.get("budget") or 0) for m in metrics.values())
