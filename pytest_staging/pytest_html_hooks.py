@@ -16,11 +16,14 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_staging.redact import strip_credentials
+
+if TYPE_CHECKING:
+    from pytest_staging.settings import Settings
 
 #: The verdict's colours, the same as verdict.html's banner.
 COLOURS = {"GO": ("#0f5132", "#d1e7dd"), "NO-GO": ("#842029", "#f8d7da")}
@@ -44,12 +47,12 @@ def _metadata(config: pytest.Config) -> dict[str, Any] | None:
 BASE_URL_KEY = "Base URL"
 
 
-def shown_base_url(settings: Any) -> str:
+def shown_base_url(settings: Settings) -> str:
     """The staging URL as the reports may show it: no userinfo, secret query values masked."""
     return strip_credentials(settings.redactor().url(settings.full_url))
 
 
-def fill_base_url(config: pytest.Config, settings: Any) -> None:
+def fill_base_url(config: pytest.Config, settings: Settings) -> None:
     """pytest-metadata's "Base URL" is the staging URL of the run: pytest-base-url sets it at
     configure from ``--base-url`` or its ini value (empty when the staging URL came from
     ``--staging-url``, the raw value with credentials when it came from ``--base-url``)."""

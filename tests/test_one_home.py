@@ -47,6 +47,12 @@ def test_failed_request_report_shows_the_test_not_urllib3(
     for noise in ("urllib3/connectionpool.py", "requests/adapters.py", "_pytest/",
                   "pytest_staging/client.py", "pluggy/"):
         assert noise not in run.output
+    # The reason names the URL and the cause, not urllib3's text cut before it (issue 24.7).
+    [reason] = [r for r in run.verdict["reasons"] if r.startswith("integration: test_down")]
+    assert reason == (f"integration: test_down.py::test_down failed: ConnectionError: cannot "
+                      f"GET {server.url}down: the server closed the connection without an "
+                      "answer"), reason
+    assert "Max retries" not in reason and "ConnectionPool" not in reason
 
 
 def test_one_line_is_one_printable_line() -> None:
@@ -478,6 +484,21 @@ def test_every_client_that_talks_to_a_server_has_the_one_deadline() -> None:
      "RuntimeError: checkout failed: stock service 503"),
     ("ValueError: Error: bad input\nError: bad input", "ValueError: Error: bad input"),
     ("AssertionError: orders are down\nassert 500 == 200", "AssertionError: orders are down"),
+    # urllib3's "Max retries exceeded" text: the URL and the cause, in staging-down words.
+    ("requests.exceptions.ConnectionError: DeadlineHTTPConnectionPool(host='127.0.0.1', "
+     "port=9): Max retries exceeded with url: /api/orders?page=2 (Caused by NewConnectionError("
+     "\"DeadlineHTTPConnection(host='127.0.0.1', port=9): Failed to establish a new connection: "
+     "[Errno 111] Connection refused\"))",
+     "ConnectionError: no answer from http://127.0.0.1:9/api/orders?page=2: connection refused"),
+    ("requests.exceptions.SSLError: HTTPSConnectionPool(host='shop.test', port=8443): Max "
+     "retries exceeded with url: / (Caused by SSLError(SSLError(1, '[SSL: WRONG_VERSION_NUMBER] "
+     "wrong version number (_ssl.c:1006)')))",
+     "SSLError: no answer from https://shop.test:8443/: TLS error: the server did not speak TLS "
+     "(an https:// URL aimed at a plain-HTTP port? use http:// or the TLS port)"),
+    ("requests.exceptions.ConnectTimeout: HTTPConnectionPool(host='10.0.0.1', port=80): Max "
+     "retries exceeded with url: /health (Caused by ConnectTimeoutError(<conn>, 'Connection to "
+     "10.0.0.1 timed out. (connect timeout=2)'))",
+     "ConnectTimeout: no answer from http://10.0.0.1:80/health: no answer (timed out)"),
 ])
 def test_the_reason_line_names_the_cause(message: str, line: str) -> None:
     from pytest_staging.failure_text import cause_line
