@@ -90,8 +90,13 @@ class Deadline:
                 connection.staging_deadline = None
 
     def error(self) -> TotalTimeout:
-        return TotalTimeout(f"no complete answer within {self.total:g}s (total deadline "
-                            f"of the request)", total=self.total)
+        return TotalTimeout(f"no complete answer within {seconds(self.total)}s (total "
+                            f"deadline of the request)", total=self.total)
+
+
+def seconds(total: float) -> str:
+    """``10``, ``2.5``, ``1`` (a wait clipped to 0.999848 s reads as the second it is)."""
+    return f"{round(total, 2):g}"
 
 
 def _cut(connection: Any) -> None:

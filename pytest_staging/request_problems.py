@@ -17,7 +17,7 @@ import ssl
 
 import requests
 
-from pytest_staging.deadline import TotalTimeout
+from pytest_staging.deadline import TotalTimeout, seconds
 from pytest_staging.printable import error_line
 from pytest_staging.tls_problems import chain_text, describe_tls_error
 
@@ -28,7 +28,7 @@ _ERRNO = re.compile(r"\[errno -?\d+\] ([^'\"()|\]]+)")
 def describe(exc: BaseException) -> str:
     """What went wrong with a request (or a TLS handshake), in a few words."""
     if isinstance(exc, TotalTimeout):
-        within = f" within {exc.total:g}s" if exc.total is not None else ""
+        within = f" within {seconds(exc.total)}s" if exc.total is not None else ""
         return f"timed out (no complete answer{within})"
     if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError)):
         return describe_tls_error(exc)

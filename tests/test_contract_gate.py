@@ -279,6 +279,8 @@ def test_schema_from_a_file_with_a_server_path(pytester, run_staging, api) -> No
         "/api", "/api/products"}
 
 
+PARSE_FAILED = ("contract: staging-contract::schema failed: contract gate cannot run: schema could "
+                "not be parsed as ")
 BROKEN_YAML = "openapi: 3.0.3\ninfo:\n  title: shop\n   version: '1'\npaths: {}\n"
 
 
@@ -293,18 +295,20 @@ def test_a_schema_that_does_not_parse_says_so_with_line_and_column(
     run = run_staging(f"--staging-openapi={broken}", "--staging-gate", "contract",
                       "-p", "no:xdist", url=target.url)
     [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
-    assert reason.endswith(f"contract gate cannot run: schema {broken} could not be parsed as "
-                           "YAML: mapping values are not allowed here (line 4, column 11)"), \
-        reason
+    # The cause first, the (long) path last: a reason cut to one line keeps the cause.
+    assert reason.startswith(PARSE_FAILED + "YAML: mapping values are not allowed here (line 4, "
+                             "column 11 of "), reason
     assert "^" not in reason
+    assert f"(line 4, column 11 of {broken})" in run.output  # whole in the failure report
     # A relative path with a space (it travels as a percent-encoded file:// URI).
     (pytester.path / "api docs").mkdir()
     (pytester.path / "api docs" / "openapi.yaml").write_text(BROKEN_YAML)
     run = run_staging("--staging-openapi=api docs/openapi.yaml", "--staging-gate", "contract",
                       "-p", "no:xdist", url=target.url)
     [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
-    assert reason.endswith("api docs/openapi.yaml could not be parsed as YAML: mapping "
-                           "values are not allowed here (line 4, column 11)"), reason
+    assert reason.startswith(PARSE_FAILED + "YAML: mapping values are not allowed here (line 4, "
+                             "column 11 of "), reason
+    assert "api docs/openapi.yaml)" in run.output
     # Read here, not asked of the target.
     assert not [r for r in target.requests if "openapi" in r.path]
 
@@ -312,13 +316,13 @@ def test_a_schema_that_does_not_parse_says_so_with_line_and_column(
 @pytest.mark.parametrize(("body", "expected"), [
     ('{"openapi": "3.0.3",\n "paths": {},\n}',
      "could not be parsed as JSON: Expecting property name enclosed in double quotes "
-     "(line 3, column 1)"),
+     "(line 3, column 1 of {url}spec)"),
     ("openapi: 3.0.3\npaths:\n\t/a: {}\n",
      "could not be parsed as YAML: found character '\\t' that cannot start any token "
-     "(line 3, column 1; while scanning for the next token)"),
+     "(line 3, column 1 of {url}spec; while scanning for the next token)"),
     ("<html><body>Welcome to nginx</body></html>",
-     "not an OpenAPI document (plain text starting '<html><body>Welcome to nginx</body>"
-     "</html>')"),
+     "{url}spec: not an OpenAPI document (plain text starting '<html><body>Welcome to "
+     "nginx</body></html>')"),
 ])
 def test_a_served_schema_that_does_not_parse_names_the_cause(
         pytester, run_staging, api, body, expected) -> None:
@@ -330,8 +334,8 @@ def test_a_served_schema_that_does_not_parse_names_the_cause(
                       "-p", "no:xdist", url=target.url)
     assert run.ret != 0
     [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
-    assert reason.endswith(f"schema {target.url}spec: {expected}".replace(
-        "spec: could", "spec could")), reason
+    assert reason.endswith("contract gate cannot run: schema " + expected.replace(
+        "{url}", target.url)), reason
 
 
 def test_an_absolute_path_is_a_local_file_when_it_exists(pytester, run_staging, api,
@@ -351,8 +355,10 @@ def test_an_absolute_path_is_a_local_file_when_it_exists(pytester, run_staging, 
     run = run_staging(f"--staging-openapi={missing}", "--staging-gate", "contract",
                       "-p", "no:xdist", url=target.url)
     [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
-    assert reason.endswith(f"schema {missing} answered 404 on the target (and is no file "
-                           "here: check the path; file:///... names a local file)"), reason
+    assert reason.startswith("contract: staging-contract::schema failed: contract gate cannot "
+                             "run: schema is no file here and the target answered 404 for it "
+                             "(check the path; file:///... names a local file): "), reason
+    assert f"names a local file): {missing}" in run.output
 
 
 def _ok(schema: dict) -> dict:

@@ -72,9 +72,10 @@ def _parse_document(text: str, where: str) -> dict[str, Any]:
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
+            # The cause first, where last: a long path must not push the cause past a cut.
             raise ContractSetupError(
-                f"schema {where} could not be parsed as JSON: {exc.msg} (line {exc.lineno}, "
-                f"column {exc.colno})") from None
+                f"schema could not be parsed as JSON: {exc.msg} (line {exc.lineno}, column "
+                f"{exc.colno} of {where})") from None
     else:
         data = _parse_yaml(stripped, where)
     if not isinstance(data, dict) or not ("openapi" in data or "swagger" in data):
@@ -97,15 +98,15 @@ def _parse_yaml(text: str, where: str) -> Any:
         # PyYAML's str() ends with the offending line and a caret under it ("^)" once cut to
         # one line): the problem, where, and what the parser was doing say it in words.
         mark = exc.problem_mark or exc.context_mark
-        details = [f"line {mark.line + 1}, column {mark.column + 1}"] if mark is not None else []
-        if exc.context:
-            details.append(str(exc.context))
+        at = f"line {mark.line + 1}, column {mark.column + 1} of {where}" if mark is not None \
+            else where
+        context = f"; {exc.context}" if exc.context else ""
         raise ContractSetupError(
-            f"schema {where} could not be parsed as YAML: {first_line(exc.problem or exc)}"
-            + (f" ({'; '.join(details)})" if details else "")) from None
+            f"schema could not be parsed as YAML: {first_line(exc.problem or exc)} "
+            f"({at}{context})") from None
     except yaml.YAMLError as exc:
         raise ContractSetupError(
-            f"schema {where} could not be parsed as YAML: {first_line(exc)}") from None
+            f"schema could not be parsed as YAML: {first_line(exc)} ({where})") from None
 
 
 def is_remote(source: str) -> bool:
@@ -148,8 +149,8 @@ def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
             if source.startswith("/"):
                 # The cause first: a long URL must not push the hint past a cut reason.
                 raise ContractSetupError(
-                    f"schema {source} answered {response.status_code} on the target (and is "
-                    f"no file here: check the path; file:///... names a local file)")
+                    f"schema is no file here and the target answered {response.status_code} "
+                    f"for it (check the path; file:///... names a local file): {source}")
             raise ContractSetupError(f"schema {shown} answered {response.status_code}")
         if len(body) > SCHEMA_LIMIT:
             raise ContractSetupError(f"schema {shown}: larger than "
