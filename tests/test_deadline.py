@@ -212,7 +212,7 @@ def _parity_security(url: str, timeout: float) -> None:
 
 
 def _parity_transport_redirect(url: str, timeout: float) -> None:
-    # The plain-HTTP GET of the transport comparison, not streamed: the body inside send().
+    # A GET sent the plain way (the body inside send()): the client's own deadline.
     from pytest_staging.gates.parity.client import ReadOnlyClient
 
     with ReadOnlyClient(url, budget=5, name="production", timeout=timeout) as client:

@@ -248,7 +248,8 @@ def observe_transport(client: ReadOnlyClient) -> dict[str, Any]:
             # No query parameters of the compare URL (a token) over plain HTTP; the client
             # sends no credential header to another origin either.
             response = client.get(http_url, allow_redirects=False,
-                                  params=dict.fromkeys(client.params))
+                                  params=dict.fromkeys(client.params), stream=True)
+            read_capped(response, 0)  # only the status and Location matter: no body read
             location = response.headers.get("Location", "")
             redirect = response.is_redirect and location.lower().startswith("https://")
         except requests.ConnectionError:
