@@ -336,7 +336,7 @@ class Controller:
         records = []
         default = self.settings.policy.default_gate
         for nodeid, book in self.book.tests.items():
-            outcome, message, flaky = book.final()
+            outcome, message, flaky = book.final(self.book.interrupted)
             meta = self.meta.get(nodeid, {})
             records.append(TestRecord(
                 nodeid=nodeid, gate=meta.get("gate") or default, outcome=outcome,
@@ -351,6 +351,10 @@ class Controller:
         return records
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest.exit(), Ctrl-C or a signal stop the run inside whatever test is running; a
+        # Session.Interrupted (pytest stopping itself) comes between tests.
+        self.book.interrupted = self.book.interrupted or not isinstance(
+            excinfo.value, pytest.Session.Interrupted) or bool(self.signals)
         if isinstance(excinfo.value, pytest.exit.Exception):
             # pytest.exit() reaches this hook too; "Ctrl-C" would send people looking wrongly.
             message = str(excinfo.value.msg).strip().splitlines() or [""]
@@ -458,6 +462,11 @@ class Controller:
 
                 security_gate.finalize(self.gate_data, security_gate.security_settings(
                     self.config, self.settings))
+        if "parity" in self.settings.gates_selected:
+            with self.guard("parity target"):
+                from pytest_staging.gates.parity import gate as parity_gate
+
+                parity_gate.finalize(self.config, self.settings, self.gate_data)
         if "contract" in self.settings.gates_selected:
             with self.guard("contract coverage"):
                 from pytest_staging.gates.contract import gate as contract_gate

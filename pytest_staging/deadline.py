@@ -9,7 +9,8 @@ blocked read at once, for plain HTTP and TLS alike. The socket timeout of each h
 clipped to the time left.
 
 :func:`read_capped` reads at most N bytes of a streamed answer, so a 300 MB health page costs
-64 KiB, not 300 MB.
+64 KiB, not 300 MB. :func:`tls_handshake` is the same total deadline for a bare TLS handshake
+(the security and parity gates' certificate and protocol checks).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import heapq
 import itertools
 import os
 import socket
+import ssl
 import threading
 import time
 from typing import Any
@@ -34,7 +36,11 @@ SMALL_BODY_LIMIT = 65536
 
 
 class TotalTimeout(requests.exceptions.ReadTimeout):
-    """The request did not complete within its total deadline."""
+    """The request did not complete within its total deadline (``total`` seconds)."""
+
+    def __init__(self, *args: object, total: float | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.total = total
 
 
 class Deadline:
@@ -49,6 +55,12 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
+
+    def passed(self) -> bool:
+        """Whether the deadline is over: cut by the watchdog, or a socket time-out (clipped to
+        the time left) fired just before the watchdog got to it. Either way the request ran
+        out of its total time, and says so the same way."""
+        return self.expired or self.remaining() <= 0
 
     def register(self, connection: Any) -> None:
         with self._lock:
@@ -78,8 +90,13 @@ class Deadline:
                 connection.staging_deadline = None
 
     def error(self) -> TotalTimeout:
-        return TotalTimeout(f"no complete answer within {self.total:g}s (total deadline "
-                                f"of the request)")
+        return TotalTimeout(f"no complete answer within {seconds(self.total)}s (total "
+                            f"deadline of the request)", total=self.total)
+
+
+def seconds(total: float) -> str:
+    """``10``, ``2.5``, ``1`` (a wait clipped to 0.999848 s reads as the second it is)."""
+    return f"{round(total, 2):g}"
 
 
 def _cut(connection: Any) -> None:
@@ -255,7 +272,7 @@ class DeadlineSession(requests.Session):
             try:
                 response = super().send(request, **kwargs)
             except requests.RequestException as exc:
-                if deadline.expired and not isinstance(exc, TotalTimeout):
+                if deadline.passed() and not isinstance(exc, TotalTimeout):
                     raise deadline.error() from None
                 raise
             if outer:
@@ -290,7 +307,7 @@ def read_capped(response: requests.Response, limit: int) -> bytes:
             if deadline is not None and deadline.remaining() <= 0:
                 raise deadline.error()
     except requests.RequestException as exc:
-        if deadline is not None and deadline.expired and not isinstance(exc, TotalTimeout):
+        if deadline is not None and deadline.passed() and not isinstance(exc, TotalTimeout):
             raise deadline.error() from None
         raise
     finally:
@@ -302,3 +319,21 @@ def read_capped(response: requests.Response, limit: int) -> bytes:
 
 def response_text(response: requests.Response, body: bytes) -> str:
     return body.decode(response.encoding or "utf-8", errors="replace")
+
+
+def tls_handshake(host: str, port: int, context: ssl.SSLContext, timeout: float
+                  ) -> tuple[dict[str, Any], bytes | None, str | None]:
+    """Connect and complete a TLS handshake within ``timeout`` seconds in total: (the verified
+    certificate as a dict, or {} when unverified; the DER certificate; the protocol version).
+
+    CPython bounds a whole handshake by the socket's timeout (not each read), so a handshake
+    that drips is cut; the connect's time is taken off what the handshake gets.
+    """
+    at = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        remaining = at - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no TLS handshake with {host}:{port} within {timeout:g}s")
+        raw.settimeout(remaining)
+        with context.wrap_socket(raw, server_hostname=host) as tls:
+            return tls.getpeercert() or {}, tls.getpeercert(binary_form=True), tls.version()

@@ -48,11 +48,15 @@ class Attempt:
     message: str = ""
     discarded: bool = False  # a rerun: pytest-rerunfailures will run the test again
 
-    def why_incomplete(self) -> str:
+    def why_incomplete(self, interrupted: bool = False) -> str:
+        """``interrupted``: the run was stopped inside a test (Ctrl-C, a signal,
+        ``pytest.exit()``), which is what ends a test between its setup and its call report."""
         if "setup" not in self.phases:
             return "no setup report"
         if "call" not in self.phases and self.phases["setup"] == "passed":
-            return "set up, never called"
+            return "interrupted during its call" if interrupted else "set up, never called"
+        if interrupted:
+            return "interrupted before its teardown completed"
         return "cut off before its teardown completed"
 
     @property
@@ -112,7 +116,7 @@ class TestBook:
             where = "teardown: " if report.when == "teardown" else ""
             attempt.message = f"{where}{report.message}" if report.message else report.when
 
-    def final(self) -> tuple[str, str, bool]:
+    def final(self, interrupted: bool = False) -> tuple[str, str, bool]:
         """``(outcome, message, flaky)``: the worst outcome over every instance; an instance
         that was selected but has fewer counted attempts than expected is ``incomplete``."""
         if len(self.attempts) == 1 and self.expected.keys() <= {""}:
@@ -135,7 +139,7 @@ class TestBook:
                 counted[instance] += 1
                 outcome = attempt.outcome()
                 outcomes.append((outcome, attempt.message or (
-                    attempt.why_incomplete() if outcome == "incomplete" else "")))
+                    attempt.why_incomplete(interrupted) if outcome == "incomplete" else "")))
         for instance, wanted in self.expected.items():
             # "" means "on any instance" (serial, or xdist's load modes).
             have = sum(counted.values()) if instance == "" else counted[instance]
@@ -156,6 +160,9 @@ class OutcomeBook:
     """Every node id of a run: ``expect()`` at collection, ``add()`` per report."""
 
     tests: dict[str, TestBook] = field(default_factory=dict)
+    #: The run was stopped inside a test (Ctrl-C, a signal, ``pytest.exit()``): a test set up
+    #: and never called was interrupted during its call.
+    interrupted: bool = False
 
     def expect(self, nodeid: str, instance: str = "") -> None:
         """One more instance of ``nodeid`` was selected to run (on ``instance``)."""

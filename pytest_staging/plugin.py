@@ -88,7 +88,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-header", dest="staging_header", action="append",
                     metavar="'NAME: VALUE'",
                     help="extra header on every request, $VAR expanded from the environment; "
-                         "repeatable")
+                         "its value is a secret, redacted in every output (unless "
+                         "--staging-public-header NAME); repeatable")
+    group.addoption("--staging-public-header", dest="staging_public_header", action="append",
+                    metavar="NAME",
+                    help="a --staging-header / --staging-compare-header whose value is not "
+                         "secret (shown as typed in the reports); repeatable [policy "
+                         "target.public_headers, else every header value is redacted]")
     group.addoption("--staging-ca-bundle", dest="staging_ca_bundle", metavar="FILE",
                     help="CA bundle to verify the target's TLS certificate [system CAs]")
     group.addoption("--staging-insecure", dest="staging_insecure", action="store_true",

@@ -94,6 +94,10 @@ CORE_KEYS: tuple[Key, ...] = (
         "default timeout in seconds of every request the staging client sends", at_least(0.001)),
     Key("target.retries", int, 3,
         "retries of idempotent requests on connection errors and 502/503/504", at_least(0)),
+    Key("target.public_headers", list, [],
+        "names of --staging-header / --staging-compare-header headers whose values are not "
+        "secret (shown as typed); every other header value is redacted in every output "
+        "(--staging-public-header replaces this list)", non_empty_strings),
     Key("target.evidence", int, 5,
         "HTTP exchanges attached to a failing test's report", at_least(0)),
     Key("target.evidence_body", int, 2048,

@@ -62,6 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
             env_must_not_be_empty=True),
     Setting("gates", "staging_gate", default=[], kind="list"),
     Setting("headers", "staging_header", default=[], kind="list"),
+    Setting("public_headers", "staging_public_header", policy="target.public_headers",
+            default=[], kind="list"),
     Setting("ca_bundle", "staging_ca_bundle", kind="path"),
     Setting("insecure", "staging_insecure", default=False, kind="bool"),
     Setting("allow_destructive", "staging_allow_destructive", default=False, kind="bool"),

@@ -2,7 +2,9 @@
 
 - the verdict banner and its reasons at the top of the report (``pytest_html_results_summary``);
 - each failing test's last HTTP exchanges (already redacted) as an extra of that test;
-- target, expected / observed version and verdict in the environment table (pytest-metadata).
+- target, expected / observed version and verdict in the environment table (pytest-metadata);
+  its "Base URL" row (pytest-base-url's, empty or the raw ``--base-url`` otherwise) is the
+  staging URL the run used, credentials and secret query values redacted.
 
 Registered only when pytest-html is active (``-p no:html`` keeps working), and every pytest-html
 hook is an ``optionalhook``. Everything written into pytest-html's page goes through
@@ -14,11 +16,15 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_staging.redact import strip_credentials
 from pytest_staging.reports.summary import verdict_label
+
+if TYPE_CHECKING:
+    from pytest_staging.settings import Settings
 
 #: The verdict's colours, the same as verdict.html's banner.
 COLOURS = {"GO": ("#0f5132", "#d1e7dd"), "NO-GO": ("#842029", "#f8d7da")}
@@ -36,6 +42,24 @@ def _metadata(config: pytest.Config) -> dict[str, Any] | None:
     except ImportError:
         return None
     return config.stash.get(metadata_key, None)
+
+
+#: pytest-base-url's key in pytest-metadata (the Environment table of pytest-html).
+BASE_URL_KEY = "Base URL"
+
+
+def shown_base_url(settings: Settings) -> str:
+    """The staging URL as the reports may show it: no userinfo, secret query values masked."""
+    return strip_credentials(settings.redactor().url(settings.full_url))
+
+
+def fill_base_url(config: pytest.Config, settings: Settings) -> None:
+    """pytest-metadata's "Base URL" is the staging URL of the run: pytest-base-url sets it at
+    configure from ``--base-url`` or its ini value (empty when the staging URL came from
+    ``--staging-url``, the raw value with credentials when it came from ``--base-url``)."""
+    metadata = _metadata(config)
+    if metadata is not None:
+        metadata[BASE_URL_KEY] = shown_base_url(settings)
 
 
 def banner(verdict: dict[str, Any]) -> str:
@@ -106,6 +130,8 @@ class HtmlVerdict:
         prefix.insert(0, redact(banner(verdict)))
         metadata = _metadata(session.config)
         if metadata is not None:
+            # Again here, just before the table is written: whichever plugin configured last.
+            fill_base_url(session.config, self.controller.settings)
             # pytest-html shows this very dict as its environment table, written after this.
             target = verdict.get("target") or {}
             observed = target.get("observed_version") or {}
@@ -127,6 +153,7 @@ def register_test_process(config: pytest.Config) -> None:
 
 
 def register_controller(config: pytest.Config, controller: Any) -> None:
+    fill_base_url(config, controller.settings)
     if not active(config):
         return
     config.pluginmanager.register(HtmlVerdict(controller), "staging-html-verdict")

@@ -75,10 +75,14 @@ def encoded_forms(secret: str) -> set[str]:
 class Redactor:
     """Masks known secret values, secret-looking headers, URL credentials and query tokens."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *,
+                 secret_headers: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        #: Names (lower case) of headers whose value is masked whatever it is: the run's own
+        #: --staging-header / --staging-compare-header headers not marked public.
+        self.secret_headers = frozenset(name.lower() for name in secret_headers)
         for secret in secrets:
             self.add(secret)
 
@@ -155,11 +159,21 @@ class Redactor:
                 query = urlencode(masked, safe="*")
         return self.text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
+    def har_headers(self, text: str) -> str:
+        """``{"name": "X-Debug", "value": "1"}`` pairs (HAR, Playwright traces) of the
+        :attr:`secret_headers` with their value masked, however short it is."""
+        if not self.secret_headers or '"name"' not in text:
+            return text
+        names = "|".join(re.escape(n) for n in sorted(self.secret_headers))
+        pattern = re.compile(r'("name"\s*:\s*"(?:' + names + r')"\s*,\s*"value"\s*:\s*")'
+                             r'(?:[^"\\]|\\.)*(")', re.IGNORECASE)
+        return pattern.sub(lambda m: m.group(1) + MASK + m.group(2), text)
+
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """Copy of ``headers`` with secret-looking names masked and known secrets removed."""
         out: dict[str, str] = {}
         for name, value in headers.items():
-            if SECRET_HEADER.search(name):
+            if SECRET_HEADER.search(name) or name.lower() in self.secret_headers:
                 out[name] = MASK
             elif URL_HEADER.fullmatch(name):
                 # A redirect's Location can carry a token before any request URL showed it

@@ -20,7 +20,8 @@ from pytest_staging.compat import map_failure_text
 from pytest_staging.failure_text import short_http_failure, without_import_machinery
 from pytest_staging.gate_assignment import assign_unimported, assigned
 from pytest_staging.printable import sanitize_report
-from pytest_staging.redact import Redactor, redact_data
+from pytest_staging.redact import Redactor, redact_data, strip_credentials
+from pytest_staging.request_problems import request_failed
 from pytest_staging.settings import Settings
 from pytest_staging.skip_location import relocate_skip
 from pytest_staging.wire import ReportPayload, ensure_payload
@@ -73,6 +74,9 @@ class ReportHooks:
             if call.excinfo is not None and isinstance(call.excinfo.value,
                                                        requests.RequestException):
                 report.longrepr = short_http_failure(call.excinfo)
+                reason = self.request_reason(call.excinfo.value)
+                if reason:
+                    ensure_payload(report).reason = reason
         elif (report.outcome == "passed" and report.when == "call"
               and getattr(item, "execution_count", 1) > 1):
             # Passed on a rerun (pytest-rerunfailures): the JUnit property staging_flaky=true,
@@ -108,6 +112,18 @@ class ReportHooks:
             return  # a passed phase that printed nothing: no text to redact or escape
         self.redact_report(report)
         sanitize_report(report)  # control characters from the target print as escapes
+
+    def request_reason(self, exc: requests.RequestException) -> str:
+        """``ConnectionError: cannot GET https://staging/api/orders: connection refused``:
+        the reason of a failed request in the words of staging being down, where urllib3's
+        own text puts the cause last (a reason cut to one line loses it)."""
+        request = getattr(exc, "request", None)
+        url = str(getattr(request, "url", "") or "")
+        if not url:
+            return ""
+        shown = strip_credentials(self.redactor.url(url))
+        return self.redactor.text(f"{type(exc).__name__}: "
+                                  f"{request_failed(str(request.method or 'GET'), shown, exc)}")
 
     def redactor_data(self, data: dict[str, Any]) -> dict[str, Any]:
         return redact_data(data, self.redactor)  # type: ignore[return-value]

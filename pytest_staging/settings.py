@@ -22,7 +22,13 @@ from pytest_staging.browser.ws_endpoint import secrets as ws_secrets
 from pytest_staging.policy import Policy, PolicyError, load_policy
 from pytest_staging.precedence import BY_NAME, CLI, Resolved, empty_values, lookup
 from pytest_staging.redact import SECRET_PARAM, Redactor, strip_credentials
-from pytest_staging.url_headers import SettingsError, expand_header, normalise_url
+from pytest_staging.url_headers import (
+    SettingsError,
+    expand_header,
+    name_of,
+    normalise_url,
+    public_header_names,
+)
 
 ENV_URL = str(BY_NAME["url"].env)
 ENV_POLICY = str(BY_NAME["policy"].env)
@@ -47,6 +53,9 @@ class Settings:
     insecure: bool = False
     allow_destructive: bool = False
     secrets: frozenset[str] = frozenset()
+    #: Names (lower case) of the run's headers whose values are secret: every
+    #: --staging-header / --staging-compare-header not marked --staging-public-header.
+    secret_headers: frozenset[str] = frozenset()
     #: Query parameters of the given URL, sent with every request (e.g. an access token).
     params: tuple[tuple[str, str], ...] = ()
     #: ``"warn"``: warnings are NO-GO reasons too (``--staging-fail-on``).
@@ -66,7 +75,7 @@ class Settings:
         return strip_credentials(self.redactor().url(self.url))
 
     def redactor(self) -> Redactor:
-        redactor = Redactor(self.secrets)
+        redactor = Redactor(self.secrets, secret_headers=self.secret_headers)
         redactor.url(self.url)
         parts = urlsplit(self.url)
         if parts.username is not None:
@@ -194,13 +203,15 @@ def resolve(config: Any, url: str, url_source: str,
             overrides[str(given.setting.policy)] = given.value
     policy = policy.with_overrides(overrides)
 
+    public = public_header_names(get("public_headers", policy) or [])
+
     # The parity gate exists only with a compare URL; its credentials are secrets of the run.
     from pytest_staging.gates.parity.settings import ParityConfigError, configure
 
     try:
         policy, compare_secrets = configure(
             policy, setting(config, "compare_url", policy=policy, environ=environ),
-            list(get("compare_headers") or []), environ, url)
+            list(get("compare_headers") or []), environ, url, public=public)
     except ParityConfigError as exc:
         raise SettingsError(str(exc)) from None
     policy = _with_contract(config, policy, environ)
@@ -222,9 +233,11 @@ def resolve(config: Any, url: str, url_source: str,
     headers: dict[str, str] = {}
     secrets: set[str] = set()
     for raw in get("headers") or []:
-        name, value, found = expand_header(raw, environ)
+        name, value, found = expand_header(raw, environ, public=name_of(raw) in public)
         headers[name] = value
         secrets |= found
+    secret_headers = {name_of(raw) for raw in [*(get("headers") or []),
+                                                 *(get("compare_headers") or [])]} - public
 
     secrets |= compare_secrets
     browser_ws = setting(config, "browser_ws", policy=policy, environ=environ)
@@ -267,6 +280,7 @@ def resolve(config: Any, url: str, url_source: str,
         insecure=insecure,
         allow_destructive=bool(get("allow_destructive")),
         secrets=frozenset(secrets),
+        secret_headers=frozenset(secret_headers),
         fail_on=str(get("fail_on")),
         browser_ws=ws_url if browser_ws.value is not None else None,
     )

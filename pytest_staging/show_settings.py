@@ -2,8 +2,9 @@
 
 Each value and its source (command line, environment, ini, policy file, conftest hook,
 default) come from ``settings.setting``, the same precedence function ``settings.resolve()``
-and the gates use: nothing is recomputed here. Secrets are redacted: header values are
-shown as typed (``$VAR`` not expanded) and masked when the header is secret by name.
+and the gates use: nothing is recomputed here. Secrets are redacted: a header value is
+shown as typed only when its header is public or it holds nothing but ``$VAR`` references
+(and a scheme word), never expanded.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pytest_staging import option_paths
 from pytest_staging.browser.ws_endpoint import secrets as ws_secrets
 from pytest_staging.policy import PolicyError, load_policy
 from pytest_staging.precedence import CLI, DEFAULT, POLICY, SETTINGS, Resolved, empty_values
-from pytest_staging.redact import MASK, SECRET_HEADER, Redactor
+from pytest_staging.redact import MASK, Redactor
 from pytest_staging.settings import explicit_base_url, setting, verdict_key
+from pytest_staging.url_headers import VARIABLE
 
 #: Settings shown by a row of their own below, or as the policy key they override.
 _SPECIAL = frozenset({"url", "policy", "gates", "headers", "compare_headers", "key_env",
@@ -49,18 +51,25 @@ def _url_rows(config: Any, environ: Mapping[str, str], redactor: Redactor) -> li
     return [Row("url", "(none: the plugin is inactive)", DEFAULT)]
 
 
-def _header_rows(config: Any, environ: Mapping[str, str]) -> list[Row]:
+def _header_rows(config: Any, environ: Mapping[str, str], policy: Any) -> list[Row]:
+    """Every header value is a secret unless its header is public: shown as typed only then,
+    or when what was typed holds no literal beyond a scheme word (``Bearer $TOKEN``)."""
+    public = {name.lower() for name in
+              setting(config, "public_headers", policy=policy, environ=environ).value or []}
     rows = []
-    for raw in setting(config, "headers", environ=environ).value or []:
-        name, _, value = str(raw).partition(":")
-        value = value.strip()
-        if SECRET_HEADER.search(name) and "$" not in value:
-            value = MASK
-        rows.append(Row(f"header {name.strip()}", value, CLI))
-    # Every compare header is a credential for production: its name only.
-    for raw in setting(config, "compare_headers", environ=environ).value or []:
-        rows.append(Row(f"compare header {str(raw).partition(':')[0].strip()}", MASK, CLI))
+    for option, label in (("headers", "header"), ("compare_headers", "compare header")):
+        for raw in setting(config, option, environ=environ).value or []:
+            name, _, value = str(raw).partition(":")
+            value = value.strip()
+            if name.strip().lower() not in public and not _only_variables(value):
+                value = MASK
+            rows.append(Row(f"{label} {name.strip()}", value, CLI))
     return rows
+
+
+def _only_variables(value: str) -> bool:
+    literal = VARIABLE.sub("", value).split()
+    return "$" in value and (not literal or (len(literal) == 1 and literal[0].isalpha()))
 
 
 def _signing_rows(config: Any, environ: Mapping[str, str]) -> list[Row]:
@@ -130,7 +139,7 @@ def collect(config: Any, environ: Mapping[str, str] | None = None) -> tuple[list
     rows.append(Row("gates", ", ".join(gates.value) if gates.given else ", ".join(policy.gates),
                     CLI if gates.given else f"policy ({policy.source})"
                     if policy.source != "(defaults)" else DEFAULT))
-    rows.extend(_header_rows(config, environ))
+    rows.extend(_header_rows(config, environ, policy))
     ca = setting(config, "ca_bundle", environ=environ)
     rows.append(Row("ca_bundle", str(ca.value or "(system CAs)"), ca.source))
     rows.extend(_signing_rows(config, environ))

@@ -15,8 +15,8 @@ from pytest_staging.client import join_url
 from pytest_staging.deadline import SMALL_BODY_LIMIT, DeadlineSession, read_capped, response_text
 from pytest_staging.insecure_tls import quiet
 from pytest_staging.redact import Redactor
+from pytest_staging.request_problems import describe
 from pytest_staging.sensitive import sensitive_match
-from pytest_staging.tls_problems import describe_tls_error
 
 
 @dataclass
@@ -29,26 +29,6 @@ class Readiness:
     reason: str = ""
     redirects: list[str] = field(default_factory=list)
     final_url: str = ""
-
-
-def _problem(exc: requests.RequestException) -> str:
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return describe_tls_error(exc)
-    if isinstance(exc, requests.exceptions.ProxyError):
-        # Checked before the text: "connection refused" here is the proxy's, not the target's.
-        return "the proxy failed (check HTTPS_PROXY / HTTP_PROXY / NO_PROXY)"
-    if "Name or service not known" in text or "nodename nor servname" in text or (
-        "Temporary failure in name resolution" in text or "getaddrinfo failed" in text
-    ):
-        return "host name does not resolve"
-    if "Connection refused" in text:
-        return "connection refused"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "no answer (timed out)"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return "connection failed"
-    return type(exc).__name__
 
 
 def wait_ready(
@@ -98,7 +78,7 @@ def wait_ready(
                 # A last attempt cut short by the end of the wait says less than an earlier
                 # TLS error or refusal: keep the more telling problem.
                 if not (isinstance(exc, requests.exceptions.Timeout) and telling):
-                    last = f"{redactor.url(url)}: {_problem(exc)}"
+                    last = f"{redactor.url(url)}: {describe(exc)}"
                     telling = not isinstance(exc, requests.exceptions.Timeout)
             if time.monotonic() + interval > deadline:
                 break
@@ -146,7 +126,7 @@ def fetch_version(
                                    params=params or {}, stream=True)
             body = read_capped(response, SMALL_BODY_LIMIT)
     except requests.RequestException as exc:
-        return None, f"version endpoint {path}: {_problem(exc)}"
+        return None, f"version endpoint {path}: {describe(exc)}"
     if response.status_code >= 400:
         return None, (f"version endpoint {Redactor().url(url)} answered "
                       f"{response.status_code}{VERSION_KEYS_HINT}")

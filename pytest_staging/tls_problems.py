@@ -31,8 +31,9 @@ _CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
 GENERIC = "TLS error: handshake failed (certificate not trusted? use --staging-ca-bundle FILE)"
 
 
-def _texts(exc: BaseException) -> str:
-    """The messages of ``exc`` and everything it wraps (requests -> urllib3 -> ssl)."""
+def chain_text(exc: BaseException) -> str:
+    """The messages of ``exc`` and everything it wraps (requests -> urllib3 -> ssl), lower
+    case, for finding a cause by its words."""
     seen: set[int] = set()
     parts: list[str] = []
     stack: list[Any] = [exc]
@@ -50,11 +51,11 @@ def _texts(exc: BaseException) -> str:
 
 def describe_tls_error(exc: BaseException | str) -> str:
     """What went wrong in a failed TLS connection, in one line."""
-    text = exc.lower() if isinstance(exc, str) else _texts(exc)
+    text = exc.lower() if isinstance(exc, str) else chain_text(exc)
     for fragments, words in _CAUSES:
         if any(f in text for f in fragments):
             return f"TLS error: {words}"
     return GENERIC
 
 
-__all__ = ["GENERIC", "describe_tls_error"]
+__all__ = ["GENERIC", "chain_text", "describe_tls_error"]

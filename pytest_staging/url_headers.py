@@ -7,12 +7,14 @@ headers of their own (parity's compare target) use the same rules without an imp
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from pytest_staging.redact import SECRET_HEADER, Redactor, strip_credentials
 
-_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+#: A ``$VAR`` / ``${VAR}`` reference in a header value, expanded from the environment.
+VARIABLE = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
 
 
 class SettingsError(ValueError):
@@ -68,30 +70,68 @@ def target_identity(url: str) -> str:
     return f"{scheme}://{host}{f':{port}' if port is not None else ''}{path}"
 
 
-def expand_header(raw: str, environ: Mapping[str, str]) -> tuple[str, str, set[str]]:
-    """``"Name: value $VAR"`` -> (name, expanded value, the secret values it carries)."""
+#: A header value secret only because every header value is (its name looks harmless, it was
+#: typed literally) is masked inside free text from this length: shorter values are flags and
+#: words ("1", "on", "true", "prod", "beta") that would turn every such word of a report into
+#: ***. Wherever it appears as that header's own value (evidence, reproductions, settings) it is
+#: masked whatever its length. Values of credential-named headers ("Authorization", "X-Api-Key")
+#: and ``$VAR`` expansions keep the redactor's own minimum (``redact.MIN_SECRET_LENGTH``).
+MIN_PLAIN_HEADER_SECRET = 8
+
+
+def expand_header(raw: str, environ: Mapping[str, str], *, public: bool = False,
+                  option: str = "--staging-header") -> tuple[str, str, set[str]]:
+    """``"Name: value $VAR"`` -> (name, expanded value, the secret values it carries).
+
+    Every header value is a secret (the shell may have expanded a token before pytest saw it,
+    under a name without "token" in it), and so is the credential after a scheme word
+    (``Bearer xyz``) and every ``$VAR`` expansion, unless the header is ``public``
+    (``--staging-public-header NAME``)."""
     name, sep, value = raw.partition(":")
     name, value = name.strip(), value.strip()
     if not sep or not name or re.search(r"\s", name):
         # Nothing of what was given is echoed: a missing colon puts the token in "name".
-        raise SettingsError("--staging-header must look like 'Name: value' (the value given "
+        raise SettingsError(f"{option} must look like 'Name: value' (the value given "
                             "is not shown: it may hold a secret)")
     secrets: set[str] = set()
 
     def substitute(match: re.Match[str]) -> str:
         var = match.group("braced") or match.group("plain")
         if var not in environ:
-            raise SettingsError(f"--staging-header {name}: ${var} is not set in the environment")
+            raise SettingsError(f"{option} {name}: ${var} is not set in the environment")
         secrets.add(environ[var])
         return environ[var]
 
-    expanded = _VAR.sub(substitute, value)
-    if SECRET_HEADER.search(name):
-        secrets.add(expanded)
-        scheme, _, token = expanded.partition(" ")
-        if token and scheme.isalpha():
-            secrets.add(token.strip())
+    expanded = VARIABLE.sub(substitute, value)
+    if public:
+        return name, expanded, set()
+    scheme, _, token = expanded.partition(" ")
+    parts = {expanded, token.strip()} if token and scheme.isalpha() else {expanded}
+    minimum = 0 if SECRET_HEADER.search(name) else MIN_PLAIN_HEADER_SECRET
+    secrets |= {part for part in parts if len(part) >= minimum}
     return name, expanded, secrets
 
 
-__all__ = ["SettingsError", "expand_header", "normalise_url", "target_identity"]
+def name_of(raw: str) -> str:
+    """The name of a ``"Name: value"`` header as typed, lower case ("" when it has none)."""
+    return raw.partition(":")[0].strip().lower()
+
+
+def public_header_names(names: Iterable[str], option: str = "--staging-public-header"
+                        ) -> frozenset[str]:
+    """The header names marked public, lower case. A credential header (a name the redactor
+    always masks: Authorization, Cookie, *token*, *key*...) cannot be public."""
+    out: set[str] = set()
+    for raw in names:
+        name = str(raw).strip()
+        if not name or re.search(r"[\s:]", name):
+            raise SettingsError(f"{option} {raw!r}: expected a header name like X-Tenant")
+        if SECRET_HEADER.search(name):
+            raise SettingsError(f"{option} {name}: a credential header is always secret, it "
+                                "cannot be public")
+        out.add(name.lower())
+    return frozenset(out)
+
+
+__all__ = ["MIN_PLAIN_HEADER_SECRET", "VARIABLE", "SettingsError", "expand_header", "name_of",
+           "normalise_url", "public_header_names", "target_identity"]

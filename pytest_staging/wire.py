@@ -33,6 +33,9 @@ class ReportPayload:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     #: Our own machinery failed while annotating the report (the controller says NO-GO).
     plugin_error: str = ""
+    #: The failure's reason line when the exception's own first line would cut its cause off
+    #: (a request that got no answer: method, URL and cause in words), redacted; "" otherwise.
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

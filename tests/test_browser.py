@@ -116,6 +116,37 @@ def test_ui_defect_is_no_go_with_screenshot_and_trace(
     assert "  - browser: `" in (run.report_dir / "verdict.md").read_text()
 
 
+HEADINGS = """
+from playwright.sync_api import expect
+
+def test_heading(page):
+    page.goto("/two")
+    expect(page.locator("h2")).to_have_text("Deals", timeout=1500)
+
+def test_buy(page):
+    page.goto("/two")
+    page.locator("#buy").click(timeout=1500)
+"""
+
+
+def test_a_browser_failure_s_reason_names_its_cause(
+        pytester: pytest.Pytester, browser_run, server: LoopbackServer) -> None:
+    """Issue 24.7: Playwright puts the cause below its first line ("Locator expected to have
+    text" / "Error: strict mode violation: ... resolved to 2 elements"); a time-out's call log
+    says what it waited for. The reason keeps both, and no module path of Playwright's."""
+    server.routes["/two"] = lambda req: html("<h2>Deals</h2><h2>News</h2>")
+    pytester.makepyfile(test_two=HEADINGS)
+    run = browser_run("-p", "no:xdist", url=server.url)
+    assert run.ret != 0
+    reasons = run.verdict["reasons"]
+    assert ("integration: test_two.py::test_heading[chromium] failed: AssertionError: Locator "
+            "expected to have text 'Deals': strict mode violation: locator(\"h2\") resolved "
+            "to 2 elements") in reasons, reasons
+    assert ("integration: test_two.py::test_buy[chromium] failed: TimeoutError: Locator.click: "
+            "Timeout 1500ms exceeded (waiting for locator(\"#buy\"))") in reasons, reasons
+    assert not any("_impl" in r for r in reasons)
+
+
 def test_headers_reach_the_staging_origin_only(pytester: pytest.Pytester, browser_run,
                                                server: LoopbackServer) -> None:
     other = LoopbackServer().start()  # another origin (port): a CDN, an analytics host

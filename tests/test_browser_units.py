@@ -76,6 +76,21 @@ def test_trace_is_redacted_in_every_text_member(tmp_path: Path) -> None:
         assert archive.read("resources/shot.png") == png  # pixels cannot be redacted
 
 
+def test_trace_masks_the_run_s_own_header_values_however_short(tmp_path: Path) -> None:
+    """A --staging-header value too short to mask in free text ("X-Debug: 1") is still masked
+    where the trace records it as that header's value (issue 20.4)."""
+    trace = tmp_path / "trace.zip"
+    network = ('{"headers":[{"name":"x-debug","value":"1"},{"name": "X-Tenant", "value": '
+               '"acme\\"x"},{"name":"accept","value":"1"}]}')
+    with zipfile.ZipFile(trace, "w") as archive:
+        archive.writestr("trace.network", network)
+    evidence.redact_trace(trace, Redactor(secret_headers=["X-Debug", "x-tenant"]))
+    with zipfile.ZipFile(trace) as archive:
+        assert archive.read("trace.network").decode() == (
+            '{"headers":[{"name":"x-debug","value":"***"},{"name": "X-Tenant", "value": '
+            '"***"},{"name":"accept","value":"1"}]}')
+
+
 def test_safe_name_is_a_unique_plain_folder_name() -> None:
     one = evidence.safe_name("tests/test_a.py::test_x[../../etc]")
     assert "/" not in one and ".." not in one

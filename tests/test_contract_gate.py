@@ -279,6 +279,183 @@ def test_schema_from_a_file_with_a_server_path(pytester, run_staging, api) -> No
         "/api", "/api/products"}
 
 
+PARSE_FAILED = ("contract: schema: contract gate cannot run: schema could "
+                "not be parsed as ")
+BROKEN_YAML = "openapi: 3.0.3\ninfo:\n  title: shop\n   version: '1'\npaths: {}\n"
+
+
+def test_a_schema_that_does_not_parse_says_so_with_line_and_column(
+        pytester, run_staging, api, tmp_path) -> None:
+    """Issue 20.5: the reason says the document could not be parsed, the parser's message and
+    where, never YAML's caret line cut to "^)". An absolute local path is read as a file,
+    not fetched from the target (which would answer 404)."""
+    target = api()
+    broken = tmp_path / "openapi.yaml"
+    broken.write_text(BROKEN_YAML)
+    run = run_staging(f"--staging-openapi={broken}", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+    # The cause first, the (long) path last: a reason cut to one line keeps the cause.
+    assert reason.startswith(PARSE_FAILED + "YAML: mapping values are not allowed here (line 4, "
+                             "column 11 of "), reason
+    assert "^" not in reason
+    assert f"(line 4, column 11 of {broken})" in run.output  # whole in the failure report
+    # A relative path with a space (it travels as a percent-encoded file:// URI).
+    (pytester.path / "api docs").mkdir()
+    (pytester.path / "api docs" / "openapi.yaml").write_text(BROKEN_YAML)
+    run = run_staging("--staging-openapi=api docs/openapi.yaml", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+    assert reason.startswith(PARSE_FAILED + "YAML: mapping values are not allowed here (line 4, "
+                             "column 11 of "), reason
+    assert "api docs/openapi.yaml)" in run.output
+    # Read here, not asked of the target.
+    assert not [r for r in target.requests if "openapi" in r.path]
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ('{"openapi": "3.0.3",\n "paths": {},\n}',
+     "could not be parsed as JSON: Expecting property name enclosed in double quotes "
+     "(line 3, column 1 of {url}spec)"),
+    ("openapi: 3.0.3\npaths:\n\t/a: {}\n",
+     "could not be parsed as YAML: found character '\\t' that cannot start any token "
+     "(line 3, column 1 of {url}spec; while scanning for the next token)"),
+    ("<html><body>Welcome to nginx</body></html>",
+     "{url}spec: not an OpenAPI document (plain text starting '<html><body>Welcome to "
+     "nginx</body></html>')"),
+])
+def test_a_served_schema_that_does_not_parse_names_the_cause(
+        pytester, run_staging, api, body, expected) -> None:
+    from servers import text_answer
+
+    target = api()
+    target.routes["/spec"] = lambda req: text_answer(body)
+    run = run_staging("--staging-openapi", "/spec", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    assert run.ret != 0
+    [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+    assert reason.endswith("contract gate cannot run: schema " + expected.replace(
+        "{url}", target.url)), reason
+
+
+def test_an_absolute_path_is_a_local_file_when_it_exists(pytester, run_staging, api,
+                                                         tmp_path) -> None:
+    from contract_api import DOCUMENT
+
+    target = api()
+    local = tmp_path / "openapi.json"
+    local.write_text(json.dumps(DOCUMENT))
+    args = _policy(pytester, f'[contract]\nschema = "{local}"\nmax_examples = 3\n'
+                             'rate = "200/s"\n')
+    run = run_staging(*args, "-p", "no:xdist", "--staging-gate", "contract", url=target.url)
+    assert run.verdict["verdict"] == "GO", run.verdict["reasons"]
+    assert not [r for r in target.requests if "openapi" in r.path]
+    # One that does not exist here is a path on the target: its 404 says how to name a file.
+    missing = tmp_path / "nowhere" / "openapi.json"
+    run = run_staging(f"--staging-openapi={missing}", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+    assert reason.startswith("contract: schema: contract gate cannot "
+                             "run: schema is no file here and the target answered 404 for it "
+                             "(check the path; file:///... names a local file): "), reason
+    assert f"names a local file): {missing}" in run.output
+
+
+def _ok(schema: dict) -> dict:
+    return {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}
+
+
+ITEMS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}}
+#: Operations whose reproductions used to lie: a cookie set by one answer and sent with the
+#: next operation's requests, a redirect whose curl showed the last hop, a generated cookie
+#: parameter shown as "Cookie: ***".
+STATEFUL = {
+    "openapi": "3.0.3", "info": {"title": "stateful", "version": "1"},
+    "paths": {
+        "/api/session": {"get": {"responses": _ok({"type": "object"})}},
+        "/api/cart": {"get": {"responses": _ok(ITEMS)}},
+        "/api/old": {"get": {"responses": _ok(ITEMS)}},
+        "/api/prefs": {"get": {"parameters": [
+            {"name": "pref", "in": "cookie", "required": True,
+             "schema": {"type": "string", "enum": ["dark-mode"]}}],
+            "responses": _ok({"type": "object"})}},
+    },
+}
+
+
+def _stateful_api() -> LoopbackServer:
+    from servers import json_answer
+
+    target = LoopbackServer()
+    target.routes["/openapi.json"] = lambda req: json_answer(STATEFUL)
+    target.routes["/api/session"] = lambda req: json_answer(
+        {}, 200, **{"Set-Cookie": "sid=s-0042; Path=/"})
+    # A cart that breaks when a session cookie of another operation arrives with it.
+    target.routes["/api/cart"] = lambda req: json_answer({"error": "stale session"}, 500) \
+        if "sid=" in req.headers.get("Cookie", "") else json_answer({"items": []})
+    target.routes["/api/old"] = lambda req: (302, {"Location": "/api/new"}, b"")
+    target.routes["/api/new"] = lambda req: json_answer({"moved": True})  # no "items"
+    target.routes["/api/prefs"] = lambda req: json_answer({"error": "teapot"}, 418)
+    return target.start()
+
+
+@pytest.mark.parametrize("mode_name", ["serial", "xdist"])
+def test_reproductions_are_the_requests_that_were_sent(pytester, run_staging,
+                                                       mode_name) -> None:
+    """Issue 24.6: every generated request starts with a clean cookie jar (no result depends
+    on the order operations run in), and a problem's curl is the first request of its call
+    (-L when the call followed redirects), with generated cookie parameters replayable."""
+    target = _stateful_api()
+    try:
+        args = _policy(pytester, '[contract]\nschema = "/openapi.json"\nmax_examples = 3\n'
+                                 'rate = "200/s"\n')
+        run = run_staging(*args, *MODES[mode_name], "--staging-gate", "contract",
+                          url=target.url)
+    finally:
+        target.stop()
+    verdict = run.verdict
+    outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in verdict["tests"]}
+    assert outcomes["GET /api/session"] == "passed"
+    assert outcomes["GET /api/cart"] == "passed", verdict["reasons"]
+    assert not [r for r in target.requests if r.path.startswith("/api/cart")
+                and "Cookie" in r.headers]
+    problems = {p["operation"]: p for p in verdict["gates"]["contract"]["problems"]}
+    old = problems["GET /api/old"]
+    assert old["check"] == "response_schema_conformance"
+    assert old["curl"].startswith("curl -X GET -L ") and old["curl"].endswith(
+        f"{target.url}api/old"), old["curl"]
+    assert "/api/new" not in old["curl"]
+    prefs = problems["GET /api/prefs"]
+    assert "'Cookie: pref=dark-mode'" in prefs["curl"] and "***" not in prefs["curl"]
+    assert "-L" not in prefs["curl"]
+
+
+def test_a_rejected_schema_names_operation_parameter_and_location(pytester, run_staging,
+                                                                  api) -> None:
+    """A schema Schemathesis rejects (RejectedSchemaDefinition: Invalid `type` definition)
+    names the operation, the parameter and the definition's JSON pointer."""
+    from contract_api import DOCUMENT
+    from servers import json_answer
+
+    document = json.loads(json.dumps(DOCUMENT))
+    document["paths"]["/api/products/{id}"]["get"]["parameters"][0]["schema"] = {
+        "type": "integr"}
+    document["paths"]["/api/products"]["get"]["parameters"][0]["schema"] = {
+        "$ref": "#/components/schemas/Limit"}
+    document["components"] = {"schemas": {"Limit": {"type": "integer", "minimum": "one"}}}
+    target = api()
+    target.routes["/spec.json"] = lambda req: json_answer(document)
+    run = run_staging("--staging-openapi", "/spec.json", "--staging-gate", "contract",
+                      "-p", "no:xdist", url=target.url)
+    reasons = [r for r in run.verdict["reasons"] if r.startswith("contract:")]
+    assert ("contract: GET /api/products/{id}: parameter 'id' (path): schema rejected: "
+            "Invalid `type` definition \"integr\" at "
+            "#/paths/~1api~1products~1{id}/get/parameters/0/schema/type") in reasons, reasons
+    assert ("contract: GET /api/products: parameter 'limit' (query): schema rejected: "
+            "Invalid `minimum` definition \"one\" at #/components/schemas/Limit/minimum "
+            "(\"one\" is not of type \"number\")") in reasons, reasons
+
+
 # -- plain functions ------------------------------------------------------------------------
 def test_api_base_url_keeps_requests_on_the_target() -> None:
     from pytest_staging.gates.contract.runner import api_base_url
@@ -352,6 +529,13 @@ def test_curl_reproduction_is_redacted() -> None:
     assert "s3cr3t-value" not in curl and "abcd1234" not in curl
     assert "'Authorization: ***'" in curl and "X-Trace: plain" in curl
     assert "--cacert /tmp/ca.pem" in curl and curl.startswith("curl -X POST")
+    # Generated cookie parameters are replayable; a known secret in them is still masked;
+    # the run's own Cookie header (a configured secret header) is masked whole.
+    request = requests.Request("GET", "http://127.0.0.1:1/api/p", headers={
+        "Cookie": "pref=dark; sid=s3cr3t-value"}).prepare()
+    assert "'Cookie: pref=dark; sid=***'" in curl_command(request, redactor, True)
+    assert "'Cookie: ***'" in curl_command(request, Redactor(secret_headers=["Cookie"]), True)
+    assert curl_command(request, redactor, True, follow=True).startswith("curl -X GET -L ")
 
 
 def test_inactive_run_has_no_contract_gate(pytester: pytest.Pytester) -> None:

@@ -192,3 +192,116 @@ def test_transport_handshake_drip_is_bounded() -> None:
     finally:
         server.stop()
     assert elapsed < 2 * 1.0 + SLACK, elapsed  # the strict and the loose handshake
+
+
+# -- every client that talks to a server: the same deadline (issue 20.3) ----------------------
+def _parity_fetch(url: str, timeout: float) -> None:
+    from pytest_staging.gates.parity.client import ReadOnlyClient
+    from pytest_staging.gates.parity.compare import fetch
+
+    with ReadOnlyClient(url, budget=5, name="production", timeout=timeout) as client:
+        fetch(client, "/version")
+
+
+def _parity_security(url: str, timeout: float) -> None:
+    from pytest_staging.gates.parity.client import ReadOnlyClient
+    from pytest_staging.gates.parity.compare import observe_security
+
+    with ReadOnlyClient(url, budget=5, name="production", timeout=timeout) as client:
+        observe_security(client)
+
+
+def _parity_transport_redirect(url: str, timeout: float) -> None:
+    # A GET sent the plain way (the body inside send()): the client's own deadline.
+    from pytest_staging.gates.parity.client import ReadOnlyClient
+
+    with ReadOnlyClient(url, budget=5, name="production", timeout=timeout) as client:
+        client.get(url, allow_redirects=False)
+
+
+def _contract_schema(url: str, timeout: float) -> None:
+    from pytest_staging.gates.contract.runner import load_document
+    from pytest_staging.redact import Redactor
+
+    load_document("/openapi.json", base_url=url, headers={}, params={}, verify=True,
+                  timeout=timeout, base_dir=Path("."), redactor=Redactor())
+
+
+def _security_headers(url: str, timeout: float) -> None:
+    from pytest_staging.deadline import DeadlineSession
+    from pytest_staging.gates.security.http_checks import check_headers
+
+    with DeadlineSession() as session:
+        check_headers(session, url, timeout=timeout)
+
+
+CLIENTS = {"parity fetch": _parity_fetch, "parity security (page, CORS)": _parity_security,
+           "parity plain GET": _parity_transport_redirect, "contract schema": _contract_schema,
+           "security probe": _security_headers}
+
+
+@pytest.mark.parametrize("mode", ["headers", "body"])
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_every_client_that_talks_to_a_server_is_bounded(client: str, mode: str) -> None:
+    """A server that drips its answer (~250 bytes at 2 per second: two minutes) holds no
+    client of the plugin past its timeout: each fails within it, with a reason that says so."""
+    server = DripServer(mode, pace=0.5)  # type: ignore[arg-type]
+    url = server.url
+    try:
+        started = time.monotonic()
+        with pytest.raises(Exception) as caught:
+            CLIENTS[client](url, 1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert elapsed < 1.0 + SLACK, elapsed
+    if isinstance(caught.value, TotalTimeout):  # the bare client: its callers word it
+        return
+    text = str(caught.value)
+    assert "timed out (no complete answer within 1s)" in text, text
+    assert url.rstrip("/") in text, text
+
+
+def test_the_reason_names_the_cause_first() -> None:
+    """One wording for a request that got no answer, whoever sent it (staging's readiness,
+    production's comparison, the schema fetch): the cause, never urllib3's text cut short."""
+    from servers import free_port
+
+    from pytest_staging.request_problems import describe, request_failed
+
+    url = f"http://127.0.0.1:{free_port()}/health"
+    with pytest.raises(requests.RequestException) as refused:
+        requests.get(url, timeout=2)
+    assert describe(refused.value) == "connection refused"
+    assert request_failed("get", url, refused.value) == f"cannot GET {url}: connection refused"
+    assert describe(TotalTimeout("x", total=2.5)) == "timed out (no complete answer within 2.5s)"
+    assert describe(requests.exceptions.ConnectTimeout("x")) == "no answer (timed out)"
+    assert describe(TimeoutError("_ssl.c:983: The handshake operation timed out")) == \
+        "no answer (timed out)"
+    assert describe(requests.exceptions.ConnectionError(
+        "HTTPConnectionPool(host='h', port=1): Max retries exceeded (Caused by "
+        "NewConnectionError('<conn>: Failed to establish a new connection: [Errno 113] No "
+        "route to host'))")) == "connection failed (no route to host)"
+    assert describe(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")) \
+        .startswith("TLS error: the server did not speak TLS")
+
+
+def test_parity_tls_handshake_drip_is_bounded() -> None:
+    """The parity transport comparison's handshakes share the security check's one bounded
+    handshake (deadline.tls_handshake): a production whose ServerHello drips is cut."""
+    from pytest_staging.gates.parity.client import ReadOnlyClient
+    from pytest_staging.gates.parity.compare import ParityCheckError, observe_transport
+
+    server = DripServer("handshake", pace=0.3)
+    url = server.url.replace("http://", "https://")
+    try:
+        started = time.monotonic()
+        with ReadOnlyClient(url, budget=5, name="production", timeout=1.0) as client, \
+                pytest.raises(ParityCheckError) as caught:
+            observe_transport(client)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert elapsed < 1.0 + SLACK, elapsed
+    assert str(caught.value) == (f"production: TLS handshake with {url} failed: "
+                                 "no answer (timed out)")

@@ -534,6 +534,43 @@ def test_pytest_html_report_shows_the_verdict(pytester: pytest.Pytester, run_sta
     assert shot.stat().st_size > 20_000
 
 
+def _environment(page: str) -> dict[str, object]:
+    """pytest-html 4's Environment table: the "environment" of the report's JSON blob."""
+    import html as html_lib
+    import re
+
+    blob = re.search(r'data-jsonblob="([^"]*)"', page)
+    assert blob, "no pytest-html data blob"
+    return json.loads(html_lib.unescape(blob.group(1)))["environment"]
+
+
+@pytest.mark.child_plugins("html")
+def test_pytest_html_environment_base_url_is_the_staging_url(
+        pytester: pytest.Pytester, run_staging, server: LoopbackServer, tmp_path: Path) -> None:
+    """Issue 24.9: pytest-base-url's "Base URL" row was empty (the URL came from
+    --staging-url), or the raw --base-url with its password: it is the run's staging URL,
+    credentials and secret query values redacted."""
+    pytest.importorskip("pytest_html")
+    pytester.makepyfile(test_one="def test_one(staging):\n    staging.get('/health')\n")
+    report = tmp_path / "report.html"
+    secret_url = server.url.replace("http://", "http://deploy:pa55w0rd-x@") + \
+        "?access_token=tok-4f4f4f&tenant=blue"
+    run = run_staging("--staging-gate=integration", f"--html={report}", "--self-contained-html",
+                      "-p", "no:xdist", url=secret_url)
+    assert run.ret == 0, run.output
+    page = report.read_text()
+    environment = _environment(page)
+    assert environment["Base URL"] == f"{server.url}?access_token=***&tenant=blue", environment
+    assert "pa55w0rd-x" not in page and "tok-4f4f4f" not in page
+    # The target named by pytest-base-url's own option: the same row, redacted the same way.
+    run = run_staging("--staging-gate=integration", f"--html={report}", "--self-contained-html",
+                      "-p", "no:xdist", f"--base-url={secret_url}")
+    assert run.ret == 0, run.output
+    page = report.read_text()
+    assert _environment(page)["Base URL"] == f"{server.url}?access_token=***&tenant=blue"
+    assert "pa55w0rd-x" not in page and "tok-4f4f4f" not in page
+
+
 # -- 1. a performance baseline that matches nothing -------------------------------------------
 @pytest.mark.parametrize("policy, go", [("", False), ('baseline_missing = "warn"\n', True)],
                          ids=["default-fail", "warn"])

@@ -47,6 +47,12 @@ def test_failed_request_report_shows_the_test_not_urllib3(
     for noise in ("urllib3/connectionpool.py", "requests/adapters.py", "_pytest/",
                   "pytest_staging/client.py", "pluggy/"):
         assert noise not in run.output
+    # The reason names the URL and the cause, not urllib3's text cut before it (issue 24.7).
+    [reason] = [r for r in run.verdict["reasons"] if r.startswith("integration: test_down")]
+    assert reason == (f"integration: test_down.py::test_down failed: ConnectionError: cannot "
+                      f"GET {server.url}down: the server closed the connection without an "
+                      "answer"), reason
+    assert "Max retries" not in reason and "ConnectionPool" not in reason
 
 
 def test_one_line_is_one_printable_line() -> None:
@@ -158,6 +164,11 @@ ONE_HOME = {
     "ItemHooks": "items.py",
     "ReportHooks": "report_hooks.py",
     "CLIENT_KEY": "report_hooks.py",
+    # one wording of a request that got no answer (target.py had its own, parity raw urllib3)
+    "request_failed": "request_problems.py",
+    "chain_text": "tls_problems.py",
+    # one bounded TLS handshake (transport.py and parity's compare.py each had one)
+    "tls_handshake": "deadline.py",
 }
 #: Names that misled (two functions of one name doing different jobs): gone.
 GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_first_line", "_TIMESPAN",
@@ -168,7 +179,9 @@ GONE = ("format_value", "_cell", "_md", "scrub", "_duration", "_first_line", "_T
         "phase_report", "write_sarif", "schemathesis_version", "SEVERITIES", "RUN_KEY",
         "DESCRIPTION",
         # the flaky property is set in ReportHooks' one report wrapper (no hook object of its own)
-        "FlakyProperty")
+        "FlakyProperty",
+        # target.py's wording of a failed request: request_problems.describe now
+        "_texts")
 
 
 def test_each_rule_has_one_home() -> None:
@@ -415,3 +428,79 @@ def test_init_counts_tests_by_the_run_s_gate_rule(tmp_path: Path) -> None:
     (tmp_path / "test_load.py").write_text(
         "def test_load(staging_load):\n    pass\n\ndef test_plain(staging):\n    pass\n")
     assert scan_suite(tmp_path).tests == {"integration": 2, "security": 1, "performance": 1}
+
+
+def test_every_client_that_talks_to_a_server_has_the_one_deadline() -> None:
+    """One hardening, every client (issue 20.3): no module sends a request through requests'
+    module functions or a bare ``requests.Session`` (no total deadline: a drip holds them for
+    minutes), and every Session class of the package is a ``deadline.DeadlineSession``."""
+    import ast
+
+    root = Path(pytest_staging.__file__).parent
+    bare: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        where = str(path.relative_to(root))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    isinstance(node.func.value, ast.Name) and node.func.value.id == "requests" \
+                    and node.func.attr in {"get", "post", "put", "patch", "delete", "head",
+                                           "options", "request", "Session", "session"}:
+                bare.append(f"{where}:{node.lineno}: requests.{node.func.attr}(...)")
+            if isinstance(node, ast.ClassDef) and where != "deadline.py":
+                bases = {ast.unparse(b) for b in node.bases}
+                if bases & {"requests.Session", "Session"}:
+                    bare.append(f"{where}:{node.lineno}: class {node.name}({', '.join(bases)})")
+    assert bare == []
+    from pytest_staging.client import StagingSession
+    from pytest_staging.deadline import DeadlineSession
+    from pytest_staging.gates.contract.session import ContractSession
+    from pytest_staging.gates.parity.client import ReadOnlyClient
+
+    for cls in (StagingSession, ContractSession, ReadOnlyClient):
+        assert issubclass(cls, DeadlineSession), cls
+
+
+@pytest.mark.parametrize(("message", "line"), [
+    # Playwright: the cause on a later line, after the assertion's first line.
+    ("AssertionError: Locator expected to have text 'One'\nActual value: None\nError: strict "
+     "mode violation: locator(\"h2\") resolved to 2 elements:\n    1) <h2>One</h2>\n\nCall "
+     "log:\n  - waiting for locator(\"h2\")",
+     "AssertionError: Locator expected to have text 'One': strict mode violation: "
+     "locator(\"h2\") resolved to 2 elements"),
+    ("AssertionError: Locator expected to be visible\nActual value: None\nError: element(s) "
+     "not found \nCall log:\n  - waiting for locator(\"#nope\")\n\nAria snapshot:\n- button",
+     "AssertionError: Locator expected to be visible: element(s) not found"),
+    ("playwright._impl._errors.TimeoutError: Page.wait_for_selector: Timeout 500ms exceeded."
+     "\nCall log:\n  - waiting for locator(\".cart\") to be visible",
+     "TimeoutError: Page.wait_for_selector: Timeout 500ms exceeded (waiting for "
+     "locator(\".cart\") to be visible)"),
+    ("AssertionError: Page title expected to be 'Shop'\nActual value: Shop - 500",
+     "AssertionError: Page title expected to be 'Shop' (actual value: Shop - 500)"),
+    ("playwright._impl._errors.Error: Page.goto: net::ERR_CONNECTION_REFUSED at "
+     "http://127.0.0.1:1/\nCall log:\n  - navigating to \"http://127.0.0.1:1/\"",
+     "Error: Page.goto: net::ERR_CONNECTION_REFUSED at http://127.0.0.1:1/"),
+    # Generally: a later "Caused by:" line; a first line that already names it stays alone.
+    ("RuntimeError: checkout failed\ntraceback of the worker\nCaused by: stock service 503",
+     "RuntimeError: checkout failed: stock service 503"),
+    ("ValueError: Error: bad input\nError: bad input", "ValueError: Error: bad input"),
+    ("AssertionError: orders are down\nassert 500 == 200", "AssertionError: orders are down"),
+    # urllib3's "Max retries exceeded" text: the URL and the cause, in staging-down words.
+    ("requests.exceptions.ConnectionError: DeadlineHTTPConnectionPool(host='127.0.0.1', "
+     "port=9): Max retries exceeded with url: /api/orders?page=2 (Caused by NewConnectionError("
+     "\"DeadlineHTTPConnection(host='127.0.0.1', port=9): Failed to establish a new connection: "
+     "[Errno 111] Connection refused\"))",
+     "ConnectionError: no answer from http://127.0.0.1:9/api/orders?page=2: connection refused"),
+    ("requests.exceptions.SSLError: HTTPSConnectionPool(host='shop.test', port=8443): Max "
+     "retries exceeded with url: / (Caused by SSLError(SSLError(1, '[SSL: WRONG_VERSION_NUMBER] "
+     "wrong version number (_ssl.c:1006)')))",
+     "SSLError: no answer from https://shop.test:8443/: TLS error: the server did not speak TLS "
+     "(an https:// URL aimed at a plain-HTTP port? use http:// or the TLS port)"),
+    ("requests.exceptions.ConnectTimeout: HTTPConnectionPool(host='10.0.0.1', port=80): Max "
+     "retries exceeded with url: /health (Caused by ConnectTimeoutError(<conn>, 'Connection to "
+     "10.0.0.1 timed out. (connect timeout=2)'))",
+     "ConnectTimeout: no answer from http://10.0.0.1:80/health: no answer (timed out)"),
+])
+def test_the_reason_line_names_the_cause(message: str, line: str) -> None:
+    from pytest_staging.failure_text import cause_line
+
+    assert cause_line(message) == line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -365,12 +366,66 @@ def test_plain_http_staging_of_an_https_production_is_no_go(
 def test_an_unreachable_production_is_no_go_not_a_clean_comparison(compare: Any) -> None:
     from servers import free_port
 
-    run = compare("-p", "no:xdist", compare_url=f"http://127.0.0.1:{free_port()}/")
-    verdict = run.verdict
+    down = f"http://127.0.0.1:{free_port()}/"
+    result = compare("-p", "no:xdist", compare_url=down)
+    verdict = result.verdict
     assert verdict["verdict"] == "NO-GO"
     # Production could not be observed: the comparison could not judge (exit 3), and each
     # item's reason is its "could not compare" check, not a parity failure.
-    assert verdict["judgement"] == "inconclusive" and run.ret == 3
+    assert verdict["judgement"] == "inconclusive" and result.ret == 3
     failed = [r for r in verdict["reasons"] if r.startswith("parity: ")]
+    # The wording of staging being down (request_problems.describe): the URL, then the cause,
+    # never urllib3's "HTTPConnectionPool(...): Max retries exceeded ... Failed to es...".
     assert failed and all(": could not compare: production: cannot GET" in r
+                          and r.endswith(": connection refused") and f"cannot GET {down}" in r
                           for r in failed), verdict["reasons"]
+    assert not any("HTTPConnectionPool" in r or "Max retries" in r for r in verdict["reasons"])
+    # The summary names the compare URL, and says what could not be compared.
+    assert f"parity vs {down}: 0 fail, 0 warn, 0 info; could not compare security, api, " \
+           "version" in result.output
+    assert "(compare target)" not in result.output
+
+
+def test_with_staging_down_the_summary_still_names_the_compare_url(
+        pytester: pytest.Pytester, run_staging: Any, production: Environment) -> None:
+    from servers import free_port
+
+    pytester.makepyfile(test_up=TEST)
+    pytester.makefile(".toml", policy=POLICY.replace('health = "/health"',
+                                                     'health = "/health"\nwait = 0.5'))
+    result = run_staging("--staging-policy=policy.toml", "-p", "no:xdist",
+                         f"--staging-compare-url={production.url}",
+                         url=f"http://127.0.0.1:{free_port()}/")
+    assert result.verdict["verdict"] == "NO-GO"
+    assert f"parity vs {production.url}: 0 fail, 0 warn, 0 info; no comparison ran" in \
+        result.output
+    assert not production.seen  # nothing compared with a staging that is not there
+
+
+@pytest.mark.parametrize("drip_mode", ["headers", "body"])
+def test_a_slow_production_ends_the_run_within_the_parity_timeout(
+        compare: Any, mode: list[str], drip_mode: str) -> None:
+    """A production that drips its answer (~250 bytes at one a second: minutes per request)
+    holds the comparison no longer than [parity] timeout per item: each item stops at its
+    first unanswered request (issue 20.3)."""
+    from drip_servers import DripServer
+
+    slow = DripServer(drip_mode, pace=1.0)  # type: ignore[arg-type]
+    url = slow.url
+    try:
+        started = time.monotonic()
+        result = compare(*mode, policy=POLICY + "timeout = 1\n", compare_url=url)
+        elapsed = time.monotonic() - started
+    finally:
+        slow.stop()
+    verdict = result.verdict
+    assert verdict["verdict"] == "NO-GO"
+    assert verdict["judgement"] == "inconclusive"
+    failed = [r for r in verdict["reasons"] if r.startswith("parity: ")]
+    assert {r.split(": could not compare:")[0] for r in failed} == {
+        "parity: security", "parity: api", "parity: version"}, verdict["reasons"]
+    assert all(f"production: cannot GET {url}" in r and
+               r.endswith("timed out (no complete answer within 1s)") for r in failed), failed
+    # Three items, one second each (in parallel under -n 2), plus the run itself; one request
+    # answered in full would take over four minutes.
+    assert elapsed < 3 * 1 + 25, elapsed

@@ -369,6 +369,48 @@ def test_secrets_never_printed_or_written(pytester: pytest.Pytester, run_staging
     assert "FAILED test_three.py::test_whoami - AssertionError:" in run.stdout
 
 
+INTERRUPTED = """
+import os
+import signal
+
+import pytest
+
+
+def test_first(staging):
+    pass
+
+
+def test_slow(staging):
+    {stop}
+
+
+def test_never(staging):
+    pass
+"""
+
+
+@pytest.mark.parametrize("stop", [
+    "os.kill(os.getpid(), signal.SIGTERM)", "raise KeyboardInterrupt",
+    "pytest.exit('maintenance window')"], ids=["sigterm", "ctrl-c", "pytest-exit"])
+def test_a_test_interrupted_mid_call_says_so(pytester: pytest.Pytester, run_staging,
+                                             server: LoopbackServer, stop: str) -> None:
+    """Issue 24.7: a test stopped inside its call was interrupted during its call, not "set
+    up, never called" (which --setup-only still says)."""
+    pytester.makepyfile(test_int=INTERRUPTED.replace("{stop}", stop))
+    run = run_staging("-p", "no:xdist", url=server.url, subprocess=True)
+    assert run.ret != 0
+    verdict = run.verdict
+    [reason] = [r for r in verdict["reasons"] if "never reached a final outcome" in r]
+    assert "test_int.py::test_slow (interrupted during its call)" in reason, reason
+    assert "never called" not in reason
+    records = {t["nodeid"]: t for t in verdict["tests"]}
+    assert records["test_int.py::test_first"]["outcome"] == "passed"
+    assert records["test_int.py::test_slow"]["outcome"] == "incomplete"
+    run = run_staging("-p", "no:xdist", "--setup-only", url=server.url)
+    assert any("test_int.py::test_first (set up, never called)" in r
+               for r in run.verdict["reasons"]), run.verdict["reasons"]
+
+
 def test_url_from_env_and_ini(pytester: pytest.Pytester, run_staging, server: LoopbackServer,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_url="""

@@ -101,8 +101,11 @@ def test_third_party_app_fails_with_expected_rules_and_low_grade(
     assert gate["status"] == "failed"
     assert gate["grade"]["grade"] == "F" and gate["grade"]["score"] == 0
     assert gate["grade"]["counts"] == {"fail": 4, "warn": 5, "info": 0, "ignore": 0}
-    assert any(r.startswith("security: headers: csp-missing: [fail] csp-missing")
-               for r in verdict["reasons"])
+    # The rule id once (it said "csp-missing: [fail] csp-missing: ..."), then what is wrong.
+    [csp] = [r for r in verdict["reasons"] if r.startswith("security: headers: csp-missing: ")]
+    assert csp.count("csp-missing") == 1 and "[fail]" not in csp, csp
+    assert csp.startswith("security: headers: csp-missing: Content-Security-Policy header "
+                          "missing ("), csp
     assert any("xcto-missing" in w for w in verdict["warnings"])
     sarif = json.loads((pytester.path / "report" / "findings.sarif").read_text())
     jsonschema.Draft4Validator(SARIF_SCHEMA).validate(sarif)
@@ -155,6 +158,39 @@ def test_expired_accepted_risk_fails_the_gate_again(pytester: pytest.Pytester,
         yesterday.isoformat(), tomorrow.isoformat()))
     result, verdict = run(pytester, third_party, "--staging-policy", path, "-p", "no:xdist")
     assert verdict["verdict"] == "GO", verdict["reasons"]
+
+
+def test_accepted_risks_in_the_terminal_show_owner_and_expiry(pytester: pytest.Pytester,
+                                                              third_party: str) -> None:
+    """Issue 24.8: an accepted risk is a decision with an owner and an expiry, shown as one in
+    the terminal (as verdict.md and verdict.html show it), not as an ordinary warning."""
+    rules = "\n".join(f'{rule} = "warn"' for rule in sorted(
+        THIRD_PARTY_FAILS - {"csp-missing", "directory-listing"}))
+    soon = dt.date.today() + dt.timedelta(days=30)
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    path = policy(pytester, f"[security.rules]\n{rules}\n"
+                            f"csp-missing = {{ level = \"warn\", owner = \"alice\", expires = "
+                            f"{soon.isoformat()}, reason = \"SEC-214: CSP moves to the CDN\" }}\n"
+                            f"directory-listing = {{ level = \"info\", owner = \"bob\" }}\n"
+                            f"version-banner = {{ level = \"warn\", owner = \"carol\", "
+                            f"expires = {yesterday.isoformat()} }}\n")
+    result, verdict = run(pytester, third_party, "--staging-policy", path, "-p", "no:xdist")
+    lines = result.stdout.lines
+    [csp] = [ln for ln in lines if "csp-missing" in ln]
+    assert csp.startswith(f"  ~ accepted risk (owner alice, expires {soon.isoformat()} (in 30 "
+                          "days), SEC-214: CSP moves to the CDN): security: [warn] csp-missing: "
+                          ), csp
+    [listing] = [ln for ln in lines if "directory-listing" in ln]
+    assert listing.startswith("  ~ accepted risk (owner bob, expires never): directory-listing "
+                              "at http://127.0.0.1:"), listing
+    assert listing.endswith(": accepted at level info"), listing
+    # Expired: the finding blocks again, and the terminal says whose acceptance ran out.
+    assert verdict["verdict"] == "NO-GO"
+    assert f"  ~ accepted risk EXPIRED on {yesterday.isoformat()}: version-banner at " \
+           f"http://127.0.0.1:" in result.stdout.str()
+    # An ordinary warning stays one.
+    assert any(ln.startswith("  ! security: [warn] xcto-missing: ") for ln in lines)
+    assert not any(ln.startswith("  ! ") and "csp-missing" in ln for ln in lines)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -184,3 +184,29 @@ def test_policy_loader_rejects_bad_security_keys(tmp_path: Path) -> None:
         with pytest.raises(PolicyError) as info:
             load_policy(bad)
         assert str(info.value).startswith(f"{bad}: ") and message in str(info.value)
+
+
+def test_accepted_risk_terminal_lines_over_every_gate() -> None:
+    """Accepted risks of the parity and contract gates (the same rule_levels) are shown the
+    same way; a rule id is matched whole (security-csp-missing is not csp-missing)."""
+    import datetime as dt
+
+    from pytest_staging.gates.security.accepted import terminal_lines
+
+    risk = {"owner": "dana", "expires": "2030-01-31", "reason": "", "expired": False}
+    verdict = {"gates": {
+        "parity": {"findings": [{"rule": "security-header-removed", "level": "warn",
+                                 "url": "/", "accepted_risk": risk}]},
+        "contract": {"findings": [{"rule": "content_type_conformance", "level": "warn",
+                                   "accepted_risk": {**risk, "owner": "eve"}}]},
+    }}
+    warnings = ["parity: security: security-header-removed: the promotion would remove HSTS",
+                "parity: security: security-security-header-removed-x: not this one",
+                "contract: GET /a: content_type_conformance: Undocumented Content-Type",
+                "contract: GET /b: status_code_conformance: Undocumented status"]
+    ordinary, lines = terminal_lines(verdict, warnings, today=dt.date(2030, 1, 30))
+    assert ordinary == [warnings[1], warnings[3]]
+    assert lines == [
+        (f"accepted risk (owner dana, expires 2030-01-31 (in 1 day)): {warnings[0]}", False),
+        (f"accepted risk (owner eve, expires 2030-01-31 (in 1 day)): {warnings[2]}", False)]
+    assert terminal_lines({"gates": {}}, warnings) == (warnings, [])

@@ -194,7 +194,7 @@ def redact_trace(path: Path, redactor: Redactor) -> None:
     bodies and DOM snapshots, and screenshots. Text members are redacted like all evidence;
     images cannot be, so a secret shown on screen stays visible in them.
     """
-    if not redactor.secrets:
+    if not redactor.secrets and not redactor.secret_headers:
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -208,7 +208,8 @@ def redact_trace(path: Path, redactor: Redactor) -> None:
                 except UnicodeDecodeError:
                     target.writestr(info, data)
                     continue
-                target.writestr(info, redactor.text(text).encode("utf-8"))
+                text = redactor.har_headers(redactor.text(text))
+                target.writestr(info, text.encode("utf-8"))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

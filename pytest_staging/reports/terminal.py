@@ -7,6 +7,7 @@ from typing import Any
 from pytest_staging.gates.contract.report import terminal_lines as contract_lines
 from pytest_staging.gates.parity.report import terminal_lines as parity_lines
 from pytest_staging.gates.performance.report import terminal_lines as performance_lines
+from pytest_staging.gates.security.accepted import terminal_lines as accepted_lines
 from pytest_staging.printable import printable, printable_data
 from pytest_staging.reports.summary import (
     gate_rows,
@@ -56,13 +57,20 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
         lines.append((f"  - {printable(reason, one_line=True)}", {"red": True}))
     if len(verdict["reasons"]) > MAX_LINES:
         lines.append((f"  - ... {len(verdict['reasons']) - MAX_LINES} more in the report", {}))
-    for warning in verdict["warnings"][:MAX_LINES]:
+    warnings, accepted = accepted_lines(verdict, verdict["warnings"])
+    for warning in warnings[:MAX_LINES]:
         lines.append((f"  ! {printable(warning, one_line=True)}", {"yellow": True}))
-    if len(verdict["warnings"]) > MAX_LINES:
-        lines.append((f"  ! ... {len(verdict['warnings']) - MAX_LINES} more in the report", {}))
+    if len(warnings) > MAX_LINES:
+        lines.append((f"  ! ... {len(warnings) - MAX_LINES} more in the report", {}))
     extra = quarantine_lines(verdict) + history_lines(verdict)
     for line in extra[:MAX_LINES]:
         lines.append((f"  ~ {printable(line, one_line=True)}", {"yellow": True}))
+    # Accepted risks: a decision with an owner and an expiry, not an ordinary warning.
+    for text, expired in accepted[:MAX_LINES]:
+        lines.append((f"  ~ {printable(text, one_line=True)}",
+                      {"red": True} if expired else {"cyan": True}))
+    if len(accepted) > MAX_LINES:
+        lines.append((f"  ~ ... {len(accepted) - MAX_LINES} more in the report", {}))
     if report_path:
         lines.append((f"verdict: {report_path}", {}))
     return lines

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
 from pytest_staging.client import join_url
+from pytest_staging.deadline import DeadlineSession, read_capped, response_text
+from pytest_staging.gates.contract.schema_errors import describe_rejection
 from pytest_staging.gates.contract.session import (
     BudgetExhausted,
     ContractSession,
@@ -27,6 +30,7 @@ from pytest_staging.gates.contract.session import (
 from pytest_staging.gates.contract.settings import CHECKS, ContractSettings
 from pytest_staging.printable import error_line, first_line
 from pytest_staging.redact import Redactor
+from pytest_staging.request_problems import request_failed
 from pytest_staging.rule_levels import apply_levels
 
 INSTALL_HINT = 'pip install "pytest-staging[contract]"'
@@ -54,49 +58,117 @@ def import_problem() -> str:
 
 
 # -- the document -------------------------------------------------------------------------
-def _parse_document(text: str, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        try:
-            import yaml
+#: Bytes of an OpenAPI document read at most (a larger one is refused, never read whole).
+SCHEMA_LIMIT = 16 * 1024 * 1024
 
-            data = yaml.safe_load(text)
-        except Exception as exc:
-            raise ContractSetupError(f"schema {where}: neither JSON nor YAML ({exc})") from None
+
+def _parse_document(text: str, where: str) -> dict[str, Any]:
+    """The document as data; a document that does not parse says so, with the parser's
+    message and the line and column (JSON when it looks like JSON, else YAML)."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if not stripped:
+        raise ContractSetupError(f"schema {where}: the document is empty")
+    if stripped[0] in "{[":
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            # The cause first, where last: a long path must not push the cause past a cut.
+            raise ContractSetupError(
+                f"schema could not be parsed as JSON: {exc.msg} (line {exc.lineno}, column "
+                f"{exc.colno} of {where})") from None
+    else:
+        data = _parse_yaml(stripped, where)
     if not isinstance(data, dict) or not ("openapi" in data or "swagger" in data):
-        raise ContractSetupError(f"schema {where}: not an OpenAPI document (no 'openapi' key)")
+        if isinstance(data, dict):
+            got = "no 'openapi' or 'swagger' key"
+        elif isinstance(data, str):
+            got = f"plain text starting {first_line(data, 60)!r}"
+        else:
+            got = f"a {type(data).__name__}, not a mapping"
+        raise ContractSetupError(f"schema {where}: not an OpenAPI document ({got})")
     return data
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    import yaml  # PyYAML, a dependency of Schemathesis
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        # PyYAML's str() ends with the offending line and a caret under it ("^)" once cut to
+        # one line): the problem, where, and what the parser was doing say it in words.
+        mark = exc.problem_mark or exc.context_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1} of {where}" if mark is not None \
+            else where
+        context = f"; {exc.context}" if exc.context else ""
+        raise ContractSetupError(
+            f"schema could not be parsed as YAML: {first_line(exc.problem or exc)} "
+            f"({at}{context})") from None
+    except yaml.YAMLError as exc:
+        raise ContractSetupError(
+            f"schema could not be parsed as YAML: {first_line(exc)} ({where})") from None
+
+
+def is_remote(source: str) -> bool:
+    """Whether a schema source is fetched from the network: a URL, or a path on the target
+    (``/openapi.json``), unless that absolute path is a file on this machine."""
+    if source.startswith("file://"):
+        return False
+    if "://" in source:
+        return True
+    return source.startswith("/") and not Path(source).is_file()
 
 
 def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
                   params: Mapping[str, str], verify: bool | str, timeout: float,
                   base_dir: Path, redactor: Redactor) -> dict[str, Any]:
-    """The OpenAPI document from a path on the target (``/openapi.json``), a URL or a file.
+    """The OpenAPI document from a path on the target (``/openapi.json``), a URL or a file
+    (an absolute path that exists here is a file; ``file://`` says so explicitly).
 
     The staging headers and query parameters go only to the target's own host: a schema URL
-    elsewhere gets a plain request, so a token never leaves for another host.
+    elsewhere gets a plain request, so a token never leaves for another host. The request has
+    ``timeout`` seconds in total and its body is read up to :data:`SCHEMA_LIMIT`, like every
+    request of the plugin (``deadline.py``).
     """
-    if source.startswith("/") or ("://" in source and not source.startswith("file://")):
+    if is_remote(source):
         url = join_url(base_url, source) if source.startswith("/") else source
         shown = redactor.url(url)
         same_host = urlsplit(url)[:2] == urlsplit(base_url)[:2]
         try:
-            response = requests.get(url, headers=dict(headers) if same_host else {},
-                                    params=dict(params) if same_host else {}, verify=verify,
-                                    timeout=timeout, allow_redirects=False)
+            with DeadlineSession() as session, warnings.catch_warnings():
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+                response = session.get(url, headers=dict(headers) if same_host else {},
+                                       params=dict(params) if same_host else {},
+                                       verify=verify, timeout=timeout, allow_redirects=False,
+                                       stream=True)
+                body = read_capped(response, SCHEMA_LIMIT + 1)
         except requests.RequestException as exc:
-            raise ContractSetupError(f"schema {shown}: {type(exc).__name__}") from None
+            raise ContractSetupError(
+                f"schema {request_failed('GET', shown, exc)}") from None
         if response.status_code != 200:
+            if source.startswith("/"):
+                # The cause first: a long URL must not push the hint past a cut reason.
+                raise ContractSetupError(
+                    f"schema is no file here and the target answered {response.status_code} "
+                    f"for it (check the path; file:///... names a local file): {source}")
             raise ContractSetupError(f"schema {shown} answered {response.status_code}")
-        return _parse_document(response.text, shown)
-    path = Path(source.removeprefix("file://"))
+        if len(body) > SCHEMA_LIMIT:
+            raise ContractSetupError(f"schema {shown}: larger than "
+                                     f"{SCHEMA_LIMIT // (1024 * 1024)} MiB, not read")
+        return _parse_document(response_text(response, body), shown)
+    # A file:// URI is percent-encoded (a relative --staging-openapi becomes one).
+    path = Path(url2pathname(urlsplit(source).path)) if source.startswith("file://") \
+        else Path(source)
     path = path if path.is_absolute() else base_dir / path
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(SCHEMA_LIMIT + 1)
     except OSError as exc:
         raise ContractSetupError(f"schema file {path}: {exc.strerror or exc}") from None
-    return _parse_document(text, str(path))
+    if len(raw) > SCHEMA_LIMIT:
+        raise ContractSetupError(f"schema file {path}: larger than "
+                                 f"{SCHEMA_LIMIT // (1024 * 1024)} MiB, not read")
+    return _parse_document(raw.decode("utf-8", "replace"), str(path))
 
 
 def api_base_url(document: Mapping[str, Any], target_url: str) -> str:
@@ -156,7 +228,11 @@ def load_operations(document: dict[str, Any]) -> Operations:
             where = getattr(error, "path", None) or getattr(error, "full_path", None) or "schema"
             method = getattr(error, "method", None)
             label = f"{str(method).upper()} {where}" if method else str(where)
-            errors[label] = first_line(error) or type(error).__name__
+            if method and "Location:" in str(error):
+                errors[label] = describe_rejection(str(error), document, str(where),
+                                                   str(method))
+            else:
+                errors[label] = first_line(error) or type(error).__name__
     return Operations(schema=schema, by_label=by_label, errors=errors)
 
 
@@ -180,12 +256,19 @@ class OperationResult:
 
 
 def curl_command(request: requests.PreparedRequest, redactor: Redactor,
-                 verify: bool | str) -> str:
-    """A ready-to-run ``curl`` for the request that was sent, secrets masked."""
+                 verify: bool | str, *, follow: bool = False) -> str:
+    """A ready-to-run ``curl`` for the request that was sent (the first of a redirect chain;
+    ``follow``: the call followed redirects, so curl does too), secrets masked."""
     parts = ["curl", "-X", str(request.method)]
-    headers = redactor.headers({k: str(v) for k, v in request.headers.items()
-                                if k.lower() not in _CURL_SKIP})
+    if follow:
+        parts.append("-L")
+    sent = {k: str(v) for k, v in request.headers.items() if k.lower() not in _CURL_SKIP}
+    headers = redactor.headers(sent)
     for name, value in headers.items():
+        if name.lower() == "cookie" and name.lower() not in redactor.secret_headers:
+            # Each call starts with a clean jar: these are the operation's generated cookie
+            # parameters, shown so the reproduction replays them (known secrets still masked).
+            value = redactor.text(sent[name])
         parts += ["-H", f"{name}: {value}"]
     body = request.body
     if body:
@@ -251,6 +334,11 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             kept[key] = _problem(label, check, title, message, settings.level_of(check),
                                  response, curl, redactor)
 
+    def reproduction(response: Any) -> str:
+        sent = session.first_request or getattr(response, "request", None)
+        return curl_command(sent, redactor, verify, follow=session.redirects > 0) \
+            if sent is not None else ""
+
     def one(case: Any) -> None:
         if result.stopped or refused:
             return
@@ -259,6 +347,7 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             result.stopped = why
             return
         before = session.budget.sent
+        session.start_call()
         try:
             response = case.call(base_url=base_url, session=session, headers=dict(headers),
                                  timeout=timeout, verify=verify)
@@ -270,7 +359,8 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             return
         except requests.RequestException as exc:
             result.requests += session.budget.sent - before
-            note("request_error", type(exc).__name__, redactor.text(str(exc)), None, "")
+            curl = reproduction(None)
+            note("request_error", type(exc).__name__, redactor.text(str(exc)), None, curl)
             return
         result.requests += session.budget.sent - before
         result.responses += 1
@@ -282,11 +372,11 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
                 case.validate_response(response, checks=[check], headers=dict(headers))
             except FailureGroup as group:
                 for failure in group.exceptions:
-                    curl = curl or curl_command(_first_request(response), redactor, verify)
+                    curl = curl or reproduction(response)
                     note(name, str(getattr(failure, "title", "") or type(failure).__name__),
                          str(getattr(failure, "message", "") or failure), response, curl)
             except AssertionError as failure:
-                curl = curl or curl_command(_first_request(response), redactor, verify)
+                curl = curl or reproduction(response)
                 note(name, str(getattr(failure, "title", "") or type(failure).__name__),
                      str(getattr(failure, "message", "") or failure), response, curl)
 
@@ -302,15 +392,18 @@ def run_operation(operation: Any, *, session: ContractSession, base_url: str,
             warnings.simplefilter("ignore", InsecureRequestWarning)
             run()
     except Exception as exc:
-        result.error = first_line(redactor.text(f"{type(exc).__name__}: {exc}"))
+        from schemathesis.core.errors import InvalidSchema
+
+        if isinstance(exc, InvalidSchema):
+            # Which parameter, which definition, where in the document (not "Invalid `type`
+            # definition" alone).
+            text = describe_rejection(str(exc), operation.schema.raw_schema, operation.path,
+                                      str(operation.method))
+        else:
+            text = first_line(f"{type(exc).__name__}: {exc}")
+        result.error = redactor.text(text)
     # Levels and accepted risks (owner, expiry) exactly as the security gate applies them.
     result.problems = apply_levels(kept.values(), settings.rules)
     if refused:
         result.error = redactor.text(str(refused[0]))
     return result
-
-
-def _first_request(response: Any) -> requests.PreparedRequest:
-    """The request as generated (before any redirect), for the reproduction."""
-    request: requests.PreparedRequest = response.request
-    return request

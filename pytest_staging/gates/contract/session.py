@@ -91,6 +91,18 @@ class ContractSession(StagingSession):
         self.budget = budget
         self.sensitive = re.compile(sensitive_url) if sensitive_url else None
         self._depth = 0
+        #: The request of the last call as it was sent (before any redirect) and the redirect
+        #: hops the call followed: what a reproduction replays.
+        self.first_request: requests.PreparedRequest | None = None
+        self.redirects = 0
+
+    def start_call(self) -> None:
+        """Before each generated request: a clean cookie jar (a cookie one operation's answer
+        set is never sent with another's, so no result depends on the order operations run
+        in) and no record of an earlier request."""
+        self.cookies.clear()
+        self.first_request = None
+        self.redirects = 0
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         # requests sends each redirect hop through send() from inside the first call.
@@ -108,6 +120,10 @@ class ContractSession(StagingSession):
             for name in self.own_headers:
                 request.headers.pop(name, None)
         self.budget.take()
+        if hop:
+            self.redirects += 1
+        else:
+            self.first_request = request.copy()
         self._depth += 1
         try:
             return super().send(request, **kwargs)

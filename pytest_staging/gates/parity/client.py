@@ -5,6 +5,11 @@ refuses any method but GET, HEAD and OPTIONS and any request beyond the budget. 
 credentials are added there, only for the compare target's own origin (never to a host it
 redirects to, never over plain HTTP to the same host). Nothing else in the plugin gets the
 compare URL: no fixture, no load test, no contract request can reach production.
+
+It is a :class:`~pytest_staging.deadline.DeadlineSession`, like the ``staging`` client: its
+``timeout`` is a total deadline per request (redirect hops and a non-streamed body included),
+and a streamed body read with :func:`~pytest_staging.deadline.read_capped` stays within it, so a
+production that drips its answer cannot hold the run past ``[parity] timeout``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+from pytest_staging.deadline import DeadlineSession
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -28,8 +35,9 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
-class ReadOnlyClient(requests.Session):
-    """A ``requests.Session`` that only reads, and at most ``budget`` times."""
+class ReadOnlyClient(DeadlineSession):
+    """A ``requests.Session`` that only reads, at most ``budget`` times, each request within
+    ``timeout`` seconds in total."""
 
     def __init__(self, base_url: str, *, budget: int, name: str,
                  headers: Mapping[str, str] | None = None,

@@ -10,7 +10,6 @@ not look never passes.
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from pytest_staging.deadline import read_capped
-from pytest_staging.gates.parity.client import ReadOnlyClient
+from pytest_staging.deadline import read_capped, tls_handshake
+from pytest_staging.gates.parity.client import ParityRefused, ReadOnlyClient
 from pytest_staging.gates.parity.rules import SECURITY_PREFIX, finding
 from pytest_staging.gates.parity.shape import compare_shapes, shape_of
 from pytest_staging.gates.security.http_checks import (
@@ -32,7 +31,8 @@ from pytest_staging.gates.security.http_checks import (
     set_cookie_headers,
 )
 from pytest_staging.gates.security.transport import ca_file, legacy_tls_context, plain_http_url
-from pytest_staging.printable import first_line
+from pytest_staging.redact import strip_credentials
+from pytest_staging.request_problems import describe, request_failed
 
 BODY_LIMIT = 1024 * 1024
 #: The headers the security gate's header checks look at.
@@ -77,9 +77,11 @@ def fetch(client: ReadOnlyClient, path: str, *, limit: int = BODY_LIMIT) -> Page
     try:
         response = client.get(url, stream=True, allow_redirects=True)
         body = read_capped(response, limit)
+    except ParityRefused:
+        raise  # the budget or the read-only rule: its own words
     except requests.RequestException as exc:
-        raise ParityCheckError(f"{client.name}: cannot GET {url}: {type(exc).__name__}: "
-                               f"{first_line(exc, 200)}") from None
+        raise ParityCheckError(
+            f"{client.name}: {request_failed('GET', strip_credentials(url), exc)}") from None
     media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     return Page(response.url or url, response.status_code, media, body, response)
 
@@ -207,9 +209,8 @@ def _handshake(client: ReadOnlyClient, context: ssl.SSLContext, what: str
     parts = urlsplit(client.base_url)
     host, port = parts.hostname or "", parts.port or 443
     client.spend(f"a TLS handshake ({what}) with {host}:{port}")
-    with socket.create_connection((host, port), timeout=client.timeout) as raw, \
-            context.wrap_socket(raw, server_hostname=host) as tls:
-        return tls.getpeercert(binary_form=True), tls.version()
+    _, der, version = tls_handshake(host, port, context, client.timeout)
+    return der, version
 
 
 def observe_transport(client: ReadOnlyClient) -> dict[str, Any]:
@@ -225,7 +226,8 @@ def observe_transport(client: ReadOnlyClient) -> dict[str, Any]:
     try:
         der, version = _handshake(client, context, "certificate")
     except (OSError, ssl.SSLError) as exc:
-        raise ParityCheckError(f"{client.name}: TLS handshake failed: {first_line(exc, 200)}") \
+        raise ParityCheckError(f"{client.name}: TLS handshake with "
+                               f"{strip_credentials(client.base_url)} failed: {describe(exc)}") \
             from None
     issuer, key_type = "(unknown)", "(unknown)"
     if der:
@@ -246,14 +248,15 @@ def observe_transport(client: ReadOnlyClient) -> dict[str, Any]:
             # No query parameters of the compare URL (a token) over plain HTTP; the client
             # sends no credential header to another origin either.
             response = client.get(http_url, allow_redirects=False,
-                                  params=dict.fromkeys(client.params))
+                                  params=dict.fromkeys(client.params), stream=True)
+            read_capped(response, 0)  # only the status and Location matter: no body read
             location = response.headers.get("Location", "")
             redirect = response.is_redirect and location.lower().startswith("https://")
         except requests.ConnectionError:
             redirect = True  # nothing served over plain HTTP: nothing to downgrade to
         except requests.RequestException as exc:
-            raise ParityCheckError(f"{client.name}: GET {http_url} failed: "
-                                   f"{type(exc).__name__}") from None
+            raise ParityCheckError(
+                f"{client.name}: {request_failed('GET', http_url, exc)}") from None
     return {"https": True, "protocol": version, "issuer": issuer, "key_type": key_type,
             "legacy": legacy, "redirect": redirect}
 

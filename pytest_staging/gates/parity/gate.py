@@ -10,6 +10,7 @@ budget, so the budget holds whichever worker runs which item.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -32,6 +33,7 @@ from pytest_staging.printable import one_line
 from pytest_staging.record import record
 from pytest_staging.redact import Redactor, strip_credentials
 from pytest_staging.settings import setting
+from pytest_staging.url_headers import public_header_names
 
 if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
     from pytest_staging.settings import Settings
@@ -48,7 +50,9 @@ def parity_settings(config: pytest.Config, settings: Settings) -> ParitySettings
     if cached is None:
         cached = resolve_parity(setting(config, "compare_url", policy=settings.policy),
                                 setting(config, "compare_headers").value or [],
-                                settings.policy, os.environ)
+                                settings.policy, os.environ, public_header_names(
+                                    setting(config, "public_headers",
+                                            policy=settings.policy).value or []))
         config.stash[PARITY_KEY] = cached
     return cached
 
@@ -92,31 +96,34 @@ class ParityItem(pytest.Item):
                                  headers=self.settings.headers,
                                  params=dict(self.settings.params),
                                  verify=self.settings.verify, timeout=par.timeout)
+        secrets = par.secrets | self.settings.secrets
+
+        def metrics(**facts: Any) -> dict[str, Any]:
+            return {f"{METRIC_PREFIX}{self.kind}": {
+                "production": shown_url(par.url, secrets),
+                "staging": shown_url(self.settings.url, secrets),
+                "requests": {"production": production.sent, "staging": staging.sent},
+                "budget": budget, **facts}}
+
         try:
             with production, staging, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # InsecureRequestWarning, --staging-insecure
                 found, compared = self._compare(par, production, staging)
         except (ParityCheckError, ParityRefused) as exc:
             # A side that could not be observed (production down, a refused request): the
-            # comparison could not judge; the item still fails, and the run is NO-GO.
+            # comparison could not judge; the item still fails, and the run is NO-GO. What
+            # could not be compared, and with which URL: the summary names it.
             record(self, checks=[{"name": f"{self.kind}: could not compare", "passed": False,
                                   "blocking": True, "detail": one_line(exc, None),
-                                  "inconclusive": True}])
+                                  "inconclusive": True}],
+                   metrics=metrics(compared=[], error=str(exc)))
             raise
         finally:
             self.spent += production.sent
         found = apply_levels(found, par.rules)
         checks, notes = judge(self.kind, found)
-        secrets = par.secrets | self.settings.secrets
-        metrics = {f"{METRIC_PREFIX}{self.kind}": {
-            "production": shown_url(par.url, secrets),
-            "staging": shown_url(self.settings.url, secrets),
-            "compared": compared,
-            "differences": count_levels(found),
-            "requests": {"production": production.sent, "staging": staging.sent},
-            "budget": budget,
-        }}
-        record(self, findings=found, checks=checks, warnings=notes, metrics=metrics)
+        record(self, findings=found, checks=checks, warnings=notes,
+               metrics=metrics(compared=compared, differences=count_levels(found)))
         failed = [f for f in found if f.get("level") == "fail"]
         if failed:
             lines = [describe(f) for f in failed]
@@ -189,6 +196,24 @@ class ParityCollection:
         add_builtin_items(session, items, [ParityItem.from_parent(
             session, name=kind, nodeid=f"{NODE_PREFIX}::{kind}", kind=kind,
             settings=self.settings) for kind in ITEMS])
+
+
+#: The metric naming the compare target (not an item's: no ``parity:`` prefix).
+TARGET_METRIC = "compare"
+
+
+def finalize(config: pytest.Config, settings: Settings,
+             gate_data: dict[str, dict[str, Any]]) -> None:
+    """On the controller, before the verdict: the compare URL (redacted) in the gate's
+    metrics, so the summary names it even when no item ran (staging down, deselected)."""
+    if GATE not in settings.gates_selected:
+        return
+    with contextlib.suppress(ParityConfigError):
+        par = parity_settings(config, settings)
+        if par.enabled:
+            metrics = gate_data.setdefault(GATE, {}).setdefault("metrics", {})
+            metrics[TARGET_METRIC] = {
+                "production": shown_url(par.url, par.secrets | settings.secrets)}
 
 
 def register(config: pytest.Config, settings: Settings) -> None:

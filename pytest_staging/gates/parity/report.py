@@ -44,12 +44,19 @@ def summary(verdict: Mapping[str, Any]) -> dict[str, Any] | None:
         for item in items:
             level = str(item.get("level"))
             counts[level] = counts.get(level, 0) + 1
-    production = next((str(m.get("production")) for m in metrics.values()
+    # Each item's metric names the compare URL; "compare" (set on the controller) names it
+    # when no item ran.
+    every = [m for m in (gate.get("metrics") or {}).values() if isinstance(m, Mapping)]
+    production = next((str(m.get("production")) for m in [*metrics.values(), *every]
                        if m.get("production")), "")
     sent = sum(int((m.get("requests") or {}).get("production", 0)) for m in metrics.values())
     budget = sum(int(m.get("budget") or 0) for m in metrics.values())
     return {"production": production, "counts": counts, "requests": sent, "budget": budget,
-            "compared": [str(k).split(":", 1)[1] for k in metrics], "status": gate.get("status")}
+            "compared": [str(k).split(":", 1)[1] for k, m in metrics.items()
+                         if not m.get("error")],
+            "not_compared": [str(k).split(":", 1)[1] for k, m in metrics.items()
+                             if m.get("error")],
+            "status": gate.get("status")}
 
 
 def line(verdict: Mapping[str, Any]) -> str:
@@ -61,8 +68,11 @@ def line(verdict: Mapping[str, Any]) -> str:
     text = (f"parity vs {facts['production'] or '(compare target)'}: {counts['fail']} fail, "
             f"{counts['warn']} warn, {counts['info']} info")
     if facts["compared"]:
-        text += (f"; compared {', '.join(facts['compared'])}; {facts['requests']} of "
-                 f"{facts['budget']} requests to production")
+        text += f"; compared {', '.join(facts['compared'])}"
+    if facts["not_compared"]:
+        text += f"; could not compare {', '.join(facts['not_compared'])}"
+    if facts["compared"] or facts["not_compared"]:
+        text += f"; {facts['requests']} of {facts['budget']} requests to production"
     else:
         text += "; no comparison ran"
     return text

@@ -50,7 +50,8 @@ PARITY_KEYS: tuple[Key, ...] = (
     Key("parity.fields", list, [],
         "fields (dotted for nested) of the version and health JSON compared between the two, "
         "e.g. db_schema", non_empty_strings),
-    Key("parity.timeout", (int, float), 10.0, "seconds allowed for each comparison request",
+    Key("parity.timeout", (int, float), 10.0,
+        "seconds each comparison request may take in total (connect, redirects, body)",
         at_least(0.001)),
     Key("parity.rules", dict, {},
         "parity rule id -> ignore|info|warn|fail, or {level, owner, expires, reason}", _rules),
@@ -118,7 +119,8 @@ def _values(section: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def resolve_parity(compare_url: Any, raw_headers: Sequence[str], policy: Any,
-                   environ: Mapping[str, str]) -> ParitySettings:
+                   environ: Mapping[str, str], public: frozenset[str] = frozenset()
+                   ) -> ParitySettings:
     """The parity settings of a run: ``compare_url`` is the resolved ``compare_url`` setting
     (``settings.setting(config, "compare_url", policy=...)``: command line > policy >
     default), ``raw_headers`` the ``--staging-compare-header`` values.
@@ -127,7 +129,7 @@ def resolve_parity(compare_url: Any, raw_headers: Sequence[str], policy: Any,
     URL, a bad URL or header, a budget too small for what is to be compared.
     """
     from pytest_staging.redact import Redactor
-    from pytest_staging.url_headers import SettingsError, expand_header, normalise_url
+    from pytest_staging.url_headers import SettingsError, expand_header, name_of, normalise_url
 
     values = _values(policy.section(GATE))
     url = str(compare_url.value if compare_url.value is not None else "")
@@ -149,16 +151,13 @@ def resolve_parity(compare_url: Any, raw_headers: Sequence[str], policy: Any,
     secrets: set[str] = set()
     for raw in raw_headers:
         try:
-            name, value, found = expand_header(raw, environ)
+            # Every compare header value is a secret unless marked public, like staging's.
+            name, value, found = expand_header(raw, environ, public=name_of(raw) in public,
+                                               option="--staging-compare-header")
         except SettingsError as exc:
-            raise ParityConfigError(
-                str(exc).replace("--staging-header", "--staging-compare-header")) from None
+            raise ParityConfigError(str(exc)) from None
         headers[name] = value
-        # Every compare header is a credential for production, whatever its name.
-        secrets |= found | {value}
-        scheme, _, token = value.partition(" ")
-        if token and scheme.isalpha():
-            secrets.add(token.strip())
+        secrets |= found
     redactor = Redactor()
     redactor.url(url)  # URL credentials and secret query values become secrets too
     secrets |= redactor.secrets
@@ -176,10 +175,11 @@ def resolve_parity(compare_url: Any, raw_headers: Sequence[str], policy: Any,
 
 
 def configure(policy: Any, compare_url: Any, raw_headers: Sequence[str],
-              environ: Mapping[str, str], staging_url: str) -> tuple[Any, frozenset[str]]:
+              environ: Mapping[str, str], staging_url: str,
+              public: frozenset[str] = frozenset()) -> tuple[Any, frozenset[str]]:
     """For ``settings.resolve()``: the policy with the ``parity`` gate when a compare URL is
     configured, and the compare credentials (secrets of the run). Raises ParityConfigError."""
-    parity = resolve_parity(compare_url, raw_headers, policy, environ)
+    parity = resolve_parity(compare_url, raw_headers, policy, environ, public)
     if not parity.enabled:
         return policy, frozenset()
     from pytest_staging.url_headers import normalise_url

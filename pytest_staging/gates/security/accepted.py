@@ -9,6 +9,9 @@ An expired acceptance is a ``fail`` finding again and counts in both grades.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -53,4 +56,57 @@ def accepted_rows(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: (not r["expired"], r["rule"]))
 
 
-__all__ = ["accepted_rows", "grade_excluding_accepted", "is_accepted"]
+def _mentions(text: str, rule: str) -> bool:
+    """Whether ``text`` names ``rule`` as a whole rule id (``csp-missing`` is not named by
+    ``security-csp-missing``, a parity rule of its own)."""
+    return re.search(rf"(?<![\w-]){re.escape(rule)}(?![\w-])", text) is not None
+
+
+def _facts(row: Mapping[str, Any], today: dt.date) -> str:
+    expires = row["expires"]
+    if expires != "never":
+        with contextlib.suppress(ValueError):
+            left = (dt.date.fromisoformat(expires) - today).days
+            expires += f" (in {left} day{'s' if left != 1 else ''})" if left >= 0 else ""
+    facts = [f"owner {row['owner']}", f"expires {expires}"]
+    if row["reason"] != "-":
+        facts.append(str(row["reason"]))
+    return ", ".join(facts)
+
+
+def terminal_lines(verdict: Mapping[str, Any], warnings: Iterable[str],
+                   today: dt.date | None = None) -> tuple[list[str], list[tuple[str, bool]]]:
+    """The verdict's warnings split for the terminal: ``(ordinary warnings, accepted-risk
+    lines)``. An accepted risk is a decision, not news: its warning is shown with who accepted
+    it and until when (as verdict.md and verdict.html show), an expired one as expired (its
+    finding is a fail again), one that warns nothing (accepted at ``info``) on a line of its
+    own. Each accepted line comes with ``expired`` (to be shown as a problem)."""
+    rows = accepted_rows(verdict)
+    if not rows:
+        return list(warnings), []
+    today = today or dt.date.today()
+    ordinary: list[str] = []
+    lines: list[tuple[str, bool]] = []
+    shown: set[str] = set()
+    for warning in warnings:
+        row = next((r for r in rows if not r["expired"] and _mentions(warning, r["rule"])),
+                   None)
+        if row is None:
+            ordinary.append(warning)
+            continue
+        shown.add(row["rule"])
+        lines.append((f"accepted risk ({_facts(row, today)}): {warning}", False))
+    for row in rows:
+        if row["rule"] in shown:
+            continue
+        where = f" at {', '.join(row['where'][:2])}" if row["where"] else ""
+        if row["expired"]:
+            lines.append((f"accepted risk EXPIRED on {row['expires']}: {row['rule']}{where} "
+                          f"(owner {row['owner']}): a {row['level']} finding again", True))
+        else:
+            lines.append((f"accepted risk ({_facts(row, today)}): {row['rule']}{where}: "
+                          f"accepted at level {row['level']}", False))
+    return ordinary, lines
+
+
+__all__ = ["accepted_rows", "grade_excluding_accepted", "is_accepted", "terminal_lines"]

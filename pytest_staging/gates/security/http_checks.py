@@ -19,7 +19,8 @@ import requests
 
 from pytest_staging.deadline import read_capped
 from pytest_staging.gates.security.rules import finding
-from pytest_staging.printable import error_line
+from pytest_staging.redact import strip_credentials
+from pytest_staging.request_problems import request_failed
 
 #: Bytes of a response body the checks read (the rest is never downloaded).
 BODY_LIMIT = 65536
@@ -87,17 +88,11 @@ def _fetch(session: requests.Session, method: str, url: str, *, timeout: float,
     kwargs.setdefault("verify", session.verify)
     try:
         response = session.request(method, url, timeout=timeout, stream=True, **kwargs)
-    except requests.RequestException as exc:
-        raise SecurityCheckError(
-            f"{family}: cannot {method} {url}: {error_line(exc, 200)}"
-        ) from None
-    try:
         # At most BODY_LIMIT bytes, within the request's total deadline (a drip is cut).
         body = read_capped(response, BODY_LIMIT)
     except requests.RequestException as exc:
         raise SecurityCheckError(
-            f"{family}: reading {url} failed: {error_line(exc, 200)}"
-        ) from None
+            f"{family}: {request_failed(method, strip_credentials(url), exc)}") from None
     return response, body.decode(response.encoding or "utf-8", errors="replace")
 
 

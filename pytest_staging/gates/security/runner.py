@@ -73,11 +73,12 @@ def scan(session: requests.Session, target: str | requests.Response,
     return out
 
 
-def describe(item: Mapping[str, Any]) -> str:
-    """One line for a finding: rule, where, evidence."""
+def describe(item: Mapping[str, Any], *, rule: bool = True) -> str:
+    """One line for a finding: level and rule (unless ``rule`` is False: a check named after
+    the rule says both already), title, where, evidence."""
     where = item.get("url") or item.get("file") or ""
-    return f"[{item.get('level')}] {item.get('rule')}: {item.get('title')} ({where}): " \
-           f"{item.get('evidence', '')}"
+    head = f"[{item.get('level')}] {item.get('rule')}: " if rule else ""
+    return f"{head}{item.get('title')} ({where}): {item.get('evidence', '')}"
 
 
 def judge(name: str, findings: Iterable[Mapping[str, Any]]
@@ -88,8 +89,10 @@ def judge(name: str, findings: Iterable[Mapping[str, Any]]
     warnings: list[str] = []
     for item in findings:
         if item.get("level") == "fail":
+            # The reason reads "security: headers: csp-missing: <title> (<url>): <evidence>":
+            # the rule once, in the check's name.
             checks.append({"name": f"{name}: {item.get('rule')}", "passed": False,
-                           "blocking": True, "detail": describe(item)})
+                           "blocking": True, "detail": describe(item, rule=False)})
         elif item.get("level") == "warn":
             warnings.append(f"security: {describe(item)}")
     if not checks:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import ssl
 import warnings
 from typing import Any
@@ -19,9 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
-from pytest_staging.deadline import DeadlineSession, read_capped
+from pytest_staging.deadline import DeadlineSession, read_capped, tls_handshake
 from pytest_staging.gates.security.http_checks import DEFAULT_TIMEOUT, SecurityCheckError
 from pytest_staging.gates.security.rules import finding
+from pytest_staging.request_problems import describe, request_failed
 
 LEGACY_VERSIONS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")
 
@@ -31,13 +31,6 @@ def _host_port(url: str) -> tuple[str, int]:
     if not parts.hostname:
         raise SecurityCheckError(f"transport: no host in {url}")
     return parts.hostname, parts.port or 443
-
-
-def _handshake(host: str, port: int, context: ssl.SSLContext, timeout: float
-               ) -> tuple[dict[str, Any], bytes | None, str | None]:
-    with socket.create_connection((host, port), timeout=timeout) as raw, \
-            context.wrap_socket(raw, server_hostname=host) as tls:
-        return tls.getpeercert() or {}, tls.getpeercert(binary_form=True), tls.version()
 
 
 def _not_after_from_der(der: bytes) -> dt.datetime | None:
@@ -68,7 +61,7 @@ def check_certificate(url: str, *, verify: bool | str | None = True, expiry_days
     context = ssl.create_default_context(cafile=ca_file(verify))
     not_after: dt.datetime | None = None
     try:
-        cert, _, version = _handshake(host, port, context, timeout)
+        cert, _, version = tls_handshake(host, port, context, timeout)
         if cert.get("notAfter"):
             not_after = dt.datetime.fromtimestamp(
                 ssl.cert_time_to_seconds(str(cert["notAfter"])), dt.timezone.utc)
@@ -80,14 +73,14 @@ def check_certificate(url: str, *, verify: bool | str | None = True, expiry_days
         loose.check_hostname = False
         loose.verify_mode = ssl.CERT_NONE
         try:
-            _, der, version = _handshake(host, port, loose, timeout)
+            _, der, version = tls_handshake(host, port, loose, timeout)
         except (OSError, ssl.SSLError) as again:
             raise SecurityCheckError(f"transport: TLS handshake with {host}:{port} failed: "
-                                     f"{again}") from None
+                                     f"{describe(again)}") from None
         not_after = _not_after_from_der(der) if der else None
     except (OSError, ssl.SSLError) as exc:
         raise SecurityCheckError(
-            f"transport: TLS handshake with {host}:{port} failed: {exc}") from None
+            f"transport: TLS handshake with {host}:{port} failed: {describe(exc)}") from None
     if version in LEGACY_VERSIONS:
         out.append(finding("tls-legacy-protocol", url, f"negotiated {version} with {host}:{port}"))
     if not_after is not None:
@@ -130,7 +123,7 @@ def check_legacy_protocols(url: str, *, timeout: float = DEFAULT_TIMEOUT
     if context is None:
         return []
     try:
-        _, _, version = _handshake(host, port, context, timeout)
+        _, _, version = tls_handshake(host, port, context, timeout)
     except (OSError, ssl.SSLError):
         return []
     return [finding("tls-legacy-protocol", url,
@@ -158,7 +151,7 @@ def check_https_redirect(session: requests.Session, url: str, http_url: str | No
     except requests.ConnectionError:
         return []  # nothing listens on plain HTTP: nothing to downgrade to
     except requests.RequestException as exc:
-        raise SecurityCheckError(f"transport: GET {http_url} failed: {type(exc).__name__}") \
+        raise SecurityCheckError(f"transport: {request_failed('GET', http_url, exc)}") \
             from None
     location = response.headers.get("Location", "")
     if response.is_redirect and location.lower().startswith("https://"):
