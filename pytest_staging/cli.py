@@ -1,5 +1,5 @@
 """The ``pytest-staging`` command: ``verify`` a verdict before promoting, ``report`` it again,
-``diff`` two verdicts for release notes.
+``diff`` two verdicts for release notes, ``merge`` the shard verdicts of a sharded run.
 
 Exit status: 0 success, 1 a failed check or an unreadable verdict (one line on stderr, never a
 traceback), 2 a usage error.
@@ -18,6 +18,7 @@ from typing import Any
 from pytest_staging import __version__, init_project
 from pytest_staging.durations import parse_duration
 from pytest_staging.keygen import add_keygen_parser, cmd_keygen
+from pytest_staging.merge_command import add_merge_parser, cmd_merge
 from pytest_staging.printable import one_line
 from pytest_staging.signing import DEFAULT_KEY_ENV
 from pytest_staging.verify import (
@@ -26,6 +27,7 @@ from pytest_staging.verify import (
     VerifyOptions,
     first_failure,
     load_verdict,
+    read_public_key,
     resolve_path,
     run_checks,
 )
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a metric change of at least PERCENT is significant and listed [10]")
     p.add_argument("--all-metrics", action="store_true",
                    help="list every metric change, not only the significant ones")
+    add_merge_parser(sub)
     init_project.add_parser(sub)
     add_keygen_parser(sub)
     return parser
@@ -139,20 +142,6 @@ def _max_age(text: str) -> timedelta | None:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{exc} (or 'none' for no limit)") from None
-
-
-def _public_key(path: str) -> Any:
-    from pytest_staging.attestation import AttestationError, load_public_key
-
-    try:
-        with open(path, "rb") as handle:
-            pem = handle.read(64 * 1024)
-    except OSError as exc:
-        raise VerifyError("public-key", f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return load_public_key(pem, path)
-    except AttestationError as exc:
-        raise VerifyError("public-key", str(exc)) from None
 
 
 def _policy_digest(args: argparse.Namespace) -> str | None:
@@ -211,7 +200,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     path = resolve_path(args.path)
     try:
         policy_digest = _policy_digest(args)
-        public_key = _public_key(args.public_key) if args.public_key else None
+        public_key = read_public_key(args.public_key) if args.public_key else None
         verdict = load_verdict(path)
     except VerifyError as exc:
         return _fail("verify", exc)
@@ -235,7 +224,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if error is not None:
         return _fail("verify", error)
     facts = [r.detail for r in results
-             if r.ok and r.check not in ("schema", "verdict", "rederive", "partial")]
+             if r.ok and r.check not in ("shard", "schema", "verdict", "rederive", "partial")]
     print(f"GO: {path} verified ({'; '.join(facts)})")
     return 0
 
@@ -282,7 +271,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff,
+COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff, "merge": cmd_merge,
             "init": init_project.cmd_init, "keygen": cmd_keygen}
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from pytest_staging.gate_assignment import GATE_KEY, assign, run_last
 from pytest_staging.report_hooks import DESTRUCTIVE_KEY, ReportHooks
+from pytest_staging.shard_hooks import left_out
 
 
 @dataclass(eq=False)  # a plugin must stay hashable: pluginmanager.get_plugins() is a set
@@ -74,8 +75,8 @@ class ItemHooks(ReportHooks):
         output = getattr(session.config, "workeroutput", None)
         if output is not None and self.collected:
             deselected = int(output.get("staging_deselected", 0))
-            output["staging_dropped"] = max(self.collected - deselected - len(session.items),
-                                            0)
+            output["staging_dropped"] = max(self.collected - deselected - len(session.items)
+                                            - left_out(session.config), 0)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         """On an xdist worker: what was left out travels to the controller (workeroutput)."""

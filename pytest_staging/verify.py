@@ -110,6 +110,18 @@ def check_schema(verdict: dict[str, Any], schema: dict[str, Any] | None = None) 
         raise VerifyError("schema", f"at {where}: {one_line(message, 200)}")
 
 
+def check_not_shard(verdict: dict[str, Any]) -> str:
+    """A shard verdict (``--staging-shard``) is never deployable: only its merge is."""
+    shard = verdict.get("shard")
+    if shard is None:
+        return "not a shard"
+    where = f"{one_line(shard.get('index'), 8)}/{one_line(shard.get('count'), 8)}" \
+        if isinstance(shard, dict) else "?"
+    raise VerifyError("shard", f"this is shard {where} of a sharded run, never deployable "
+                               "alone: merge every shard with `pytest-staging merge SHARD... "
+                               "--out DIR` and verify DIR")
+
+
 def check_signature(verdict: dict[str, Any], key: str | None, key_env: str) -> None:
     """With a key, the verdict must be signed and the signature must match."""
     if key is None:
@@ -184,6 +196,19 @@ def check_hmac(verdict: dict[str, Any], key: str | None, key_env: str,
                                        "here, so the signature cannot be checked (set it, or "
                                        "pass --no-signature-check)")
     return f"not HMAC-signed, {key_env} unset"
+
+
+def read_public_key(path: str) -> Any:
+    """The Ed25519 public key in the PEM file at ``path`` (``--public-key``), or VerifyError."""
+    try:
+        with open(path, "rb") as handle:
+            pem = handle.read(64 * 1024)
+    except OSError as exc:
+        raise VerifyError("public-key", f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return attestation.load_public_key(pem, path)
+    except attestation.AttestationError as exc:
+        raise VerifyError("public-key", str(exc)) from None
 
 
 def _read_attestation(path: Path) -> bytes:
@@ -500,6 +525,7 @@ def run_checks(verdict: dict[str, Any], options: VerifyOptions,
     """Every check in order, each with its result (for ``--explain``); never raises."""
     o = options
     steps: list[tuple[str, Any]] = [
+        ("shard", lambda: check_not_shard(verdict)),
         ("schema", lambda: check_schema(verdict, o.schema) or "validates"),
         ("signature", lambda: check_hmac(verdict, o.key, o.key_env, o.no_signature_check)),
     ]

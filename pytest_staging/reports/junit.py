@@ -193,3 +193,45 @@ def annotate_junit(path: str | Path, verdict: Mapping[str, Any]) -> Path:
     target = Path(path)
     text = target.read_text(encoding="utf-8")
     return atomic_write_text(target, annotate_junit_text(text, verdict))
+
+
+#: JUnit element of each outcome that is not a pass (incomplete: it never reached one).
+_OUTCOME_ELEMENTS = {"failed": "failure", "error": "error", "incomplete": "error",
+                     "skipped": "skipped", "xfailed": "skipped"}
+
+
+def render_junit(verdict: Mapping[str, Any]) -> str:
+    """A JUnit file made from a verdict alone, for ``pytest-staging merge`` (no pytest run
+    writes one there): one test case per test with the properties a run's cases carry, the
+    failure message from its gate, then ``annotate_junit_text`` as for a run's file."""
+    messages = {str(f.get("nodeid")): str(f.get("message") or "")
+                for gate in (verdict.get("gates") or {}).values()
+                for f in (gate or {}).get("failures") or []}
+    suite = ET.Element("testsuite", {"name": "pytest-staging", "errors": "0", "failures": "0",
+                                     "skipped": "0", "tests": "0", "time": "0"})
+    total = 0.0
+    for test in verdict.get("tests") or []:
+        nodeid, outcome = str(test.get("nodeid", "")), str(test.get("outcome", "incomplete"))
+        classname, name = junit_address(nodeid)
+        duration = float(test.get("duration") or 0.0)
+        total += duration
+        case = ET.SubElement(suite, "testcase", {"classname": _clean(classname),
+                                                "name": _clean(name), "time": f"{duration:.3f}"})
+        properties = ET.SubElement(case, "properties")
+        for prop, value in (("staging_gate", test.get("gate", "")),
+                            ("staging_blocking", str(test.get("blocking", True)).lower()),
+                            *((("staging_flaky", "true"),) if test.get("flaky") else ())):
+            ET.SubElement(properties, "property", {"name": prop, "value": _clean(value)})
+        _bump(suite, "tests", 1)
+        tag = _OUTCOME_ELEMENTS.get(outcome)
+        if tag is None:
+            continue
+        message = messages.get(nodeid) or {"incomplete": "never reached a final outcome",
+                                           "xfailed": "expected to fail"}.get(outcome, outcome)
+        element = ET.SubElement(case, tag, {"message": _clean(message, MESSAGE_LIMIT)})
+        element.text = printable(message)
+        _bump(suite, {"failure": "failures", "error": "errors"}.get(tag, "skipped"), 1)
+    suite.set("time", f"{total:.3f}")
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return annotate_junit_text(ET.tostring(root, encoding="unicode"), verdict)

@@ -10,7 +10,7 @@ from pytest_staging.gates.performance.report import markdown_lines as performanc
 from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.printable import printable_data
 from pytest_staging.reports.markdown_text import md_code, md_escape
-from pytest_staging.reports.summary import gate_rows, headline, security_line
+from pytest_staging.reports.summary import gate_rows, headline, security_line, summary_view
 
 
 def render_markdown(verdict: dict[str, Any]) -> str:
@@ -21,7 +21,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     banner of its own."""
     # The per-test list is not part of the summary: escaping (copying) thousands of entries
     # would be wasted.
-    verdict = printable_data({k: v for k, v in verdict.items() if k != "tests"})
+    verdict = printable_data(summary_view(verdict))
     go = verdict["verdict"] == "GO"
     lines = [f"## {'✅' if go else '⛔'} {verdict['verdict']}: staging verdict", ""]
     lines.append(md_escape(headline(verdict)))

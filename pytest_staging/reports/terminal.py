@@ -8,7 +8,7 @@ from pytest_staging.gates.contract.report import terminal_lines as contract_line
 from pytest_staging.gates.parity.report import terminal_lines as parity_lines
 from pytest_staging.gates.performance.report import terminal_lines as performance_lines
 from pytest_staging.printable import printable, printable_data
-from pytest_staging.reports.summary import gate_rows, headline, security_line
+from pytest_staging.reports.summary import gate_rows, headline, security_line, summary_view
 
 #: (text, markup) pairs; markup uses pytest's TerminalWriter keywords (green, red, bold, ...).
 Line = tuple[str, dict[str, bool]]
@@ -21,7 +21,7 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
     Control characters in any string (a reason quoting a response) print as visible escapes:
     an ``ESC[2J`` from the target must not clear the CI log."""
     # The per-test list is not printed here: escaping thousands of entries would be wasted.
-    verdict = printable_data({k: v for k, v in verdict.items() if k != "tests"})
+    verdict = printable_data(summary_view(verdict))
     lines: list[Line] = []
     rows = gate_rows(verdict)
     width = max([len(r["gate"]) for r in rows] + [4])
