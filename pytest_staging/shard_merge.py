@@ -115,7 +115,8 @@ def read_shard(given: str, keys: Keys) -> Shard:
         shard.verdict = load_verdict(path)
         check_schema(shard.verdict)
     except VerifyError as exc:
-        shard.unreadable = f"{given}: {exc.detail}"
+        # A file problem names the file already; a schema problem does not.
+        shard.unreadable = exc.detail if exc.check == "file" else f"{given}: {exc.detail}"
         shard.verdict = {}
         return shard
     if "merged" in shard.verdict:
@@ -208,7 +209,8 @@ def run_problems(shards: Sequence[Shard]) -> list[str]:
         if len(same) > 1:
             problems.append(f"shard {index}/{count} given {len(same)} times: "
                             + ", ".join(s.given for s in same))
-    missing = [k for k in range(1, count + 1) if k not in by_index]
+    missing = [k for k in range(1, count + 1)
+               if not any(s.count == count for s in by_index.get(k, []))]
     if missing:
         problems.append(f"{len(missing)} of {count} shards missing: "
                         + ", ".join(f"{k}/{count}" for k in missing)
@@ -229,7 +231,8 @@ def run_problems(shards: Sequence[Shard]) -> list[str]:
                             "collecting?)")
         selection = shard.verdict.get("selection") or {}
         if selection.get("partial") is True:
-            what = "; ".join(str(f) for f in selection.get("filters") or []) or "a subset"
+            what = "; ".join(str(f) for f in selection.get("filters") or []) \
+                or f"{selection.get('deselected', 0)} test(s) deselected"
             problems.append(f"{shard.name} was a partial run ({one_line(what, 120)})")
     return problems
 
@@ -380,8 +383,10 @@ def merged_facts(shards: Sequence[Shard], problems: Sequence[str], *,
     """The one run the usable ``shards`` make, with ``problems`` as merge facts."""
     usable = [s for s in shards if s.usable]
     if not usable:
-        return RunFacts(run_id=uuid.uuid4().hex, merge_problems=list(problems) or [
-            "no shard verdict to merge"], merged=_record(shards, []))
+        # Nothing ran here, so nothing was unready or cut short: the problems are the reasons.
+        return RunFacts(run_id=uuid.uuid4().hex, complete=True, target=TargetFacts(ready=True),
+                        merge_problems=list(problems) or ["no shard verdict to merge"],
+                        merged=_record(shards, []))
     first = usable[0]
     facts = [s.facts for s in usable if s.facts is not None]
     lead = facts[0]
@@ -404,7 +409,8 @@ def merged_facts(shards: Sequence[Shard], problems: Sequence[str], *,
         run_id=uuid.uuid4().hex,
         started=min(f.started for f in facts) if not started
         else min(started).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        finished=max(finished).isoformat(timespec="seconds").replace("+00:00", "Z")
+        # The evidence is as old as its oldest shard: verify --max-age judges that one.
+        finished=min(finished).isoformat(timespec="seconds").replace("+00:00", "Z")
         if finished else lead.finished,
         duration=(max(finished) - min(started)).total_seconds() if started and finished
         else max(f.duration for f in facts),

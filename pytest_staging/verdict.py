@@ -307,8 +307,10 @@ def decide(facts: RunFacts) -> dict[str, Any]:
     for test in facts.tests:
         by_gate.setdefault(test.gate, []).append(test)
     # An unready target means no test ran: the empty gates are a consequence, not a cause.
-    # A shard holds a slice of each gate: its minimums are judged on the merge.
-    judge_empty = facts.target.ready and not facts.usage_errors and not facts.shard
+    # A shard holds a slice of each gate: its minimums are judged on the merge; a merge of
+    # shards that do not make one run holds a part of it (the merge problems are the cause).
+    judge_empty = (facts.target.ready and not facts.usage_errors and not facts.shard
+                   and not facts.merge_problems)
     gates: dict[str, Any] = {}
     specs = {g.name: g for g in facts.gates}
     for name, tests in by_gate.items():
