@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_staging import verdict_outputs
 from pytest_staging.printable import one_line
-from pytest_staging.redact import Redactor, redact_data
+from pytest_staging.redact import Redactor
 from pytest_staging.signing import DEFAULT_KEY_ENV
 from pytest_staging.verdict import GO, decide
 
@@ -150,8 +150,8 @@ def _write(out: Path, facts: Any, verdict: dict[str, Any], redactor: Redactor,
     from pytest_staging.reports.terminal import render_terminal
 
     for _ in range(2):
-        if redactor.secrets:
-            verdict = redact_data(verdict, redactor)  # type: ignore[assignment]
+        # Every text is redacted as it is rendered (the shards were redacted by their runs;
+        # the merge's only secrets are its keys).
         rendered = verdict_outputs.render_reports(verdict, redactor.text, key, signing_key)
         try:
             rendered.reports[JUNIT_FILE] = redactor.text(render_junit(verdict))

@@ -158,21 +158,17 @@ class ShardHooks:
 
         settings = settings_of(config)
         default = settings.policy.default_gate if settings is not None else ""
-        collection: list[tuple[str, str, bool]] = []
-        loads: list[str] = []
-        for item in items:
-            gate, blocking = assigned(item, default)
-            collection.append((item.nodeid, gate, blocking))
-            if is_load_test(item):
-                loads.append(item.nodeid)
-        shard_of = split([c[0] for c in collection], run.spec.count, grouped=loads,
-                         durations=run.durations)
+        nodeids = [item.nodeid for item in items]  # a property pytest computes each time
+        pairs = list(zip(nodeids, items, strict=True))
+        collection = [(nodeid, *assigned(item, default)) for nodeid, item in pairs]
+        loads = [nodeid for nodeid, item in pairs if is_load_test(item)]
+        shard_of = split(nodeids, run.spec.count, grouped=loads, durations=run.durations)
         index = run.spec.index
-        keep = [item for item in items if shard_of[item.nodeid] == index]
+        mine = [(nodeid, item) for nodeid, item in pairs if shard_of[nodeid] == index]
         run.collection = collection
-        run.slice = [item.nodeid for item in keep]
-        run.left = len(items) - len(keep)
-        items[:] = keep
+        run.slice = [nodeid for nodeid, _ in mine]
+        run.left = len(items) - len(mine)
+        items[:] = [item for _, item in mine]
         output = getattr(config, "workeroutput", None)
         if output is not None:
             output[WORKER_KEY] = {"collection": [list(c) for c in collection],
@@ -234,6 +230,15 @@ def share(config: Any) -> tuple[int, int]:
     return (run.spec.count, run.spec.index - 1) if run is not None else (1, 0)
 
 
+def grouped(collection: list[tuple[str, str, bool]]) -> dict[str, Any]:
+    """The collection as the shard record holds it: node ids by gate (in collection order),
+    and those that do not block (``advisory``); compact, for 20,000 tests in every shard."""
+    gates: dict[str, list[str]] = {}
+    for nodeid, gate, _ in collection:
+        gates.setdefault(gate, []).append(nodeid)
+    return {"gates": gates, "advisory": [n for n, _, blocking in collection if not blocking]}
+
+
 def record(run: ShardRun, facts: Any, policy_values: Mapping[str, Any]) -> dict[str, Any]:
     """The verdict's ``shard`` object: K/N, the run id, how the suite was split, the whole
     collection and its digest, the slice, the effective policy and the run's facts."""
@@ -251,7 +256,7 @@ def record(run: ShardRun, facts: Any, policy_values: Mapping[str, Any]) -> dict[
             "collected": run.collection is not None,
             "digest": collection_digest(collection),
             "count": len(collection),
-            "tests": [{"nodeid": n, "gate": g, "blocking": b} for n, g, b in collection],
+            **grouped(collection),
         },
         "slice": list(run.slice),
         "policy": dict(policy_values),

@@ -28,7 +28,16 @@ from datetime import datetime
 from typing import Any
 
 from pytest_staging.printable import one_line
-from pytest_staging.verdict import GO, GateSpec, RunFacts, TargetFacts, TestRecord, decide
+from pytest_staging.shard_split import collection_digest
+from pytest_staging.verdict import (
+    GO,
+    OUTCOMES,
+    GateSpec,
+    RunFacts,
+    TargetFacts,
+    TestRecord,
+    decide,
+)
 from pytest_staging.verify import (
     VerifyError,
     check_attestation,
@@ -90,14 +99,59 @@ def _fields(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
 
 
+def light(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """``verdict`` with its per-test lists empty (``tests``, and the shard record's slice,
+    collection and facts' tests): what the schema check gets, as jsonschema takes seconds
+    over the 20,000 items of a big shard; those lists are read item by item here. Shallow
+    copies: the verdict itself is untouched."""
+    view = {**verdict, "tests": []}
+    shard = verdict.get("shard")
+    if isinstance(shard, dict):
+        view["shard"] = shard = {**shard, "slice": []}
+        if isinstance(shard.get("facts"), dict):
+            shard["facts"] = {**shard["facts"], "tests": []}
+        collection = shard.get("collection")
+        if isinstance(collection, dict):
+            shard["collection"] = {**collection, "advisory": [], "gates": {
+                g: [] for g in collection.get("gates") or {}}
+                if isinstance(collection.get("gates"), dict) else collection.get("gates")}
+    return view
+
+
+def _test(t: Any) -> TestRecord:
+    """One test of a shard's record, every field present and of its type (ValueError
+    otherwise): none is filled in with a passing default."""
+    duration = t.get("duration") if isinstance(t, dict) else None
+    if not (isinstance(t, dict) and isinstance(t.get("nodeid"), str)
+            and isinstance(t.get("gate"), str) and t.get("outcome") in OUTCOMES
+            and isinstance(duration, (int, float)) and not isinstance(duration, bool)
+            and duration >= 0 and isinstance(t.get("blocking"), bool)
+            and isinstance(t.get("flaky"), bool) and isinstance(t.get("message"), str)
+            and isinstance(t.get("evidence"), list)):
+        raise ValueError(f"not a test record: {one_line(t, 80)}")
+    return TestRecord(nodeid=t["nodeid"], gate=t["gate"], outcome=t["outcome"],
+                      duration=float(duration), blocking=t["blocking"], flaky=t["flaky"],
+                      message=t["message"], evidence=list(t["evidence"]))
+
+
+def collection_of(shard: Mapping[str, Any]) -> list[str]:
+    """The node ids of a shard's recorded collection (by gate, in collection order within
+    each), checked against its digest: ValueError when a node id is not a string or the
+    entries are not what the digest says."""
+    collection = shard["collection"]
+    advisory = set(collection["advisory"])
+    entries = [(n, g, n not in advisory) for g, ids in collection["gates"].items() for n in ids]
+    if not all(isinstance(n, str) for n, _, _ in entries):
+        raise ValueError("a node id of its collection is not a string")
+    if collection_digest(entries) != collection["digest"] or len(entries) != collection["count"]:
+        raise ValueError("its collection is not the one its digest names")
+    return [n for n, _, _ in entries]
+
+
 def facts_of(verdict: Mapping[str, Any]) -> RunFacts:
-    """The run facts a shard verdict recorded (already validated against the schema). Every
-    test field is read as recorded: none is filled in with a passing default."""
+    """The run facts a shard verdict recorded (the rest already checked by the schema)."""
     data = verdict["shard"]["facts"]
-    tests = [TestRecord(nodeid=t["nodeid"], gate=t["gate"], outcome=t["outcome"],
-                        duration=float(t["duration"]), blocking=t["blocking"],
-                        flaky=t["flaky"], message=t["message"], evidence=list(t["evidence"]))
-             for t in data["tests"]]
+    tests = [_test(t) for t in data["tests"]]
     plain = {k: v for k, v in _fields(RunFacts, data).items()
              if k not in ("target", "gates", "tests")}
     return RunFacts(**plain, target=TargetFacts(**_fields(TargetFacts, data["target"])),
@@ -113,7 +167,7 @@ def read_shard(given: str, keys: Keys) -> Shard:
     path = resolve_path(given)
     try:
         shard.verdict = load_verdict(path)
-        check_schema(shard.verdict)
+        check_schema(light(shard.verdict))
     except VerifyError as exc:
         # A file problem names the file already; a schema problem does not.
         shard.unreadable = exc.detail if exc.check == "file" else f"{given}: {exc.detail}"
@@ -135,6 +189,8 @@ def read_shard(given: str, keys: Keys) -> Shard:
         return shard
     try:
         shard.facts = facts_of(shard.verdict)
+        if not all(isinstance(n, str) for n in shard.record["slice"]):
+            raise ValueError("a node id of its slice is not a string")
         derived = decide(shard.facts)
     except (KeyError, TypeError, ValueError) as exc:
         shard.untrusted = (f"{shard.name}: its record cannot be read back "
@@ -378,9 +434,10 @@ def finalize_gates(gate_data: dict[str, dict[str, Any]], gates: Iterable[str],
         summarize(gate_data, contract_settings(values.section("contract")), seed)
 
 
-def merged_facts(shards: Sequence[Shard], problems: Sequence[str], *,
-                 signed: bool) -> RunFacts:
-    """The one run the usable ``shards`` make, with ``problems`` as merge facts."""
+def merged_facts(shards: Sequence[Shard], problems: Sequence[str], collection: Sequence[str],
+                 *, signed: bool) -> RunFacts:
+    """The one run the usable ``shards`` make of ``collection``, with ``problems`` as merge
+    facts."""
     usable = [s for s in shards if s.usable]
     if not usable:
         # Nothing ran here, so nothing was unready or cut short: the problems are the reasons.
@@ -390,7 +447,6 @@ def merged_facts(shards: Sequence[Shard], problems: Sequence[str], *,
     first = usable[0]
     facts = [s.facts for s in usable if s.facts is not None]
     lead = facts[0]
-    collection = [t["nodeid"] for t in (first.record.get("collection") or {}).get("tests", [])]
     started = [t for t in (_time(f.started) for f in facts) if t]
     finished = [t for t in (_time(f.finished) for f in facts) if t]
     selection = dict(lead.selection)
@@ -475,12 +531,18 @@ def merge(inputs: Sequence[str], keys: Keys, *, signed: bool = False
     problems += [s.untrusted for s in readable if s.untrusted]
     problems += run_problems(readable)
     usable = [s for s in readable if s.usable]
-    if usable and not problems:
-        collection = [t["nodeid"] for t in usable[0].record["collection"]["tests"]]
-        problems += coverage_problems(usable, collection)
+    collection: list[str] = []
+    if usable:
+        try:
+            collection = collection_of(usable[0].record)
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{usable[0].name}: {one_line(exc, 120)}")
+        else:
+            if not problems:
+                problems += coverage_problems(usable, collection)
     if not inputs:
         problems.append("no shard given")
-    facts = merged_facts(shards, problems, signed=signed)
+    facts = merged_facts(shards, problems, collection, signed=signed)
     verdict = decide(facts)
     if verdict["verdict"] == GO:
         # A shard judges only what the merge judges again: one that was NO-GO alone cannot be

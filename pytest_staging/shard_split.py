@@ -9,8 +9,8 @@ talking to each other:
 - a unit weighs its recorded duration (``--staging-shard-durations``, an earlier verdict; a
   test it does not know weighs the mean of those it knows), else 1;
 - units are taken heaviest first (ties in the order of a stable hash of the node id: BLAKE2b,
-  not Python's salted ``hash()``) and each goes to the shard with the least weight so far
-  (ties: the lowest K). With equal weights that is a round robin in hash order, so the
+  not Python's salted ``hash()``, then the node id) and each goes to the shard with the least
+  weight so far (ties: the lowest K). With equal weights that is a round robin in hash order, so the
   shards' sizes differ by at most one test.
 
 The split depends on the collection only, never on its order (pytest-randomly may shuffle it).
@@ -68,7 +68,10 @@ def parse_shard(text: str) -> ShardSpec:
 
 
 def _key(nodeid: str) -> bytes:
-    return hashlib.blake2b(nodeid.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    """The hash order of a node id: its BLAKE2b digest, then the node id itself (so even a
+    collision of digests leaves one order, whatever the order of the collection)."""
+    raw = nodeid.encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(raw, digest_size=8).digest() + raw
 
 
 def split(nodeids: Iterable[str], count: int, *, grouped: Iterable[str] = (),
@@ -77,6 +80,10 @@ def split(nodeids: Iterable[str], count: int, *, grouped: Iterable[str] = (),
     tests) share one shard; ``durations`` weigh the units (see the module docstring)."""
     together = set(grouped)
     singles = {n for n in nodeids if n not in together}
+    if durations is None and not together:
+        # Equal weights: a round robin in hash order (what the general case below computes).
+        return {n: position % count + 1
+                for position, n in enumerate(sorted(singles, key=_key))}
     if durations:
         known = [float(durations[n]) for n in (*singles, *together) if n in durations]
         default = max(sum(known) / len(known), MIN_WEIGHT) if known else 1.0
@@ -95,10 +102,6 @@ def split(nodeids: Iterable[str], count: int, *, grouped: Iterable[str] = (),
         units.append((sum(weight(n) for n in members), _key(members[0]), members))
     units.sort(key=lambda u: (-u[0], u[1]))
     shard_of: dict[str, int] = {}
-    if durations is None and not together:
-        for position, (_, _, members) in enumerate(units):  # equal weights: a round robin
-            shard_of[members[0]] = position % count + 1
-        return shard_of
     loads = [(0.0, index) for index in range(1, count + 1)]  # (weight so far, K): a heap
     for unit_weight, _, members in units:
         load, index = loads[0]

@@ -16,6 +16,7 @@ from sample_runs import run_sample
 
 from pytest_staging.cli import main as cli
 from pytest_staging.schema import validation_errors
+from pytest_staging.shard_merge import collection_of
 from sample_suite.app import RELEASE_VERSION
 from sample_suite.parity import start_pair
 
@@ -42,7 +43,7 @@ def test_three_shards_of_the_sample_run_each_test_once_and_merge_to_go(tmp_path:
     for run in runs:
         assert run.exit_code == 0, run.output[-3000:]
         assert run.verdict["verdict"] == "GO", run.reasons
-    collection = [t["nodeid"] for t in runs[0].verdict["shard"]["collection"]["tests"]]
+    collection = collection_of(runs[0].verdict["shard"])
     assert all(r.verdict["shard"]["collection"]["digest"]
                == runs[0].verdict["shard"]["collection"]["digest"] for r in runs)
     ran = Counter(t["nodeid"] for run in runs for t in run.verdict["tests"])

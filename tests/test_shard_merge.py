@@ -269,7 +269,7 @@ def test_an_edited_signed_shard_is_refused(world: World, hmac_env: None, tmp_pat
 
 def test_an_edited_unsigned_shard_does_not_follow_from_its_record(
         world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_CLEARED + ("STAGING_VERDICT_KEY",):
+    for name in (*ENV_CLEARED, "STAGING_VERDICT_KEY"):
         monkeypatch.delenv(name, raising=False)
     copies = [_copy(world, name, tmp_path) for name in ("1/3", "2/3", "3/3")]
     for copy in copies:  # unsigned shards, as a run without keys writes them
@@ -290,7 +290,7 @@ def test_an_edited_unsigned_shard_does_not_follow_from_its_record(
 
 def test_signed_shards_need_their_key(world: World, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_CLEARED + ("STAGING_VERDICT_KEY",):
+    for name in (*ENV_CLEARED, "STAGING_VERDICT_KEY"):
         monkeypatch.delenv(name, raising=False)
     reasons = no_go(tmp_path, *world.good(), "--public-key", str(world.public))
     assert len(reasons) == 3 and all("is HMAC-signed but STAGING_VERDICT_KEY is not set" in r

@@ -17,6 +17,7 @@ from shard_suite import POLICY, SUITE
 
 from pytest_staging.cli import main as cli
 from pytest_staging.schema import validation_errors
+from pytest_staging.shard_merge import collection_of
 
 BUILTIN = {f"staging-security::{f}" for f in ("headers", "cookies", "exposure", "cors")}
 CI_VARS = ("GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "CIRCLECI", "BUILDKITE",
@@ -82,7 +83,7 @@ def test_shards_run_every_test_once_and_merge_to_go(suite: pytest.Pytester,
     records = [v["shard"] for _, v, _ in runs]
     assert [(r["index"], r["count"], r["run_id"]) for r in records] == [
         (1, 3, "run-42"), (2, 3, "run-42"), (3, 3, "run-42")]
-    collection = [t["nodeid"] for t in records[0]["collection"]["tests"]]
+    collection = collection_of(records[0])
     assert len({r["collection"]["digest"] for r in records}) == 1
     assert set(collection) >= BUILTIN and len(collection) == 18 + len(BUILTIN) + 1  # transport
     ran = Counter(t["nodeid"] for _, v, _ in runs for t in v["tests"])
