@@ -173,6 +173,11 @@ def _write(out: Path, facts: Any, verdict: dict[str, Any], redactor: Redactor,
 
         remove_verdict(out)
         return 1
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    markdown = rendered.reports.get("verdict.md")
+    if summary and markdown is not None:  # as a run does: the job's summary shows the verdict
+        with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
     for text, _markup in render_terminal(verdict, str(out / "verdict.json")):
         print(redactor.text(text))
     return 0 if verdict["verdict"] == GO else 1

@@ -175,6 +175,10 @@ def read_shard(given: str, keys: Keys) -> Shard:
         return shard
     if "merged" in shard.verdict:
         shard.unreadable = f"{given} is a merged verdict, not a shard"
+    elif "shard" not in shard.verdict and shard.verdict.get("reasons"):
+        # A shard that ended before deciding (a usage error, a crash, a kill) left its NO-GO.
+        shard.unreadable = (f"{given} holds no shard record but a NO-GO: "
+                            f"{one_line(shard.verdict['reasons'][0], 200)}")
     elif "shard" not in shard.verdict:
         shard.unreadable = (f"{given} is not a shard verdict (no shard record: was it run with "
                             "--staging-shard K/N?)")

@@ -143,9 +143,12 @@ def test_the_github_recipe_runs(project: Path, server: LoopbackServer) -> None:
         assert proc.returncode == 0, (shard, proc.stdout[-3000:], proc.stderr[-2000:])
         (project / "shards").mkdir(exist_ok=True)
         (job / "staging-report").rename(project / "shards" / f"staging-shard-{shard}")
-    proc = _run(merge_step, project, env)
+    summary = project / "merge-job-summary.md"
+    proc = _run(merge_step, project, {**env, "GITHUB_STEP_SUMMARY": str(summary)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "GO  merged from 3 shard verdict(s) of run 424242" in proc.stdout
+    # the merge job's summary page shows the merged verdict, as a run's job shows its own
+    assert "GO: staging verdict" in summary.read_text() and "424242" in summary.read_text()
     proc = _run(verify_step, project, env)
     assert proc.returncode == 0 and proc.stdout.startswith("GO: "), proc.stdout + proc.stderr
     # the plugin expanded $STAGING_TOKEN itself (single quotes kept it from the shell)

@@ -23,7 +23,9 @@ from shard_suite import POLICY, SUITE
 
 from pytest_staging.attestation import write_key_pair
 from pytest_staging.cli import main as cli
+from pytest_staging.redact import Redactor
 from pytest_staging.schema import validation_errors
+from pytest_staging.stale import write_placeholder
 
 HMAC = "merge-test-hmac-key-0042"
 RUN = "ci-run-7"
@@ -308,7 +310,13 @@ def test_bad_inputs_are_one_line_no_gos(world: World, hmac_env: None, tmp_path: 
     _edit(old, lambda v: v.update(schema="pytest-staging/verdict@0"))
     whole = tmp_path / "merged-before"
     assert merge(whole, *world.good(), *keys(world))[0] == 0
+    crashed = tmp_path / "crashed"  # what a shard that stopped at a usage error leaves
+    crashed.mkdir()
+    write_placeholder(crashed, "usage error: --staging-shard: 'x' is not K/N", Redactor(),
+                      exit_status=4)
     cases = {
+        str(crashed): f"{crashed} holds no shard record but a NO-GO: usage error: "
+                      "--staging-shard: 'x' is not K/N",
         str(tmp_path / "no-such-shard"): f"no verdict at {tmp_path / 'no-such-shard'}",
         str(not_a_verdict): f"{not_a_verdict} is malformed or truncated JSON (Expecting value: "
                             "line 1 column 1)",
