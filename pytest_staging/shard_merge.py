@@ -112,9 +112,11 @@ def light(verdict: Mapping[str, Any]) -> dict[str, Any]:
             shard["facts"] = {**shard["facts"], "tests": []}
         collection = shard.get("collection")
         if isinstance(collection, dict):
-            shard["collection"] = {**collection, "advisory": [], "gates": {
-                g: [] for g in collection.get("gates") or {}}
-                if isinstance(collection.get("gates"), dict) else collection.get("gates")}
+            shard["collection"] = collection = {**collection}
+            if isinstance(collection.get("advisory"), list):
+                collection["advisory"] = []
+            if isinstance(collection.get("gates"), dict):
+                collection["gates"] = {gate: [] for gate in collection["gates"]}
     return view
 
 
