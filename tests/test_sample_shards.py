@@ -25,7 +25,10 @@ pytestmark = pytest.mark.slow
 BUILTIN_PREFIXES = ("staging-security::", "staging-contract::", "staging-parity::")
 
 
-def test_three_shards_of_the_sample_run_each_test_once_and_merge_to_go(tmp_path: Path) -> None:
+def test_three_shards_of_the_sample_run_each_test_once_and_merge_to_go(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Signed shards, merge and verify (the sample runs get no STAGING_* variable of ours).
+    monkeypatch.setenv("SAMPLE_SHARDS_KEY", "sample-shards-hmac-key-7")
     production, staging = start_pair()
     try:
         # One after another: a load in one shard must not measure another shard's tests
@@ -35,6 +38,7 @@ def test_three_shards_of_the_sample_run_each_test_once_and_merge_to_go(tmp_path:
                            f"--staging-expect-version={RELEASE_VERSION}",
                            f"--staging-compare-url={production.url}",
                            "--staging-source=sample_suite/app.py",
+                           "--staging-key-env=SAMPLE_SHARDS_KEY",
                            f"--staging-shard={k}/3", "--staging-run-id=sample-run-1")
                 for k in (1, 2, 3)]
     finally:
@@ -60,10 +64,11 @@ def test_three_shards_of_the_sample_run_each_test_once_and_merge_to_go(tmp_path:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         status = cli(["merge", *(str(tmp_path / f"shard-{k}") for k in (1, 2, 3)),
-                      "--out", str(tmp_path / "merged")])
+                      "--out", str(tmp_path / "merged"), "--key-env", "SAMPLE_SHARDS_KEY"])
     assert status == 0, out.getvalue()
     merged = json.loads((tmp_path / "merged" / "verdict.json").read_text())
     assert validation_errors(merged) == [] and merged["verdict"] == "GO"
+    assert merged["signature"]
     assert sorted(t["nodeid"] for t in merged["tests"]) == sorted(collection)
     gates = merged["gates"]
     assert all(gates[g]["ran"] >= gates[g]["min_tests"] > 0
@@ -78,5 +83,5 @@ def test_three_shards_of_the_sample_run_each_test_once_and_merge_to_go(tmp_path:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         status = cli(["verify", str(tmp_path / "merged"), "--expect-version", RELEASE_VERSION,
-                      "--max-age", "1h"])
+                      "--max-age", "1h", "--key-env", "SAMPLE_SHARDS_KEY"])
     assert status == 0, out.getvalue()

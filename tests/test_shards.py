@@ -37,6 +37,8 @@ def target() -> Iterator[LoopbackServer]:
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     for name in CI_VARS:
         monkeypatch.delenv(name, raising=False)
+    # Shards, merge and verify all signed: verify refuses what it cannot authenticate.
+    monkeypatch.setenv("STAGING_VERDICT_KEY", "shards-test-hmac-key-11")
     pytester.makepyfile(test_suite=SUITE)
     pytester.makefile(".toml", pyproject=POLICY)
     return pytester
@@ -98,7 +100,7 @@ def test_shards_run_every_test_once_and_merge_to_go(suite: pytest.Pytester,
     assert status == 0, out + err
     merged = json.loads((suite.path / "merged" / "verdict.json").read_text())
     assert validation_errors(merged) == []
-    assert merged["verdict"] == "GO" and merged["reasons"] == []
+    assert merged["verdict"] == "GO" and merged["reasons"] == [] and merged["signature"]
     assert sorted(t["nodeid"] for t in merged["tests"]) == sorted(collection)
     # The minimums are judged on the merged counts: 12, 3 + 4 built-in, 3.
     assert {g: merged["gates"][g]["ran"] for g in merged["gates"]} == {
