@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from servers import HARDENED_HEADERS, LoopbackServer, json_answer
-from test_ci_examples import ACCEPTANCE, commands, ours
+from servers import LoopbackServer
+from test_ci_examples import ACCEPTANCE, VERSION, commands, ours, recipe_target
 
 from pytest_staging.cli import build_parser
 
@@ -27,7 +27,6 @@ EXAMPLES = ROOT / "docs" / "examples"
 GITHUB, GITLAB = EXAMPLES / "github-actions-sharded.yml", EXAMPLES / "gitlab-ci-sharded.yml"
 KEY = "scaling-docs-signing-key-42"
 TOKEN = "scaling-docs-api-token-0042"
-VERSION = "5e6f7a8b9c0d"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -94,11 +93,8 @@ def test_the_recipes_shard_and_merge() -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    srv = LoopbackServer(version=VERSION, always_headers=HARDENED_HEADERS)
-    srv.routes["/whoami"] = lambda req: json_answer(
-        {"authorization": req.headers.get("Authorization", "")})
-    srv.start()
+def target() -> Iterator[LoopbackServer]:
+    srv = recipe_target()
     yield srv
     srv.stop()
 
@@ -127,14 +123,14 @@ def project(pytester: pytest.Pytester) -> Path:
     return pytester.path
 
 
-def test_the_github_recipe_runs(project: Path, server: LoopbackServer) -> None:
+def test_the_github_recipe_runs(project: Path, target: LoopbackServer) -> None:
     """Each matrix job in a shell of its own, its artifact where download-artifact puts it,
     then the merge job and the promote job's verify, as written."""
     steps = ours(GITHUB)
     shard_step = next(c for c in steps if "--staging-shard" in c)
     merge_step = next(c for c in steps if c.startswith("pytest-staging merge"))
     verify_step = next(c for c in steps if c.startswith("pytest-staging verify"))
-    env = _env(server, GITHUB_ACTIONS="true", GITHUB_RUN_ID="424242", GITHUB_RUN_ATTEMPT="1")
+    env = _env(target, GITHUB_ACTIONS="true", GITHUB_RUN_ID="424242", GITHUB_RUN_ATTEMPT="1")
     for shard in (1, 2, 3):
         job = project / f"job-{shard}"
         (job / "tests").mkdir(parents=True)
@@ -152,12 +148,12 @@ def test_the_github_recipe_runs(project: Path, server: LoopbackServer) -> None:
     proc = _run(verify_step, project, env)
     assert proc.returncode == 0 and proc.stdout.startswith("GO: "), proc.stdout + proc.stderr
     # the plugin expanded $STAGING_TOKEN itself (single quotes kept it from the shell)
-    assert any(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in server.requests)
+    assert any(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in target.requests)
 
 
-def test_the_gitlab_recipe_runs(project: Path, server: LoopbackServer) -> None:
+def test_the_gitlab_recipe_runs(project: Path, target: LoopbackServer) -> None:
     shard_step = next(c for c in commands(GITLAB) if "--staging-shard" in c)
-    env = _env(server, GITLAB_CI="true", CI_PIPELINE_ID="5151", CI_NODE_TOTAL="3")
+    env = _env(target, GITLAB_CI="true", CI_PIPELINE_ID="5151", CI_NODE_TOTAL="3")
     for shard in (1, 2, 3):
         proc = _run(shard_step, project, {**env, "CI_NODE_INDEX": str(shard),
                                           "CI_JOB_ID": f"90{shard}"})
@@ -170,7 +166,7 @@ def test_the_gitlab_recipe_runs(project: Path, server: LoopbackServer) -> None:
     assert (project / "staging-report" / "junit.xml").is_file()
 
 
-def test_the_page_commands_run(project: Path, server: LoopbackServer) -> None:
+def test_the_page_commands_run(project: Path, target: LoopbackServer) -> None:
     """The page's own commands: the shard command on three "machines", then the merge and
     the verify; a shard given to verify is refused with the very line the page shows."""
     # The page's command sends no token: the suite without the test that wants one.
@@ -179,7 +175,7 @@ def test_the_page_commands_run(project: Path, server: LoopbackServer) -> None:
     shown = sections()
     shard_cmd, = page_commands(shown["Shards"])[:1]
     merge_cmd, verify_cmd = page_commands(shown["Merging"])
-    env = _env(server, RUN_ID="page-run-1")
+    env = _env(target, RUN_ID="page-run-1")
     for shard in (1, 2, 3):
         proc = _run(shard_cmd.replace("2/3", f"{shard}/3").replace("shard-2", f"shard-{shard}"),
                     project, env)
