@@ -18,6 +18,7 @@ shard's record in its verdict.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from pytest_staging.canonical import canonical_json
 from pytest_staging.gate_assignment import assigned, is_load_test
 from pytest_staging.provenance import detect_ci
 from pytest_staging.settings import setting
@@ -259,6 +261,8 @@ def record(run: ShardRun, facts: Any, policy_values: Mapping[str, Any]) -> dict[
             **grouped(collection),
         },
         "slice": list(run.slice),
-        "policy": dict(policy_values),
+        # As JSON values (a TOML date of an accepted risk is its ISO text, as the policy
+        # digest takes it): a signature covers JSON only.
+        "policy": json.loads(canonical_json(dict(policy_values))),
         "facts": data,
     }

@@ -105,7 +105,11 @@ def test_shards_run_every_test_once_and_merge_to_go(suite: pytest.Pytester,
     # The minimums are judged on the merged counts: 12, 3 + 4 built-in, 3.
     assert {g: merged["gates"][g]["ran"] for g in merged["gates"]} == {
         "integration": 12, "security": 7, "performance": 3}
-    assert merged["gates"]["security"]["grade"]["grade"]  # recomputed over all shards
+    # Recomputed over all shards' findings, the policy's accepted risk (a TOML date in a
+    # signed shard record) applied.
+    grade = merged["gates"]["security"]["grade"]
+    assert grade["counts"]["info"] == 1 and grade["excluding_accepted"]["accepted"] == 1
+    assert records[0]["policy"]["security.rules"]["version-banner"]["expires"] == "2099-12-31"
     assert merged["merged"]["count"] == 3 and merged["merged"]["run_id"] == "run-42"
     assert "shard" not in merged
     for name in ("verdict.md", "verdict.html", "findings.sarif", "junit.xml"):
