@@ -114,6 +114,9 @@ def test_shards_run_every_test_once_and_merge_to_go(suite: pytest.Pytester,
     assert "shard" not in merged
     for name in ("verdict.md", "verdict.html", "findings.sarif", "junit.xml"):
         assert (suite.path / "merged" / name).is_file(), name
+    junit = (suite.path / "merged" / "junit.xml").read_text()
+    assert junit.count("<testcase ") == 23 and 'name="staging_verdict" value="GO"' in junit
+    assert 'value="merged from 3 shard verdict(s) of run run-42"' in junit
     status, said = verify(str(suite.path / "merged"), "--expect-version", "2.0.1",
                           "--max-age", "1h")
     assert status == 0, said

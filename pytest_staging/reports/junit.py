@@ -29,6 +29,7 @@ from typing import Any
 
 from pytest_staging.printable import printable
 from pytest_staging.reports.atomic import atomic_write_text
+from pytest_staging.reports.summary import sharding
 
 PREFIX = "staging_"
 VERDICT_CASE = ("pytest-staging", "staging-verdict")
@@ -51,6 +52,9 @@ def suite_properties(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("staging_run_id", str((verdict.get("run") or {}).get("id") or "")),
         ("staging_target", str(target.get("url") or "")),
     ]
+    sharded = sharding(dict(verdict))
+    if sharded:
+        props.append(("staging_sharding", sharded))
     if target.get("expected_version"):
         props.append(("staging_expected_version", str(target["expected_version"])))
     if observed.get("end") or observed.get("start"):
