@@ -97,7 +97,8 @@ def make_shards(folder: Path, count: int = 8, per: int = 2500) -> list[Path]:
                                 gates_declared=GATES, gates_blocking=GATES),
             provenance=provenance, versions={"python": "3.11.7"})
         run = ShardRun(ShardSpec(k, count), run_id="bench-run", run_id_source="--staging-run-id",
-                       collection=collection, slice=mine)
+                       nodeids=nodeids, assignments=[(g, b) for _, g, b in collection],
+                       slice=mine)
         facts.shard = record(run, facts, policy.values)
         verdict = decide(facts)
         assert verdict["verdict"] == "GO", verdict["reasons"]

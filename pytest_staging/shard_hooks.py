@@ -58,12 +58,20 @@ class ShardRun:
     run_id_source: str = ""
     durations: dict[str, float] | None = None
     durations_file: str = ""
-    #: Every ``(node id, gate, blocking)`` of the whole collection (None: not collected).
-    collection: list[tuple[str, str, bool]] | None = None
+    #: Every node id of the whole collection (None: not collected), and the ``(gate,
+    #: blocking)`` of each: two lists, so collecting 10,000 tests makes no tuple per test
+    #: (what the garbage collector would then walk a big heap for).
+    nodeids: list[str] | None = None
+    assignments: list[tuple[str, bool]] = field(default_factory=list)
     #: The node ids of this shard's slice, in run order.
     slice: list[str] = field(default_factory=list)
     #: Collected tests left to the other shards.
     left: int = 0
+
+    def entries(self) -> list[tuple[str, str, bool]]:
+        """``(node id, gate, blocking)`` of each test of the collection."""
+        return [(n, g, b) for n, (g, b) in zip(self.nodeids or [], self.assignments,
+                                               strict=True)]
 
     def split_record(self) -> dict[str, Any]:
         if self.durations is None:
@@ -160,20 +168,20 @@ class ShardHooks:
 
         settings = settings_of(config)
         default = settings.policy.default_gate if settings is not None else ""
-        nodeids = [item.nodeid for item in items]  # a property pytest computes each time
-        pairs = list(zip(nodeids, items, strict=True))
-        collection = [(nodeid, *assigned(item, default)) for nodeid, item in pairs]
-        loads = [nodeid for nodeid, item in pairs if is_load_test(item)]
+        nodeids = [item.nodeid for item in items]
+        loads = [n for n, item in zip(nodeids, items, strict=True) if is_load_test(item)]
         shard_of = split(nodeids, run.spec.count, grouped=loads, durations=run.durations)
         index = run.spec.index
-        mine = [(nodeid, item) for nodeid, item in pairs if shard_of[nodeid] == index]
-        run.collection = collection
-        run.slice = [nodeid for nodeid, _ in mine]
-        run.left = len(items) - len(mine)
-        items[:] = [item for _, item in mine]
+        mine = [shard_of[n] == index for n in nodeids]
+        run.nodeids = nodeids
+        run.assignments = [assigned(item, default) for item in items]  # the stash's tuples
+        run.slice = [n for n, keep in zip(nodeids, mine, strict=True) if keep]
+        run.left = len(items) - len(run.slice)
+        items[:] = [item for item, keep in zip(items, mine, strict=True) if keep]
         output = getattr(config, "workeroutput", None)
         if output is not None:
-            output[WORKER_KEY] = {"collection": [list(c) for c in collection],
+            output[WORKER_KEY] = {"nodeids": nodeids,
+                                  "assignments": [list(a) for a in run.assignments],
                                   "slice": run.slice, "left": run.left}
 
 
@@ -191,9 +199,10 @@ class ShardXdistHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """Every worker collected the same suite (xdist checks it): the first one says."""
         data = (getattr(node, "workeroutput", None) or {}).get(WORKER_KEY)
-        if self.run.collection is not None or not isinstance(data, dict):
+        if self.run.nodeids is not None or not isinstance(data, dict):
             return
-        self.run.collection = [(str(n), str(g), bool(b)) for n, g, b in data["collection"]]
+        self.run.nodeids = [str(n) for n in data["nodeids"]]
+        self.run.assignments = [(str(g), bool(b)) for g, b in data["assignments"]]
         self.run.slice = [str(n) for n in data["slice"]]
         self.run.left = int(data["left"])
 
@@ -214,7 +223,7 @@ def collection_nodeids(config: Any) -> list[str]:
     """Every node id of the whole collection ([] when not sharded): the suite a shard's
     provenance digests is the whole suite, not its slice."""
     run = of(config)
-    return [c[0] for c in run.collection or []] if run is not None else []
+    return list(run.nodeids or []) if run is not None else []
 
 
 def shared_seed(config: Any) -> int | None:
@@ -244,7 +253,7 @@ def grouped(collection: list[tuple[str, str, bool]]) -> dict[str, Any]:
 def record(run: ShardRun, facts: Any, policy_values: Mapping[str, Any]) -> dict[str, Any]:
     """The verdict's ``shard`` object: K/N, the run id, how the suite was split, the whole
     collection and its digest, the slice, the effective policy and the run's facts."""
-    collection = run.collection or []
+    collection = run.entries()
     data = asdict(facts)
     for name in NOT_RECORDED:
         data.pop(name, None)
@@ -255,7 +264,7 @@ def record(run: ShardRun, facts: Any, policy_values: Mapping[str, Any]) -> dict[
         "run_id_source": run.run_id_source,
         "split": run.split_record(),
         "collection": {
-            "collected": run.collection is not None,
+            "collected": run.nodeids is not None,
             "digest": collection_digest(collection),
             "count": len(collection),
             **grouped(collection),
