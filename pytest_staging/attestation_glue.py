@@ -6,13 +6,12 @@
   NO-GO), never an unsigned run.
 - ``ProvenanceHooks``: records the collected test files.
 - ``provenance(config, controller)``: the ``provenance`` object for ``RunFacts``.
-- ``render_signed(...)``: ``verdict_outputs.render_outputs`` plus the signed attestations; a signing
-  failure turns the verdict into a NO-GO before anything is written.
+- ``signing_key(config)``: the key ``verdict_outputs.render_reports`` signs the attestations
+  with (a signing failure turns the verdict into a NO-GO before anything is written).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +20,10 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import verdict_outputs
+from pytest_staging import shard_hooks
 from pytest_staging.attestation import (
     ENV_SIGNING_KEY,
     AttestationError,
-    attest,
     load_private_key,
     secret_forms,
 )
@@ -136,7 +134,9 @@ def provenance(config: pytest.Config, controller: Any) -> dict[str, Any]:
     if settings is None:
         return {}
     files = list(config.stash.get(FILES_KEY, []))
-    files += [config.rootpath / f for f in files_of_nodeids(_nodeids(controller))]
+    # A shard digests the whole suite it collected, not its slice: every shard, one digest.
+    nodeids = _nodeids(controller) | set(shard_hooks.collection_nodeids(config))
+    files += [config.rootpath / f for f in files_of_nodeids(nodeids)]
     policy = controller.settings.policy
     target = controller.target
     data = collect(
@@ -168,25 +168,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def render_signed(config: pytest.Config, verdict: dict[str, Any], redact: Any, key: str | None
-                  ) -> tuple[str, str | None, dict[str, str]]:
-    """``verdict_outputs.render_outputs`` plus ``{file name: text}`` of the attestations.
-
-    The attestations sign the verdict exactly as written to verdict.json (after redaction).
-    If signing fails, the verdict becomes a NO-GO and is rendered again, unattested.
-    """
-    json_text, html = verdict_outputs.render_outputs(verdict, redact, key)
+def signing_key(config: pytest.Config) -> Any:
+    """The Ed25519 private key of this run (None when it does not sign attestations)."""
     settings = config.stash.get(STASH_KEY, None)
-    if settings is None or settings.signing_key is None:
-        return json_text, html, {}
-    try:
-        files = attest(json.loads(json_text), settings.signing_key)
-    except Exception as exc:
-        # Fail closed: an unsigned GO must not leave the run when signing was asked for.
-        verdict_outputs.nogo(verdict, f"cannot sign the attestation: {type(exc).__name__}: "
-                                f"{redact(str(exc)).splitlines()[0] if str(exc) else ''}")
-        json_text, html = verdict_outputs.render_outputs(verdict, redact, key)
-        return json_text, html, {}
-    # Not passed through ``redact``: the payload was built from the redacted verdict, and a
-    # masked run of base64 characters would only break the signature.
-    return json_text, html, files
+    return settings.signing_key if settings is not None else None

@@ -1,5 +1,5 @@
 """The ``pytest-staging`` command: ``verify`` a verdict before promoting, ``report`` it again,
-``diff`` two verdicts for release notes.
+``diff`` two verdicts for release notes, ``merge`` the shard verdicts of a sharded run.
 
 Exit status of ``verify`` (``exit_codes``, docs/exit-codes.md): 0 a verified GO, 1 an authentic
 NO-GO whose judgement is ``failed``, 2 a usage error, 3 could not judge (an inconclusive
@@ -22,6 +22,7 @@ from pytest_staging import __version__, exit_codes, init_project
 from pytest_staging.durations import parse_duration
 from pytest_staging.exit_codes import verify_exit_code
 from pytest_staging.keygen import add_keygen_parser, cmd_keygen
+from pytest_staging.merge_command import add_merge_parser, cmd_merge
 from pytest_staging.printable import one_line
 from pytest_staging.signing import DEFAULT_KEY_ENV
 from pytest_staging.verify import (
@@ -32,6 +33,7 @@ from pytest_staging.verify import (
     check_target,
     decision,
     load_verdict,
+    read_public_key,
     resolve_path,
     run_checks,
 )
@@ -158,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", metavar="N", type=_positive, default=100,
                    help="the last N runs [100]")
     p.add_argument("--target", metavar="URL", help="only the runs of this target [all]")
+
+    add_merge_parser(sub)
     init_project.add_parser(sub)
     add_keygen_parser(sub)
     return parser
@@ -201,20 +205,6 @@ def _max_age(text: str) -> timedelta | None:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{exc} (or 'none' for no limit)") from None
-
-
-def _public_key(path: str) -> Any:
-    from pytest_staging.attestation import AttestationError, load_public_key
-
-    try:
-        with open(path, "rb") as handle:
-            pem = handle.read(64 * 1024)
-    except OSError as exc:
-        raise VerifyError("public-key", f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return load_public_key(pem, path)
-    except AttestationError as exc:
-        raise VerifyError("public-key", str(exc)) from None
 
 
 def _policy_digest(args: argparse.Namespace) -> str | None:
@@ -279,7 +269,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             check_target({"target": {"url": args.expect_target}}, args.expect_target)
         check_gate_options(args.require_gate, args.skip_gate, args.allow_partial)
         policy_digest = _policy_digest(args)
-        public_key = _public_key(args.public_key) if args.public_key else None
+        public_key = read_public_key(args.public_key) if args.public_key else None
         verdict = load_verdict(path)
     except VerifyError as exc:
         return _refuse(exc)
@@ -305,7 +295,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if error is not None:
         return _fail("verify", error, code)
     facts = [r.detail for r in results
-             if r.ok and r.check not in ("schema", "authentication", "verdict", "rederive",
+             if r.ok and r.check not in ("shard", "schema", "authentication", "verdict", "rederive",
                                          "judgement", "partial")]
     # Said first and plainly when nothing authenticated the verdict (--allow-unsigned).
     unsigned = any(r.check == "authentication" and r.ok and r.detail.startswith("NOT ")
@@ -381,6 +371,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"verify": cmd_verify, "report": cmd_report, "diff": cmd_diff, "history": cmd_history,
+            "merge": cmd_merge,
             "init": init_project.cmd_init, "keygen": cmd_keygen}
 
 

@@ -21,7 +21,15 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__, attestation_glue, declared_suite, exit_codes, promotion
+from pytest_staging import (
+    __version__,
+    attestation_glue,
+    declared_suite,
+    exit_codes,
+    promotion,
+    shard_hooks,
+    verdict_outputs,
+)
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assigned
@@ -30,8 +38,6 @@ from pytest_staging.outcomes import OutcomeBook, PhaseReport
 from pytest_staging.printable import one_line
 from pytest_staging.quarantine import quarantine_facts
 from pytest_staging.redact import redact_data
-from pytest_staging.reports.atomic import atomic_write_text
-from pytest_staging.reports.markdown import render_markdown
 from pytest_staging.reports.terminal import render_terminal
 from pytest_staging.selection import filters_of, selection
 from pytest_staging.settings import Settings, setting
@@ -268,9 +274,10 @@ class Controller:
         with self.guard("collection"):
             if self.collected:
                 # Items a plugin or conftest removed without saying so (pytest_deselected);
-                # those a blocked run did not start are neither dropped nor deselected.
+                # those a blocked run did not start are neither dropped nor deselected, and
+                # a shard's tests left to the other shards are neither.
                 self.dropped = max(self.collected - self.deselected - self.not_run()
-                                   - len(session.items), 0)
+                                   - len(session.items) - shard_hooks.left_out(self.config), 0)
             default = self.settings.policy.default_gate
             expect, meta = self.book.expect, self.meta
             for item in session.items:
@@ -455,8 +462,11 @@ class Controller:
 
     def conclude(self, exit_status: int) -> dict[str, Any]:
         """Decide; if deciding itself fails, a NO-GO that says so."""
-        # Each gate's module only when the gate takes part (its imports are not free).
-        if "security" in self.settings.gates_selected:
+        # Each gate's module only when the gate takes part (its imports are not free). A
+        # shard holds a slice of the findings and operations: grade and coverage are judged
+        # on the merge (pytest-staging merge), over all of them.
+        sharded = shard_hooks.of(self.config) is not None
+        if "security" in self.settings.gates_selected and not sharded:
             with self.guard("security grade"):
                 from pytest_staging.gates.security import gate as security_gate
 
@@ -467,7 +477,7 @@ class Controller:
                 from pytest_staging.gates.parity import gate as parity_gate
 
                 parity_gate.finalize(self.config, self.settings, self.gate_data)
-        if "contract" in self.settings.gates_selected:
+        if "contract" in self.settings.gates_selected and not sharded:
             with self.guard("contract coverage"):
                 from pytest_staging.gates.contract import gate as contract_gate
 
@@ -510,7 +520,7 @@ class Controller:
         gates = [GateSpec(name=g.name, blocking=g.blocking, min_tests=g.min_tests,
                           description=g.description, max_skipped=g.max_skipped)
                  for g in policy.gates.values() if g.name in self.settings.gates_selected]
-        return RunFacts(
+        facts = RunFacts(
             run_id=self.run_id,
             started=self.started,
             finished=_now(),
@@ -551,6 +561,10 @@ class Controller:
             history=self.history.facts(tests, self.target.version_start)
             if self.history is not None else {},
         )
+        shard = shard_hooks.of(self.config)
+        if shard is not None:
+            facts.shard = shard_hooks.record(shard, facts, policy.values)
+        return facts
 
     def write(self, verdict: dict[str, Any]) -> None:
         """Render every report, then write them. A report that cannot be rendered or written,
@@ -563,44 +577,17 @@ class Controller:
                 "its verdict and this one cannot be told apart (use one report dir per run)")
             verdict = self.verdict = self.conclude(self.exit_status)
         for _ in range(2):
-            problems: list[str] = []
-            before = len(verdict["reasons"])
-            sarif = None
-            try:
-                from pytest_staging.reports.sarif import render_sarif
-
-                sarif = render_sarif(verdict)
-            except Exception as exc:
-                problems.append(f"cannot render findings.sarif: {type(exc).__name__}: {exc}")
             # html and signature: a failure of either is reported as a reason on the verdict.
-            json_text, html, attestations = attestation_glue.render_signed(
-                self.config, verdict, self.redactor.text, promotion.signing_key(self.config))
-            problems.extend(verdict["reasons"][before:])
-            try:
-                markdown = self.redactor.text(render_markdown(verdict))
-            except Exception as exc:
-                problems.append(f"cannot render verdict.md: {type(exc).__name__}: {exc}")
-                markdown = None
-            new = [p for p in problems if p not in self.output_errors]
+            rendered = verdict_outputs.render_reports(
+                verdict, self.redactor.text, promotion.signing_key(self.config),
+                attestation_glue.signing_key(self.config))
+            new = [p for p in rendered.problems if p not in self.output_errors]
             if not new:
                 break
             self.output_errors.extend(self.redactor.text(p) for p in new)
             verdict = self.verdict = self.conclude(self.exit_status)
         try:
-            if sarif is not None:
-                atomic_write_text(report_dir / "findings.sarif", self.redactor.text(sarif))
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    (report_dir / "findings.sarif").unlink()
-            if markdown is not None:
-                atomic_write_text(report_dir / "verdict.md", markdown)
-            if html is not None:
-                atomic_write_text(report_dir / "verdict.html", html)
-            # verdict.json last: its presence with a decision means every report is in place.
-            atomic_write_text(report_dir / "verdict.json", json_text)
-            # Attestations after it: a failed write never leaves a signed GO beside a NO-GO.
-            for name, text in attestations.items():
-                atomic_write_text(report_dir / name, text)
+            verdict_outputs.write_reports(report_dir, rendered)
             self.written = True
             if self.history is not None:
                 self.history.record(verdict)
@@ -613,6 +600,7 @@ class Controller:
                 write_placeholder(report_dir, self.verdict["reasons"][0], self.redactor,
                                   run_id=self.run_id, started=self.started, url=self.target.url)
             return
+        markdown = rendered.reports["verdict.md"]
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary and markdown is not None:
             with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as handle:

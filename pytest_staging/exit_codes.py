@@ -22,7 +22,8 @@ could not judge** (docs/exit-codes.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pytest_staging.verdict import FAILED
 
@@ -66,6 +67,14 @@ def run_exit_code(judgement: str | None, pytest_status: int, signalled: bool) ->
     if signalled:
         return INTERRUPTED
     return pytest_status if pytest_status in KEPT else COULD_NOT_JUDGE
+
+
+def verdict_exit_code(verdict: Mapping[str, Any]) -> int:
+    """The exit status of a command that wrote ``verdict`` (``pytest-staging merge``): 0 for
+    GO, 1 when its judgement is ``failed``, else 3 (could not judge)."""
+    if verdict.get("verdict") == "GO" and not verdict.get("reasons"):
+        return GO
+    return FAILED_EXIT if verdict.get("judgement") == FAILED else COULD_NOT_JUDGE
 
 
 def verify_exit_code(failed_checks: Sequence[str], judgement: str | None) -> tuple[int, int]:

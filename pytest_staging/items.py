@@ -14,6 +14,7 @@ import pytest
 
 from pytest_staging.gate_assignment import GATE_KEY, assign, run_last
 from pytest_staging.report_hooks import DESTRUCTIVE_KEY, ReportHooks
+from pytest_staging.shard_hooks import left_out
 from pytest_staging.wire import payload_of
 
 #: How many collected tests a blocked run (target not ready, our own checks broken) did not
@@ -128,7 +129,8 @@ class ItemHooks(ReportHooks):
         if self.collected:
             deselected = int(output.get("staging_deselected", 0))
             output["staging_dropped"] = max(
-                self.collected - deselected - self.not_run - len(session.items), 0)
+                self.collected - deselected - self.not_run - len(session.items)
+                - left_out(session.config), 0)
         if self.skipped:
             output["staging_collection_skipped"] = list(self.skipped)
 

@@ -125,6 +125,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--staging-run-id", dest="staging_run_id", metavar="ID",
                     help="CI run id recorded in the provenance [env STAGING_RUN_ID, else the "
                          "CI system's own run id]")
+    group.addoption("--staging-shard", dest="staging_shard", metavar="K/N",
+                    help="run the K-th of N slices of the collected tests and write a shard "
+                         "verdict (never deployable: pytest-staging merge the N shards) "
+                         "[env STAGING_SHARD, else the whole suite]")
+    group.addoption("--staging-shard-durations", dest="staging_shard_durations",
+                    metavar="FILE",
+                    help="an earlier verdict.json whose test durations balance the shards "
+                         "[each test weighs the same]")
     group.addoption("--staging-signing-key", dest="staging_signing_key", metavar="FILE",
                     help="Ed25519 private key (PEM) that signs verdict.intoto.json "
                          "[env STAGING_SIGNING_KEY holding the PEM, else no attestation]")
@@ -320,6 +328,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
                               Redactor(), run_id=config.stash.get(RUN_ID_KEY, ""))
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
+        _register_shard(config, need_run_id=False, collects=True)
         _register_gates(config, settings)
         return
     contract_gate = _selected_gate(settings, "contract")
@@ -336,6 +345,8 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     except attestation_glue.AttestSettingsError as exc:
         _fail_usage(config, str(exc))
         return
+    xdist = config.pluginmanager.hasplugin("xdist") and _xdist_active(config)
+    _register_shard(config, need_run_id=True, collects=not xdist)
     controller = Controller(config, settings)
     try:
         controller.start()
@@ -352,7 +363,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     junit_hooks.register(config, controller)
     pytest_html_hooks.register_controller(config, controller)
     github_annotations.register(config, controller)
-    if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
+    if xdist:
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
         if contract_gate:
             contract_gate.register_xdist(config, settings)
@@ -402,6 +413,21 @@ def _history_usage_problem(config: pytest.Config, settings: Settings) -> str:
     return usage_problem(config, settings)
 
 
+def _register_shard(config: pytest.Config, *, need_run_id: bool, collects: bool) -> None:
+    """``--staging-shard``: this process takes its slice (or, on the xdist controller, hands
+    the shard to the workers); an unusable value is a usage error."""
+    from pytest_staging import shard_hooks
+    from pytest_staging.shard_split import ShardError
+
+    try:
+        run = shard_hooks.configure(config, need_run_id=need_run_id)
+    except ShardError as exc:
+        _fail_usage(config, str(exc))
+        return
+    if run is not None:
+        shard_hooks.register(config, run, collects=collects)
+
+
 def _wire_hooks() -> Any:
     from pytest_staging.wire import WireHooks
 
@@ -430,6 +456,11 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     blocked = str(workerinput.get("staging_blocked", ""))
     items = ItemHooks(settings, settings.redactor(), lambda: sensitive, lambda: blocked)
     config.pluginmanager.register(items, "staging-items")
+    from pytest_staging import shard_hooks
+
+    shard = shard_hooks.worker_run(workerinput)
+    if shard is not None:
+        shard_hooks.register(config, shard, collects=True)
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     log_redaction.register(config, items.redactor)
     browser_glue.configure(config, settings, controller=False)

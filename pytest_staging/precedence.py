@@ -76,6 +76,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("key_env", "staging_key_env", default="STAGING_VERDICT_KEY"),
     Setting("subject", "staging_subject", env="STAGING_SUBJECT"),
     Setting("run_id", "staging_run_id", env="STAGING_RUN_ID"),
+    Setting("shard", "staging_shard", env="STAGING_SHARD", env_must_not_be_empty=True),
+    Setting("shard_durations", "staging_shard_durations", kind="path"),
     # A key file on the command line, the PEM itself in the environment.
     Setting("signing_key", "staging_signing_key", env="STAGING_SIGNING_KEY", secret=True),
     Setting("compare_url", "staging_compare_url", policy="parity.url", default=""),

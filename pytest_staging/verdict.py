@@ -130,6 +130,14 @@ class RunFacts:
     #: What the history store says (``history.facts``): named in the verdict, never judged;
     #: its ``problems`` (a store that cannot be used) are warnings that never block.
     history: dict[str, Any] = field(default_factory=dict)
+    #: A shard's record (``--staging-shard``: K/N, run id, the whole collection, the facts a
+    #: merge needs). A shard judges its own tests and run; gate minimums are the merge's.
+    shard: dict[str, Any] = field(default_factory=dict)
+    #: A merged verdict's record of its shards (``pytest-staging merge``): recorded, not judged.
+    merged: dict[str, Any] = field(default_factory=dict)
+    #: Why the shards do not make one complete run (missing, duplicated, another run,
+    #: another deployment, unverified): each a NO-GO reason; the merge could not judge.
+    merge_problems: list[str] = field(default_factory=list)
 
 
 def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
@@ -379,6 +387,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
     warnings: list[str] = list(facts.warnings)
 
     reasons.extend(facts.usage_errors)
+    reasons.extend(f"merge: {p}" for p in facts.merge_problems)
     if facts.signals:
         names = list(dict.fromkeys(facts.signals))
         reasons.append(f"run interrupted by {' and '.join(names)}"
@@ -412,7 +421,10 @@ def decide(facts: RunFacts) -> dict[str, Any]:
     for test in facts.tests:
         by_gate.setdefault(test.gate, []).append(test)
     # An unready target means no test ran: the empty gates are a consequence, not a cause.
-    judge_empty = facts.target.ready and not facts.usage_errors
+    # A shard holds a slice of each gate: its minimums are judged on the merge; a merge of
+    # shards that do not make one run holds a part of it (the merge problems are the cause).
+    judge_empty = (facts.target.ready and not facts.usage_errors and not facts.shard
+                   and not facts.merge_problems)
     gates: dict[str, Any] = {}
     specs = {g.name: g for g in facts.gates}
     quarantined = _quarantined(facts)
@@ -508,6 +520,8 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         **({"quarantine": _quarantine_entries(facts)} if facts.quarantine else {}),
         **({"history": dict(facts.history)} if facts.history else {}),
         **({"provenance": dict(facts.provenance)} if facts.provenance else {}),
+        **({"shard": dict(facts.shard)} if facts.shard else {}),
+        **({"merged": dict(facts.merged)} if facts.merged else {}),
     }
 
 

@@ -125,6 +125,18 @@ def check_schema(verdict: dict[str, Any], schema: dict[str, Any] | None = None) 
         raise VerifyError("schema", f"at {where}: {one_line(message, 200)}")
 
 
+def check_not_shard(verdict: dict[str, Any]) -> str:
+    """A shard verdict (``--staging-shard``) is never deployable: only its merge is."""
+    shard = verdict.get("shard")
+    if shard is None:
+        return "not a shard"
+    where = f"{one_line(shard.get('index'), 8)}/{one_line(shard.get('count'), 8)}" \
+        if isinstance(shard, dict) else "?"
+    raise VerifyError("shard", f"this is shard {where} of a sharded run, never deployable "
+                               "alone: merge every shard with `pytest-staging merge SHARD... "
+                               "--out DIR` and verify DIR")
+
+
 def check_signature(verdict: dict[str, Any], key: str | None, key_env: str) -> None:
     """With a key, the verdict must be signed and the signature must match."""
     if key is None:
@@ -201,6 +213,19 @@ def check_hmac(verdict: dict[str, Any], key: str | None, key_env: str,
                                        "pass --no-signature-check when --public-key checks "
                                        "the attestation)")
     return f"not HMAC-signed, {key_env} unset"
+
+
+def read_public_key(path: str) -> Any:
+    """The Ed25519 public key in the PEM file at ``path`` (``--public-key``), or VerifyError."""
+    try:
+        with open(path, "rb") as handle:
+            pem = handle.read(64 * 1024)
+    except OSError as exc:
+        raise VerifyError("public-key", f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return attestation.load_public_key(pem, path)
+    except attestation.AttestationError as exc:
+        raise VerifyError("public-key", str(exc)) from None
 
 
 def _read_attestation(path: Path) -> bytes:
@@ -711,6 +736,7 @@ def run_checks(verdict: dict[str, Any], options: VerifyOptions,
         results.append(_run(name, step))
         return results[-1]
 
+    run("shard", lambda: check_not_shard(verdict))
     run("schema", lambda: check_schema(verdict, o.schema) or "validates")
     hmac = run("signature", lambda: check_hmac(verdict, o.key, o.key_env, lenient))
     attested = run("attestation", lambda: check_attestation(verdict, path, o.public_key,

@@ -74,13 +74,18 @@ def until_selection_recorded(cmd: str, report: Path) -> str:
     return cmd
 
 
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    # hardened, so the recipe's run (security gate included) can be a GO
+def recipe_target() -> LoopbackServer:
+    """The recipes' staging: hardened, so their runs (security gate included) can be a GO;
+    ``/whoami`` echoes the Authorization header."""
     srv = LoopbackServer(version=VERSION, always_headers=HARDENED_HEADERS)
     srv.routes["/whoami"] = lambda req: json_answer(
         {"authorization": req.headers.get("Authorization", "")})
-    srv.start()
+    return srv.start()
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    srv = recipe_target()
     yield srv
     srv.stop()
 

@@ -190,8 +190,9 @@ def test_command_uses_real_options(where: str, tool: str, args: list[str],
 
 @pytest.mark.parametrize("where, block", yaml_blocks(), ids=[w for w, _ in yaml_blocks()])
 def test_yaml_blocks_parse(where: str, block: str) -> None:
-    """Every YAML example is a mapping a deploy system can load (PyYAML, safe loader)."""
-    assert isinstance(yaml.safe_load(block), dict), where
+    """Every YAML example loads (PyYAML, safe loader) as a document or, for an excerpt of a
+    longer file (a job's steps), a list of its entries: never a bare string or nothing."""
+    assert isinstance(yaml.safe_load(block), (dict, list)), where
 
 
 def test_headers_are_single_quoted() -> None:

@@ -554,13 +554,18 @@ def test_bug_in_plugin_machinery_is_no_go(pytester: pytest.Pytester, run_staging
     # put it back afterwards, or every later run in this process loses its evidence.
     monkeypatch.setattr(StagingSession, "evidence", StagingSession.evidence)
     server.routes["/broken"] = lambda req: text_answer("no", 500)
+    # Patched for the run's tests only: a class attribute set at import would outlive an
+    # in-process run and break every later run in this process.
     pytester.makeconftest("""
+import pytest
 from pytest_staging.client import StagingSession
 
 def explode(self, redactor):
     raise RuntimeError("evidence machinery broke")
 
-StagingSession.evidence = explode
+@pytest.fixture(autouse=True)
+def broken_evidence(monkeypatch):
+    monkeypatch.setattr(StagingSession, "evidence", explode)
 """)
     pytester.makepyfile(test_three=THREE_GATES + """
 @pytest.mark.advisory

@@ -167,9 +167,9 @@ def test_explain_lists_every_check(capsys, tmp_path) -> None:
                       "1.2.3")
     assert code == 0
     checks = [line.split()[1].rstrip(":") for line in lines[:-1]]
-    assert checks == ["schema", "signature", "attestation", "authentication", "verdict",
-                      "rederive", "judgement", "partial", "gates", "version", "age", "target",
-                      "subject", "commit", "run-id", "policy"]
+    assert checks == ["shard", "schema", "signature", "attestation", "authentication",
+                      "verdict", "rederive", "judgement", "partial", "gates", "version", "age",
+                      "target", "subject", "commit", "run-id", "policy"]
     assert lines[-1].startswith("GO: ")
     v = go_verdict()
     v["gates"]["integration"]["status"] = "failed"

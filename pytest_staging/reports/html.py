@@ -24,7 +24,7 @@ from pytest_staging.gates.parity.report import html_view as parity_view
 from pytest_staging.gates.performance.report import thresholds_of
 from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.reports import charts
-from pytest_staging.reports.summary import JUDGEMENT_MEANING, flaky_line, judgement_of
+from pytest_staging.reports.summary import JUDGEMENT_MEANING, flaky_line, judgement_of, sharding
 
 BUILTIN_GATES = ("integration", "security", "performance")
 COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")
@@ -320,7 +320,9 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
 
 def _facts(v: Mapping[str, Any], run: Mapping[str, Any], target: Mapping[str, Any]) -> list:
     duration = run.get("duration")
+    shard = [("sharding", sharding(dict(v)))] if sharding(dict(v)) else []
     return [
+        *shard,
         ("target", target.get("url")),
         ("reachable", target.get("reachable")),
         ("ready after (s)", target.get("ready_after")),

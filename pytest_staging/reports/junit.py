@@ -31,7 +31,7 @@ from typing import Any
 
 from pytest_staging.printable import printable
 from pytest_staging.reports.atomic import atomic_write_text
-from pytest_staging.reports.summary import judgement_of, verdict_label
+from pytest_staging.reports.summary import judgement_of, sharding, verdict_label
 
 PREFIX = "staging_"
 VERDICT_CASE = ("pytest-staging", "staging-verdict")
@@ -55,6 +55,9 @@ def suite_properties(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("staging_run_id", str((verdict.get("run") or {}).get("id") or "")),
         ("staging_target", str(target.get("url") or "")),
     ]
+    sharded = sharding(dict(verdict))
+    if sharded:
+        props.append(("staging_sharding", sharded))
     if target.get("expected_version"):
         props.append(("staging_expected_version", str(target["expected_version"])))
     if observed.get("end") or observed.get("start"):
@@ -180,6 +183,12 @@ def annotate_junit_text(xml_text: str, verdict: Mapping[str, Any]) -> str:
     Earlier ``staging_*`` suite properties are replaced; other properties are kept.
     """
     root = ET.fromstring(xml_text)
+    annotate_tree(root, verdict)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def annotate_tree(root: ET.Element, verdict: Mapping[str, Any]) -> None:
+    """``annotate_junit_text`` on a parsed JUnit document."""
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     props = suite_properties(verdict)
     for index, suite in enumerate(suites):
@@ -196,7 +205,6 @@ def annotate_junit_text(xml_text: str, verdict: Mapping[str, Any]) -> str:
             node.remove(old)
         for name, value in props:
             ET.SubElement(node, "property", {"name": name, "value": value})
-    return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 def annotate_junit(path: str | Path, verdict: Mapping[str, Any]) -> Path:
@@ -204,3 +212,51 @@ def annotate_junit(path: str | Path, verdict: Mapping[str, Any]) -> Path:
     target = Path(path)
     text = target.read_text(encoding="utf-8")
     return atomic_write_text(target, annotate_junit_text(text, verdict))
+
+
+#: JUnit element of each outcome that is not a pass (incomplete: it never reached one).
+_OUTCOME_ELEMENTS = {"failed": "failure", "error": "error", "incomplete": "error",
+                     "skipped": "skipped", "xfailed": "skipped"}
+
+
+def render_junit(verdict: Mapping[str, Any]) -> str:
+    """A JUnit file made from a verdict alone, for ``pytest-staging merge`` (no pytest run
+    writes one there): one test case per test, the failure message from its gate, then
+    ``annotate_tree`` as for a run's file. Per case only the exceptions are properties
+    (``staging_blocking`` false, ``staging_flaky``): a merge of 20,000 tests stays fast, and
+    the gate of every test is in verdict.json."""
+    messages = {str(f.get("nodeid")): str(f.get("message") or "")
+                for gate in (verdict.get("gates") or {}).values()
+                for f in (gate or {}).get("failures") or []}
+    suite = ET.Element("testsuite", {"name": "pytest-staging"})
+    total = 0.0
+    counts = {"errors": 0, "failures": 0, "skipped": 0, "tests": 0}
+    for test in verdict.get("tests") or []:
+        nodeid, outcome = str(test.get("nodeid", "")), str(test.get("outcome", "incomplete"))
+        classname, name = junit_address(nodeid)
+        duration = float(test.get("duration") or 0.0)
+        total += duration
+        case = ET.SubElement(suite, "testcase", {"classname": _clean(classname),
+                                                "name": _clean(name), "time": f"{duration:.3f}"})
+        exceptions = [*((("staging_blocking", "false"),) if test.get("blocking") is False
+                        else ()), *((("staging_flaky", "true"),) if test.get("flaky") else ())]
+        if exceptions:
+            properties = ET.SubElement(case, "properties")
+            for prop, value in exceptions:
+                ET.SubElement(properties, "property", {"name": prop, "value": value})
+        counts["tests"] += 1
+        tag = _OUTCOME_ELEMENTS.get(outcome)
+        if tag is None:
+            continue
+        message = messages.get(nodeid) or {"incomplete": "never reached a final outcome",
+                                           "xfailed": "expected to fail"}.get(outcome, outcome)
+        element = ET.SubElement(case, tag, {"message": _clean(message, MESSAGE_LIMIT)})
+        element.text = printable(message)
+        counts[{"failure": "failures", "error": "errors"}.get(tag, "skipped")] += 1
+    for name, value in counts.items():
+        suite.set(name, str(value))
+    suite.set("time", f"{total:.3f}")
+    root = ET.Element("testsuites")
+    root.append(suite)
+    annotate_tree(root, verdict)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)

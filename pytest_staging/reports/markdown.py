@@ -18,6 +18,7 @@ from pytest_staging.reports.summary import (
     judgement_of,
     quarantine_lines,
     security_line,
+    summary_view,
     verdict_label,
 )
 
@@ -30,7 +31,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     banner of its own."""
     # The per-test list is not part of the summary: escaping (copying) thousands of entries
     # would be wasted.
-    verdict = printable_data({k: v for k, v in verdict.items() if k != "tests"})
+    verdict = printable_data(summary_view(verdict))
     go = verdict["verdict"] == "GO"
     lines = [f"## {'✅' if go else '⛔'} {verdict_label(verdict)}: staging verdict", ""]
     lines.append(md_escape(headline(verdict)))

@@ -50,11 +50,33 @@ def verdict_label(verdict: Mapping[str, Any]) -> str:
     return f"NO-GO ({judgement})" if judgement else "NO-GO"
 
 
+def summary_view(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The verdict without what no summary shows: the per-test list and a shard's records
+    (its collection and facts), so a summary never copies or escapes thousands of entries."""
+    view = {k: v for k, v in verdict.items() if k != "tests"}
+    if isinstance(view.get("shard"), dict):
+        view["shard"] = {k: view["shard"].get(k) for k in ("index", "count", "run_id")}
+    return view
+
+
+def sharding(verdict: dict[str, Any]) -> str:
+    """What a shard or a merged verdict is, in words ("" for a run of the whole suite)."""
+    shard, merged = verdict.get("shard"), verdict.get("merged")
+    if isinstance(shard, dict):
+        return (f"shard {shard.get('index')}/{shard.get('count')} of run {shard.get('run_id')} "
+                "(not deployable alone: merge the shards)")
+    if isinstance(merged, dict):
+        return f"merged from {len(merged.get('shards') or [])} shard verdict(s) of run " \
+               f"{merged.get('run_id') or '(unknown)'}"
+    return ""
+
+
 def headline(verdict: dict[str, Any]) -> str:
-    """One line of run facts: target, version, duration, workers."""
+    """One line of run facts: shard, target, version, duration, workers."""
     target = verdict.get("target", {})
     run = verdict.get("run", {})
-    parts = [f"target {target.get('url') or '(none)'}"]
+    parts = [sharding(verdict)] if sharding(verdict) else []
+    parts.append(f"target {target.get('url') or '(none)'}")
     observed = (target.get("observed_version") or {}).get("start")
     if observed:
         parts.append(f"version {observed}")

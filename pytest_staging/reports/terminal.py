@@ -15,6 +15,7 @@ from pytest_staging.reports.summary import (
     history_lines,
     quarantine_lines,
     security_line,
+    summary_view,
     verdict_label,
 )
 
@@ -29,7 +30,7 @@ def render_terminal(verdict: dict[str, Any], report_path: str = "") -> list[Line
     Control characters in any string (a reason quoting a response) print as visible escapes:
     an ``ESC[2J`` from the target must not clear the CI log."""
     # The per-test list is not printed here: escaping thousands of entries would be wasted.
-    verdict = printable_data({k: v for k, v in verdict.items() if k != "tests"})
+    verdict = printable_data(summary_view(verdict))
     lines: list[Line] = []
     rows = gate_rows(verdict)
     width = max([len(r["gate"]) for r in rows] + [4])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from pytest_staging import shard_hooks
 from pytest_staging.gates.contract.settings import SAFE_METHODS, ContractSettings, from_section
 from pytest_staging.precedence import policy_dir
 from pytest_staging.record import record
@@ -60,7 +61,10 @@ def seed_of(config: pytest.Config, settings: Settings) -> int:
         seed = int(workerinput[WORKER_SEED])
     else:
         given = contract_settings(settings).seed
-        seed = given if given is not None else random.SystemRandom().randrange(2**31)
+        # The shards of one run generate alike: the seed that reproduces the merge is one.
+        shared = shard_hooks.shared_seed(config)
+        seed = given if given is not None else shared if shared is not None \
+            else random.SystemRandom().randrange(2**31)
     config.stash[SEED_KEY] = seed
     return seed
 
@@ -136,11 +140,13 @@ class ContractRun:
 
 
 def _worker_share(config: pytest.Config) -> tuple[int, int]:
-    """(number of xdist workers, this worker's index); (1, 0) without xdist."""
+    """(processes sharing the run's budget, this one's index): the xdist workers of each of
+    the run's shards; (1, 0) for a serial run of the whole suite."""
     workerinput = getattr(config, "workerinput", None) or {}
     workers = max(int(workerinput.get("workercount", 1) or 1), 1)
     digits = "".join(c for c in str(workerinput.get("workerid", "")) if c.isdigit())
-    return workers, int(digits) % workers if digits else 0
+    shards, shard = shard_hooks.share(config)
+    return workers * shards, shard * workers + (int(digits) % workers if digits else 0)
 
 
 def _describe(problem: dict[str, Any]) -> list[str]:
@@ -303,10 +309,16 @@ def register_xdist(config: pytest.Config, settings: Settings) -> None:
 
 def finalize(config: pytest.Config, settings: Settings,
              gate_data: dict[str, dict[str, Any]]) -> None:
-    """On the controller, before the verdict: coverage (operations answered vs documented),
-    the seed, the problems in one list, and the ``min_coverage`` check."""
+    """On the controller, before the verdict: ``summarize`` with the run's settings."""
     if not is_configured(settings) or GATE not in settings.gates_selected:
         return
+    summarize(gate_data, contract_settings(settings), seed_of(config, settings))
+
+
+def summarize(gate_data: dict[str, dict[str, Any]], contract: ContractSettings,
+              seed: int | None) -> None:
+    """Coverage (operations answered vs documented), the seed, the problems in one list, and
+    the ``min_coverage`` check, over every operation's metrics (a run's, or a merge's)."""
     data = gate_data.setdefault(GATE, {})
     if "coverage" in data:
         return
@@ -316,8 +328,8 @@ def finalize(config: pytest.Config, settings: Settings,
     documented = max((int(v.get("documented", 0)) for v in operations.values()), default=0)
     covered = sorted(label for label, v in operations.items() if v.get("responses", 0) > 0)
     percent = round(100.0 * len(covered) / documented, 1) if documented else 0.0
-    contract = contract_settings(settings)
-    data["seed"] = seed_of(config, settings)
+    if seed is not None:
+        data["seed"] = seed
     data["coverage"] = {
         "documented": documented, "covered": len(covered), "percent": percent,
         "not_covered": sorted(label for label, v in operations.items()
