@@ -17,11 +17,15 @@ SEVERITIES = ("false-go", "false-no-go", "invariant", "known", "info")
 #: Classes already routed to the branch that owns the rule (TEAM.md): shown beside the class.
 ROUTES = (
     (r"exit 0 with a NO-GO verdict: --collect-only", "judgement (exit codes of NO-GO)"),
-    (r"verify refuses: .*required gate \S+ is empty", "verify (issue 20 item 9)"),
+    (r"refuses: .*required gate \S+ is empty", "verify (issue 20 item 9: min_tests = 0)"),
     (r"verify --allow-partial refuses", "verify (issue 20 item 8: the deploy side's consent)"),
     (r"module skipped at collection|max-skipped-collection", "scope (issue 20 item 10)"),
     (r"after verdict\.json was written|killed by \w+ after writing it",
      "lead: controller/plugin (handlers restored before the process ends)"),
+    (r"escapes pytest's main|raised in a finalizer",
+     "lead: plugin.pytest_cmdline_main re-raises what escapes pytest.main"),
+    (r"INTERNALERROR: AssertionError: .*WorkerController", "upstream: pytest-xdist#1239"),
+    (r"reaches an xdist worker", "lead: an xdist worker's own start-up/shutdown output"),
 )
 
 

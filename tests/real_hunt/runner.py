@@ -10,6 +10,7 @@ may stand); nothing reaps the process until every signal is sent, so its pid can
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from typing import Any
 from pytest_staging.schema import validation_errors
 
 from .oracle import Expectation, World, instances, judge
-from .scenario import Scenario, generate
+from .scenario import Scenario, Signals, generate
 from .suite import POLICY_FILE, write_suite
 from .target import HuntTarget
 
@@ -309,7 +310,9 @@ def run_scenario(s: Scenario, root: Path, *, keep: bool = False,
     try:
         lastfailed = None
         if s.flags.lf:
-            before = Run(s, [*launcher(()), *pytest_args(s, target.url, previous=True)])
+            # The earlier run: plain, serial, never signalled.
+            before = Run(dataclasses.replace(s, signals=Signals()),
+                         [*launcher(()), *pytest_args(s, target.url, previous=True)])
             execute(before, cwd, env, timeout)
             earlier, _ = _read_verdict(report)
             if earlier is not None:
