@@ -154,7 +154,10 @@ class Controller:
         if _is_main_thread():
             for name in HANDLED_SIGNALS:
                 signum = getattr(signal, name, None)
-                if signum is not None:
+                # A signal the run was started to ignore (nohup, `cmd &` in a script) stays
+                # ignored: it interrupts nothing, whenever it comes. Caught only from here
+                # on, it would be lost before this point and a NO-GO after it.
+                if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
                     self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: Any) -> None:

@@ -74,14 +74,26 @@ def run_staging(pytester: pytest.Pytester, url: str | None, *args: str,
                    pytester.path / REPORT_DIR)
 
 
+#: Starts ``python -m pytest ARGS`` with the signals named in $IGNORED_SIGNALS ignored, as
+#: nohup (SIGHUP) or a shell's background job (SIGINT) start it.
+IGNORING_LAUNCHER = (
+    "import os, signal, sys\n"
+    "for name in os.environ.pop('IGNORED_SIGNALS').split(','):\n"
+    "    signal.signal(getattr(signal, name), signal.SIG_IGN)\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'pytest', *sys.argv[1:]])\n")
+
+
 def start_staging(pytester: pytest.Pytester, url: str | None, *args: str,
-                  gate: str | None = "integration",
-                  policy: str | None = FAST_POLICY) -> subprocess.Popen[str]:
-    """Start a run in the background, for the cases that send it a signal."""
-    argv = [sys.executable, "-m", "pytest", *staging_args(pytester, url, *args, gate=gate,
-                                                          policy=policy)]
+                  gate: str | None = "integration", policy: str | None = FAST_POLICY,
+                  ignored: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    """Start a run in the background, for the cases that send it a signal (``ignored``:
+    signal names the process starts with ignored)."""
+    launcher = ["-c", IGNORING_LAUNCHER] if ignored else ["-m", "pytest"]
+    env = dict(os.environ, **({"IGNORED_SIGNALS": ",".join(ignored)} if ignored else {}))
+    argv = [sys.executable, *launcher, *staging_args(pytester, url, *args, gate=gate,
+                                                     policy=policy)]
     return subprocess.Popen(argv, cwd=pytester.path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
+                            stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
 
 

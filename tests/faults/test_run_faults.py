@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from harness import (
     REPORT_DIR,
+    assert_go,
     assert_no_go,
     assert_valid,
     run_staging,
@@ -310,6 +311,41 @@ def test_signal_mid_run_under_xdist(pytester: pytest.Pytester, server: LoopbackS
     proc = start_staging(pytester, server.url, "-n", "2")
     outcome = signal_when(proc, pytester.path / "running", signum, pytester)
     assert_no_go(outcome, cause, exit_code=2)
+
+
+#: A test that announces it is running, then finishes a moment later.
+PAUSING = """
+import pathlib, time
+
+def test_health(staging):
+    assert staging.get("/health").status_code == 200
+
+def test_pauses(staging):
+    pathlib.Path("running").touch()
+    time.sleep(1.5)
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGHUP"])
+def test_a_signal_the_run_was_started_to_ignore_interrupts_nothing(
+        pytester: pytest.Pytester, server: LoopbackServer, name: str) -> None:
+    """nohup ignores SIGHUP, a script's `cmd &` SIGINT: the run never sees them, so they are
+    no interruption at any moment. (The plugin used to catch them from pytest_configure on:
+    lost before, NO-GO after, so whether a run was GO depended on when the signal came;
+    the real-run hunter found the GO half, tests/real_hunt.)"""
+    pytester.makepyfile(test_app=PAUSING)
+    proc = start_staging(pytester, server.url, "-p", "no:xdist", ignored=(name,))
+    outcome = signal_when(proc, pytester.path / "running", getattr(signal, name), pytester)
+    verdict = assert_go(outcome)
+    assert verdict["run"]["signals"] == []
+
+
+def test_an_ignored_signal_leaves_the_others_caught(pytester: pytest.Pytester,
+                                                    server: LoopbackServer) -> None:
+    pytester.makepyfile(test_app=WAITING)
+    proc = start_staging(pytester, server.url, "-p", "no:xdist", ignored=("SIGHUP",))
+    outcome = signal_when(proc, pytester.path / "running", signal.SIGTERM, pytester)
+    assert_no_go(outcome, r"^run interrupted by SIGTERM$", exit_code=2)
 
 
 def test_sigkill_leaves_no_go_behind(pytester: pytest.Pytester, server: LoopbackServer) -> None:
