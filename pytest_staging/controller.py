@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_staging import __version__, attestation_glue, promotion
+from pytest_staging import __version__, attestation_glue, promotion, trace_glue
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
 from pytest_staging.gate_assignment import assigned
@@ -41,6 +41,7 @@ from pytest_staging.stale import (
     write_placeholder,
 )
 from pytest_staging.target import fetch_version, is_sensitive, off_target, wait_ready
+from pytest_staging.trace_context import RUN_TRACE_NAME
 from pytest_staging.verdict import (
     GateSpec,
     RunFacts,
@@ -178,7 +179,8 @@ class Controller:
         readiness = wait_ready(
             self.settings.url, policy["target.health"], wait=policy["target.wait"],
             interval=policy["target.interval"], verify=self.settings.verify, headers=headers,
-            params=dict(self.settings.params), redactor=self.redactor)
+            params=dict(self.settings.params), redactor=self.redactor,
+            trace=trace_glue.run_trace(self.config))
         self.target.reachable = readiness.reachable
         self.target.ready = readiness.ready
         self.target.ready_after = round(readiness.elapsed, 3) if readiness.ready else None
@@ -203,7 +205,7 @@ class Controller:
             self.settings.url, policy["target.version"], field_name=policy["target.version_field"],
             header=policy["target.version_header"], verify=self.settings.verify,
             headers=dict(self.settings.headers), params=dict(self.settings.params),
-            timeout=policy["target.timeout"])
+            timeout=policy["target.timeout"], trace=trace_glue.run_trace(self.config))
 
     def blocked(self) -> str:
         """Why no test may run: the target is not ready, or our own checks broke."""
@@ -305,7 +307,8 @@ class Controller:
                 nodeid=nodeid, gate=meta.get("gate") or default, outcome=outcome,
                 duration=book.duration, blocking=bool(meta.get("blocking", True)), flaky=flaky,
                 message=message,
-                evidence=list(meta.get("evidence", [])) if outcome in ("failed", "error") else []))
+                evidence=list(meta.get("evidence", [])) if outcome in ("failed", "error") else [],
+                trace_id=trace_glue.trace_id_for(self.config, nodeid)))
         return records
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -492,6 +495,8 @@ class Controller:
             quarantine=quarantine_facts(policy["flaky.quarantine"]),
             history=self.history.facts(tests, self.target.version_start)
             if self.history is not None else {},
+            trace_id=trace_glue.trace_id_for(self.config, RUN_TRACE_NAME),
+            trace_url=policy["evidence.trace_url"],
         )
 
     def write(self, verdict: dict[str, Any]) -> None:
@@ -626,6 +631,7 @@ class XdistControllerHooks:
         node.workerinput["staging_url"] = self.controller.settings.full_url
         node.workerinput["staging_sensitive"] = self.controller.target.sensitive
         node.workerinput["staging_blocked"] = self.controller.blocked()
+        node.workerinput[trace_glue.WORKER_SEED] = self.controller.run_id
 
     def pytest_testnodeready(self, node: Any) -> None:
         self.controller.workers += 1

@@ -32,6 +32,7 @@ from pytest_staging.policy_keys import (
 )
 from pytest_staging.quarantine import quarantine_problem
 from pytest_staging.sensitive import DEFAULT_SENSITIVE_URL
+from pytest_staging.trace_context import trace_url_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -96,6 +97,10 @@ CORE_KEYS: tuple[Key, ...] = (
     Key("browser.timeout", (int, float), 30.0,
         "seconds a browser journey's action or navigation may wait (Playwright's default "
         "timeout for the page, context and new_context fixtures)", at_least(0.001)),
+    Key("evidence.trace_url", str, "",
+        "link to a test's backend trace in the verdict's reports (html, md, JUnit, pytest-html): "
+        "an http(s) URL of your trace viewer with {trace_id} where the W3C trace id goes, e.g. "
+        "\"https://tempo.example/explore?traceId={trace_id}\" [no links]", trace_url_problem),
     Key("flaky.retries", int, 0,
         "reruns of a failed test before it counts as failed", at_least(0)),
     Key("flaky.policy", str, "warn",

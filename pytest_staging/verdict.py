@@ -40,6 +40,8 @@ class TestRecord:
     flaky: bool = False
     message: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    #: The test's W3C trace id (every request it sent to staging is a span of it).
+    trace_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +121,10 @@ class RunFacts:
     #: What the history store says (``history.facts``): named in the verdict, never judged;
     #: its ``problems`` (a store that cannot be used) are warnings that never block.
     history: dict[str, Any] = field(default_factory=dict)
+    #: The run's own trace id (readiness and version probes) and ``[evidence] trace_url``:
+    #: recorded, never judged.
+    trace_id: str = ""
+    trace_url: str = ""
 
 
 def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
@@ -174,7 +180,8 @@ def _listed(lines: list[str], prefix: str) -> list[str]:
 def _failure(test: TestRecord, blocking: bool,
              quarantined: Mapping[str, Any] | None = None) -> dict[str, Any]:
     failure = {"nodeid": test.nodeid, "outcome": test.outcome, "message": test.message,
-               "blocking": blocking, "evidence": test.evidence}
+               "blocking": blocking, "evidence": test.evidence,
+               **({"trace_id": test.trace_id} if test.trace_id else {})}
     if quarantined is not None:
         failure["quarantined"] = {"owner": quarantined.get("owner"),
                                   "expires": quarantined.get("expires")}
@@ -445,6 +452,8 @@ def decide(facts: RunFacts) -> dict[str, Any]:
             **({"fail_on": facts.fail_on} if facts.fail_on != "error" else {}),
             # What verify needs to re-derive the same verdict from the file.
             **({"flaky_policy": facts.flaky_policy} if facts.flaky_policy != "warn" else {}),
+            **({"trace_id": facts.trace_id} if facts.trace_id else {}),
+            **({"trace_url": facts.trace_url} if facts.trace_url else {}),
         },
         "target": {
             "url": facts.target.url,
@@ -460,6 +469,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         "tests": [
             {"nodeid": t.nodeid, "gate": t.gate, "outcome": t.outcome,
              "duration": round(t.duration, 4), "blocking": t.blocking, "flaky": t.flaky,
+             **({"trace_id": t.trace_id} if t.trace_id else {}),
              **({"quarantined": True} if t.nodeid in quarantined
                 and not quarantined[t.nodeid].get("expired", True) else {})}
             for t in facts.tests
