@@ -331,6 +331,9 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     junit_hooks.register(config, controller)
     pytest_html_hooks.register_controller(config, controller)
     github_annotations.register(config, controller)
+    from pytest_staging import otel_export
+
+    otel_export.register(config, controller)  # nothing without the OTEL_* variables and [otel]
     if config.pluginmanager.hasplugin("xdist") and _xdist_active(config):
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
         if contract_gate:

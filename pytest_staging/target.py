@@ -32,7 +32,9 @@ class Readiness:
     final_url: str = ""
 
 
-def _problem(exc: requests.RequestException) -> str:
+def request_problem(exc: requests.RequestException) -> str:
+    """What went wrong with a request, in words (never the exception's text): TLS, proxy,
+    DNS, refused, timed out."""
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         return describe_tls_error(exc)
@@ -100,7 +102,7 @@ def wait_ready(
                 # A last attempt cut short by the end of the wait says less than an earlier
                 # TLS error or refusal: keep the more telling problem.
                 if not (isinstance(exc, requests.exceptions.Timeout) and telling):
-                    last = f"{redactor.url(url)}: {_problem(exc)}"
+                    last = f"{redactor.url(url)}: {request_problem(exc)}"
                     telling = not isinstance(exc, requests.exceptions.Timeout)
             if time.monotonic() + interval > deadline:
                 break
@@ -149,7 +151,7 @@ def fetch_version(
                                    params=params or {}, stream=True)
             body = read_capped(response, SMALL_BODY_LIMIT)
     except requests.RequestException as exc:
-        return None, f"version endpoint {path}: {_problem(exc)}"
+        return None, f"version endpoint {path}: {request_problem(exc)}"
     if response.status_code >= 400:
         return None, (f"version endpoint {Redactor().url(url)} answered "
                       f"{response.status_code}{VERSION_KEYS_HINT}")
