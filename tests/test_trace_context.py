@@ -241,3 +241,81 @@ def test_verdict_trace_ids_validate_against_the_schema() -> None:
     broken = json.loads(json.dumps(verdict))
     broken["tests"][0]["trace_id"] = "not hex"
     assert validation_errors(broken)
+
+
+# -- the built-in gates' requests ------------------------------------------------------------
+def by_trace(requests: list[Request]) -> dict[str, set[str]]:
+    """Paths per trace id (each request checked to carry a valid traceparent)."""
+    out: dict[str, set[str]] = {}
+    for request, (trace, _) in zip(requests, spans(requests), strict=True):
+        out.setdefault(trace, set()).add(request.path.partition("?")[0])
+    return out
+
+
+def test_security_checks_are_one_trace_per_built_in_item(pytester: pytest.Pytester,
+                                                         server: LoopbackServer) -> None:
+    from servers import HARDENED_HEADERS
+
+    server.always_headers = dict(HARDENED_HEADERS)
+    report = pytester.path / "report"
+    result = pytester.runpytest("--staging-url", server.url, "--staging-report-dir",
+                                str(report), "-p", "no:cacheprovider", "-p", "no:xdist",
+                                "--staging-gate", "security")
+    verdict = json.loads((report / "verdict.json").read_text())
+    assert result.ret == 0, result.stdout.str()
+    traces = by_trace(server.requests)  # every probe carried a valid traceparent
+    items = {t["nodeid"]: t["trace_id"] for t in verdict["tests"]}
+    assert {"staging-security::headers", "staging-security::exposure"} <= set(items)
+    assert len(set(items.values())) == len(items)
+    assert set(traces) <= {*items.values(), verdict["run"]["trace_id"]}
+    assert "/.git/config" in traces[items["staging-security::exposure"]]
+
+
+def test_contract_operations_are_one_trace_each(pytester: pytest.Pytester, run_staging,
+                                                mode: list[str]) -> None:
+    pytest.importorskip("schemathesis")
+    from contract_api import ContractAPI
+
+    api = ContractAPI().start()
+    try:
+        (pytester.path / "policy.toml").write_text(
+            '[contract]\nschema = "/openapi.json"\nmax_examples = 3\nrate = "200/s"\n')
+        run = run_staging("--staging-policy=policy.toml", "--staging-gate", "contract", *mode,
+                          url=api.url)
+        assert run.ret == 0, run.output
+        traces = by_trace(api.requests)
+        items = {t["nodeid"]: t["trace_id"] for t in run.verdict["tests"]}
+        listing = traces[items["staging-contract::GET /api/products"]]
+        assert listing == {"/api/products"}
+        assert all(p.startswith("/api/products/") for p in
+                   traces[items["staging-contract::GET /api/products/{id}"]])
+        # The schema is fetched at collection (on each xdist worker): the run's trace.
+        assert "/openapi.json" in traces[run.verdict["run"]["trace_id"]]
+    finally:
+        api.stop()
+
+
+def test_parity_never_sends_trace_context_to_the_compare_target(
+        pytester: pytest.Pytester, run_staging) -> None:
+    from parity_servers import Environment
+
+    production, staging = Environment().start(), Environment().start()
+    try:
+        pytester.makefile(".toml", policy='[gates.security]\nmin_tests = 0\n'
+                          '[gates.performance]\nmin_tests = 0\n[target]\nhealth = "/health"\n'
+                          '[parity]\npaths = ["/api/products"]\n')
+        pytester.makepyfile(test_up="def test_up(staging):\n    staging.get('/health')\n")
+        run = run_staging("--staging-policy=policy.toml", "-p", "no:xdist",
+                          f"--staging-compare-url={production.url}", url=staging.url)
+        assert run.ret == 0, run.output
+        assert production.seen
+        for seen in production.seen:
+            assert not {k.lower() for k in seen.headers} & {"traceparent", "tracestate"}
+        parity = {t["trace_id"] for t in run.verdict["tests"]
+                  if t["nodeid"].startswith("staging-parity") and t["outcome"] == "passed"}
+        carried = {TRACEPARENT.match(s.headers.get("traceparent", "")).group(1)
+                   for s in staging.seen}
+        assert parity and parity <= carried
+    finally:
+        production.stop()
+        staging.stop()

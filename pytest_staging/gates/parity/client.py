@@ -31,6 +31,9 @@ def origin(url: str) -> tuple[str, str, int | None]:
 class ReadOnlyClient(requests.Session):
     """A ``requests.Session`` that only reads, and at most ``budget`` times."""
 
+    #: The staging side's test trace (``trace_context``); never set on the compare target's.
+    trace: Any = None
+
     def __init__(self, base_url: str, *, budget: int, name: str,
                  headers: Mapping[str, str] | None = None,
                  params: Mapping[str, str] | None = None, verify: bool | str = True,
@@ -65,6 +68,8 @@ class ReadOnlyClient(requests.Session):
             # A redirect hop copies the previous request's headers: strip the credentials.
             for name in self._credentials:
                 request.headers.pop(name, None)
+        if self.trace is not None:
+            self.trace.stamp(request.headers, str(request.url or ""))
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         # verify per request: requests lets REQUESTS_CA_BUNDLE beat a Session's own verify

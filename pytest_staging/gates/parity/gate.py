@@ -31,6 +31,7 @@ from pytest_staging.gates.security.levels import apply_levels, count_levels
 from pytest_staging.record import record
 from pytest_staging.redact import Redactor, strip_credentials
 from pytest_staging.settings import setting
+from pytest_staging.trace_glue import trace_of
 
 if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
     from pytest_staging.settings import Settings
@@ -91,6 +92,7 @@ class ParityItem(pytest.Item):
                                  headers=self.settings.headers,
                                  params=dict(self.settings.params),
                                  verify=self.settings.verify, timeout=par.timeout)
+        staging.trace = trace_of(self)  # production never gets one
         try:
             with production, staging, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # InsecureRequestWarning, --staging-insecure
