@@ -158,6 +158,11 @@ class Trace:
         self._ours: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
+    def is_ours(self, value: object) -> bool:
+        """Whether ``value`` is a ``traceparent`` this trace stamped."""
+        with self._lock:
+            return isinstance(value, str) and value in self._ours
+
     def covers(self, url: str) -> bool:
         """Whether ``url`` is on the origin this trace may be sent to."""
         return origin_of(url) == self.origin
