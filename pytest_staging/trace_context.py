@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from urllib.parse import urlsplit
 
@@ -141,21 +142,38 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
+def _keys(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The keys of ``traceparent`` and ``tracestate`` in ``headers``, any case, in one pass
+    (a miss in requests' CaseInsensitiveDict costs an exception; a scan of a few keys less)."""
+    parent = state = None
+    for key in headers:
+        lower = key.lower()
+        if lower == TRACEPARENT:
+            parent = key
+        elif lower == TRACESTATE:
+            state = key
+    return parent, state
+
+
 class Trace:
     """One trace (a test's, or the run's) and the one origin that may receive it.
 
     :meth:`stamp` is the one rule every client applies to each request it sends."""
 
-    __slots__ = ("_lock", "_ours", "member", "origin", "trace_id")
+    __slots__ = ("_lock", "_ours", "_prefix", "member", "origin", "trace_id")
 
     def __init__(self, trace_id: str, origin_url: str, state: str = "1") -> None:
         if not _TRACE_ID.match(trace_id) or trace_id == _ZERO_TRACE:
             raise ValueError(f"not a W3C trace id: {trace_id!r}")
         self.trace_id = trace_id
         self.origin = origin_of(origin_url)
+        scheme, host, port = self.origin
+        #: A URL that starts with this is on the origin (the common case, without a parse);
+        #: the slash ends the authority, so "http://host:1@elsewhere/" does not match.
+        self._prefix = f"{scheme}://{host}:{port}/" if host and ":" not in host else ""
         self.member = state_member(state)
         #: traceparent values we stamped -> the caller's tracestate they replaced (or None).
-        self._ours: dict[str, str | None] = {}
+        self._ours: OrderedDict[str, str | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def is_ours(self, value: object) -> bool:
@@ -165,6 +183,8 @@ class Trace:
 
     def covers(self, url: str) -> bool:
         """Whether ``url`` is on the origin this trace may be sent to."""
+        if self._prefix and url.startswith(self._prefix):
+            return True
         return origin_of(url) == self.origin
 
     def stamp(self, headers: MutableMapping[str, str], url: str) -> str:
@@ -175,7 +195,7 @@ class Trace:
         headers) is taken off first, the caller's ``tracestate`` put back, so a hop to
         another origin carries nothing of ours. Returns the trace id the request carries
         ("" when none or not a valid one)."""
-        key = header_key(headers, TRACEPARENT)
+        key, state_key = _keys(headers)
         if key is not None:
             value = headers[key]
             with self._lock:
@@ -185,23 +205,26 @@ class Trace:
                 parsed = parse_traceparent(value)  # the caller's own: it wins
                 return parsed[0] if parsed is not None else ""
             del headers[key]
-            state_key = header_key(headers, TRACESTATE)
             if before is None:
                 if state_key is not None:
                     del headers[state_key]
+                state_key = None
             else:
                 headers[state_key or TRACESTATE] = before
-        if origin_of(url) != self.origin:
+                state_key = state_key or TRACESTATE
+        if not self.covers(url):
             return ""
         value = format_traceparent(self.trace_id, new_span_id())
-        state_key = header_key(headers, TRACESTATE)
         before = headers[state_key] if state_key is not None else None
         headers[TRACEPARENT] = value
-        headers[state_key or TRACESTATE] = merge_tracestate(before, self.member)
+        headers[state_key or TRACESTATE] = (merge_tracestate(before, self.member) if before
+                                            else self.member)
         with self._lock:
             self._ours[value] = before
             if len(self._ours) > _REMEMBERED:
-                del self._ours[next(iter(self._ours))]
+                # popitem, not del of next(iter()): a plain dict emptied from the front
+                # scans its dead slots, linear in the requests sent so far.
+                self._ours.popitem(last=False)
         return self.trace_id
 
 
