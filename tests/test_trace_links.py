@@ -131,3 +131,19 @@ def test_pytest_html_links_each_test_to_its_trace(pytester: pytest.Pytester, run
         # link's & is escaped once for the <a> it becomes, then once more for the attribute.
         anchor = 'href=\\"' + html.escape(link(test["trace_id"])) + '\\"'
         assert anchor in page, test["nodeid"]
+
+
+def test_the_docs_policy_example_loads() -> None:
+    from pytest_staging.policy import load_policy
+
+    root = Path(__file__).resolve().parents[1]
+    policy = load_policy(str(root / "docs" / "examples" / "tracing-policy.toml"), root)
+    trace = derive_trace_id("s", "t")
+    assert trace in trace_link_of(policy["evidence.trace_url"], trace)
+    assert policy["performance.traceparent"] is True
+
+
+def trace_link_of(template: str, trace: str) -> str:
+    from pytest_staging.trace_context import trace_link
+
+    return trace_link(template, trace)
