@@ -7,6 +7,7 @@ one run, so a busy shared machine slows both sides alike.
 Benchmarks (targets from issues 2 and 7):
   overhead   2,000 trivial tests, plugin active vs ``-p no:staging``       overhead < 5 %
   client     2,000 GETs on loopback, ``staging`` client vs requests.Session overhead < 10 %
+             (and the same client without trace context: the traceparent's own cost)
   xdist      400 tests that each wait 20 ms on the server, -n 4 vs serial   speed-up >= 3x
   reports    verdict + Markdown (+ HTML if present) for 20,000 tests        < 2 s, < 10 MB
 
@@ -197,34 +198,80 @@ def _per_request(fn: Callable[[], Any], count: int) -> float:
 
 
 def bench_client(server: LoopbackServer, requests_total: int, rounds: int = 40) -> dict[str, Any]:
+    """GETs through a bare requests.Session, the staging client without trace context and the
+    staging client as the fixture makes it (a test's trace: a traceparent per request), side
+    by side in rounds. ``overhead`` is the fixture's client vs bare; ``trace_overhead`` the
+    traced vs the untraced client (the header's cost)."""
     import requests
 
     from pytest_staging.client import StagingSession
+    from pytest_staging.trace_context import Trace, derive_trace_id
 
     bare = requests.Session()
-    staging = StagingSession(server.url)
+    untraced = StagingSession(server.url)
+    traced = StagingSession(server.url)
+    traced.trace = Trace(derive_trace_id("bench", "test_client"), server.url, "bench")
     url = server.url + "health"
     bare_get = lambda: bare.get(url, timeout=10).raise_for_status()  # noqa: E731
-    staging_get = lambda: staging.get("/health").raise_for_status()  # noqa: E731
-    for fn in (bare_get, staging_get):  # warm the connection pools
+    untraced_get = lambda: untraced.get("/health").raise_for_status()  # noqa: E731
+    traced_get = lambda: traced.get("/health").raise_for_status()  # noqa: E731
+    sides = [bare_get, untraced_get, traced_get]
+    for fn in sides:  # warm the connection pools
         _per_request(fn, 20)
     per_round = max(requests_total // rounds, 1)
-    bare_t: list[float] = []
-    staging_t: list[float] = []
+    times: list[list[float]] = [[], [], []]
     for i in range(rounds):
-        # Alternate which side goes first so neither always gets the warmer cache.
-        pair = [(bare_t, bare_get), (staging_t, staging_get)]
-        for times, fn in pair if i % 2 == 0 else reversed(pair):
-            times.append(_per_request(fn, per_round))
-    bare_ms, staging_ms = statistics.median(bare_t) * 1e3, statistics.median(staging_t) * 1e3
-    # Each round's pair ran back to back: the median of the paired ratios cancels the load
+        # Rotate which side goes first so none always gets the warmer cache.
+        order = [(i + k) % 3 for k in range(3)]
+        for index in order:
+            times[index].append(_per_request(sides[index], per_round))
+    bare_t, untraced_t, traced_t = times
+    # Each round's sides ran back to back: the median of the paired ratios cancels the load
     # swings that a ratio of two overall medians keeps.
-    paired = statistics.median(s / b for s, b in zip(staging_t, bare_t, strict=True))
+    def paired(a: list[float], b: list[float]) -> float:
+        return statistics.median(x / y for x, y in zip(a, b, strict=True)) - 1.0
+
+    ms = {name: statistics.median(t) * 1e3 for name, t in
+          (("bare", bare_t), ("untraced", untraced_t), ("traced", traced_t))}
     return {"requests_per_side": per_round * rounds, "rounds": rounds,
-            "bare_ms": round(bare_ms, 4), "staging_ms": round(staging_ms, 4),
+            "bare_ms": round(ms["bare"], 4), "staging_ms": round(ms["traced"], 4),
+            "untraced_ms": round(ms["untraced"], 4),
             "bare_min_ms": round(min(bare_t) * 1e3, 4),
-            "staging_min_ms": round(min(staging_t) * 1e3, 4),
-            "overhead": round(paired - 1.0, 4)}
+            "staging_min_ms": round(min(traced_t) * 1e3, 4),
+            "untraced_min_ms": round(min(untraced_t) * 1e3, 4),
+            "overhead": round(paired(traced_t, bare_t), 4),
+            "untraced_overhead": round(paired(untraced_t, bare_t), 4),
+            "trace_overhead": round(paired(traced_t, untraced_t), 4),
+            "trace_us_per_request": round(statistics.median(
+                (t - u) * 1e6 for t, u in zip(traced_t, untraced_t, strict=True)), 2),
+            "stamp_us": round(_stamp_us(traced.trace, url), 2)}
+
+
+def _stamp_us(trace: Any, url: str, count: int = 20000) -> float:
+    """CPU of one Trace.stamp on a request's headers (what the traced side adds in-process),
+    in microseconds: headers made and stamped, minus headers made alone, best of 5."""
+    from requests.structures import CaseInsensitiveDict
+
+    base = {"User-Agent": "python-requests", "Accept-Encoding": "gzip, deflate",
+            "Accept": "*/*", "Connection": "keep-alive"}
+
+    def made() -> None:
+        for _ in range(count):
+            CaseInsensitiveDict(base)
+
+    def stamped() -> None:
+        for _ in range(count):
+            trace.stamp(CaseInsensitiveDict(base), url)
+
+    def best(fn: Callable[[], None]) -> float:
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - started)
+        return min(runs)
+
+    return max(best(stamped) - best(made), 0.0) / count * 1e6
 
 
 CONNECTIONS_CONFTEST = """
@@ -440,7 +487,11 @@ def main(argv: list[str] | None = None) -> int:
                 results["client"] = bench_client(server, 1000 if quick else 2000)
                 print(f"client:   {results['client']['overhead']:+.1%}  "
                       f"bare {results['client']['bare_ms']} ms, "
-                      f"staging {results['client']['staging_ms']} ms", flush=True)
+                      f"staging {results['client']['staging_ms']} ms (traced); trace context "
+                      f"{results['client']['trace_overhead']:+.1%}, "
+                      f"{results['client']['trace_us_per_request']} us per request "
+                      f"(untraced {results['client']['untraced_ms']} ms; stamp CPU "
+                      f"{results['client']['stamp_us']} us)", flush=True)
             if "fixed" in only:
                 results["fixed"] = bench_fixed_cost(server, 4 if quick else 8, work)
                 print(f"fixed:    {results['fixed']['fixed_cpu_s']} s CPU fixed, "

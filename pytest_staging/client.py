@@ -15,6 +15,7 @@ from pytest_staging.deadline import DeadlineAdapter, DeadlineSession
 from pytest_staging.printable import printable
 from pytest_staging.redact import Redactor
 from pytest_staging.sensitive import SensitiveMatch, sensitive_match
+from pytest_staging.trace_context import trace_id_of
 
 RETRY_STATUSES = (502, 503, 504)
 #: Evidence bounds for headers, like evidence_body for bodies: a 60 KB debug header times
@@ -34,6 +35,8 @@ class Exchange(NamedTuple):
     response_headers: Mapping[str, str]
     body: bytes
     error: str
+    #: The W3C trace id the request carried ("" when none).
+    trace_id: str = ""
 
 
 def make_retry(retries: int) -> Retry:
@@ -109,6 +112,9 @@ class StagingSession(DeadlineSession):
         self._base_sensitive: SensitiveMatch | None = None
         #: Requests refused by the sensitive-URL guard, one line each (for the verdict).
         self.refused: list[str] = []
+        #: Headers of the last request handed to send(): the trace id of a request that
+        #: got no answer.
+        self._sent_headers: Any = None
         if headers:
             self.headers.update(headers)
         if params:
@@ -134,6 +140,7 @@ class StagingSession(DeadlineSession):
         # requests sends every redirect hop through send(): each is checked before it leaves.
         if self.sensitive_url and not self.allow_destructive:
             self._check_sensitive(str(request.method or "GET").upper(), str(request.url or ""))
+        self._sent_headers = request.headers
         return super().send(request, **kwargs)
 
     def _check_sensitive(self, method: str, url: str) -> None:
@@ -161,6 +168,7 @@ class StagingSession(DeadlineSession):
             # pass --staging-ca-bundle / --staging-insecure with each request instead.
             kwargs["verify"] = self.verify
         started = time.perf_counter()
+        self._sent_headers = None
         try:
             response = super().request(method, full, *args, **kwargs)
         except (requests.RequestException, SensitiveURLRefused) as exc:
@@ -187,6 +195,7 @@ class StagingSession(DeadlineSession):
             response_headers=response.headers,
             body=body,
             error="",
+            trace_id=trace_id_of(request.headers),
         ))
 
     def _keep_error(self, method: str, url: str, exc: Exception, started: float) -> None:
@@ -196,7 +205,7 @@ class StagingSession(DeadlineSession):
             method=method.upper(), url=url, status=None,
             latency_ms=(time.perf_counter() - started) * 1000.0,
             request_headers={}, response_headers={}, body=b"",
-            error=f"{type(exc).__name__}: {exc}"))
+            error=f"{type(exc).__name__}: {exc}", trace_id=trace_id_of(self._sent_headers)))
 
     def evidence(self, redactor: Redactor) -> list[dict[str, Any]]:
         """The kept exchanges as redacted, bounded plain dicts."""
@@ -228,6 +237,8 @@ def exchange_to_dict(exchange: Exchange, redactor: Redactor, body_limit: int) ->
         # The URL's query secrets are registered by redactor.url() above.
         "error": printable(redactor.text(exchange.error), one_line=True) if exchange.error
         else "",
+        # Validated 32-hex (trace_id_of): links to the backend's trace ([evidence] trace_url).
+        **({"trace_id": exchange.trace_id} if exchange.trace_id else {}),
     }
 
 

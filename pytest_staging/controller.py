@@ -28,6 +28,7 @@ from pytest_staging import (
     exit_codes,
     promotion,
     shard_hooks,
+    trace_glue,
     verdict_outputs,
 )
 from pytest_staging import record as gate_record
@@ -49,6 +50,7 @@ from pytest_staging.stale import (
     write_placeholder,
 )
 from pytest_staging.target import fetch_version, is_sensitive, off_target, wait_ready
+from pytest_staging.trace_context import RUN_TRACE_NAME
 from pytest_staging.verdict import (
     GateSpec,
     RunFacts,
@@ -195,7 +197,8 @@ class Controller:
         readiness = wait_ready(
             self.settings.url, policy["target.health"], wait=policy["target.wait"],
             interval=policy["target.interval"], verify=self.settings.verify, headers=headers,
-            params=dict(self.settings.params), redactor=self.redactor)
+            params=dict(self.settings.params), redactor=self.redactor,
+            trace=trace_glue.run_trace(self.config))
         self.target.reachable = readiness.reachable
         self.target.ready = readiness.ready
         self.target.ready_after = round(readiness.elapsed, 3) if readiness.ready else None
@@ -220,7 +223,7 @@ class Controller:
             self.settings.url, policy["target.version"], field_name=policy["target.version_field"],
             header=policy["target.version_header"], verify=self.settings.verify,
             headers=dict(self.settings.headers), params=dict(self.settings.params),
-            timeout=policy["target.timeout"])
+            timeout=policy["target.timeout"], trace=trace_glue.run_trace(self.config))
 
     def blocked(self) -> str:
         """Why no test may run: the target is not ready, or our own checks broke."""
@@ -352,7 +355,8 @@ class Controller:
                 nodeid=nodeid, gate=meta.get("gate") or default, outcome=outcome,
                 duration=book.duration, blocking=bool(meta.get("blocking", True)), flaky=flaky,
                 message=message,
-                evidence=list(meta.get("evidence", [])) if outcome in ("failed", "error") else []))
+                evidence=list(meta.get("evidence", [])) if outcome in ("failed", "error") else [],
+                trace_id=trace_glue.trace_id_for(self.config, nodeid)))
         for skip in self.collection_skipped.values():
             # One entry for the module's tests, which pytest never listed: not a pass.
             records.append(TestRecord(
@@ -563,6 +567,8 @@ class Controller:
             quarantine=quarantine_facts(policy["flaky.quarantine"]),
             history=self.history.facts(tests, self.target.version_start)
             if self.history is not None else {},
+            trace_id=trace_glue.trace_id_for(self.config, RUN_TRACE_NAME),
+            trace_url=policy["evidence.trace_url"],
         )
         shard = shard_hooks.of(self.config)
         if shard is not None:
@@ -675,6 +681,7 @@ class XdistControllerHooks:
         node.workerinput["staging_url"] = self.controller.settings.full_url
         node.workerinput["staging_sensitive"] = self.controller.target.sensitive
         node.workerinput["staging_blocked"] = self.controller.blocked()
+        node.workerinput[trace_glue.WORKER_SEED] = self.controller.run_id
 
     def pytest_testnodeready(self, node: Any) -> None:
         self.controller.workers += 1

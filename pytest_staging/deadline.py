@@ -23,13 +23,16 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError
+
+if TYPE_CHECKING:
+    from pytest_staging.trace_context import Trace
 
 #: Bytes of the health and version answers the plugin reads (the rest is never downloaded).
 SMALL_BODY_LIMIT = 65536
@@ -243,15 +246,25 @@ class DeadlineSession(requests.Session):
     ``adapter`` replaces the default :class:`DeadlineAdapter` (e.g. one shared by several
     sessions); it should be a DeadlineAdapter for a drip to be cut, otherwise only the
     per-operation socket timeout clipping applies.
+
+    ``trace`` (a :class:`~pytest_staging.trace_context.Trace`) stamps W3C trace context on
+    every request and redirect hop to the staging origin; None (the default, and the parity
+    gate's compare client) sends none.
     """
 
-    def __init__(self, *, adapter: HTTPAdapter | None = None) -> None:
+    def __init__(self, *, adapter: HTTPAdapter | None = None, trace: Trace | None = None
+                 ) -> None:
         super().__init__()
         adapter = adapter if adapter is not None else DeadlineAdapter()
         self.mount("http://", adapter)
         self.mount("https://", adapter)
+        self.trace = trace
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if self.trace is not None:
+            # Every hop passes here (requests sends redirects through send()): the hop's
+            # origin decides, and a hop elsewhere loses the header the last one had.
+            self.trace.stamp(request.headers, str(request.url or ""))
         deadline = _CURRENT.get()
         outer = deadline is None
         token = None

@@ -355,6 +355,10 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"pytest-staging: cannot write the verdict to {settings.report_dir}: "
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
+    from pytest_staging import trace_glue
+
+    # One trace per test, derived from the run id: the same ids on every xdist worker.
+    trace_glue.configure(config, controller.run_id, settings.url)
     browser_glue.configure(config, settings, controller=True)
     config.pluginmanager.register(controller, "staging-controller")
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
@@ -363,6 +367,9 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     junit_hooks.register(config, controller)
     pytest_html_hooks.register_controller(config, controller)
     github_annotations.register(config, controller)
+    from pytest_staging import otel_export
+
+    otel_export.register(config, controller)  # nothing without the OTEL_* variables and [otel]
     if xdist:
         config.pluginmanager.register(XdistControllerHooks(controller), "staging-xdist")
         if contract_gate:
@@ -448,6 +455,10 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
         raise pytest.UsageError(f"pytest-staging: {exc}") from None
     _register_markers(config, settings.policy.gates)
     config.stash[SETTINGS_KEY] = settings
+    from pytest_staging import trace_glue
+
+    trace_glue.configure(config, str(workerinput.get(trace_glue.WORKER_SEED) or ""),
+                         settings.url)
     config.pluginmanager.register(performance_glue.PerformanceHooks(), "staging-performance-run")
     insecure_tls.register(config, settings)
     pytest_html_hooks.register_test_process(config)
@@ -485,11 +496,14 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
     Relative paths join the base URL (``staging.get("/health")``); every request has the
     policy's timeout; idempotent requests are retried on connection errors and 502/503/504;
     ``--staging-header`` values are sent; the last exchanges are attached to a failing test's
-    report as evidence, with secrets redacted.
+    report as evidence, with secrets redacted. Each request to the staging origin carries a
+    W3C ``traceparent`` (a new span of the test's one trace) unless it sets its own;
+    ``staging.trace = None`` sends none.
     """
     from pytest_staging.client import StagingSession
     from pytest_staging.connection_pool import shared_adapter
     from pytest_staging.report_hooks import CLIENT_KEY
+    from pytest_staging.trace_glue import trace_of
 
     settings = _settings(pytestconfig)
     policy = settings.policy
@@ -505,6 +519,7 @@ def staging(request: pytest.FixtureRequest, pytestconfig: pytest.Config
         # Per-test cookies and headers, one kept-alive connection pool per process.
         adapter=shared_adapter(pytestconfig, policy["target.retries"]),
     )
+    client.trace = trace_of(request.node)
     client.guard_sensitive(policy["target.sensitive_url"],
                            destructive=request.node.get_closest_marker("destructive") is not None,
                            allow_destructive=settings.allow_destructive)

@@ -37,6 +37,7 @@ from pytest_staging.policy_keys import (
 )
 from pytest_staging.quarantine import quarantine_problem
 from pytest_staging.sensitive import DEFAULT_SENSITIVE_URL
+from pytest_staging.trace_context import trace_url_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,6 +115,10 @@ CORE_KEYS: tuple[Key, ...] = (
         "journeys instead of a local browser (--staging-browser-ws) [unset: a local browser]",
         from_raising(partial(check_ws_endpoint, source="")),
         shown=lambda value: repr(shown_ws_endpoint(value))),
+    Key("evidence.trace_url", str, "",
+        "link to a test's backend trace in the verdict's reports (html, md, JUnit, pytest-html): "
+        "an http(s) URL of your trace viewer with {trace_id} where the W3C trace id goes, e.g. "
+        "\"https://tempo.example/explore?traceId={trace_id}\" [no links]", trace_url_problem),
     Key("flaky.retries", int, 0,
         "reruns of a failed test before it counts as failed", at_least(0)),
     Key("flaky.policy", str, "warn",

@@ -2,6 +2,7 @@
 
 - the verdict banner and its reasons at the top of the report (``pytest_html_results_summary``);
 - each failing test's last HTTP exchanges (already redacted) as an extra of that test;
+- with ``[evidence] trace_url``, a "trace" link of each test to its backend trace;
 - target, expected / observed version and verdict in the environment table (pytest-metadata);
   its "Base URL" row (pytest-base-url's, empty or the raw ``--base-url`` otherwise) is the
   staging URL the run used, credentials and secret query values redacted.
@@ -91,13 +92,20 @@ def banner(verdict: dict[str, Any]) -> str:
 
 class EvidenceExtras:
     """On the process that runs the tests: a failing test's HTTP evidence as a pytest-html
-    extra. Wraps outside the core's report hook, which has put the (redacted) evidence on the
-    report by the time this resumes."""
+    extra, and with ``[evidence] trace_url`` a link to the test's trace. Wraps outside the
+    core's report hook, which has put the (redacted) evidence on the report by the time this
+    resumes."""
+
+    def __init__(self, trace_url: str = "") -> None:
+        self.trace_url = trace_url
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         report: pytest.TestReport = yield
+        if self.trace_url and (report.when == "call" or (report.failed
+                                                         and report.when == "setup")):
+            self.add_trace_link(item, report)
         if not report.failed:
             return report  # type: ignore[return-value]
         from pytest_staging.wire import payload_of
@@ -111,6 +119,19 @@ class EvidenceExtras:
             report.extras = [*getattr(report, "extras", []),  # type: ignore[attr-defined]
                              extras.text(text, name="staging: last HTTP exchanges")]
         return report  # type: ignore[return-value]
+
+    def add_trace_link(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """Once per test (its call, or the setup that failed before it)."""
+        from pytest_staging.trace_context import trace_link
+        from pytest_staging.trace_glue import trace_id_for
+
+        link = trace_link(self.trace_url, trace_id_for(item.config, item.nodeid))
+        if link:
+            from pytest_html import extras
+
+            # pytest-html puts a url extra's content into href="..." as it is: escaped here.
+            report.extras = [*getattr(report, "extras", []),  # type: ignore[attr-defined]
+                             extras.url(html.escape(link, quote=True), name="trace")]
 
 
 class HtmlVerdict:
@@ -149,7 +170,10 @@ def register_test_process(config: pytest.Config) -> None:
     """Where tests run (serial run or xdist worker), when pytest-html writes a report (its
     options reach the workers too): a run without ``--html`` pays no report hook for it."""
     if active(config):
-        config.pluginmanager.register(EvidenceExtras(), "staging-html-extras")
+        from pytest_staging.settings import active_settings
+
+        trace_url = active_settings(config).policy["evidence.trace_url"]
+        config.pluginmanager.register(EvidenceExtras(trace_url), "staging-html-extras")
 
 
 def register_controller(config: pytest.Config, controller: Any) -> None:

@@ -17,6 +17,7 @@ from pytest_staging.insecure_tls import quiet
 from pytest_staging.redact import Redactor
 from pytest_staging.request_problems import describe
 from pytest_staging.sensitive import sensitive_match
+from pytest_staging.trace_context import Trace
 
 
 @dataclass
@@ -41,6 +42,7 @@ def wait_ready(
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
     redactor: Redactor | None = None,
+    trace: Trace | None = None,
 ) -> Readiness:
     """Poll ``health`` until it answers below 500, for at most ``wait`` seconds."""
     redactor = redactor or Redactor()
@@ -52,7 +54,7 @@ def wait_ready(
     telling = False
     reachable = False
     status = None
-    with DeadlineSession() as session, quiet(verify):
+    with DeadlineSession(trace=trace) as session, quiet(verify):
         session.verify = verify
         session.headers.update(headers or {})
         session.params.update(params or {})  # type: ignore[union-attr]
@@ -117,11 +119,12 @@ def fetch_version(
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
     timeout: float = 10.0,
+    trace: Trace | None = None,
 ) -> tuple[str | None, str]:
     """The deployed version (from a header or a JSON field), or ``(None, why not)``."""
     url = join_url(base_url, path)
     try:
-        with DeadlineSession() as session, quiet(verify):
+        with DeadlineSession(trace=trace) as session, quiet(verify):
             response = session.get(url, timeout=timeout, verify=verify, headers=headers or {},
                                    params=params or {}, stream=True)
             body = read_capped(response, SMALL_BODY_LIMIT)

@@ -51,6 +51,8 @@ class TestRecord:
     flaky: bool = False
     message: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    #: The test's W3C trace id (every request it sent to staging is a span of it).
+    trace_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +140,10 @@ class RunFacts:
     #: Why the shards do not make one complete run (missing, duplicated, another run,
     #: another deployment, unverified): each a NO-GO reason; the merge could not judge.
     merge_problems: list[str] = field(default_factory=list)
+    #: The run's own trace id (readiness and version probes) and ``[evidence] trace_url``:
+    #: recorded, never judged.
+    trace_id: str = ""
+    trace_url: str = ""
 
 
 def _counts(tests: Iterable[TestRecord]) -> dict[str, int]:
@@ -193,7 +199,8 @@ def _listed(lines: list[str], prefix: str) -> list[str]:
 def _failure(test: TestRecord, blocking: bool,
              quarantined: Mapping[str, Any] | None = None) -> dict[str, Any]:
     failure = {"nodeid": test.nodeid, "outcome": test.outcome, "message": test.message,
-               "blocking": blocking, "evidence": test.evidence}
+               "blocking": blocking, "evidence": test.evidence,
+               **({"trace_id": test.trace_id} if test.trace_id else {})}
     if quarantined is not None:
         failure["quarantined"] = {"owner": quarantined.get("owner"),
                                   "expires": quarantined.get("expires")}
@@ -496,6 +503,8 @@ def decide(facts: RunFacts) -> dict[str, Any]:
             **({"fail_on": facts.fail_on} if facts.fail_on != "error" else {}),
             # What verify needs to re-derive the same verdict from the file.
             **({"flaky_policy": facts.flaky_policy} if facts.flaky_policy != "warn" else {}),
+            **({"trace_id": facts.trace_id} if facts.trace_id else {}),
+            **({"trace_url": facts.trace_url} if facts.trace_url else {}),
         },
         "target": {
             "url": facts.target.url,
@@ -511,6 +520,7 @@ def decide(facts: RunFacts) -> dict[str, Any]:
         "tests": [
             {"nodeid": t.nodeid, "gate": t.gate, "outcome": t.outcome,
              "duration": round(t.duration, 4), "blocking": t.blocking, "flaky": t.flaky,
+             **({"trace_id": t.trace_id} if t.trace_id else {}),
              **({"quarantined": True} if t.nodeid in quarantined
                 and not quarantined[t.nodeid].get("expired", True) else {})}
             for t in facts.tests

@@ -36,6 +36,19 @@ def _preload_plugin_modules() -> None:
     for name in ("cryptography.exceptions", "cryptography.hazmat.primitives.serialization",
                  "cryptography.hazmat.primitives.asymmetric.ed25519"):
         importlib.import_module(name)
+    # The [otel] extra's modules otel_export imports at export: a second copy of them meets
+    # the first's enums ("Failed to encode span batch: SpanKind.INTERNAL").
+    import contextlib
+
+    with contextlib.suppress(ImportError):
+        for name in ("opentelemetry.trace", "opentelemetry.context",
+                     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+                     "opentelemetry.sdk.resources", "opentelemetry.sdk.trace",
+                     "opentelemetry.sdk.trace.export",
+                     "opentelemetry.sdk.trace.export.in_memory_span_exporter",
+                     "opentelemetry.sdk.trace.id_generator", "opentelemetry.sdk.trace.sampling",
+                     "opentelemetry.proto.collector.trace.v1.trace_service_pb2"):
+            importlib.import_module(name)
 
 
 _preload_plugin_modules()

@@ -10,7 +10,8 @@ adds to it), so a conftest can still extend ours the same way:
 - ``browser_context_args``: ``base_url`` is the staging URL; ``--staging-insecure`` sets
   ``ignore_https_errors``;
 - ``new_context``: every context the test opens is watched (console errors, failed requests),
-  gets the ``--staging-header`` values on requests to the staging origin only, and, in a
+  gets the ``--staging-header`` values and the test's W3C trace context on requests to the
+  staging origin only, and, in a
   destructive test, refuses requests to URLs matching ``sensitive_url``.
 
 Launching stays pytest-playwright's: once per process (xdist worker), a context per test.
@@ -39,6 +40,8 @@ from pytest_staging.browser.names import BROWSER_PATH_KEY
 from pytest_staging.gate_assignment import run_last
 from pytest_staging.redact import strip_credentials
 from pytest_staging.settings import Settings
+from pytest_staging.trace_context import Trace
+from pytest_staging.trace_glue import trace_of
 from pytest_staging.wire import ensure_payload
 
 WATCHER_KEY = pytest.StashKey[evidence.PageWatcher]()
@@ -130,10 +133,13 @@ class BrowserHooks:
     def is_staging(self, url: str) -> bool:
         return origin_of(url) == self.origin
 
-    def add_headers(self, route: Any) -> None:
+    def add_headers(self, route: Any, trace: Trace | None = None) -> None:
         # Only to the staging origin: extra_http_headers would hand a token to every
         # third-party script, font and analytics host the page loads.
-        route.fallback(headers={**route.request.headers, **self.headers})
+        headers = {**route.request.headers, **self.headers}
+        if trace is not None:  # a new span of the test's trace, unless the page sent its own
+            trace.stamp(headers, route.request.url)
+        route.fallback(headers=headers)
 
     def watch_redirects(self, request: Any, watcher: evidence.PageWatcher) -> None:
         # Routes never see redirect hops: a hop to a sensitive URL cannot be stopped, only
@@ -334,6 +340,7 @@ def new_context(new_context: Callable[..., Any], request: pytest.FixtureRequest
              and request.node.get_closest_marker("destructive") is not None)
 
     timeout_ms = float(hooks.settings.policy["browser.timeout"]) * 1000
+    trace = trace_of(request.node)
 
     def create(**kwargs: Any) -> Any:
         if guard:
@@ -347,8 +354,8 @@ def new_context(new_context: Callable[..., Any], request: pytest.FixtureRequest
         # per action (a NO-GO staging should not also cost minutes of CI).
         context.set_default_timeout(timeout_ms)
         watcher.watch(context)
-        if hooks.headers:
-            context.route(hooks.is_staging, hooks.add_headers)
+        if hooks.headers or trace is not None:
+            context.route(hooks.is_staging, lambda route: hooks.add_headers(route, trace))
         if guard:
             # Registered last, so it runs first (Playwright tries the newest route first).
             context.route("**/*", lambda route: hooks.guard(route, watcher))

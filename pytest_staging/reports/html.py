@@ -25,6 +25,7 @@ from pytest_staging.gates.performance.report import thresholds_of
 from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.reports import charts
 from pytest_staging.reports.summary import JUDGEMENT_MEANING, flaky_line, judgement_of, sharding
+from pytest_staging.trace_context import trace_link
 
 BUILTIN_GATES = ("integration", "security", "performance")
 COUNT_KEYS = ("total", "passed", "failed", "error", "skipped", "xfailed", "flaky")
@@ -101,7 +102,7 @@ def _headers(value: Any) -> list[tuple[str, str]]:
     return [(str(k), display_value(v)) for k, v in _dict(value).items()]
 
 
-def _evidence(items: Any) -> list[dict[str, Any]]:
+def _evidence(items: Any, trace_url: str = "") -> list[dict[str, Any]]:
     out = []
     for item in _list(items):
         e = _dict(item)
@@ -115,6 +116,7 @@ def _evidence(items: Any) -> list[dict[str, Any]]:
             "request_headers": _headers(e.get("request_headers")),
             "response_headers": _headers(e.get("response_headers")),
             "body": "" if e.get("body") is None else str(e.get("body")),
+            "trace_link": trace_link(trace_url, e.get("trace_id")),
         })
     return out
 
@@ -174,7 +176,9 @@ def _gate_rows(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _failures(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _failures(gates: Mapping[str, Any], trace_url: str = "") -> list[dict[str, Any]]:
+    """Every failure, what blocks first; with ``trace_url`` ([evidence] trace_url) its
+    trace and each exchange's are links (``trace_link`` checks template and id)."""
     out = []
     for name in ordered_gate_names(gates):
         for f in map(_dict, _list(_dict(gates[name]).get("failures"))):
@@ -184,8 +188,10 @@ def _failures(gates: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "outcome": str(f.get("outcome") or "failed"),
                 "message": str(f.get("message") or ""),
                 "blocking": f.get("blocking") is not False,
-                "evidence": _evidence(f.get("evidence")),
+                "evidence": _evidence(f.get("evidence"), trace_url),
                 "browser": _browser_evidence(f.get("evidence")),
+                "trace_id": str(f.get("trace_id") or ""),
+                "trace_link": trace_link(trace_url, f.get("trace_id")),
             })
     out.sort(key=lambda f: not f["blocking"])  # what blocks first; stable within each
     return out
@@ -295,7 +301,7 @@ def build_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "observed_start": observed.get("start"),
         "observed_end": observed.get("end"),
         "gates": _gate_rows(gates),
-        "failures": _failures(gates),
+        "failures": _failures(gates, str(run.get("trace_url") or "")),
         "findings": _findings(gates),
         "grade": _dict(security.get("grade")).get("grade")
         or _dict(security.get("metrics")).get("grade"),

@@ -32,6 +32,7 @@ from typing import Any
 from pytest_staging.printable import printable
 from pytest_staging.reports.atomic import atomic_write_text
 from pytest_staging.reports.summary import judgement_of, sharding, verdict_label
+from pytest_staging.trace_context import is_trace_id, trace_link
 
 PREFIX = "staging_"
 VERDICT_CASE = ("pytest-staging", "staging-verdict")
@@ -68,6 +69,8 @@ def suite_properties(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
     props.extend(("staging_warning", str(w)) for w in verdict.get("warnings") or [])
     if verdict.get("signature"):
         props.append(("staging_signature", str(verdict["signature"])))
+    if is_trace_id((verdict.get("run") or {}).get("trace_id")):
+        props.append(("staging_trace_id", str(verdict["run"]["trace_id"])))
     return [(name, _clean(value)) for name, value in props]
 
 
@@ -175,6 +178,41 @@ def fold_reruns(suite: ET.Element) -> None:
                                              "value": str(dropped[id(case)])})
 
 
+TRACE_PROPERTIES = ("staging_trace_id", "staging_trace_url")
+
+
+def add_trace_properties(suite: ET.Element, verdict: Mapping[str, Any]) -> None:
+    """Each test case's trace id (``staging_trace_id``) and, with ``[evidence] trace_url``, the
+    link to it (``staging_trace_url``): a CI test view links a failing case to its backend
+    trace. ElementTree escapes the attribute values."""
+    template = str((verdict.get("run") or {}).get("trace_url") or "")
+    traces: dict[tuple[str, str], str] = {}
+    by_name: dict[str, list[tuple[str, str]]] = {}  # --junit-prefix adds to the classname
+    for test in verdict.get("tests") or []:
+        if isinstance(test, Mapping) and is_trace_id(test.get("trace_id")):
+            classname, name = junit_address(str(test.get("nodeid", "")))
+            traces[(classname, name)] = str(test["trace_id"])
+            by_name.setdefault(name, []).append((classname, str(test["trace_id"])))
+    if not traces:
+        return
+    for case in suite.findall("testcase"):
+        classname, name = case.get("classname", ""), case.get("name", "")
+        trace = traces.get((classname, name)) or next(
+            (t for c, t in by_name.get(name, ()) if classname.endswith("." + c)), None)
+        if trace is None:
+            continue
+        node = case.find("properties")
+        if node is None:
+            node = ET.Element("properties")
+            case.insert(0, node)
+        for old in [p for p in node.findall("property") if p.get("name") in TRACE_PROPERTIES]:
+            node.remove(old)
+        ET.SubElement(node, "property", {"name": "staging_trace_id", "value": trace})
+        link = trace_link(template, trace)
+        if link:
+            ET.SubElement(node, "property", {"name": "staging_trace_url", "value": link})
+
+
 def annotate_junit_text(xml_text: str, verdict: Mapping[str, Any]) -> str:
     """Return ``xml_text`` with the verdict's properties on every ``<testsuite>``, the
     duplicate cases of rerun tests folded into one, advisory failures marked as such and,
@@ -194,6 +232,7 @@ def annotate_tree(root: ET.Element, verdict: Mapping[str, Any]) -> None:
     for index, suite in enumerate(suites):
         fold_reruns(suite)
         mark_advisory(suite, verdict)
+        add_trace_properties(suite, verdict)
         if index == 0:
             add_verdict_case(suite, verdict)
         node = suite.find("properties")

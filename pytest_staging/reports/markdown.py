@@ -9,7 +9,7 @@ from pytest_staging.gates.parity.report import markdown_lines as parity_lines
 from pytest_staging.gates.performance.report import markdown_lines as performance_lines
 from pytest_staging.gates.security.accepted import accepted_rows
 from pytest_staging.printable import printable_data
-from pytest_staging.reports.markdown_text import md_code, md_escape
+from pytest_staging.reports.markdown_text import md_code, md_escape, md_link
 from pytest_staging.reports.summary import (
     JUDGEMENT_MEANING,
     gate_rows,
@@ -21,6 +21,7 @@ from pytest_staging.reports.summary import (
     summary_view,
     verdict_label,
 )
+from pytest_staging.trace_context import trace_link
 
 
 def render_markdown(verdict: dict[str, Any]) -> str:
@@ -65,12 +66,15 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     lines.extend(contract_lines(verdict))
     failures = [(name, f) for name, gate in verdict["gates"].items() for f in gate["failures"]]
     if failures:
+        trace_url = str((verdict.get("run") or {}).get("trace_url") or "")
         lines.append("### Failures")
         lines.append("")
         for name, failure in failures:
             mark = "blocking" if failure.get("blocking") else "advisory"
+            link = trace_link(trace_url, failure.get("trace_id"))
             lines.append(f"- **{md_escape(failure['nodeid'])}** ({name}, {mark}, "
-                         f"{failure['outcome']}): {md_escape(failure.get('message', ''))}")
+                         f"{failure['outcome']}): {md_escape(failure.get('message', ''))}"
+                         + (f" ({md_link('trace', link)})" if link else ""))
             for ex in failure.get("evidence", [])[-3:]:
                 if ex.get("kind") == "browser":
                     lines.append(f"  - browser: {md_code(ex['url'])}, "
@@ -80,8 +84,10 @@ def render_markdown(verdict: dict[str, Any]) -> str:
                                     if ex.get("screenshot") else ""))
                     continue
                 status = ex.get("status") if ex.get("status") is not None else ex.get("error")
+                link = trace_link(trace_url, ex.get("trace_id"))
                 lines.append(f"  - {md_escape(ex['method'])} {md_escape(ex['url'])} -> "
-                             f"{md_escape(status)} ({ex.get('latency_ms', 0):.0f} ms)")
+                             f"{md_escape(status)} ({ex.get('latency_ms', 0):.0f} ms)"
+                             + (f", {md_link('trace', link)}" if link else ""))
         lines.append("")
     for title, extra in (("Quarantined tests", quarantine_lines(verdict)),
                          ("History", history_lines(verdict))):

@@ -42,3 +42,18 @@ def md_code(text: object) -> str:
         value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     value = value.replace("`", "'").replace("|", "\\|")
     return f"`{value}`" if value else "-"
+
+
+#: What a link destination may not hold as it is: a parenthesis would end it early, a space,
+#: angle bracket, quote or backslash would change what the renderer reads.
+_LINK_UNSAFE = re.compile(r"[\s()<>\"'\\`|\[\]]")
+
+
+def md_link(text: object, url: str) -> str:
+    """A link whose text is escaped untrusted text and whose destination is ``url`` with every
+    character that could end or bend the destination percent-encoded; plain text when the
+    URL is not http(s)."""
+    if not re.match(r"(?i)https?://", url):
+        return md_escape(text)
+    target = _LINK_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url)
+    return f"[{md_escape(text)}]({target})"

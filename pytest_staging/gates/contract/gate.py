@@ -21,9 +21,11 @@ from pytest_staging import shard_hooks
 from pytest_staging.gates.contract.settings import SAFE_METHODS, ContractSettings, from_section
 from pytest_staging.precedence import policy_dir
 from pytest_staging.record import record
+from pytest_staging.trace_glue import run_trace, trace_of
 
 if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
     from pytest_staging.settings import Settings
+    from pytest_staging.trace_context import Trace
 
 GATE = "contract"
 NODE_PREFIX = "staging-contract"
@@ -106,7 +108,7 @@ class ContractRun:
             document = load_document(
                 self.settings.schema, base_url=settings.url, headers=settings.headers,
                 params=dict(settings.params), verify=settings.verify, timeout=self.timeout,
-                base_dir=base_dir, redactor=self.redactor)
+                base_dir=base_dir, redactor=self.redactor, trace=run_trace(config))
             loaded = load_operations(document)
             self.operations, self.broken = loaded.by_label, loaded.errors
             self.base_url = api_base_url(document, settings.url)
@@ -125,9 +127,11 @@ class ContractRun:
     def documented(self) -> int:
         return len(self.operations) + len(self.broken)
 
-    def run(self, label: str) -> dict[str, Any]:
+    def run(self, label: str, trace: Trace | None = None) -> dict[str, Any]:
         from pytest_staging.gates.contract.runner import run_operation
 
+        # Each operation is a test: its generated requests are spans of its own trace.
+        self.session.trace = trace
         result = run_operation(
             self.operations[label], session=self.session, base_url=self.base_url,
             settings=self.settings, seed=self.seed, headers=self.plugin_settings.headers,
@@ -188,7 +192,7 @@ class ContractItem(pytest.Item):
             record(self, metrics={f"{METRIC_PREFIX}{self.label}": {
                 **base, "requests": 0, "responses": 0, "skipped": self.unsafe}})
             pytest.skip(self.unsafe)
-        outcome = run.run(self.label)
+        outcome = run.run(self.label, trace_of(self))
         record(self, metrics={f"{METRIC_PREFIX}{self.label}": {**base, **outcome}})
         problems = outcome["problems"]
         warned = [p for p in problems if p["level"] == "warn"]

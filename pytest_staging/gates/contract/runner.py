@@ -32,6 +32,7 @@ from pytest_staging.printable import error_line, first_line
 from pytest_staging.redact import Redactor
 from pytest_staging.request_problems import request_failed
 from pytest_staging.rule_levels import apply_levels
+from pytest_staging.trace_context import Trace, trace_id_of
 
 INSTALL_HINT = 'pip install "pytest-staging[contract]"'
 #: Bytes of a response body kept in a problem's evidence.
@@ -121,7 +122,8 @@ def is_remote(source: str) -> bool:
 
 def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
                   params: Mapping[str, str], verify: bool | str, timeout: float,
-                  base_dir: Path, redactor: Redactor) -> dict[str, Any]:
+                  base_dir: Path, redactor: Redactor, trace: Trace | None = None
+                  ) -> dict[str, Any]:
     """The OpenAPI document from a path on the target (``/openapi.json``), a URL or a file
     (an absolute path that exists here is a file; ``file://`` says so explicitly).
 
@@ -134,10 +136,13 @@ def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
         url = join_url(base_url, source) if source.startswith("/") else source
         shown = redactor.url(url)
         same_host = urlsplit(url)[:2] == urlsplit(base_url)[:2]
+        sent = dict(headers) if same_host else {}
+        if trace is not None:  # the run's trace, on the staging origin only (no redirects)
+            trace.stamp(sent, url)
         try:
             with DeadlineSession() as session, warnings.catch_warnings():
                 warnings.simplefilter("ignore", InsecureRequestWarning)
-                response = session.get(url, headers=dict(headers) if same_host else {},
+                response = session.get(url, headers=sent,
                                        params=dict(params) if same_host else {},
                                        verify=verify, timeout=timeout, allow_redirects=False,
                                        stream=True)
@@ -288,9 +293,11 @@ def _response_evidence(response: Any, redactor: Redactor) -> dict[str, Any]:
     body = bytes(response.content or b"")[:BODY_LIMIT].decode("utf-8", "replace")
     if len(response.content or b"") > BODY_LIMIT:
         body += " [truncated]"
+    trace_id = trace_id_of(getattr(getattr(response, "request", None), "headers", None))
     return {"status": int(response.status_code),
             "content_type": headers.get("content-type", headers.get("Content-Type", "")),
-            "headers": redactor.headers(headers), "body": redactor.text(body)}
+            "headers": redactor.headers(headers), "body": redactor.text(body),
+            **({"trace_id": trace_id} if trace_id else {})}
 
 
 def _problem(label: str, check: str, title: str, message: str, level: str,

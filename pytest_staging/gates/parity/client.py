@@ -37,7 +37,8 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 class ReadOnlyClient(DeadlineSession):
     """A ``requests.Session`` that only reads, at most ``budget`` times, each request within
-    ``timeout`` seconds in total."""
+    ``timeout`` seconds in total. Its ``trace`` (``DeadlineSession``'s, which stamps every
+    request) is set on the staging side only, never on the compare target's."""
 
     def __init__(self, base_url: str, *, budget: int, name: str,
                  headers: Mapping[str, str] | None = None,

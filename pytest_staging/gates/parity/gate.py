@@ -33,6 +33,7 @@ from pytest_staging.printable import one_line
 from pytest_staging.record import record
 from pytest_staging.redact import Redactor, strip_credentials
 from pytest_staging.settings import setting
+from pytest_staging.trace_glue import trace_of
 from pytest_staging.url_headers import public_header_names
 
 if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
@@ -105,6 +106,7 @@ class ParityItem(pytest.Item):
                 "requests": {"production": production.sent, "staging": staging.sent},
                 "budget": budget, **facts}}
 
+        staging.trace = trace_of(self)  # production never gets one
         try:
             with production, staging, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # InsecureRequestWarning, --staging-insecure

@@ -27,6 +27,7 @@ def request_env(
     headers: Mapping[str, str],
     params: Sequence[tuple[str, str]],
     verify: bool | str,
+    trace: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment entries that make every Locust request to ``host`` carry the options."""
     parts = urlsplit(host)
@@ -37,6 +38,8 @@ def request_env(
                    [*parse_qsl(parts.query, keep_blank_values=True), *params]],
         "verify": verify,
     }
+    if trace:
+        options["trace"] = dict(trace)
     if parts.username is not None:
         options["username"] = unquote(parts.username)
         options["password"] = unquote(parts.password or "")

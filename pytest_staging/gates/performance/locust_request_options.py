@@ -14,6 +14,11 @@ the token never shows in Locust's stats or output), headers are added under the 
 Basic auth is added unless the request has its own. TLS: ``HttpSession`` gets ``verify`` per
 request like the staging client; ``FastHttpSession`` (insecure by default in Locust) gets
 ``insecure`` and, for a CA bundle, an SSL context factory loading that file.
+
+Trace context (``[performance] traceparent``): every request to the staging origin is a new
+span of the load test's trace (``pytest_staging.trace_context``, the one rule every client
+applies): ``HttpSession`` on every hop it sends (a hop elsewhere loses ours),
+``FastHttpSession`` on the request, and a redirect away from the staging origin drops it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
+
+from pytest_staging.trace_context import TRACEPARENT, TRACESTATE, Trace
 
 REQUEST_ENV = "PYTEST_STAGING_LOAD_REQUEST"
 
@@ -46,6 +53,20 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 _STAGING = _origin(str(_OPTIONS["origin"])) if _OPTIONS.get("origin") else None
+
+
+def _trace() -> Trace | None:
+    given = _OPTIONS.get("trace")
+    if not isinstance(given, dict) or not _OPTIONS.get("origin"):
+        return None
+    try:
+        return Trace(str(given.get("trace_id")), str(_OPTIONS["origin"]),
+                     str(given.get("state") or "1"))
+    except ValueError:
+        return None
+
+
+_TRACE = _trace()
 
 
 def _ours(url: str) -> bool:
@@ -139,7 +160,51 @@ def _fast_init(original: Any) -> Any:
     return __init__
 
 
+def _traced_send(original: Any) -> Any:
+    @functools.wraps(original)
+    def send(self: Any, request: Any, **kwargs: Any) -> Any:
+        # requests sends every redirect hop through send(): the hop's origin decides.
+        _TRACE.stamp(request.headers, str(request.url or ""))  # type: ignore[union-attr]
+        return original(self, request, **kwargs)
+
+    return send
+
+
+def _traced_fast_request(original: Any) -> Any:
+    @functools.wraps(original)
+    def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        built = self._build_url(url)
+        headers = dict(kwargs.get("headers") or {})
+        _TRACE.stamp(headers, built)  # type: ignore[union-attr]
+        kwargs["headers"] = headers
+        return original(self, method, url, *args, **kwargs)
+
+    return request
+
+
+def _traced_redirect(original: Any) -> Any:
+    @functools.wraps(original)
+    def redirect(self: Any, code: int, location: str) -> None:
+        original(self, code, location)
+        # geventhttpclient follows redirects inside one request, headers and all.
+        if not _TRACE.covers(str(self.url)):  # type: ignore[union-attr]
+            value = self.headers.get(TRACEPARENT)
+            if _TRACE.is_ours(value):  # type: ignore[union-attr]
+                self.headers.discard(TRACEPARENT)
+                self.headers.discard(TRACESTATE)
+
+    return redirect
+
+
 if _STAGING is not None:
+    if _TRACE is not None:
+        from geventhttpclient.useragent import CompatRequest
+
+        HttpSession.send = _traced_send(HttpSession.send)  # type: ignore[method-assign]
+        FastHttpSession.request = _traced_fast_request(  # type: ignore[method-assign]
+            FastHttpSession.request)
+        CompatRequest.redirect = _traced_redirect(  # type: ignore[method-assign]
+            CompatRequest.redirect)
     HttpSession.request = _http_request(HttpSession.request)  # type: ignore[method-assign]
     FastHttpSession.request = _wrap_request(  # type: ignore[method-assign]
         FastHttpSession.request, lambda _session, url: url)

@@ -430,8 +430,19 @@ class StagingLoad:
             headers=dict(self.settings.headers),
             params=tuple(self.settings.params),
             verify=self.settings.verify,
+            trace=self._trace(),
             extra_args=tuple(kw["extra_args"]),
         )
+
+    def _trace(self) -> dict[str, str] | None:
+        """The load test's trace for the Locust process, when ``[performance] traceparent``."""
+        if not self.perf.get("traceparent"):
+            return None
+        from pytest_staging.trace_glue import seed_of, trace_of
+
+        trace = trace_of(self.request.node)
+        return None if trace is None else {"trace_id": trace.trace_id,
+                                           "state": seed_of(self.config)}
 
     def _run(self, name: str, options: LoadOptions,
              thresholds: Sequence[Threshold] = ()) -> tuple[LoadRun, Measurement | None]:

@@ -105,6 +105,9 @@ class LoadOptions:
     params: Sequence[tuple[str, str]] = ()
     #: TLS trust like requests' ``verify``: True, False (insecure) or a CA bundle path.
     verify: bool | str = True
+    #: ``{"trace_id": ..., "state": ...}``: the load test's trace, stamped on every request to
+    #: the staging origin (``[performance] traceparent``); None sends no trace context.
+    trace: Mapping[str, str] | None = None
     extra_args: Sequence[str] = ()
     locust_command: Sequence[str] | None = None
     env: Mapping[str, str] | None = None
@@ -303,7 +306,8 @@ def run_load(
         options.master_port = free_port(options.master_bind_host.replace("*", "127.0.0.1"))
     command = build_command(options, locustfile, work)
     env = dict(os.environ if options.env is None else options.env)
-    env.update(request_env(options.host, options.headers, options.params, options.verify))
+    env.update(request_env(options.host, options.headers, options.params, options.verify,
+                           trace=options.trace))
     env[SUCCESS_JSON_ENV] = str(work / SUCCESS_JSON)
     env[ROSTER_JSON_ENV] = str(work / ROSTER_JSON)
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -77,6 +77,10 @@ PERFORMANCE_KEYS: tuple[Key, ...] = (
     Key("performance.lock_timeout", (int, float), 300,
         "under xdist: seconds a load waits for other tests to finish before it runs anyway",
         positive),
+    Key("performance.traceparent", (bool,), False,
+        "every request of a load to the staging origin carries W3C trace context: a new span "
+        "of the load test's trace (thousands of spans in one trace: mind your tracing "
+        "backend's limits and sampling)"),
 )
 
 

@@ -38,9 +38,11 @@ from pytest_staging.gates.security.settings import SecuritySettings, from_sectio
 from pytest_staging.precedence import policy_dir
 from pytest_staging.record import record
 from pytest_staging.settings import setting
+from pytest_staging.trace_glue import trace_of
 
 if TYPE_CHECKING:  # for annotations only: no new import edge between the gates and settings
     from pytest_staging.settings import Settings
+    from pytest_staging.trace_context import Trace
 
 GATE = "security"
 NODE_PREFIX = "staging-security"
@@ -67,11 +69,11 @@ def security_settings(config: pytest.Config, settings: Settings) -> SecuritySett
     return result
 
 
-def check_session(settings: Settings) -> requests.Session:
-    """A plain session sending what the ``staging`` client sends: TLS trust, extra headers and
-    the staging URL's query parameters (URL credentials ride on the URL itself). No retries: a
-    probe that fails must be seen, not retried into a pass."""
-    session = DeadlineSession()
+def check_session(settings: Settings, trace: Trace | None = None) -> requests.Session:
+    """A plain session sending what the ``staging`` client sends: TLS trust, extra headers,
+    the staging URL's query parameters (URL credentials ride on the URL itself) and the test's
+    trace context. No retries: a probe that fails must be seen, not retried into a pass."""
+    session = DeadlineSession(trace=trace)
     session.verify = settings.verify
     session.headers.update(dict(settings.headers))
     session.params = dict(getattr(settings, "params", ()) or ())
@@ -111,7 +113,8 @@ class SecurityItem(pytest.Item):
         url = self.settings.url
         if self.family == "transport" and urlsplit(url).scheme != "https":
             pytest.skip("target is plain HTTP: no TLS to check")
-        with check_session(self.settings) as session, warnings.catch_warnings():
+        with check_session(self.settings, trace_of(self)) as session, \
+                warnings.catch_warnings():
             warnings.simplefilter("ignore")  # InsecureRequestWarning under --staging-insecure
             findings = run_family(self.family, session, url, sec)
         for item in findings:
@@ -228,7 +231,7 @@ def make_scanner(node: Any, settings: Settings, sec: SecuritySettings
         if unknown:
             raise ValueError(f"staging_scan: unknown check family {unknown[0]!r} "
                              f"(known: {', '.join(HTTP_FAMILIES)})")
-        with check_session(settings) as session, warnings.catch_warnings():
+        with check_session(settings, trace_of(node)) as session, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             where = target if isinstance(target, requests.Response) \
                 else urljoin(settings.url, str(target).lstrip("/"))
