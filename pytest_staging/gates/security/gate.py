@@ -85,11 +85,14 @@ class SecurityFailure(Exception):
 class SecurityItem(pytest.Item):
     """One built-in security check family (or the bandit scan) as a test item."""
 
-    def __init__(self, *, family: str, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, *, family: str, settings: Settings, advisory: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.family = family
         self.settings = settings
         self.add_marker(pytest.mark.security)
+        if advisory:  # [security] builtin_blocking = false: reports, never blocks
+            self.add_marker(pytest.mark.advisory)
 
     def runtest(self) -> None:
         config = self.config
@@ -166,7 +169,8 @@ class SecurityCollection:
         for family in families:
             items.append(SecurityItem.from_parent(
                 session, name=family, nodeid=f"{NODE_PREFIX}::{family}", family=family,
-                settings=self.settings))
+                settings=self.settings,
+                advisory=family != "bandit" and not sec.builtin_blocking))
 
 
 def register(config: pytest.Config, settings: Settings) -> None:
