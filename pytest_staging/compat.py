@@ -13,6 +13,11 @@ public API. ``tests/test_compat.py`` fails loudly when an upgrade removes any of
   ``longrepr`` only as "None or a failure representation".
 - ``without_frames_from()``: a traceback entry's frame globals (``entry.frame.f_globals``), to
   drop the frames of requests, urllib3, pytest and pluggy from a failed request's traceback.
+- ``pytest_configuration()``: ``_pytest.config.findpaths.determine_setup``, pytest's own rule
+  for the rootdir and the configuration file a command line reads (``pytest-staging init``
+  records the policy there, and checks that pytest reads what it wrote). pytest documents the
+  rule, not a function; its signature changed in 8.0 and 9.0, so it is called with the
+  keywords it accepts.
 
 - ``project_testpaths()``: pytest's own search for its configuration file
   (``_pytest.config.findpaths.locate_config``), to know the ``testpaths`` a project declares
@@ -28,7 +33,9 @@ and its ``pytest_configure_node`` hook, ``config.stash``, ``pytest.TerminalRepor
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # printable.py (report writers) imports this module: pytest stays unloaded
@@ -135,3 +142,23 @@ def project_testpaths(invocation_dir: Path, args: list[str]) -> tuple[Path, list
     if not value:
         return None
     return Path(inipath), [str(v) for v in value]
+
+
+def pytest_configuration(invocation_dir: Path, args: Sequence[str]
+                         ) -> tuple[Path, Path | None, dict[str, Any]]:
+    """``(rootdir, configuration file or None, its pytest values)`` that ``pytest ARGS`` run
+    from ``invocation_dir`` reads (no ``-c``, ``--rootdir`` or ``-o``), by pytest's own
+    ``determine_setup``. Values are as pytest reads them: strings (or lists) from an INI-style
+    file or ``[tool.pytest.ini_options]``, native TOML values from ``pytest.toml`` or
+    ``[tool.pytest]``. Raises what pytest raises for a file it cannot read (``UsageError``,
+    or ``Failed`` for a ``[pytest]`` section in ``setup.cfg``)."""
+    from _pytest.config.findpaths import determine_setup
+
+    offered = {"inifile": None, "args": [str(a) for a in args], "rootdir_cmd_arg": None,
+               "invocation_dir": Path(invocation_dir), "override_ini": None, "config": None}
+    accepted = inspect.signature(determine_setup).parameters
+    found = determine_setup(**{k: v for k, v in offered.items() if k in accepted})
+    rootdir, inipath, inicfg = found[0], found[1], found[2]
+    # pytest 9 wraps each value (ConfigValue.value); earlier versions hold it plainly.
+    values = {str(k): getattr(v, "value", v) for k, v in dict(inicfg or {}).items()}
+    return Path(rootdir), Path(inipath) if inipath is not None else None, values

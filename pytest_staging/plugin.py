@@ -19,10 +19,10 @@ from pytest_staging import (
     junit_hooks,
     log_redaction,
     missing_url,
-    option_paths,
     promotion,
     pytest_html_hooks,
     report_dir_lock,
+    run_setup,
 )
 from pytest_staging.browser import glue as browser_glue
 from pytest_staging.durations import seconds_option
@@ -34,7 +34,6 @@ from pytest_staging.settings import (
     Settings,
     SettingsError,
     active_settings,
-    find_url,
     report_dir_of,
     resolve,
     setting,
@@ -269,14 +268,9 @@ def pytest_configure(config: pytest.Config) -> None:
             return  # --help shows the options; the report dir stays the other run's
         # Another live run owns the report dir: this one writes nothing there.
         raise pytest.UsageError(f"pytest-staging: {busy}")
-    problem = option_paths.problem(config)
+    url, source, problem = run_setup.url_problem(config)
     if problem:
         _fail_usage(config, problem)
-    url, source = find_url(config)
-    if url is not None and not url.strip():
-        # An unset variable in CI ("--staging-url $URL") must not switch the gate off.
-        _fail_usage(config, f"the staging URL from {source} is empty (an unset variable?): "
-                            "give a URL, or remove the option to run without the gate")
     if not url:
         url = config.hook.pytest_staging_default_url(config=config)
         source = DEFAULT_URL_SOURCE
@@ -306,10 +300,9 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
     from pytest_staging.controller import Controller, XdistControllerHooks
     from pytest_staging.items import ItemHooks
 
-    try:
-        settings = resolve(config, url, source)
-    except (PolicyError, SettingsError) as exc:
-        _fail_usage(config, str(exc))
+    settings, problem = run_setup.resolve_settings(config, url, source)
+    if settings is None:
+        _fail_usage(config, problem)
         return
     busy = report_dir_lock.claim(config, settings.report_dir, config.stash.get(RUN_ID_KEY, ""))
     if busy:  # the report dir the settings name is another live run's
@@ -332,19 +325,12 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         _register_gates(config, settings)
         return
     contract_gate = _selected_gate(settings, "contract")
-    problem = (promotion.usage_problem(config, settings)
-               or _history_usage_problem(config, settings)
-               or browser_glue.usage_problem(config, settings)
-               or (contract_gate.usage_problem(settings) if contract_gate else ""))
-    if problem:
+    attest_settings, problem = run_setup.run_problem(config, settings)
+    if attest_settings is None:
         _fail_usage(config, problem)
+        return
     from pytest_staging import attestation_glue
 
-    try:
-        attest_settings = attestation_glue.resolve(config)
-    except attestation_glue.AttestSettingsError as exc:
-        _fail_usage(config, str(exc))
-        return
     xdist = config.pluginmanager.hasplugin("xdist") and _xdist_active(config)
     _register_shard(config, need_run_id=True, collects=not xdist)
     controller = Controller(config, settings)
@@ -410,14 +396,6 @@ def _register_gates(config: pytest.Config, settings: Settings, *, is_sensitive: 
     if contract_gate is not None:
         contract_gate.register(config, settings, is_sensitive=is_sensitive or (lambda: False),
                                blocked=blocked or (lambda: ""))
-
-
-def _history_usage_problem(config: pytest.Config, settings: Settings) -> str:
-    if setting(config, "perf_baseline").value is None:
-        return ""
-    from pytest_staging.history.glue import usage_problem
-
-    return usage_problem(config, settings)
 
 
 def _register_shard(config: pytest.Config, *, need_run_id: bool, collects: bool) -> None:

@@ -238,6 +238,11 @@ def could_not_judge(check: Mapping[str, Any]) -> bool:
     return check.get("inconclusive") is True
 
 
+def _check_blocks(check: Mapping[str, Any], advisory: set[str]) -> bool:
+    """Whether a failed check blocks: it says so, and the test that made it is not advisory."""
+    return bool(check.get("blocking", True)) and check.get("nodeid") not in advisory
+
+
 def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
           flaky_policy: str, judge_empty: bool,
           quarantined: Mapping[str, Mapping[str, Any]] | None = None,
@@ -258,8 +263,10 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
     would_block: list[str] = []
     # A test whose own blocking checks failed is explained by them (observed vs required):
     # listing the test's assertion as well would give one cause two reason lines.
+    # A check made by an advisory test never blocks, as the test itself never does.
+    advisory = {t.nodeid for t in tests if not t.blocking}
     failing = [c for c in data.get("checks", [])
-               if not c.get("passed", False) and c.get("blocking", True) and c.get("nodeid")]
+               if not c.get("passed", False) and _check_blocks(c, advisory) and c.get("nodeid")]
     explained = {c.get("nodeid") for c in failing}
     # ... and is evidence only if one of them is: a load that lost its worker fails its test
     # without saying anything about the release.
@@ -297,10 +304,10 @@ def _gate(spec: GateSpec, tests: list[TestRecord], data: Mapping[str, Any],
         if check.get("passed", False):
             continue
         line = f"{spec.name}: {check.get('name', 'check')}: {check.get('detail', 'failed')}"
-        if check.get("nodeid") in excused and spec.blocking and check.get("blocking", True):
+        if check.get("nodeid") in excused and spec.blocking and _check_blocks(check, advisory):
             would_block.append(f"{spec.name}: quarantined, would have blocked: "
                                f"{check.get('name', 'check')}: {check.get('detail', 'failed')}")
-        elif spec.blocking and check.get("blocking", True):
+        elif spec.blocking and _check_blocks(check, advisory):
             blocked = True
             reasons.append(line)
             if not could_not_judge(check):

@@ -144,3 +144,39 @@ def test_project_testpaths_reads_what_pytest_would_find(tmp_path, name: str, tex
     assert project_testpaths(tmp_path / "tests", []) == (tmp_path / name, ["tests", "docs"])
     (tmp_path / name).write_text(text.split("testpaths")[0])
     assert project_testpaths(tmp_path, []) is None
+
+
+@pytest.mark.parametrize("layout", ["none", "pytest.ini", "tox-in-parent", "pyproject-plain",
+                                    "setup.cfg-and-pytest.ini"])
+def test_pytest_configuration_is_what_a_run_reads(pytester: pytest.Pytester,
+                                                  layout: str) -> None:
+    """pytest's rootdir/configuration rule as compat.pytest_configuration() calls it gives
+    the rootdir, file and values a real run of ``pytest tests`` reports."""
+    from pytest_staging.compat import pytest_configuration
+
+    tests = pytester.mkdir("tests")
+    (tests / "test_a.py").write_text("def test_a():\n    pass\n")
+    if layout == "pytest.ini":
+        (pytester.path / "pytest.ini").write_text("[pytest]\nstaging_report_dir = out\n")
+    elif layout == "tox-in-parent":
+        (pytester.path / "tox.ini").write_text("[pytest]\nstaging_report_dir = out\n")
+        (tests / "setup.cfg").write_text("[metadata]\nname = x\n")  # not pytest's: skipped
+    elif layout == "pyproject-plain":
+        (pytester.path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    elif layout == "setup.cfg-and-pytest.ini":
+        (pytester.path / "setup.cfg").write_text("[tool:pytest]\nstaging_report_dir = cfg\n")
+        (pytester.path / "pytest.ini").write_text("[pytest]\nstaging_report_dir = ini\n")
+    rootdir, path, values = pytest_configuration(pytester.path, [str(tests)])
+    pytester.makeconftest("""
+        import json
+        def pytest_configure(config):
+            print("CONFIG=" + json.dumps([str(config.rootpath), str(config.inipath or ""),
+                                          config.getini("staging_report_dir")]))
+    """)
+    result = pytester.runpytest_inprocess("tests", "-s", "-p", "no:cacheprovider")
+    line = next(ln for ln in result.outlines if ln.startswith("CONFIG="))
+    import json
+
+    run_rootdir, run_path, run_value = json.loads(line[len("CONFIG="):])
+    assert (str(rootdir), str(path or "")) == (run_rootdir, run_path)
+    assert str(values.get("staging_report_dir", "")) == run_value

@@ -302,3 +302,47 @@ def test_init_commands_run(where: str, args: list[str], tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     assert main(args) == 0, where
     assert (tmp_path / "staging-policy.toml").is_file()
+
+
+def path_option_cases() -> list[tuple[str, str, str]]:
+    """(command, configuration file, outcome) rows of troubleshooting.md's path-option table."""
+    text = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(pytest [^`]*)`[^|]*\| (either|yes|no) \| (runs|usage error)",
+                      text, re.MULTILINE)
+    assert len(rows) >= 6, "troubleshooting.md lost its table of path-option cases"
+    return rows
+
+
+@pytest.mark.parametrize("command, config, outcome", path_option_cases())
+def test_path_option_rule_is_what_the_docs_say(command: str, config: str, outcome: str,
+                                               tmp_path: Path) -> None:
+    """Each row of the documented rule, run for real: the project folder (with or without a
+    pytest.ini), a sibling folder for the absolute and ``..`` paths."""
+    from servers import LoopbackServer
+
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "test_a.py").write_text(
+        "def test_a(staging):\n    assert staging.get('/').status_code == 200\n")
+    (tmp_path / "report").mkdir()
+    (project / "report").mkdir()
+    shown = command.replace("/tmp/report", str(tmp_path / "report")).replace(
+        "/tmp/new-report", str(tmp_path / "new-report"))
+    server = LoopbackServer().start()
+    try:
+        for with_config in ((True, False) if config == "either" else (config == "yes",)):
+            ini = project / "pytest.ini"
+            ini.unlink(missing_ok=True)
+            if with_config:
+                ini.write_text("[pytest]\n")
+            result = subprocess.run(
+                [sys.executable, "-m", *shlex.split(shown), *QUIET, "-p", "no:xdist",
+                 f"--staging-url={server.url}", "--staging-gate=integration"],
+                cwd=project, env=clean_env(), capture_output=True, text=True, timeout=180)
+            said = "usage error" if result.returncode == 4 and (
+                "pytest takes a path given as a separate argument" in result.stderr) else (
+                "runs" if result.returncode == 0 else f"exit {result.returncode}")
+            assert said == outcome, (shown, with_config, result.stdout[-1500:],
+                                     result.stderr[-1500:])
+    finally:
+        server.stop()

@@ -7,12 +7,14 @@ working code.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from sample_runs import QUIET, ROOT, clean_env
@@ -115,3 +117,61 @@ def test_quickstart_lists_every_defect() -> None:
     text = (DOCS / "quickstart.md").read_text(encoding="utf-8")
     missing = [name for name in DEFECTS if f"| `{name}` |" not in text]
     assert not missing, f"docs/quickstart.md does not list the defects {missing}"
+
+
+# -- outputs shown in the docs: the shape of what a real run prints now ----------------------
+def shown_outputs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_shown_outputs",
+                                                  DOCS / "gen_shown_outputs.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_mark_the_outputs_they_show() -> None:
+    """The README's and the quickstart's verdict blocks are generated from real runs (and
+    checked below); a verdict block without its marker would drift unnoticed."""
+    gen = shown_outputs()
+    marked = {(b.page.name, b.command, b.part) for b in gen.shown_blocks()}
+    assert {("README.md", "pytest sample_suite", "verdict"),
+            ("README.md", "pytest sample_suite --defect slow-search", "go-line"),
+            ("quickstart.md", "pytest sample_suite", "verdict+summary"),
+            ("quickstart.md", "pytest sample_suite --defect slow-search",
+             "verdict+summary")} <= marked
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for match in re.finditer(r"(<!-- shown-output: [^\n]*-->\n)?```\w*\n(=+ staging "
+                                 r"verdict|\$ pytest sample_suite[^\n]*\n\.\.\.\n=+ staging "
+                                 r"verdict)", text):
+            assert match.group(1), f"{page.name}: a verdict block without a shown-output marker"
+
+
+def test_shape_ignores_numbers_and_catches_a_changed_form() -> None:
+    gen = shown_outputs()
+    block = next(b for b in gen.shown_blocks() if b.part == "verdict+summary"
+                 and "slow-search" in b.command)
+    output = block.body.replace("$ pytest sample_suite --defect slow-search\n...\n", "")
+    assert gen.differences(block, output) == ""
+    slower = re.sub(r"(?<![p\d])\d+", lambda m: str(int(m.group(0)) * 7 + 3), output)
+    assert gen.differences(block, slower) == "", "numbers are not the form"
+    # the old quickstart block: no contract gate row, fewer threshold lines, no warnings
+    without_contract = "\n".join(line for line in output.splitlines()
+                                 if not line.startswith("contract"))
+    assert "contract blocking" in gen.differences(block, without_contract).replace("  ", " ")
+    judged = output.replace("NO-GO  target", "NO-GO (failed)  target")
+    assert "NO-GO (failed) target" in gen.differences(block, judged)
+
+
+@pytest.mark.slow
+def test_shown_outputs_have_the_shape_of_real_runs() -> None:
+    """Each marked block against a real run of its command from the repository root (the
+    README's and the quickstart's GO verdict of ``pytest sample_suite``, and the NO-GO of
+    ``--defect slow-search``): the same gate rows, lines, verdict line and reasons, numbers
+    normalised. A block that fails here is regenerated with
+    ``python docs/gen_shown_outputs.py``."""
+    gen = shown_outputs()
+    problems = [d for block, output in gen.outputs(gen.shown_blocks())
+                if (d := gen.differences(block, output))]
+    assert not problems, "\n\n".join(problems)

@@ -70,6 +70,25 @@ def test_advisory_test_failure_is_a_warning() -> None:
     assert verdict["gates"]["integration"]["status"] == "advisory"
 
 
+def test_a_failed_check_of_an_advisory_test_is_a_warning() -> None:
+    """An advisory test never blocks, nor do the checks it records (a built-in security item
+    under [security] builtin_blocking = false, an advisory load test's thresholds); the same
+    check of a blocking test does."""
+    check = {"name": "headers: csp-missing", "passed": False, "blocking": True,
+             "detail": "no Content-Security-Policy header",
+             "nodeid": "staging-security::headers"}
+    tests = [*facts().tests, TestRecord("staging-security::headers", "security",
+                                        outcome="failed", blocking=False, message="csp")]
+    verdict = decide(facts(tests=tests, gate_data={"security": {"checks": [check]}}))
+    assert verdict["verdict"] == "GO", verdict["reasons"]
+    assert ("security: would have blocked: headers: csp-missing: no Content-Security-Policy "
+            "header") in verdict["warnings"]
+    tests[-1].blocking = True
+    verdict = decide(facts(tests=tests, gate_data={"security": {"checks": [check]}}))
+    assert verdict["reasons"] == [
+        "security: headers: csp-missing: no Content-Security-Policy header"]
+
+
 def test_advisory_gate_failure_is_a_warning() -> None:
     gates = [*GATES, GateSpec("smoke", blocking=False, min_tests=0)]
     tests = [*facts().tests, TestRecord("t.py::test_smoke", "smoke", outcome="failed")]

@@ -87,11 +87,14 @@ class SecurityFailure(Exception):
 class SecurityItem(pytest.Item):
     """One built-in security check family (or the bandit scan) as a test item."""
 
-    def __init__(self, *, family: str, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, *, family: str, settings: Settings, advisory: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.family = family
         self.settings = settings
         self.add_marker(pytest.mark.security)
+        if advisory:  # [security] builtin_blocking = false: reports, never blocks
+            self.add_marker(pytest.mark.advisory)
 
     def runtest(self) -> None:
         config = self.config
@@ -170,7 +173,8 @@ class SecurityCollection:
 
         add_builtin_items(session, items, [SecurityItem.from_parent(
             session, name=family, nodeid=f"{NODE_PREFIX}::{family}", family=family,
-            settings=self.settings) for family in families])
+            settings=self.settings,
+            advisory=family != "bandit" and not sec.builtin_blocking) for family in families])
 
 
 def register(config: pytest.Config, settings: Settings) -> None:

@@ -25,9 +25,20 @@ from pytest_staging.gates.security.http_checks import (
 )
 from pytest_staging.gates.security.levels import apply_levels, count_levels
 from pytest_staging.gates.security.settings import SecuritySettings
-from pytest_staging.gates.security.transport import check_transport
+from pytest_staging.gates.security.transport import check_transport, plain_http_url
 
 HTTP_FAMILIES = ("headers", "cookies", "transport", "exposure", "cors")
+
+
+def sensitive_paths(settings: SecuritySettings) -> Mapping[str, str | None] | Sequence[str]:
+    """The paths the exposure check probes: the policy's list, else the built-in one."""
+    return settings.sensitive_paths or DEFAULT_SENSITIVE_PATHS
+
+
+def plain_http_target(settings: SecuritySettings, url: str) -> str | None:
+    """The http:// URL that must redirect to an https:// target: the policy's, else the
+    target's twin on port 80 (None: the target names a port; nothing to derive)."""
+    return settings.plain_http_url or plain_http_url(url)
 
 
 def run_family(family: str, session: requests.Session, url: str, settings: SecuritySettings,
@@ -43,10 +54,10 @@ def run_family(family: str, session: requests.Session, url: str, settings: Secur
         found = check_cookies(session, url, timeout=timeout)
     elif family == "transport":
         found = check_transport(session, url, expiry_days=settings.cert_expiry_days,
-                                http_url=settings.plain_http_url or None, timeout=timeout)
+                                http_url=plain_http_target(settings, url), timeout=timeout)
     elif family == "exposure":
-        paths = settings.sensitive_paths or DEFAULT_SENSITIVE_PATHS
-        found = check_exposure(session, url, sensitive_paths=paths, timeout=timeout)
+        found = check_exposure(session, url, sensitive_paths=sensitive_paths(settings),
+                               timeout=timeout)
     elif family == "cors":
         found = check_cors(session, url, timeout=timeout)
     else:

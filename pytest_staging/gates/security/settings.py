@@ -41,6 +41,9 @@ SECURITY_KEYS: tuple[Key, ...] = (
     Key("security.builtin", list, list(FAMILIES),
         "passive check families run as test items: headers, cookies, transport, exposure, cors",
         _families),
+    Key("security.builtin_blocking", bool, True,
+        "failures of the built-in passive checks block promotion; false: they report as "
+        "\"would have blocked\" (advisory) while your own security tests still block"),
     Key("security.min_grade", str, "",
         "lowest acceptable HTTP grade (A+ ... F); \"\" for no minimum", _grade_or_empty),
     Key("security.cert_expiry_days", int, 14,
@@ -71,6 +74,7 @@ class SecuritySettings:
     """Everything the security gate needs, resolved from the policy and the command line."""
 
     builtin: tuple[str, ...] = FAMILIES
+    builtin_blocking: bool = True
     min_grade: str = ""
     cert_expiry_days: int = 14
     sensitive_paths: tuple[str, ...] = ()
@@ -99,6 +103,7 @@ def from_section(section: Mapping[str, Any], source_override: str | None = None
     values = validate_section(section)
     return SecuritySettings(
         builtin=tuple(values["builtin"]),
+        builtin_blocking=bool(values["builtin_blocking"]),
         min_grade=str(values["min_grade"]),
         cert_expiry_days=int(values["cert_expiry_days"]),
         sensitive_paths=tuple(values["sensitive_paths"]),
