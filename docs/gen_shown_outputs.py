@@ -102,8 +102,9 @@ def part_of(output: str, part: str) -> list[str]:
     """The lines of ``output`` a block of kind ``part`` shows."""
     lines = output.splitlines()
     if part == "go-line":
+        # The verdict line: GO, or NO-GO with its judgement ("NO-GO (failed)  target ...").
         start = next(i for i, line in enumerate(lines)
-                     if line.startswith(("GO  target", "NO-GO  target")))
+                     if re.match(r"(GO|NO-GO( \([a-z]+\))?)  ", line))
         end = start + 1
         while end < len(lines) and lines[end].startswith("  - "):
             end += 1
