@@ -131,11 +131,13 @@ def _test(t: Any) -> TestRecord:
             and isinstance(duration, (int, float)) and not isinstance(duration, bool)
             and duration >= 0 and isinstance(t.get("blocking"), bool)
             and isinstance(t.get("flaky"), bool) and isinstance(t.get("message"), str)
-            and isinstance(t.get("evidence"), list)):
+            and isinstance(t.get("evidence"), list)
+            and isinstance(t.get("trace_id", ""), str)):
         raise ValueError(f"not a test record: {one_line(t, 80)}")
     return TestRecord(nodeid=t["nodeid"], gate=t["gate"], outcome=t["outcome"],
                       duration=float(duration), blocking=t["blocking"], flaky=t["flaky"],
-                      message=t["message"], evidence=list(t["evidence"]))
+                      message=t["message"], evidence=list(t["evidence"]),
+                      trace_id=t.get("trace_id", ""))
 
 
 def collection_of(shard: Mapping[str, Any]) -> list[str]:

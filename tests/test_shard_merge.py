@@ -163,6 +163,9 @@ def test_the_shards_of_one_run_merge_into_one_signed_go(world: World, hmac_env: 
     assert verdict is not None and verdict["verdict"] == "GO"
     assert verdict["merged"]["run_id"] == RUN and verdict["provenance"]["ci"]["run_id"] == RUN
     assert verdict["provenance"]["signed"] is True and verdict["signature"]
+    # Each shard's tests keep the trace id of their requests to staging (read back, not lost).
+    traced = [t for t in verdict["tests"] if t["nodeid"].startswith("test_suite.py::")]
+    assert traced and all(len(t["trace_id"]) == 32 for t in traced), traced[:2]
     # Re-derived and bound like any verdict.
     for extra in ([], ["--expect-run-id", RUN], ["--expect-subject", "shop@2.0.1"]):
         buffer = io.StringIO()
@@ -357,3 +360,19 @@ def test_usage_errors_write_nothing(world: World, hmac_env: None, tmp_path: Path
     assert len(lines) == 1 and lines[0].startswith("pytest-staging merge: ") and says in lines[0]
     assert not (tmp_path / "out").exists()
     assert json.loads((world.shards["1/3"] / "verdict.json").read_text())["shard"]
+
+
+def test_every_field_of_a_test_record_is_read_back() -> None:
+    # A field added to TestRecord and not read back makes every shard "edited after the run"
+    # (trace_id did): the record a shard wrote must come back whole.
+    from pytest_staging.shard_merge import _test
+    from pytest_staging.verdict import TestRecord
+
+    filled = TestRecord(nodeid="t.py::a", gate="integration", outcome="failed", duration=1.5,
+                        blocking=False, flaky=True, message="boom",
+                        evidence=[{"kind": "http"}], trace_id="ab" * 16)
+    assert all(getattr(filled, f) != getattr(TestRecord("x", "y"), f)
+               for f in TestRecord.__dataclass_fields__ if f not in ("nodeid", "gate"))
+    assert _test(json.loads(json.dumps(filled.to_dict()))) == filled
+    with pytest.raises(ValueError):
+        _test({**filled.to_dict(), "trace_id": 7})
