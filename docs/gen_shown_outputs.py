@@ -74,6 +74,11 @@ def clean_env() -> dict[str, str]:
            if not k.startswith(("STAGING_", "SHOP_", "PYTEST_ADDOPTS", "PYTEST_XDIST"))}
     env.pop("GITHUB_STEP_SUMMARY", None)
     env.pop("GITHUB_ACTIONS", None)
+    # The pages show what a terminal of 80 columns prints; on CI (CI or BUILD_NUMBER set)
+    # pytest does not cut the short test summary lines, so the run would print other lines.
+    env.pop("CI", None)
+    env.pop("BUILD_NUMBER", None)
+    env["COLUMNS"] = "80"
     return env
 
 

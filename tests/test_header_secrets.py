@@ -181,7 +181,9 @@ def test_echo(staging):
 
 
 def test_show_settings_masks_every_header_value_but_public_ones(
-        pytester: pytest.Pytester, tmp_path: Path) -> None:
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # $SHOP_TOKEN set, as the run needs it (unset, the run would stop: the usage error).
+    monkeypatch.setenv("SHOP_TOKEN", "tok-8d1f77c2e9")
     result = pytester.runpytest_inprocess(
         "--staging-show-settings", "--staging-url=http://127.0.0.1:9/",
         f"--staging-report-dir={tmp_path}",
@@ -192,4 +194,19 @@ def test_show_settings_masks_every_header_value_but_public_ones(
         "--staging-compare-header", "X-Region: eu-central-9", "-p", "no:cacheprovider")
     text = result.stdout.str()
     assert "acme-prod-4471" not in text and "eu-central-9" not in text
+    assert "tok-8d1f77c2e9" not in text and "ERROR" not in text
     assert "Bearer $SHOP_TOKEN" in text and "qa-suite-2024" in text
+
+
+def test_show_settings_names_an_unset_header_variable_without_showing_values(
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHOP_TOKEN", raising=False)
+    result = pytester.runpytest_inprocess(
+        "--staging-show-settings", "--staging-url=http://127.0.0.1:9/",
+        f"--staging-report-dir={tmp_path}",
+        "--staging-header", "X-Tenant: acme-prod-4471",
+        "--staging-header", "Authorization: Bearer $SHOP_TOKEN", "-p", "no:cacheprovider")
+    text = result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "$SHOP_TOKEN is not set in the environment" in text
+    assert "acme-prod-4471" not in text
