@@ -495,10 +495,10 @@ def test_every_client_that_talks_to_a_server_has_the_one_deadline() -> None:
      "wrong version number (_ssl.c:1006)')))",
      "SSLError: no answer from https://shop.test:8443/: TLS error: the server did not speak TLS "
      "(an https:// URL aimed at a plain-HTTP port? use http:// or the TLS port)"),
-    ("requests.exceptions.ConnectTimeout: HTTPConnectionPool(host='10.0.0.1', port=80): Max "
+    ("requests.exceptions.ConnectTimeout: HTTPConnectionPool(host='127.0.0.1', port=80): Max "
      "retries exceeded with url: /health (Caused by ConnectTimeoutError(<conn>, 'Connection to "
-     "10.0.0.1 timed out. (connect timeout=2)'))",
-     "ConnectTimeout: no answer from http://10.0.0.1:80/health: no answer (timed out)"),
+     "127.0.0.1 timed out. (connect timeout=2)'))",
+     "ConnectTimeout: no answer from http://127.0.0.1:80/health: no answer (timed out)"),
 ])
 def test_the_reason_line_names_the_cause(message: str, line: str) -> None:
     from pytest_staging.failure_text import cause_line
