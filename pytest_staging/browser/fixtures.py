@@ -68,6 +68,11 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+def _canonical(name: str) -> str:
+    """``user-agent`` -> ``User-Agent``."""
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
 def basic_auth(url: str) -> dict[str, str]:
     """``{"Authorization": "Basic ..."}`` for a URL with credentials, else ``{}``."""
     parts = urlsplit(url)
@@ -199,8 +204,10 @@ class BrowserHooks:
         can follow it."""
         request = route.request
         ours = {name.lower() for name in self.headers}
-        # request.headers has the cookies the browser would send; names are lower case.
-        headers = {name: value for name, value in request.headers.items()
+        # request.headers has the cookies the browser would send, its names in lower case:
+        # written as Chromium writes them on HTTP/1.1 (Cookie, User-Agent), since a server
+        # that (wrongly) reads header names case-sensitively would otherwise lose the session.
+        headers = {_canonical(name): value for name, value in request.headers.items()
                    if name.lower() not in ours}
         headers.update(self.headers)
         if trace is not None:  # a new span of the test's trace, unless the page sent its own
