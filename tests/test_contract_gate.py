@@ -586,7 +586,7 @@ NOT_FOUND = "schema file not found: {} (use a URL, or file://)"
 def test_a_missing_local_schema_file_is_a_usage_error(pytester, run_staging, api,
                                                       tmp_path) -> None:
     """A schema that names a file here (relative, ./, file://, or absolute in a directory
-    that exists here) and is not there: exit 4 and a NO-GO saying so, before any request; it
+    that exists here) and is not there: exit 4 and a NO-GO saying so, at the start of the run; it
     is never sent to the target as a path (a 404 for a typo in a file name misleads)."""
     target = api()
     (pytester.path / "specs").mkdir()
