@@ -68,6 +68,15 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+def permission_origin(url: str) -> str:
+    """The origin of ``url`` as ``context.grant_permissions`` takes it: ``scheme://host[:port]``
+    without credentials or a default port, an IPv6 host in brackets."""
+    scheme, host, port = origin_of(url)
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" + (
+        f":{port}" if port != {"http": 80, "https": 443}.get(scheme) else "")
+
+
 def _canonical(name: str) -> str:
     """``user-agent`` -> ``User-Agent``."""
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
@@ -101,10 +110,8 @@ class BrowserHooks:
         self.settings = settings
         self.redactor = settings.redactor()
         self.origin = origin_of(settings.url)
-        scheme, host, port = self.origin
         #: The staging origin as permissions name it (``https://staging.example:8443``).
-        self.origin_url = f"{scheme}://{f'[{host}]' if ':' in host else host}" + (
-            f":{port}" if port != {"http": 80, "https": 443}.get(scheme) else "")
+        self.origin_url = permission_origin(settings.url)
         pattern = settings.policy["target.sensitive_url"]
         self.sensitive = re.compile(pattern) if pattern else None
         self.embedded = 0
