@@ -51,7 +51,7 @@ def run_problem(config: Any, settings: Settings) -> tuple[AttestSettings | None,
     problem = (promotion.usage_problem(config, settings)
                or _history_problem(config, settings)
                or browser_glue.usage_problem(config, settings)
-               or _contract_problem(settings))
+               or _contract_problem(config, settings))
     if problem:
         return None, problem
     try:
@@ -68,12 +68,12 @@ def _history_problem(config: Any, settings: Settings) -> str:
     return usage_problem(config, settings)
 
 
-def _contract_problem(settings: Settings) -> str:
+def _contract_problem(config: Any, settings: Settings) -> str:
     if "contract" not in settings.gates_selected:
         return ""  # a gate that is not selected is not even imported
     from pytest_staging.gates.contract import gate
 
-    return gate.usage_problem(settings)
+    return gate.usage_problem(config, settings)
 
 
 __all__ = ["resolve_settings", "run_problem", "url_problem"]

@@ -118,3 +118,16 @@ def test_html_embeds_only_inline_images_and_relative_links() -> None:
     [browser] = failure["browser"]
     assert (browser["image"], browser["trace"], browser["screenshot"]) == ("", "", "")
     assert failure["evidence"] == []  # the browser item is not shown as an HTTP exchange
+
+
+@pytest.mark.parametrize(("url", "origin"), [
+    ("https://user:pw@Staging.Example/app/?token=x", "https://staging.example"),
+    ("https://staging.example:443/", "https://staging.example"),
+    ("http://127.0.0.1:8080/shop/", "http://127.0.0.1:8080"),
+    ("http://[::1]:8080/", "http://[::1]:8080"),
+])
+def test_the_staging_origin_as_permissions_name_it(url: str, origin: str) -> None:
+    pytest.importorskip("playwright")
+    from pytest_staging.browser.fixtures import permission_origin
+
+    assert permission_origin(url) == origin

@@ -356,8 +356,9 @@ def test_an_absolute_path_is_a_local_file_when_it_exists(pytester, run_staging, 
                       "-p", "no:xdist", url=target.url)
     [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
     assert reason.startswith("contract: schema: contract gate cannot "
-                             "run: schema is no file here and the target answered 404 for it "
-                             "(check the path; file:///... names a local file): "), reason
+                             "run: schema is no file here, and as a path on the target it "
+                             "answered 404 (check the path; file:///... names a local "
+                             "file): "), reason
     assert f"names a local file): {missing}" in run.output
 
 
@@ -577,3 +578,47 @@ def test_https_target_with_ca_bundle_and_url_query(pytester, run_staging, tls_ca
         assert sent and all("tenant=blue" in r.path for r in sent)
     finally:
         target.stop()
+
+
+NOT_FOUND = "schema file not found: {} (use a URL, or file://)"
+
+
+def test_a_missing_local_schema_file_is_a_usage_error(pytester, run_staging, api,
+                                                      tmp_path) -> None:
+    """A schema that names a file here (relative, ./, file://, or absolute in a directory
+    that exists here) and is not there: exit 4 and a NO-GO saying so, at the start of the run; it
+    is never sent to the target as a path (a 404 for a typo in a file name misleads)."""
+    target = api()
+    (pytester.path / "specs").mkdir()
+    cases = [
+        (["--staging-openapi=specs/opanapi.json"], pytester.path / "specs" / "opanapi.json"),
+        (["--staging-openapi=./openapi.yaml"], pytester.path / "openapi.yaml"),
+        ([f"--staging-openapi={tmp_path / 'openapi.json'}"], tmp_path / "openapi.json"),
+        ([f"--staging-openapi={(tmp_path / 'api.json').as_uri()}"], tmp_path / "api.json"),
+        # In the policy: relative to the policy file's directory.
+        (_policy(pytester, '[contract]\nschema = "./specs/api.json"\n'),
+         pytester.path / "specs" / "api.json"),
+    ]
+    for args, path in cases:
+        run = run_staging(*args, "--staging-gate", "contract", "-p", "no:xdist",
+                          url=target.url)
+        assert run.ret == 4, (args, run.output)
+        line = NOT_FOUND.format(path)
+        assert line in run.output, (args, run.output)
+        assert run.verdict["verdict"] == "NO-GO"
+        assert any(line in reason for reason in run.verdict["reasons"]), run.verdict["reasons"]
+    assert not [r for r in target.requests if r.path.endswith((".json", ".yaml"))]
+
+
+def test_a_path_on_the_target_that_answers_404_says_so(pytester, run_staging, api) -> None:
+    """/openapi.json (its directory is this machine's root) and /docs/openapi.json (no /docs
+    here) are paths on the target: asked of it, and its 404 is the reason."""
+    target = api()
+    for source in ("/openapi.yml", "/no-such-dir-here/openapi.json"):
+        run = run_staging(f"--staging-openapi={source}", "--staging-gate", "contract",
+                          "-p", "no:xdist", url=target.url)
+        assert run.ret not in (0, 4), run.output
+        [reason] = [r for r in run.verdict["reasons"] if "contract" in r]
+        assert "schema is no file here, and as a path on the target it answered 404" in reason
+        assert f"names a local file): {source}" in run.output
+        assert [r for r in target.requests if r.path == source]

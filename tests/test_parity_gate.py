@@ -429,3 +429,53 @@ def test_a_slow_production_ends_the_run_within_the_parity_timeout(
     # Three items, one second each (in parallel under -n 2), plus the run itself; one request
     # answered in full would take over four minutes.
     assert elapsed < 3 * 1 + 25, elapsed
+
+
+@pytest.mark.parametrize(("staging_url", "compare_url"), [
+    ("https://staging.example/app/", "https://staging.example/app/"),
+    ("https://staging.example/app", "https://staging.example/app/"),
+    ("https://staging.example/", "https://staging.example:443"),
+    ("http://staging.example:80/shop/", "http://staging.example/shop"),
+    ("https://staging.example/", "HTTPS://STAGING.Example/"),
+    ("https://staging.example/", "https://ops:pw@staging.example/?token=x"),
+])
+def test_a_compare_url_that_is_the_staging_url_is_a_usage_error(
+        pytester: pytest.Pytester, run_staging: Any, staging_url: str,
+        compare_url: str) -> None:
+    """Compared with itself, staging passes every parity rule: one target written two ways
+    (trailing slash, default port, host case, credentials and query) is refused up front."""
+    pytester.makepyfile(test_up=TEST)
+    result = run_staging(f"--staging-compare-url={compare_url}", url=staging_url)
+    assert result.ret == 4, result.output
+    expected = ("--staging-compare-url is the staging URL itself "
+                f"({staging_url.lower().rstrip('/').replace(':80', '')}/): parity would "
+                "compare staging with itself")
+    assert expected in result.output
+    assert result.verdict["verdict"] == "NO-GO"
+    assert any("staging with itself" in reason for reason in result.verdict["reasons"])
+    assert "pw" not in result.output.replace("pytest", "")
+
+
+def test_the_staging_url_itself_from_env_and_policy_is_a_usage_error(
+        pytester: pytest.Pytester, run_staging: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_up=TEST)
+    pytester.makefile(".toml", policy=POLICY + 'url = "https://Staging.example:443/app"\n')
+    monkeypatch.setenv("STAGING_URL", "https://staging.example/app/")
+    result = run_staging("--staging-policy=policy.toml")
+    assert result.ret == 4, result.output
+    assert ("[parity] url is the staging URL itself (https://staging.example/app/): parity "
+            "would compare staging with itself") in result.output
+    assert result.verdict["verdict"] == "NO-GO"
+
+
+def test_another_path_of_the_staging_host_is_another_target(
+        pytester: pytest.Pytester, run_staging: Any, staging_env: Environment) -> None:
+    """The refusal is about one target, not one host: /other/ on staging's host is compared."""
+    pytester.makepyfile(test_up=TEST)
+    pytester.makefile(".toml", policy=POLICY)
+    result = run_staging("--staging-policy=policy.toml", "-p", "no:xdist",
+                         f"--staging-compare-url={staging_env.url}other/",
+                         url=staging_env.url)
+    assert result.ret != 4, result.output
+    assert "with itself" not in result.output
+    assert "parity" in result.verdict["gates"]

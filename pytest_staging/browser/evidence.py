@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_staging.browser.names import ARTIFACTS_DIR, ARTIFACTS_MARKER
-from pytest_staging.printable import error_line
+from pytest_staging.printable import error_line, first_line
 from pytest_staging.redact import Redactor
 
 #: Kept per test, newest last: enough to see what went wrong, bounded in size.
@@ -91,6 +91,11 @@ class PageWatcher:
     def _request_failed(self, request: Any) -> None:
         self.failed_requests.append({"method": request.method, "url": _short(request.url),
                                      "status": None, "error": _short(request.failure or "")})
+
+    def request_error(self, method: str, url: str, error: str) -> None:
+        """A request the staging route could not send (the browser only sees it failed)."""
+        self.failed_requests.append({"method": method, "url": _short(url), "status": None,
+                                     "error": _short(first_line(error))})
 
     def _response(self, response: Any) -> None:
         if response.status >= 400:

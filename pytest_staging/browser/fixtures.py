@@ -11,8 +11,9 @@ adds to it), so a conftest can still extend ours the same way:
   ``ignore_https_errors``;
 - ``new_context``: every context the test opens is watched (console errors, failed requests),
   gets the ``--staging-header`` values and the test's W3C trace context on requests to the
-  staging origin only, and, in a
-  destructive test, refuses requests to URLs matching ``sensitive_url``.
+  staging origin only, one redirect hop at a time (``BrowserHooks.forward``: a staging redirect
+  to another origin carries none of them), and, in a destructive test, refuses requests to
+  URLs matching ``sensitive_url`` and staging redirects to them.
 
 Launching stays pytest-playwright's: once per process (xdist worker), a context per test.
 """
@@ -20,15 +21,17 @@ Launching stays pytest-playwright's: once per process (xdist worker), a context 
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import inspect
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from playwright.sync_api import BrowserType
@@ -53,12 +56,30 @@ HOOKS_KEY = pytest.StashKey["BrowserHooks"]()
 BROWSER_FIXTURES = frozenset({"page", "context", "new_context", "browser"})
 #: Traces of a test already redacted (reruns list them again).
 TRACES_KEY = pytest.StashKey[set[str]]()
+#: Extra CA certificates of Node (Playwright's driver), read when it starts.
+NODE_CA = "NODE_EXTRA_CA_CERTS"
+#: Answers the browser follows to their Location.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 def origin_of(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def permission_origin(url: str) -> str:
+    """The origin of ``url`` as ``context.grant_permissions`` takes it: ``scheme://host[:port]``
+    without credentials or a default port, an IPv6 host in brackets."""
+    scheme, host, port = origin_of(url)
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" + (
+        f":{port}" if port != {"http": 80, "https": 443}.get(scheme) else "")
+
+
+def _canonical(name: str) -> str:
+    """``user-agent`` -> ``User-Agent``."""
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
 def basic_auth(url: str) -> dict[str, str]:
@@ -74,6 +95,7 @@ def register(config: pytest.Config, settings: Settings) -> None:
     """Register the fixtures (this module) and the report hook of an active run."""
     hooks = BrowserHooks(settings)
     config.stash[HOOKS_KEY] = hooks
+    hooks.trust_ca_in_node()
     config.pluginmanager.register(hooks, "staging-browser")
     # This module's own object; an in-process run (pytester) may have dropped it from
     # sys.modules since it was first imported.
@@ -88,6 +110,8 @@ class BrowserHooks:
         self.settings = settings
         self.redactor = settings.redactor()
         self.origin = origin_of(settings.url)
+        #: The staging origin as permissions name it (``https://staging.example:8443``).
+        self.origin_url = permission_origin(settings.url)
         pattern = settings.policy["target.sensitive_url"]
         self.sensitive = re.compile(pattern) if pattern else None
         self.embedded = 0
@@ -97,6 +121,45 @@ class BrowserHooks:
         #: A remote browser server (--staging-browser-ws), and whether its connection is gone.
         self.ws = settings.browser_ws
         self.lost = False
+        #: NODE_EXTRA_CA_CERTS before this run set it (``(value,)``), and the combined bundle
+        #: written when one was already given.
+        self.node_ca: tuple[str | None] | None = None
+        self.node_ca_file = ""
+
+    def trust_ca_in_node(self) -> None:
+        """``--staging-ca-bundle`` for Playwright's driver (Node), which sends the staging
+        requests of the browser (``forward``): Node reads ``NODE_EXTRA_CA_CERTS`` when it
+        starts, and pytest-playwright starts the driver after this. A bundle already given
+        there stays trusted too. A remote browser server sends them from its own machine."""
+        bundle = self.settings.verify if isinstance(self.settings.verify, str) else None
+        if bundle is None or self.ws is not None:
+            return
+        bundle = os.path.abspath(bundle)
+        before = os.environ.get(NODE_CA)
+        self.node_ca = (before,)
+        if before and os.path.abspath(before) != bundle:
+            handle, both = tempfile.mkstemp(prefix="staging-ca-", suffix=".pem")
+            with os.fdopen(handle, "wb") as out:
+                for path in (before, bundle):
+                    with contextlib.suppress(OSError), open(path, "rb") as pem:
+                        out.write(pem.read() + b"\n")
+            self.node_ca_file = both
+            bundle = both
+        os.environ[NODE_CA] = bundle
+
+    def pytest_unconfigure(self) -> None:
+        # The driver has stopped: the process's environment is as it was (pytester runs
+        # several sessions in one process).
+        if self.node_ca is None:
+            return
+        before = self.node_ca[0]
+        if before is None:
+            os.environ.pop(NODE_CA, None)
+        else:
+            os.environ[NODE_CA] = before
+        if self.node_ca_file:
+            with contextlib.suppress(OSError):
+                os.unlink(self.node_ca_file)
 
     def lose_connection(self) -> None:
         """The remote browser server's connection is gone (Playwright's ``disconnected``, or
@@ -133,16 +196,54 @@ class BrowserHooks:
     def is_staging(self, url: str) -> bool:
         return origin_of(url) == self.origin
 
-    def add_headers(self, route: Any, trace: Trace | None = None) -> None:
-        # Only to the staging origin: extra_http_headers would hand a token to every
-        # third-party script, font and analytics host the page loads.
-        headers = {**route.request.headers, **self.headers}
+    def forward(self, route: Any, watcher: evidence.PageWatcher, trace: Trace | None = None,
+                guarded: bool = False, timeout_ms: float = 30_000) -> None:
+        """A browser request to the staging origin, with our headers, one hop at a time.
+
+        Only to the staging origin: ``extra_http_headers`` would hand a token to every
+        third-party script, font and analytics host the page loads. Not by ``route.continue_``
+        with headers either: Playwright puts those headers on every redirect hop the browser
+        then follows, another origin's included. So Playwright's HTTP client sends the request
+        (our headers, the test's trace span, the context's cookies), redirects not followed, and
+        the answer goes to the browser as it is: a 3xx is followed by the browser as a hop of
+        its own, which carries none of our headers (Playwright routes no redirect hop). In a
+        guarded destructive test, a redirect to a sensitive URL is refused before the browser
+        can follow it."""
+        request = route.request
+        ours = {name.lower() for name in self.headers}
+        # request.headers has the cookies the browser would send, its names in lower case:
+        # written as Chromium writes them on HTTP/1.1 (Cookie, User-Agent), since a server
+        # that (wrongly) reads header names case-sensitively would otherwise lose the session.
+        headers = {_canonical(name): value for name, value in request.headers.items()
+                   if name.lower() not in ours}
+        headers.update(self.headers)
         if trace is not None:  # a new span of the test's trace, unless the page sent its own
-            trace.stamp(headers, route.request.url)
-        route.fallback(headers=headers)
+            trace.stamp(headers, request.url)
+        try:
+            # [browser] timeout per request, as for a navigation (Playwright's own is 30 s).
+            response = route.fetch(headers=headers, max_redirects=0, timeout=timeout_ms)
+        except PlaywrightError as exc:
+            # Unreachable, TLS refused, timed out: the browser sees a failed request, the
+            # evidence says why (the browser's own line would only say net::ERR_FAILED).
+            watcher.request_error(request.method, request.url, str(exc))
+            with contextlib.suppress(PlaywrightError):
+                route.abort("failed")
+            return
+        location = response.headers.get("location")
+        if guarded and self.sensitive is not None and location \
+                and response.status in REDIRECT_STATUSES:
+            target = urljoin(request.url, location)
+            if self.sensitive.search(target):
+                watcher.refused.append(target)
+                with contextlib.suppress(PlaywrightError):
+                    route.abort("blockedbyclient")
+                return
+        with contextlib.suppress(PlaywrightError):  # the page or context closed meanwhile
+            route.fulfill(response=response)
 
     def watch_redirects(self, request: Any, watcher: evidence.PageWatcher) -> None:
-        # Routes never see redirect hops: a hop to a sensitive URL cannot be stopped, only
+        # Routes never see redirect hops: a staging answer's Location is judged in forward(),
+        # but a hop of another origin's redirect to a sensitive URL cannot be stopped, only
         # caught, and it fails the test.
         if (request.redirected_from is not None and self.sensitive is not None
                 and self.sensitive.search(request.url)):
@@ -197,6 +298,12 @@ class BrowserHooks:
                 # tried to touch a sensitive URL; a redirect hop that got there is worse.
                 report.outcome = "failed"
                 report.longrepr = guard_message(refused, reached, self.redactor)
+            elif (refused or reached) and report.failed:
+                # The refusal is the cause ("Page.goto: net::ERR_BLOCKED_BY_CLIENT" is its
+                # effect): the reason line names it, the test's own error follows.
+                message = guard_message(refused, reached, self.redactor)
+                ensure_payload(report).reason = message
+                report.longrepr = f"{message}\n{report.longreprtext}"
         if report.when == "teardown":
             self.keep_traces(item, report)
             return
@@ -354,8 +461,16 @@ def new_context(new_context: Callable[..., Any], request: pytest.FixtureRequest
         # per action (a NO-GO staging should not also cost minutes of CI).
         context.set_default_timeout(timeout_ms)
         watcher.watch(context)
-        if hooks.headers or trace is not None:
-            context.route(hooks.is_staging, lambda route: hooks.add_headers(route, trace))
+        if hooks.headers or trace is not None or guard:
+            browser = context.browser
+            if browser is None or browser.browser_type.name == "chromium":
+                # Documents served through route.fulfill have no IP address: Chromium's Local
+                # Network Access counts them as public and blocks what they load from a
+                # private or loopback address of another origin. Staging's own pages may, as
+                # they could when the browser loaded them itself.
+                context.grant_permissions(["local-network-access"], origin=hooks.origin_url)
+            context.route(hooks.is_staging, lambda route: hooks.forward(
+                route, watcher, trace, guarded=guard, timeout_ms=timeout_ms))
         if guard:
             # Registered last, so it runs first (Playwright tries the newest route first).
             context.route("**/*", lambda route: hooks.guard(route, watcher))

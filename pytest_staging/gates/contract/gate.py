@@ -44,13 +44,16 @@ def is_configured(settings: Settings) -> bool:
     return GATE in settings.policy.gates and bool(settings.policy.get("contract.schema"))
 
 
-def usage_problem(settings: Settings) -> str:
-    """A usage error when the contract gate is selected but cannot run ("" when it can)."""
+def usage_problem(config: pytest.Config, settings: Settings) -> str:
+    """A usage error when the contract gate is selected but cannot run ("" when it can):
+    Schemathesis missing, or a schema that names a local file that is not there."""
     if not is_configured(settings) or GATE not in settings.gates_selected:
         return ""
-    from pytest_staging.gates.contract.runner import import_problem
+    from pytest_staging.gates.contract.runner import import_problem, missing_file
 
-    return import_problem()
+    base_dir = policy_dir(settings.policy.source, Path(config.rootpath))
+    return (missing_file(str(settings.policy["contract.schema"]), base_dir)
+            or import_problem())
 
 
 def seed_of(config: pytest.Config, settings: Settings) -> int:

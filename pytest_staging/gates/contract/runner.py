@@ -110,14 +110,36 @@ def _parse_yaml(text: str, where: str) -> Any:
             f"schema could not be parsed as YAML: {first_line(exc)} ({where})") from None
 
 
-def is_remote(source: str) -> bool:
-    """Whether a schema source is fetched from the network: a URL, or a path on the target
-    (``/openapi.json``), unless that absolute path is a file on this machine."""
+def local_path(source: str, base_dir: Path) -> Path | None:
+    """The file on this machine a schema source names, or None when it is fetched: a URL, or
+    a path on the target (``/openapi.json``).
+
+    ``file://...``, a relative path (``openapi.json``, ``./specs/api.yaml``, relative to
+    ``base_dir``) and an absolute path that exists here are files. An absolute path that does
+    not exist is a file too when its parent directory exists here (``/tmp/api.json``), except
+    the root's (``/openapi.json`` is the target's): it cannot be told from a typo, and sending
+    a local path to the target would turn "no such file" into a puzzling 404."""
     if source.startswith("file://"):
-        return False
-    if "://" in source:
-        return True
-    return source.startswith("/") and not Path(source).is_file()
+        # A file:// URI is percent-encoded (a relative --staging-openapi becomes one).
+        path = Path(url2pathname(urlsplit(source).path))
+    elif "://" in source:
+        return None
+    elif source.startswith("/"):
+        path = Path(source)
+        if not path.is_file() and (path.parent == Path(path.anchor)
+                                   or not path.parent.is_dir()):
+            return None
+    else:
+        path = Path(source)
+    return path if path.is_absolute() else base_dir / path
+
+
+def missing_file(source: str, base_dir: Path) -> str:
+    """The one line for a schema source that names a local file that is not there, else ""."""
+    path = local_path(source, base_dir)
+    if path is None or path.exists():
+        return ""
+    return f"schema file not found: {path} (use a URL, or file://)"
 
 
 def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
@@ -125,14 +147,15 @@ def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
                   base_dir: Path, redactor: Redactor, trace: Trace | None = None
                   ) -> dict[str, Any]:
     """The OpenAPI document from a path on the target (``/openapi.json``), a URL or a file
-    (an absolute path that exists here is a file; ``file://`` says so explicitly).
+    (which is which: :func:`local_path`; ``file://`` says so explicitly).
 
     The staging headers and query parameters go only to the target's own host: a schema URL
     elsewhere gets a plain request, so a token never leaves for another host. The request has
     ``timeout`` seconds in total and its body is read up to :data:`SCHEMA_LIMIT`, like every
     request of the plugin (``deadline.py``).
     """
-    if is_remote(source):
+    path = local_path(source, base_dir)
+    if path is None:
         url = join_url(base_url, source) if source.startswith("/") else source
         shown = redactor.url(url)
         same_host = urlsplit(url)[:2] == urlsplit(base_url)[:2]
@@ -154,20 +177,20 @@ def load_document(source: str, *, base_url: str, headers: Mapping[str, str],
             if source.startswith("/"):
                 # The cause first: a long URL must not push the hint past a cut reason.
                 raise ContractSetupError(
-                    f"schema is no file here and the target answered {response.status_code} "
-                    f"for it (check the path; file:///... names a local file): {source}")
+                    f"schema is no file here, and as a path on the target it answered "
+                    f"{response.status_code} (check the path; file:///... names a local "
+                    f"file): {source}")
             raise ContractSetupError(f"schema {shown} answered {response.status_code}")
         if len(body) > SCHEMA_LIMIT:
             raise ContractSetupError(f"schema {shown}: larger than "
                                      f"{SCHEMA_LIMIT // (1024 * 1024)} MiB, not read")
         return _parse_document(response_text(response, body), shown)
-    # A file:// URI is percent-encoded (a relative --staging-openapi becomes one).
-    path = Path(url2pathname(urlsplit(source).path)) if source.startswith("file://") \
-        else Path(source)
-    path = path if path.is_absolute() else base_dir / path
     try:
         with path.open("rb") as handle:
             raw = handle.read(SCHEMA_LIMIT + 1)
+    except FileNotFoundError:  # gone since the run's start (checked there: missing_file)
+        raise ContractSetupError(missing_file(source, base_dir)
+                                 or f"schema file not found: {path}") from None
     except OSError as exc:
         raise ContractSetupError(f"schema file {path}: {exc.strerror or exc}") from None
     if len(raw) > SCHEMA_LIMIT:

@@ -55,8 +55,9 @@ def rules_problem(value: Any) -> str | None:
 CONTRACT_KEYS: tuple[Key, ...] = (
     Key("contract.schema", str, None,
         "OpenAPI document: a path on the target (/openapi.json), a URL or a file (relative to "
-        "the policy, an absolute path that exists here, or file://); setting it adds the "
-        "contract gate (--staging-openapi overrides) [none: no contract gate]",
+        "the policy, an absolute path in a directory that exists here, or file://; a missing "
+        "file is a usage error); setting it adds the contract gate (--staging-openapi "
+        "overrides) [none: no contract gate]",
         _schema),
     Key("contract.allow_unsafe", bool, False,
         "also send POST/PUT/PATCH/DELETE requests (never on a target that matches "

@@ -182,9 +182,17 @@ def configure(policy: Any, compare_url: Any, raw_headers: Sequence[str],
     parity = resolve_parity(compare_url, raw_headers, policy, environ, public)
     if not parity.enabled:
         return policy, frozenset()
-    from pytest_staging.url_headers import normalise_url
+    from pytest_staging.url_headers import SettingsError, target_identity
 
-    if parity.url == normalise_url(staging_url)[0]:
-        raise ParityConfigError("--staging-compare-url: the compare URL is the staging URL; "
-                                "compare staging with production")
+    # One target written two ways (a trailing slash, :443, upper-case host, credentials) is
+    # still staging: compared with itself, every parity rule would pass.
+    try:
+        same = target_identity(parity.url) == target_identity(staging_url)
+    except SettingsError as exc:
+        raise ParityConfigError(str(exc)) from None
+    if same:
+        option = "--staging-compare-url" if compare_url.origin == CLI else "[parity] url"
+        raise ParityConfigError(f"{option} is the staging URL itself "
+                                f"({target_identity(staging_url)}): parity would compare "
+                                "staging with itself")
     return policy.with_gate(GATE, description=GATE_DESCRIPTION), parity.secrets
