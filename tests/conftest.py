@@ -211,6 +211,12 @@ class NoSkips:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
             self.skipped.append(f"{report.nodeid}: {reason}")
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # A whole module skipped at import (pytest.importorskip of an extra that is missing).
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            self.skipped.append(f"{report.nodeid}: {reason}")
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.skipped and session.exitstatus == 0:
