@@ -82,6 +82,14 @@ class ReportHooks:
             # Passed on a rerun (pytest-rerunfailures): the JUnit property staging_flaky=true,
             # carried by the report, so xdist-safe.
             item.user_properties.append(("staging_flaky", "true"))
+        if report.when == "call" and getattr(item, "execution_count", 1) > 1:
+            # The JUnit property staging_reruns: attempts before this one. pytest < 8 writes
+            # one test case per rerun test, so the count cannot come from folding duplicates
+            # (reports/junit.py fold_reruns); the last attempt's value is the one that stays.
+            item.user_properties[:] = [p for p in item.user_properties
+                                       if p[0] != "staging_reruns"]
+            item.user_properties.append(
+                ("staging_reruns", str(getattr(item, "execution_count", 1) - 1)))
         gate, blocking = assigned(item, self.settings.policy.default_gate)
         payload = ensure_payload(report)
         payload.gate, payload.blocking = gate, blocking

@@ -121,6 +121,30 @@ def test_import_error_in_locustfile_is_a_locustfile_error(tmp_path: Path) -> Non
     assert "no_such_module_for_staging" in str(info.value)
 
 
+def test_reason_is_the_error_not_the_noise_at_interpreter_exit(tmp_path: Path) -> None:
+    """gevent 25.5 on Python 3.10 reports an unraisable "greenlet is being finalized" after
+    locust's real error: the reason stays the real error."""
+    from pytest_staging.gates.performance.runner import _log_reason
+
+    log = tmp_path / "locust.log"
+    log.write_text(
+        "Traceback (most recent call last):\n"
+        '  File "/tmp/imports.py", line 1, in <module>\n'
+        "    import no_such_module_for_staging\n"
+        "ModuleNotFoundError: No module named 'no_such_module_for_staging'\n"
+        "Exception ignored in: <function _removeHandlerRef at 0x7f88d8142050>\n"
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.10/threading.py", line 164, in acquire\n'
+        "RuntimeError: greenlet is being finalized\n"
+        "Exception ignored in: <function _removeHandlerRef at 0x7f88d8142060>\n"
+        "RuntimeError: greenlet is being finalized\n")
+    assert _log_reason(log) == (
+        "ModuleNotFoundError: No module named 'no_such_module_for_staging'")
+    # an unraisable report alone is still the reason (not "no output")
+    log.write_text("Exception ignored in: <x>\nRuntimeError: greenlet is being finalized\n")
+    assert _log_reason(log) == "RuntimeError: greenlet is being finalized"
+
+
 def test_missing_locust_executable(tmp_path: Path) -> None:
     options = LoadOptions(host="http://127.0.0.1:9", run_time=1, wait=0.02, profile=["/"],
                           locust_command=[str(tmp_path / "no-locust-here")])  # fmt: skip

@@ -201,3 +201,80 @@ def test_locust_side_modules_read_the_same_variables() -> None:
     assert f'SUCCESS_JSON_ENV = "{SUCCESS_JSON_ENV}"' in source
     assert "from pytest_staging" not in source and "import pytest_staging" not in source
     assert os.environ.get(REQUEST_ENV) is None
+
+
+FAST_INIT_SHAPES = """
+import json
+from pytest_staging.gates.performance import locust_request_options as lro
+
+seen = {}
+
+def record(name):
+    def init(self, *args, **kwargs):
+        seen[name] = {"args": [a if isinstance(a, (str, bool)) or a is None else repr(a)
+                               for a in args],
+                      "insecure": kwargs.get("insecure"),
+                      "factory": getattr(kwargs.get("ssl_context_factory"), "__name__", None)}
+    return init
+
+class Newer:  # locust >= 2.40
+    def __init__(self, base_url, request_event, user, insecure=True, client_pool=None,
+                 ssl_context_factory=None, **kwargs):
+        record("newer")(self, base_url, request_event, user, insecure=insecure,
+                        ssl_context_factory=ssl_context_factory)
+
+class Older:  # locust 2.39: environment first, base_url by keyword from FastHttpUser
+    def __init__(self, environment, base_url, user, insecure=True, client_pool=None,
+                 ssl_context_factory=None, **kwargs):
+        record("older")(self, environment, base_url, user, insecure=insecure,
+                        ssl_context_factory=ssl_context_factory)
+
+class Unknown:  # a shape we do not know: locust's own call, untouched
+    def __init__(self, *args, **kwargs):
+        record("unknown")(self, *args, **kwargs)
+
+def own_factory(**kwargs):
+    return None
+
+for cls in (Newer, Older, Unknown):
+    cls.__init__ = lro._fast_init(cls.__init__)
+Newer("ORIGIN", "event", None, network_timeout=5)
+Older("env", base_url="ORIGIN", user=None, insecure=True)
+Unknown("env", base_url="ORIGIN", insecure=True)
+Older("env", base_url="https://elsewhere.example/", user=None)
+seen["elsewhere"] = seen.pop("older")
+Older("env", base_url="ORIGIN", user=None, ssl_context_factory=own_factory)
+seen["own"] = seen.pop("older")
+Older("env", base_url="ORIGIN", user=None)
+try:
+    Newer()
+except TypeError as wrong_call:  # locust's own error for a wrong call, not ours
+    seen["wrong"] = str(wrong_call)
+print(json.dumps(seen))
+"""
+
+
+def test_fast_session_trust_whatever_locusts_signature(tmp_path: Path) -> None:
+    """``FastHttpSession.__init__`` changed between locust releases (2.39 takes the
+    environment first): the staging trust is applied to either shape, by binding the call to
+    the real signature, and an unknown shape gets locust's own call untouched."""
+    import subprocess
+    import sys
+
+    origin = "https://127.0.0.1:9/"
+    script = tmp_path / "shapes.py"
+    script.write_text(FAST_INIT_SHAPES.replace("ORIGIN", origin))
+    env = {**os.environ, REQUEST_ENV: json.dumps({"origin": origin, "verify": "/ca.pem"})}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    verifying = {"insecure": False, "factory": "_verifying_context"}
+    assert seen["newer"] == {"args": [origin, "event", None], **verifying}
+    assert seen["older"] == {"args": ["env", origin, None], **verifying}
+    assert seen["unknown"] == {"args": ["env"], "insecure": True, "factory": None}
+    assert seen["elsewhere"] == {"args": ["env", "https://elsewhere.example/", None],
+                                 "insecure": True, "factory": None}
+    assert seen["own"] == {"args": ["env", origin, None], "insecure": True,
+                           "factory": "own_factory"}
+    assert "base_url" in seen["wrong"]

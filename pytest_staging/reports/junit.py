@@ -154,8 +154,9 @@ def fold_reruns(suite: ET.Element) -> None:
     """Drop the empty test cases pytest writes for attempts pytest-rerunfailures reran.
 
     junitxml ignores the "rerun" report but still closes a test case for the attempt, so a
-    rerun test appears twice. The earlier copy carries no outcome element; the last copy is
-    the test's real result and gets ``staging_reruns`` = number of dropped attempts.
+    rerun test appears twice (pytest >= 8). The earlier copy carries no outcome element; the
+    last copy is the test's real result and gets ``staging_reruns`` = number of dropped
+    attempts. (Under pytest < 8 there is one case per test and the plugin sets the property.)
     """
     cases = suite.findall("testcase")
     last: dict[tuple[str, str], ET.Element] = {}
@@ -174,6 +175,9 @@ def fold_reruns(suite: ET.Element) -> None:
             if node is None:
                 node = ET.Element("properties")
                 case.insert(0, node)
+            for old in [p for p in node.findall("property")
+                        if p.get("name") == "staging_reruns"]:
+                node.remove(old)  # the plugin's own (report_hooks), the same count
             ET.SubElement(node, "property", {"name": "staging_reruns",
                                              "value": str(dropped[id(case)])})
 

@@ -24,6 +24,7 @@ applies): ``HttpSession`` on every hop it sends (a hop elsewhere loses ours),
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 from typing import Any
@@ -99,15 +100,20 @@ def _staging_kwargs(kwargs: dict[str, Any]) -> None:
         kwargs["auth"] = _AUTH
 
 
+def _request_name(session: Any) -> str | None:
+    """The session's ``rename_request`` name (``FastHttpSession`` has none before locust 2.40)."""
+    return getattr(session, "request_name", None)
+
+
 def _wrap_request(original: Any, default_name: Any) -> Any:
     @functools.wraps(original)
     def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if _ours(self._build_url(url)):
             _staging_kwargs(kwargs)
             if args:  # name given positionally
-                args = (args[0] or self.request_name or default_name(self, url), *args[1:])
+                args = (args[0] or _request_name(self) or default_name(self, url), *args[1:])
             else:
-                kwargs["name"] = (kwargs.get("name") or self.request_name
+                kwargs["name"] = (kwargs.get("name") or _request_name(self)
                                   or default_name(self, url))
             url = _with_params(url)
         return original(self, method, url, *args, **kwargs)
@@ -148,14 +154,45 @@ def _verifying_context(cafile: str | None = None, **_kwargs: Any) -> Any:
     return gevent.ssl.create_default_context(cafile=_ca_file() or cafile)
 
 
+def _known_signature(init: Any) -> inspect.Signature | None:
+    """``init``'s signature when it takes the arguments ``_fast_init`` sets, else None."""
+    try:
+        signature = inspect.signature(init)
+    except (TypeError, ValueError):
+        return None
+    wanted = {"self", "base_url", "insecure", "ssl_context_factory"}
+    return signature if wanted <= set(signature.parameters) else None
+
+
 def _fast_init(original: Any) -> Any:
+    """``FastHttpSession.__init__`` with the staging TLS trust, whatever its signature.
+
+    Locust's own arguments moved between releases (2.39 takes ``environment, base_url, ...``,
+    2.40+ ``base_url, request_event, ...``, with ``base_url`` positional or by keyword), so the
+    call is bound to the real signature. When the shape is not one we know (no ``base_url``,
+    ``insecure`` or ``ssl_context_factory`` parameter, or arguments that do not bind), locust's
+    own ``__init__`` runs untouched and raises its own error if the call is wrong. (The staging
+    client still verifies the target's certificate, and tests/test_request_parity.py fails when
+    the load stops doing so on the locust CI installs.)"""
+    signature = _known_signature(original)
+
     @functools.wraps(original)
-    def __init__(self: Any, base_url: str | None, *args: Any, **kwargs: Any) -> None:
-        if base_url and _ours(base_url) and kwargs.get("ssl_context_factory") is None:
-            kwargs["insecure"] = _VERIFY is False
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind(self, *args, **kwargs) if signature is not None else None
+        except TypeError:
+            bound = None
+        if bound is None:
+            original(self, *args, **kwargs)
+            return
+        given = bound.arguments
+        base_url = given.get("base_url")
+        if (isinstance(base_url, str) and base_url and _ours(base_url)
+                and given.get("ssl_context_factory") is None):
+            given["insecure"] = _VERIFY is False
             if _VERIFY is not False:
-                kwargs["ssl_context_factory"] = _verifying_context
-        original(self, base_url, *args, **kwargs)
+                given["ssl_context_factory"] = _verifying_context
+        original(*bound.args, **bound.kwargs)
 
     return __init__
 

@@ -9,6 +9,7 @@ merged from workers the way Locust merges its own stats, and writes it in Locust
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from typing import Any
@@ -21,6 +22,9 @@ SUCCESS_JSON_ENV = "PYTEST_STAGING_SUCCESS_JSON"
 _REPORT_KEY = "pytest_staging_success"
 _STATS = RequestStats(use_response_times_cache=False)
 _ENVIRONMENT: list[Any] = []
+#: ``StatsEntry.unserialize(data, stats)`` since locust 2.40; ``(data)`` before (2.39 still
+#: installs on Python 3.10 with pytest < 8.3.3).
+_UNSERIALIZE_TAKES_STATS = len(inspect.signature(StatsEntry.unserialize).parameters) > 1
 
 
 @events.init.add_listener
@@ -43,7 +47,8 @@ def _report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
 @events.worker_report.add_listener
 def _merge(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     for raw in data.get(_REPORT_KEY) or []:
-        entry = StatsEntry.unserialize(raw, _STATS)
+        entry = (StatsEntry.unserialize(raw, _STATS) if _UNSERIALIZE_TAKES_STATS
+                 else StatsEntry.unserialize(raw))
         _STATS.get(entry.name, entry.method).extend(entry)
 
 

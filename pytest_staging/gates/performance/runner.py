@@ -236,12 +236,32 @@ def build_command(options: LoadOptions, locustfile: Path, workdir: Path) -> list
     return command
 
 
+def _without_unraisable_reports(lines: list[str]) -> list[str]:
+    """``lines`` without Python's "Exception ignored in: ..." reports: exceptions raised where
+    nothing can catch them, such as gevent's "greenlet is being finalized" at interpreter exit
+    (gevent 25.5 on Python 3.10). They come after the error that stopped locust and are not it."""
+    kept: list[str] = []
+    inside = False
+    for line in lines:
+        if line.startswith("Exception ignored in"):
+            inside = True
+        elif inside and (line.startswith(("Traceback ", " ")) or not line.strip()):
+            pass
+        elif inside:
+            inside = False  # the report's own exception line, its last
+        else:
+            kept.append(line)
+    return kept
+
+
 def _log_reason(log: Path) -> str:
     """The line of locust's output that best says why it failed."""
     try:
-        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        raw = log.read_text(errors="replace").splitlines()
     except OSError:
         return "no output"
+    lines = ([ln.strip() for ln in _without_unraisable_reports(raw) if ln.strip()]
+             or [ln.strip() for ln in raw if ln.strip()])  # nothing else: that is the reason
     for line in reversed(lines):
         if re.search(r"(Error|Exception|Gave up|Could not|Invalid|unrecognized|error:)", line):
             return re.sub(r"^\[[^\]]*\] \S+: ", "", line)[:300]
