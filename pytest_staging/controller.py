@@ -40,6 +40,7 @@ from pytest_staging.printable import one_line
 from pytest_staging.quarantine import quarantine_facts
 from pytest_staging.redact import redact_data
 from pytest_staging.reports.terminal import render_terminal
+from pytest_staging.run_setup import no_test_mode
 from pytest_staging.selection import filters_of, selection
 from pytest_staging.settings import Settings, setting
 from pytest_staging.stale import (
@@ -397,8 +398,11 @@ class Controller:
         self.deferring = True
         self.exit_status = status = int(exitstatus)
         option = self.config.option
+        listing = no_test_mode(option)
         if getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
             self.interrupted = "--setup-only / --setup-plan: fixtures were set up, no test ran"
+        elif listing:
+            self.interrupted = f"{listing}: no test ran"
         stopped = session.shouldfail or session.shouldstop
         if stopped and not self.interrupted and not self.signals:
             # -x / --maxfail: the tests after the stop never ran, so no gate is complete.
@@ -462,7 +466,10 @@ class Controller:
             if junit is not None:
                 junit.annotate(self.config)
         if self.verdict is None:
-            # --help, --version: no session ran, a placeholder says so; pytest's own status.
+            # --help: no session ran, a placeholder says so; pytest's own status. --markers
+            # judged nothing either, and says so with its status.
+            if no_test_mode(self.config.option) and int(pytest_status) in (0, 5):
+                return exit_codes.COULD_NOT_JUDGE
             return int(pytest_status) if not self.session_started else (
                 int(pytest_status) or exit_codes.COULD_NOT_JUDGE)
         return self.exit_code(self.exit_status)
@@ -652,11 +659,19 @@ class Controller:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.verdict is None and not self.session_started:
-            # No session at all (--help, --version, --markers): no verdict to make.
+            # No session at all (--help, --markers, a crash in configure): no verdict.
+            listing = no_test_mode(config.option)
+            reason = (f"internal error: {self.internal_error}" if self.internal_error
+                      else f"{listing}: no test ran" if listing else "no test session ran")
             with contextlib.suppress(OSError):
-                write_placeholder(self.settings.report_dir, "no test session ran",
+                write_placeholder(self.settings.report_dir, reason,
                                   self.redactor, run_id=self.run_id, started=self.started,
-                                  url=self.target.url)
+                                  url=self.target.url,
+                                  exit_status=exit_codes.COULD_NOT_JUDGE if listing else 1)
+            if listing:
+                with contextlib.suppress(Exception):
+                    sys.stdout.write(f"pytest-staging: NO-GO, could not judge (exit "
+                                     f"{exit_codes.COULD_NOT_JUDGE}): {reason}\n")
         elif self.verdict is None:
             # The session never reached its end (a signal during the readiness wait,
             # pytest.exit, a crash in start-up): decide on what is known, which is NO-GO.

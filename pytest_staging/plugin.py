@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_staging import (
+    exit_codes,
     github_annotations,
     hookspecs,
     insecure_tls,
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
     from pytest_staging.controller import Controller
 
 CONTROLLER_KEY: pytest.StashKey[Controller] = pytest.StashKey()
+#: The placeholder's reason of an active run that only lists its tests (--collect-only).
+NO_TEST_KEY = pytest.StashKey[str]()
 #: Where the URL came from when a conftest's pytest_staging_default_url hook gave it.
 DEFAULT_URL_SOURCE = "started by conftest"
 
@@ -193,7 +197,15 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
             raise
         controller = config.stash.get(CONTROLLER_KEY, None)
         if controller is None:
-            return status
+            listed = config.stash.get(NO_TEST_KEY, "")
+            if not listed:
+                return status
+            # --collect-only judged nothing: a CI step that runs it by mistake is not green.
+            code = int(status or 0)
+            code = exit_codes.COULD_NOT_JUDGE if code in (0, 5) else code
+            sys.stdout.write(f"pytest-staging: NO-GO, could not judge (exit {code}): "
+                             f"{listed}\n")
+            return code
         try:
             return controller.final_exit_status(int(status or 0))
         finally:
@@ -316,9 +328,11 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         # Listing tests decides nothing: show the gate selection; no verdict may stay behind.
         from pytest_staging.redact import Redactor
 
+        config.stash[NO_TEST_KEY] = "--collect-only: tests were listed, not run"
         with contextlib.suppress(OSError):
-            write_placeholder(settings.report_dir, "--collect-only: tests were listed, not run",
-                              Redactor(), run_id=config.stash.get(RUN_ID_KEY, ""))
+            write_placeholder(settings.report_dir, config.stash[NO_TEST_KEY], Redactor(),
+                              run_id=config.stash.get(RUN_ID_KEY, ""),
+                              exit_status=exit_codes.COULD_NOT_JUDGE)
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
         _register_shard(config, need_run_id=False, collects=True)
