@@ -185,6 +185,62 @@ class Controller:
                 signal.signal(signum, previous)
         self._previous_handlers.clear()
 
+    def hand_over_signals(self, code: int, *, command_line: bool) -> int:
+        """The end of ``pytest_cmdline_main``: the exit status ``code`` is settled. A signal
+        from here on must not leave the verdict and the exit status apart (a GO file beside
+        the 143 of a SIGTERM, or a KeyboardInterrupt traceback after a GO).
+
+        In a process pytest runs from the command line nothing but its exit follows (and
+        interpreter shutdown: atexit, a test's non-daemon thread, where a CI timeout's
+        SIGTERM lands): ``LateSignal`` handlers stay until the process ends. An embedding
+        program (``pytest.main()``, pytester) gets its own handlers back. Either way a signal
+        recorded before the switch is decided on here. Returns the exit status."""
+        if self.verdict is None or not _is_main_thread():
+            self.restore_signals()
+            return code
+        late = None
+        if command_line:
+            late = LateSignal(self, code)
+            for signum in self._previous_handlers:
+                with contextlib.suppress(ValueError, TypeError):
+                    signal.signal(signum, late)
+            self._previous_handlers.clear()
+        else:
+            self.restore_signals()
+        if len(self.signals) != self.decided_with[0]:
+            # Came after the last decision, before the switch: it was only recorded.
+            self.finish(exit_codes.INTERRUPTED)
+            code = self.exit_code(exit_codes.INTERRUPTED)
+            if late is not None:
+                late.code = code
+        return code
+
+    def escaped(self, exc: BaseException) -> int:
+        """An exception that left pytest's own session handling (a conftest's or plugin's
+        pytest_sessionfinish / pytest_unconfigure raising, SystemExit and KeyboardInterrupt
+        too): a fact like any other. Decide with it, say it in one line, and return the exit
+        status rather than let Python print a traceback and pick a status of its own
+        (``SystemExit(0)`` would exit 0 beside a NO-GO)."""
+        self.deferring = True
+        text = one_line(self.redactor.text(str(exc)), 200)
+        what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        where = "after the verdict" if self.verdict is not None else "before the verdict"
+        if isinstance(exc, KeyboardInterrupt):
+            status = exit_codes.INTERRUPTED
+            if not self.signals:
+                self.interrupted = f"{what} raised by a plugin or conftest {where}"
+        else:
+            status = exit_codes.COULD_NOT_JUDGE
+            self.internal_error = f"{what} raised by a plugin or conftest {where}"
+        self.finish(status)
+        code = self.exit_code(status)
+        verdict = self.verdict or {}
+        reasons = verdict.get("reasons") or ["no verdict"]
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"pytest-staging: {verdict.get('verdict', 'NO-GO')}: "
+                             f"{reasons[0]} (exit {code})\n")
+        return code
+
     # -- session start: the target, once ---------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -461,7 +517,11 @@ class Controller:
                 (len(self.signals), self.internal_error) != self.decided_with or crashed):
             if crashed:
                 self.internal_error = "pytest reported an internal error after the verdict"
-            self.finish(3 if self.internal_error else self.exit_status)
+            if self.internal_error:
+                self.exit_status = exit_codes.COULD_NOT_JUDGE
+            elif len(self.signals) != self.decided_with[0]:
+                self.exit_status = exit_codes.INTERRUPTED  # what pytest says of a signal
+            self.finish(self.exit_status)
             junit = self.config.pluginmanager.get_plugin("staging-junit")
             if junit is not None:
                 junit.annotate(self.config)
@@ -738,6 +798,44 @@ class XdistControllerHooks:
             name = getattr(getattr(node, "gateway", None), "id", "worker")
             text = str(error).strip().splitlines() or ["crashed"]
             controller.workers_lost.append(controller.redactor.text(f"{name}: {text[-1]}"))
+
+
+class LateSignal:
+    """The handler of SIGINT/SIGTERM/SIGHUP once a command-line run settled its exit status
+    (``Controller.hand_over_signals``), until the process ends: the exit status then follows
+    the verdict on disk. A GO is replaced by a NO-GO ("interrupted", exit 2), unless another
+    run owns the report dir by now; a NO-GO stands with its own exit status. The process ends
+    here, without a traceback and without waiting for what was still running."""
+
+    def __init__(self, controller: Controller, code: int) -> None:
+        self.report_dir = controller.settings.report_dir
+        self.redactor = controller.redactor
+        self.run_id = controller.run_id
+        self.started = controller.started
+        self.url = controller.target.url
+        self.go = (controller.verdict or {}).get("verdict") == "GO"
+        self.code = code
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        code = self.code
+        said = f"exit {code}, the verdict stands"
+        if self.go:
+            code = exit_codes.INTERRUPTED
+            said = "the GO is withdrawn: NO-GO, exit 2"
+            if verdict_run_id(self.report_dir) == self.run_id:
+                try:
+                    write_placeholder(self.report_dir,
+                                      f"run interrupted by {name} after its verdict was written",
+                                      self.redactor, run_id=self.run_id, started=self.started,
+                                      url=self.url, exit_status=code)
+                except Exception:  # write_placeholder removed the GO files if it could not
+                    remove_verdict(self.report_dir)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.write(f"pytest-staging: {name} after the verdict: {said}\n")
+            sys.stderr.flush()
+        os._exit(code)
 
 
 def _is_main_thread() -> bool:

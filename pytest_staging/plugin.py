@@ -189,12 +189,23 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     try:
         try:
             status = yield
-        except BaseException:
+        except pytest.UsageError:
+            # pytest prints it in one line and exits 4; the verdict says so too.
             controller = config.stash.get(CONTROLLER_KEY, None)
             if controller is not None:
-                controller.final_exit_status(3)
+                controller.final_exit_status(4)
                 controller.restore_signals()
             raise
+        except BaseException as exc:
+            controller = config.stash.get(CONTROLLER_KEY, None)
+            if controller is None:
+                raise
+            try:
+                code = controller.escaped(exc)
+            except BaseException:
+                controller.restore_signals()
+                raise
+            return controller.hand_over_signals(code, command_line=_command_line(config))
         controller = config.stash.get(CONTROLLER_KEY, None)
         if controller is None:
             listed = config.stash.get(NO_TEST_KEY, "")
@@ -207,12 +218,22 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
                              f"{listed}\n")
             return code
         try:
-            return controller.final_exit_status(int(status or 0))
-        finally:
+            code = controller.final_exit_status(int(status or 0))
+        except BaseException:
             controller.restore_signals()
+            raise
+        return controller.hand_over_signals(code, command_line=_command_line(config))
     finally:
         # The report dir stays this run's until its last write (a late signal's verdict).
         report_dir_lock.release(config)
+
+
+def _command_line(config: pytest.Config) -> bool:
+    """Whether pytest runs from the command line (``pytest ...``, ``python -m pytest ...``):
+    then the process ends when ``pytest_cmdline_main`` returns. ``pytest.main(args)`` from a
+    program (pytester's in-process runs too) passes its own args or plugins."""
+    params = config.invocation_params
+    return not params.plugins and tuple(params.args) == tuple(sys.argv[1:])
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -366,6 +366,85 @@ def test_sigkill_leaves_no_go_behind(pytester: pytest.Pytester, server: Loopback
     assert "GO" not in (report / "verdict.md").read_text().replace("NO-GO", "")
 
 
+#: Sends the process a signal once the verdict is written: in a trylast pytest_unconfigure
+#: (pytest's own teardown), or at interpreter shutdown (atexit: after pytest_cmdline_main
+#: returned, where a CI timeout's SIGTERM lands while a test's thread is joined).
+LATE_SIGNAL = {
+    "unconfigure": """
+import os, signal, pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        os.kill(os.getpid(), signal.{name})
+""",
+    "atexit": """
+import atexit, os, signal
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):
+        atexit.register(os.kill, os.getpid(), signal.{name})
+""",
+}
+
+
+@pytest.mark.parametrize(("when", "name", "args"), [
+    ("unconfigure", "SIGTERM", ("-p", "no:xdist")),
+    ("atexit", "SIGTERM", ("-p", "no:xdist")),
+    ("atexit", "SIGINT", ("-p", "no:xdist")),
+    ("atexit", "SIGTERM", ("-n", "2")),
+])
+def test_a_late_signal_never_leaves_a_go_beside_its_exit_status(
+        pytester: pytest.Pytester, server: LoopbackServer, when: str, name: str,
+        args: tuple[str, ...]) -> None:
+    """A signal after the verdict was written, before the process exits. It used to leave
+    verdict.json GO beside exit 143 (SIGTERM's default, once the plugin had put the old
+    handlers back) or a KeyboardInterrupt traceback: now the GO is withdrawn, the verdict
+    says why and the exit status follows it."""
+    pytester.makeconftest(LATE_SIGNAL[when].format(name=name))
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, *args, subprocess=True)
+    verdict = assert_no_go(outcome, rf"^run interrupted by {name}", exit_code=2)
+    assert verdict["run"]["exit_status"] == 2
+    assert f"pytest-staging: {name} after the verdict" in outcome.output or when != "atexit"
+
+
+def test_a_late_signal_leaves_a_no_go_and_its_exit_status(pytester: pytest.Pytester,
+                                                          server: LoopbackServer) -> None:
+    """After a NO-GO (a failed test: exit 1) the verdict stands, and so does its 1."""
+    pytester.makeconftest(LATE_SIGNAL["atexit"].format(name="SIGTERM"))
+    pytester.makepyfile(test_app=SUITE + "\ndef test_fails():\n    assert False\n")
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    assert_no_go(outcome, r"test_fails failed", exit_code=1)
+
+
+@pytest.mark.parametrize(("raised", "cause", "code"), [
+    ("SystemExit(0)", r"^internal error: SystemExit: 0 raised by a plugin or conftest", 3),
+    ("SystemExit('bye')", r"^internal error: SystemExit: bye raised by a plugin", 3),
+    ("KeyboardInterrupt()", r"^run interrupted: KeyboardInterrupt raised by a plugin", 2),
+    ("RuntimeError('boom')", r"^internal error: RuntimeError: boom raised by a plugin", 3),
+], ids=["SystemExit-0", "SystemExit-msg", "KeyboardInterrupt", "RuntimeError"])
+@pytest.mark.parametrize("hook", ["pytest_sessionfinish(session)", "pytest_unconfigure(config)"],
+                         ids=["sessionfinish", "unconfigure"])
+def test_an_exception_escaping_pytest_at_the_end(pytester: pytest.Pytester,
+                                                 server: LoopbackServer, raised: str,
+                                                 cause: str, code: int, hook: str) -> None:
+    """An exception a conftest raises where pytest does not catch it went through the
+    plugin's pytest_cmdline_main: a bare traceback, and SystemExit(0) exited 0 beside a
+    NO-GO verdict. Now: NO-GO, one line, and the exit status of the verdict."""
+    pytester.makeconftest(f"""
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def {hook}:
+    raise {raised}
+""")
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    verdict = assert_no_go(outcome, cause, exit_code=code)
+    assert f"pytest-staging: NO-GO: {verdict['reasons'][0]} (exit {code})" in outcome.output
+
+
 # -- gates built on other branches -------------------------------------------------------------
 
 def _policy_accepts(data: dict[str, object]) -> bool:
