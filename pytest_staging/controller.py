@@ -26,6 +26,7 @@ from pytest_staging import (
     attestation_glue,
     declared_suite,
     exit_codes,
+    lost_interrupts,
     promotion,
     shard_hooks,
     trace_glue,
@@ -108,6 +109,8 @@ class Controller:
         self._previous_handlers: dict[int, Any] = {}
         #: Every signal received, by name, whenever it came.
         self.signals: list[str] = []
+        #: KeyboardInterrupts Python ignored in the workers' finalizers (``lost_interrupts``).
+        self.workers_lost_interrupts: list[str] = []
         #: While the verdict is decided and written a signal is recorded, not raised: the
         #: decision is then made again with it, so it can only turn the verdict into NO-GO.
         self.deferring = False
@@ -496,6 +499,11 @@ class Controller:
             if (len(self.signals), self.internal_error) == known:
                 return
 
+    def lost_interrupts(self) -> list[str]:
+        """KeyboardInterrupts raised where Python could only ignore them (a finalizer), in
+        this process and in the xdist workers."""
+        return [*lost_interrupts.recorded(self.config), *self.workers_lost_interrupts]
+
     def exit_code(self, status: int) -> int:
         """0 if and only if the verdict on disk is GO; else by its judgement: 1 failed, and an
         inconclusive run keeps pytest's own 2 (interrupted), 3 (internal error) or 4 (usage
@@ -503,7 +511,8 @@ class Controller:
         if self.verdict is not None and self.verdict.get("verdict") == "GO":
             return exit_codes.GO
         judgement = self.verdict.get("judgement") if self.verdict is not None else None
-        return exit_codes.run_exit_code(judgement, status, bool(self.signals))
+        return exit_codes.run_exit_code(judgement, status,
+                                        bool(self.signals or self.lost_interrupts()))
 
     def final_exit_status(self, pytest_status: int) -> int:
         """At the very end of the invocation (``pytest_cmdline_main``), whatever other plugins
@@ -600,8 +609,9 @@ class Controller:
             finished=_now(),
             duration=time.monotonic() - self.t0,
             exit_status=exit_status,
-            complete=not (self.interrupted or self.signals),
-            interrupted=self.interrupted,
+            complete=not (self.interrupted or self.signals or self.lost_interrupts()),
+            interrupted=self.interrupted or self.redactor.text(
+                "; ".join(self.lost_interrupts()[:2])),
             signals=list(self.signals),
             internal_error=self.internal_error or (
                 "pytest reported an internal error" if exit_status == 3 else ""),
@@ -790,6 +800,8 @@ class XdistControllerHooks:
             for entry in output.get("staging_collection_skipped", []) or []:
                 if isinstance(entry, dict):
                     controller.add_collection_skip(entry)
+            for text in output.get(lost_interrupts.WORKER_KEY, []) or []:
+                controller.workers_lost_interrupts.append(str(text))
             for nodeid in output.get("staging_deselected_examples", []) or []:
                 if len(controller.deselected_examples) < 20 and (
                         nodeid not in controller.deselected_examples):

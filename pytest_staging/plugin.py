@@ -20,6 +20,7 @@ from pytest_staging import (
     insecure_tls,
     junit_hooks,
     log_redaction,
+    lost_interrupts,
     missing_url,
     promotion,
     pytest_html_hooks,
@@ -376,6 +377,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"pytest-staging: cannot write the verdict to {settings.report_dir}: "
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
+    config.pluginmanager.register(lost_interrupts.LostInterruptHooks(), "staging-lost-interrupts")
     from pytest_staging import trace_glue
 
     # One trace per test, derived from the run id: the same ids on every xdist worker.
@@ -486,6 +488,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     if shard is not None:
         shard_hooks.register(config, shard, collects=True)
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
+    config.pluginmanager.register(lost_interrupts.LostInterruptHooks(), "staging-lost-interrupts")
     log_redaction.register(config, items.redactor)
     browser_glue.configure(config, settings, controller=False)
     _register_gates(config, settings, is_sensitive=lambda: sensitive, blocked=lambda: blocked)

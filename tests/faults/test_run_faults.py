@@ -445,6 +445,32 @@ def {hook}:
     assert f"pytest-staging: NO-GO: {verdict['reasons'][0]} (exit {code})" in outcome.output
 
 
+FINALIZER_INTERRUPT = """
+import gc
+
+class Resource:
+    def __del__(self):
+        raise KeyboardInterrupt
+
+def test_drops_a_resource():
+    resource = Resource()
+    del resource
+    gc.collect()
+"""
+
+
+@pytest.mark.parametrize("args", [("-p", "no:xdist"), ("-n", "2")], ids=["serial", "xdist"])
+def test_keyboard_interrupt_python_ignored_in_a_finalizer(
+        pytester: pytest.Pytester, server: LoopbackServer, args: tuple[str, ...]) -> None:
+    """A KeyboardInterrupt in a ``__del__`` is "ignored" by Python: the run went on to a GO,
+    with the traceback in pytest's warnings summary. It is an interruption all the same."""
+    pytester.makepyfile(test_app=SUITE + FINALIZER_INTERRUPT)
+    outcome = run_staging(pytester, server.url, *args, subprocess=True)
+    assert_no_go(outcome, r"^run interrupted: KeyboardInterrupt in a finalizer, which Python "
+                          r"ignored \(Exception ignored in: <function Resource\.__del__",
+                 exit_code=2)
+
+
 # -- gates built on other branches -------------------------------------------------------------
 
 def _policy_accepts(data: dict[str, object]) -> bool:
