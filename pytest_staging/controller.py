@@ -31,6 +31,7 @@ from pytest_staging import (
     shard_hooks,
     trace_glue,
     verdict_outputs,
+    worker_stops,
 )
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
@@ -442,13 +443,17 @@ class Controller:
             return
         if not self.signals:
             # A KeyboardInterrupt that came without a signal we saw (raised by code, or a
-            # signal handler someone else installed).
-            self.interrupted = "KeyboardInterrupt (Ctrl-C)"
+            # signal handler someone else installed); or xdist stopping the run for a worker
+            # whose cause is known already (its pytest.exit()).
+            self.interrupted = self.interrupted or "KeyboardInterrupt (Ctrl-C)"
 
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
         with self.guard("internal error report"):
-            text = str(getattr(excinfo, "value", "") or excrepr).strip().splitlines()
-            self.internal_error = self.redactor.text((text or ["unknown"])[-1])[:300]
+            if self.internal_error:
+                return  # the first one is the cause; what follows is its consequence
+            if self.interrupted.startswith("pytest.exit() in worker"):
+                return  # xdist's bookkeeping of a worker that stopped by pytest.exit()
+            self.internal_error = self.redactor.text(internal_error_line(excinfo, excrepr))
 
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -619,7 +624,7 @@ class Controller:
             plugin_errors=list(self.plugin_errors),
             collection_errors=list(self.collection_errors),
             workers=self.workers,
-            workers_lost=list(self.workers_lost),
+            workers_lost=_grouped(self.workers_lost),
             target=self.target,
             gates=gates,
             tests=tests,
@@ -761,6 +766,9 @@ class XdistControllerHooks:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.collected = False
+        #: Workers that became ready, and those that stopped by pytest.exit().
+        self.ready: set[str] = set()
+        self.exited: set[str] = set()
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["staging_url"] = self.controller.settings.full_url
@@ -770,6 +778,7 @@ class XdistControllerHooks:
 
     def pytest_testnodeready(self, node: Any) -> None:
         self.controller.workers += 1
+        self.ready.add(str(getattr(getattr(node, "gateway", None), "id", "") or "worker"))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -806,10 +815,45 @@ class XdistControllerHooks:
                 if len(controller.deselected_examples) < 20 and (
                         nodeid not in controller.deselected_examples):
                     controller.deselected_examples.append(str(nodeid))
-        if error:
-            name = getattr(getattr(node, "gateway", None), "id", "worker")
+        name = str(getattr(getattr(node, "gateway", None), "id", "") or "worker")
+        stop = worker_stops.described(output)
+        if stop:
+            # pytest.exit() in that worker: the run stopped, by its word, and says so.
+            self.exited.add(name)
+            if not controller.interrupted:
+                controller.interrupted = controller.redactor.text(stop)
+        if error and name not in self.exited:
             text = str(error).strip().splitlines() or ["crashed"]
+            if name not in self.ready:
+                text[-1] = f"could not start: {text[-1]}"
             controller.workers_lost.append(controller.redactor.text(f"{name}: {text[-1]}"))
+
+
+def _grouped(lost: list[str]) -> list[str]:
+    """``["gw0: X", "gw1: X"]`` -> ``["gw0, gw1: X"]``: one line per cause (xdist restarts a
+    worker that cannot start up to 4 times per worker, each for the same reason)."""
+    names: dict[str, list[str]] = {}
+    for entry in lost:
+        name, _, text = entry.partition(": ")
+        names.setdefault(text, []).append(name)
+    return [f"{', '.join(n)}: {text}" if text else ", ".join(n) for text, n in names.items()]
+
+
+def internal_error_line(excinfo: Any, excrepr: Any) -> str:
+    """One line for an internal error: the exception, or for an xdist worker's (which xdist
+    reports as an ``AssertionError`` whose message is the worker's whole traceback, ending
+    in ``assert False``) the worker's own exception line."""
+    value = getattr(excinfo, "value", None)
+    lines = [line.strip() for line in str(value if value is not None else excrepr).splitlines()
+             if line.strip()]
+    if isinstance(value, AssertionError) and len(lines) > 1 and lines[0].startswith(
+            "Traceback (most recent call last)"):
+        while lines and lines[-1].startswith("assert "):
+            lines.pop()
+        return one_line(f"xdist worker: {lines[-1]}" if lines else "xdist worker", 300)
+    if value is not None and lines:
+        return one_line(f"{type(value).__name__}: {lines[-1]}", 300)
+    return one_line(lines[-1] if lines else "unknown", 300)
 
 
 class LateSignal:

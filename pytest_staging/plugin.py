@@ -26,6 +26,7 @@ from pytest_staging import (
     pytest_html_hooks,
     report_dir_lock,
     run_setup,
+    worker_stops,
 )
 from pytest_staging.browser import glue as browser_glue
 from pytest_staging.durations import seconds_option
@@ -489,6 +490,7 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
         shard_hooks.register(config, shard, collects=True)
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
     config.pluginmanager.register(lost_interrupts.LostInterruptHooks(), "staging-lost-interrupts")
+    config.pluginmanager.register(worker_stops.WorkerExitHooks(config), "staging-worker-exit")
     log_redaction.register(config, items.redactor)
     browser_glue.configure(config, settings, controller=False)
     _register_gates(config, settings, is_sensitive=lambda: sensitive, blocked=lambda: blocked)

@@ -4,6 +4,7 @@ killed runs. Each case is a whole pytest run (in a subprocess) against a real lo
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -237,6 +238,68 @@ def test_never_runs(staging):
 """)
     outcome = run_staging(pytester, server.url, "-p", "no:randomly")
     assert_no_go(outcome, r"run interrupted: .*giving up early")
+
+
+@pytest.mark.parametrize("returncode", ["", ", returncode=0"], ids=["default", "returncode-0"])
+def test_pytest_exit_in_an_xdist_worker(pytester: pytest.Pytester, server: LoopbackServer,
+                                        returncode: str) -> None:
+    """The reason used to be xdist's own assertion ("internal error: assert not
+    'test_app.py::test_bail'") or "KeyboardInterrupt (Ctrl-C)": it names the worker's
+    pytest.exit() and its message, and the run is inconclusive, interrupted (exit 2)."""
+    pytester.makepyfile(test_app=SUITE + f"""
+import pytest
+
+def test_bail_out():
+    pytest.exit("database gone"{returncode})
+
+def test_more_1(staging):
+    assert staging.get("/health").ok
+
+def test_more_2(staging):
+    assert staging.get("/health").ok
+""")
+    outcome = run_staging(pytester, server.url, "-n", "2", subprocess=True)
+    verdict = assert_no_go(outcome, r"^run interrupted: pytest\.exit\(\) in worker gw\d+: "
+                                    r"database gone$", exit_code=2)
+    assert not any("internal error" in r or "Ctrl-C" in r for r in verdict["reasons"]), \
+        verdict["reasons"]
+
+
+WORKER_CONFTESTS = {
+    "configure": "import os\n\ndef pytest_configure(config):\n"
+                 "    if os.environ.get('PYTEST_XDIST_WORKER'):\n"
+                 "        raise RuntimeError('worker cannot start')\n",
+    "import": "import os\n\nif os.environ.get('PYTEST_XDIST_WORKER'):\n"
+              "    import no_such_module_in_workers\n",
+}
+
+
+@pytest.mark.parametrize(("broken", "cause"), [
+    ("configure", r"^internal error: xdist worker: RuntimeError: worker cannot start$"),
+    ("import", r"^xdist worker lost: gw0, gw1, gw2, gw3: could not start: .*"
+               r"No module named 'no_such_module_in_workers'"),
+], ids=list(WORKER_CONFTESTS))
+def test_xdist_workers_that_cannot_start(pytester: pytest.Pytester, server: LoopbackServer,
+                                         broken: str, cause: str) -> None:
+    """A conftest the workers cannot configure or import: NO-GO, one line per cause (the
+    worker's own exception, not "internal error: <WorkerController gw0>", and not one line
+    per restarted worker). xdist itself prints the workers' tracebacks ("node down")."""
+    pytester.makeconftest(WORKER_CONFTESTS[broken])
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, "-n", "2", "--max-worker-restart", "2",
+                          subprocess=True)
+    assert outcome.ret == 3, outcome.output
+    verdict = outcome.verdict()
+    assert_valid(verdict)
+    assert verdict["verdict"] == "NO-GO" and verdict["judgement"] == "inconclusive"
+    assert any(re.search(cause, r) for r in verdict["reasons"]), verdict["reasons"]
+    for reason in verdict["reasons"]:
+        assert "\n" not in reason and "Traceback" not in reason, reason
+    assert not any("WorkerController" in r for r in verdict["reasons"]), verdict["reasons"]
+    # The verdict's summary: one line per reason (pytest and xdist print the workers' own
+    # INTERNALERROR / "node down" tracebacks, on stderr).
+    summary = outcome.output.split("staging verdict", 1)[-1].split("verdict: report", 1)[0]
+    assert "Traceback" not in summary and "WorkerController" not in summary, summary
 
 
 def test_failing_verdict_hook_does_not_hide_the_verdict(pytester: pytest.Pytester,
