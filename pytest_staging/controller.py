@@ -836,7 +836,8 @@ def _grouped(lost: list[str]) -> list[str]:
     for entry in lost:
         name, _, text = entry.partition(": ")
         names.setdefault(text, []).append(name)
-    return [f"{', '.join(n)}: {text}" if text else ", ".join(n) for text, n in names.items()]
+    ordered = {text: sorted(n, key=lambda name: (len(name), name)) for text, n in names.items()}
+    return [f"{', '.join(n)}: {text}" if text else ", ".join(n) for text, n in ordered.items()]
 
 
 def internal_error_line(excinfo: Any, excrepr: Any) -> str:
