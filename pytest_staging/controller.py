@@ -217,9 +217,10 @@ class Controller:
             code = self.exit_code(exit_codes.INTERRUPTED)
             if late is not None:
                 late.code = code
+                late.go = (self.verdict or {}).get("verdict") == "GO"
         return code
 
-    def escaped(self, exc: BaseException) -> int:
+    def escaped(self, exc: BaseException, status: int = exit_codes.COULD_NOT_JUDGE) -> int:
         """An exception that left pytest's own session handling (a conftest's or plugin's
         pytest_sessionfinish / pytest_unconfigure raising, SystemExit and KeyboardInterrupt
         too): a fact like any other. Decide with it, say it in one line, and return the exit
@@ -234,7 +235,6 @@ class Controller:
             if not self.signals:
                 self.interrupted = f"{what} raised by a plugin or conftest {where}"
         else:
-            status = exit_codes.COULD_NOT_JUDGE
             self.internal_error = f"{what} raised by a plugin or conftest {where}"
         self.finish(status)
         code = self.exit_code(status)
@@ -893,6 +893,21 @@ class LateSignal:
             sys.stderr.write(f"pytest-staging: {name} after the verdict: {said}\n")
             sys.stderr.flush()
         os._exit(code)
+
+
+def ignore_late_signals() -> None:
+    """At the very end of the process (``plugin``'s atexit hook, the last to run): Python's
+    finalization, which follows, puts SIG_DFL back for every handler set from Python, and a
+    SIGTERM there would kill the process beside a GO on disk. From here no Python code runs:
+    the signals a ``LateSignal`` handled are ignored, and the process exits with the status
+    that follows the verdict on disk."""
+    if not _is_main_thread():
+        return
+    for name in HANDLED_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None and isinstance(signal.getsignal(signum), LateSignal):
+            with contextlib.suppress(ValueError, TypeError, OSError):
+                signal.signal(signum, signal.SIG_IGN)
 
 
 def _is_main_thread() -> bool:

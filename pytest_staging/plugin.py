@@ -4,6 +4,7 @@ verdict and reports."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
@@ -69,6 +70,17 @@ GATE_HELP = {
     "parity": "parity gate: staging compared with production (read-only)",
     "contract": "contract gate: the API conforms to its OpenAPI document (Schemathesis)",
 }
+
+
+def _end_of_process() -> None:
+    """The last atexit hook of the process (registered when pytest loads the plugin, before
+    any conftest, plugin or test registers theirs): see ``controller.ignore_late_signals``."""
+    controller = sys.modules.get("pytest_staging.controller")
+    if controller is not None:  # never imported: no active run, no late handler
+        controller.ignore_late_signals()
+
+
+atexit.register(_end_of_process)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -191,10 +203,13 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     try:
         try:
             status = yield
-        except pytest.UsageError:
-            # pytest prints it in one line and exits 4; the verdict says so too.
+        except pytest.UsageError as exc:
+            # pytest prints it in one line and exits 4; the verdict says so too (a GO written
+            # before it is withdrawn).
             controller = config.stash.get(CONTROLLER_KEY, None)
             if controller is not None:
+                if (controller.verdict or {}).get("verdict") == "GO":
+                    controller.escaped(exc, exit_codes.USAGE)
                 controller.final_exit_status(4)
                 controller.restore_signals()
             raise

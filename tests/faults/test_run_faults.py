@@ -486,7 +486,8 @@ def test_a_late_signal_leaves_a_no_go_and_its_exit_status(pytester: pytest.Pytes
     ("SystemExit('bye')", r"^internal error: SystemExit: bye raised by a plugin", 3),
     ("KeyboardInterrupt()", r"^run interrupted: KeyboardInterrupt raised by a plugin", 2),
     ("RuntimeError('boom')", r"^internal error: RuntimeError: boom raised by a plugin", 3),
-], ids=["SystemExit-0", "SystemExit-msg", "KeyboardInterrupt", "RuntimeError"])
+    ("pytest.UsageError('late')", r"^internal error: UsageError: late raised by a plugin", 4),
+], ids=["SystemExit-0", "SystemExit-msg", "KeyboardInterrupt", "RuntimeError", "UsageError"])
 @pytest.mark.parametrize("hook", ["pytest_sessionfinish(session)", "pytest_unconfigure(config)"],
                          ids=["sessionfinish", "unconfigure"])
 def test_an_exception_escaping_pytest_at_the_end(pytester: pytest.Pytester,
