@@ -116,6 +116,7 @@ class Controller:
         #: decision is then made again with it, so it can only turn the verdict into NO-GO.
         self.deferring = False
         self.decided_with = (0, "")  # (signals, internal error) the verdict on disk knows
+        self.decided_lost = 0  # and the KeyboardInterrupts Python ignored (lost_interrupts)
         self.output_errors: list[str] = []
         self.exit_status = 0
         #: The exit status this controller gave ``session.exitstatus`` (None: not yet).
@@ -485,6 +486,7 @@ class Controller:
         """Decide and write; again while facts keep arriving (a signal during the writing)."""
         for _ in range(4):
             known = (len(self.signals), self.internal_error)
+            self.decided_lost = len(self.lost_interrupts())
             try:
                 self.verdict = self.conclude(status)
                 self.write(self.verdict)
@@ -527,13 +529,15 @@ class Controller:
         # pytest's 3 is an internal error, unless it is the 3 we set (could not judge).
         crashed = (pytest_status == exit_codes.COULD_NOT_JUDGE and not self.internal_error
                    and self.session_exit != exit_codes.COULD_NOT_JUDGE)
+        lost = len(self.lost_interrupts()) != self.decided_lost  # in pytest's final gc
         if self.verdict is not None and (
-                (len(self.signals), self.internal_error) != self.decided_with or crashed):
+                (len(self.signals), self.internal_error) != self.decided_with or crashed
+                or lost):
             if crashed:
                 self.internal_error = "pytest reported an internal error after the verdict"
             if self.internal_error:
                 self.exit_status = exit_codes.COULD_NOT_JUDGE
-            elif len(self.signals) != self.decided_with[0]:
+            elif len(self.signals) != self.decided_with[0] or lost:
                 self.exit_status = exit_codes.INTERRUPTED  # what pytest says of a signal
             self.finish(self.exit_status)
             junit = self.config.pluginmanager.get_plugin("staging-junit")

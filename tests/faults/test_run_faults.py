@@ -523,12 +523,31 @@ def test_drops_a_resource():
 """
 
 
-@pytest.mark.parametrize("args", [("-p", "no:xdist"), ("-n", "2")], ids=["serial", "xdist"])
+#: A cycle only pytest's last gc.collect() (at unconfigure, after the verdict) frees.
+FINALIZER_AT_THE_END = """
+import gc
+
+class Resource:
+    def __del__(self):
+        raise KeyboardInterrupt
+
+def test_leaves_a_cycle():
+    gc.disable()
+    resource = Resource()
+    resource.cycle = resource
+"""
+
+
+@pytest.mark.parametrize(("args", "suite"), [
+    (("-p", "no:xdist"), FINALIZER_INTERRUPT), (("-n", "2"), FINALIZER_INTERRUPT),
+    (("-p", "no:xdist"), FINALIZER_AT_THE_END)], ids=["serial", "xdist", "after-the-verdict"])
 def test_keyboard_interrupt_python_ignored_in_a_finalizer(
-        pytester: pytest.Pytester, server: LoopbackServer, args: tuple[str, ...]) -> None:
+        pytester: pytest.Pytester, server: LoopbackServer, args: tuple[str, ...],
+        suite: str) -> None:
     """A KeyboardInterrupt in a ``__del__`` is "ignored" by Python: the run went on to a GO,
-    with the traceback in pytest's warnings summary. It is an interruption all the same."""
-    pytester.makepyfile(test_app=SUITE + FINALIZER_INTERRUPT)
+    with the traceback in pytest's warnings summary. It is an interruption all the same, even
+    when pytest's last garbage collection finds it after the verdict was written."""
+    pytester.makepyfile(test_app=SUITE + suite)
     outcome = run_staging(pytester, server.url, *args, subprocess=True)
     assert_no_go(outcome, r"^run interrupted: KeyboardInterrupt in a finalizer, which Python "
                           r"ignored \(Exception ignored in: <function Resource\.__del__",
