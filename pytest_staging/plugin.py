@@ -227,6 +227,8 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
         if controller is None:
             listed = config.stash.get(NO_TEST_KEY, "")
             if not listed:
+                if status:
+                    _stopped_before_start(config, int(status))
                 return status
             # --collect-only judged nothing: a CI step that runs it by mistake is not green.
             code = int(status or 0)
@@ -243,6 +245,35 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     finally:
         # The report dir stays this run's until its last write (a late signal's verdict).
         report_dir_lock.release(config)
+
+
+#: What pytest's own status says of a run that stopped before the plugin's pytest_configure.
+_EARLY_STOPS = {2: "run interrupted before pytest-staging started (pytest exit status 2)",
+                3: "internal error before pytest-staging started (pytest exit status 3: a "
+                   "plugin or conftest failed in pytest_configure; pytest's output says why)"}
+
+
+def _stopped_before_start(config: pytest.Config, status: int) -> None:
+    """A conftest's or plugin's pytest_configure that ran before this plugin's and raised
+    (SystemExit, KeyboardInterrupt, any exception): pytest handled it and the controller never
+    started. The start-up placeholder stands; it now says what pytest said, with its status."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or report_dir_lock.busy(config):
+        return
+    from pytest_staging.stale import verdict_run_id
+
+    try:
+        configured, report_dir = early_target(config, os.environ)
+    except Exception:
+        return
+    run_id = config.stash.get(RUN_ID_KEY, "")
+    if not configured or not run_id or verdict_run_id(report_dir) != run_id:
+        return  # not an active run, or not this run's placeholder
+    from pytest_staging.redact import Redactor
+
+    reason = _EARLY_STOPS.get(
+        status, f"pytest ended with exit status {status} before pytest-staging started")
+    with contextlib.suppress(OSError):
+        write_placeholder(report_dir, reason, Redactor(), run_id=run_id, exit_status=status)
 
 
 def _command_line(config: pytest.Config) -> bool:

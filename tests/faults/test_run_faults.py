@@ -509,6 +509,29 @@ def {hook}:
     assert f"pytest-staging: NO-GO: {verdict['reasons'][0]} (exit {code})" in outcome.output
 
 
+@pytest.mark.parametrize(("raised", "code"), [("SystemExit('bye')", 3),
+                                               ("KeyboardInterrupt()", 2)],
+                         ids=["SystemExit", "KeyboardInterrupt"])
+def test_a_conftest_configure_that_raises_before_the_plugin_starts(
+        pytester: pytest.Pytester, server: LoopbackServer, raised: str, code: int) -> None:
+    """A conftest's pytest_configure runs before the plugin's: pytest handles what it raises
+    and the controller never starts. The placeholder said "run did not get past start-up"
+    with exit status 4 beside pytest's 3 or 2; it says what pytest said, with its status.
+    (For an exception pytest prints its own INTERNALERROR traceback, as without the plugin.)"""
+    pytester.makeconftest(f"def pytest_configure(config):\n    raise {raised}\n")
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    assert outcome.ret == code, outcome.output
+    verdict = outcome.verdict()
+    assert_valid(verdict)
+    assert verdict["verdict"] == "NO-GO" and verdict["judgement"] == "inconclusive"
+    assert verdict["run"]["exit_status"] == code
+    assert re.search(r"^(run interrupted|internal error) before pytest-staging started",
+                     verdict["reasons"][0]), verdict["reasons"]
+    if code == 2:
+        assert "Traceback" not in outcome.output, outcome.output
+
+
 FINALIZER_INTERRUPT = """
 import gc
 
