@@ -746,7 +746,8 @@ class Controller:
                 write_placeholder(self.settings.report_dir, reason,
                                   self.redactor, run_id=self.run_id, started=self.started,
                                   url=self.target.url,
-                                  exit_status=exit_codes.COULD_NOT_JUDGE if listing else 1)
+                                  exit_status=exit_codes.COULD_NOT_JUDGE
+                                  if listing or self.internal_error else 1)
             if listing:
                 with contextlib.suppress(Exception):
                     sys.stdout.write(f"pytest-staging: NO-GO, could not judge (exit "

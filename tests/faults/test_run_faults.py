@@ -532,6 +532,20 @@ def test_a_conftest_configure_that_raises_before_the_plugin_starts(
         assert "Traceback" not in outcome.output, outcome.output
 
 
+def test_a_conftest_configure_that_raises_after_the_plugin_started(
+        pytester: pytest.Pytester, server: LoopbackServer) -> None:
+    """After the plugin's pytest_configure: the controller names pytest's internal error
+    (it said "no test session ran", with exit status 1 beside pytest's 3)."""
+    pytester.makeconftest("import pytest\n\n@pytest.hookimpl(trylast=True)\n"
+                          "def pytest_configure(config):\n    raise SystemExit('bye')\n")
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    assert outcome.ret == 3, outcome.output
+    verdict = outcome.verdict()
+    assert verdict["reasons"] == ["internal error: SystemExit: bye"], verdict["reasons"]
+    assert verdict["run"]["exit_status"] == 3 and verdict["judgement"] == "inconclusive"
+
+
 FINALIZER_INTERRUPT = """
 import gc
 
