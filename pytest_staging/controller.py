@@ -26,10 +26,12 @@ from pytest_staging import (
     attestation_glue,
     declared_suite,
     exit_codes,
+    lost_interrupts,
     promotion,
     shard_hooks,
     trace_glue,
     verdict_outputs,
+    worker_stops,
 )
 from pytest_staging import record as gate_record
 from pytest_staging.failure_text import failure_message
@@ -40,6 +42,7 @@ from pytest_staging.printable import one_line
 from pytest_staging.quarantine import quarantine_facts
 from pytest_staging.redact import redact_data
 from pytest_staging.reports.terminal import render_terminal
+from pytest_staging.run_setup import no_test_mode
 from pytest_staging.selection import filters_of, selection
 from pytest_staging.settings import Settings, setting
 from pytest_staging.stale import (
@@ -107,10 +110,13 @@ class Controller:
         self._previous_handlers: dict[int, Any] = {}
         #: Every signal received, by name, whenever it came.
         self.signals: list[str] = []
+        #: KeyboardInterrupts Python ignored in the workers' finalizers (``lost_interrupts``).
+        self.workers_lost_interrupts: list[str] = []
         #: While the verdict is decided and written a signal is recorded, not raised: the
         #: decision is then made again with it, so it can only turn the verdict into NO-GO.
         self.deferring = False
         self.decided_with = (0, "")  # (signals, internal error) the verdict on disk knows
+        self.decided_lost = 0  # and the KeyboardInterrupts Python ignored (lost_interrupts)
         self.output_errors: list[str] = []
         self.exit_status = 0
         #: The exit status this controller gave ``session.exitstatus`` (None: not yet).
@@ -183,6 +189,62 @@ class Controller:
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signum, previous)
         self._previous_handlers.clear()
+
+    def hand_over_signals(self, code: int, *, command_line: bool) -> int:
+        """The end of ``pytest_cmdline_main``: the exit status ``code`` is settled. A signal
+        from here on must not leave the verdict and the exit status apart (a GO file beside
+        the 143 of a SIGTERM, or a KeyboardInterrupt traceback after a GO).
+
+        In a process pytest runs from the command line nothing but its exit follows (and
+        interpreter shutdown: atexit, a test's non-daemon thread, where a CI timeout's
+        SIGTERM lands): ``LateSignal`` handlers stay until the process ends. An embedding
+        program (``pytest.main()``, pytester) gets its own handlers back. Either way a signal
+        recorded before the switch is decided on here. Returns the exit status."""
+        if self.verdict is None or not _is_main_thread():
+            self.restore_signals()
+            return code
+        late = None
+        if command_line:
+            late = LateSignal(self, code)
+            for signum in self._previous_handlers:
+                with contextlib.suppress(ValueError, TypeError):
+                    signal.signal(signum, late)
+            self._previous_handlers.clear()
+        else:
+            self.restore_signals()
+        if len(self.signals) != self.decided_with[0]:
+            # Came after the last decision, before the switch: it was only recorded.
+            self.finish(exit_codes.INTERRUPTED)
+            code = self.exit_code(exit_codes.INTERRUPTED)
+            if late is not None:
+                late.code = code
+                late.go = (self.verdict or {}).get("verdict") == "GO"
+        return code
+
+    def escaped(self, exc: BaseException, status: int = exit_codes.COULD_NOT_JUDGE) -> int:
+        """An exception that left pytest's own session handling (a conftest's or plugin's
+        pytest_sessionfinish / pytest_unconfigure raising, SystemExit and KeyboardInterrupt
+        too): a fact like any other. Decide with it, say it in one line, and return the exit
+        status rather than let Python print a traceback and pick a status of its own
+        (``SystemExit(0)`` would exit 0 beside a NO-GO)."""
+        self.deferring = True
+        text = one_line(self.redactor.text(str(exc)), 200)
+        what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        where = "after the verdict" if self.verdict is not None else "before the verdict"
+        if isinstance(exc, KeyboardInterrupt):
+            status = exit_codes.INTERRUPTED
+            if not self.signals:
+                self.interrupted = f"{what} raised by a plugin or conftest {where}"
+        else:
+            self.internal_error = f"{what} raised by a plugin or conftest {where}"
+        self.finish(status)
+        code = self.exit_code(status)
+        verdict = self.verdict or {}
+        reasons = verdict.get("reasons") or ["no verdict"]
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"pytest-staging: {verdict.get('verdict', 'NO-GO')}: "
+                             f"{reasons[0]} (exit {code})\n")
+        return code
 
     # -- session start: the target, once ---------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -382,13 +444,17 @@ class Controller:
             return
         if not self.signals:
             # A KeyboardInterrupt that came without a signal we saw (raised by code, or a
-            # signal handler someone else installed).
-            self.interrupted = "KeyboardInterrupt (Ctrl-C)"
+            # signal handler someone else installed); or xdist stopping the run for a worker
+            # whose cause is known already (its pytest.exit()).
+            self.interrupted = self.interrupted or "KeyboardInterrupt (Ctrl-C)"
 
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
         with self.guard("internal error report"):
-            text = str(getattr(excinfo, "value", "") or excrepr).strip().splitlines()
-            self.internal_error = self.redactor.text((text or ["unknown"])[-1])[:300]
+            if self.internal_error:
+                return  # the first one is the cause; what follows is its consequence
+            if self.interrupted.startswith("pytest.exit() in worker"):
+                return  # xdist's bookkeeping of a worker that stopped by pytest.exit()
+            self.internal_error = self.redactor.text(internal_error_line(excinfo, excrepr))
 
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -397,8 +463,11 @@ class Controller:
         self.deferring = True
         self.exit_status = status = int(exitstatus)
         option = self.config.option
+        listing = no_test_mode(option)
         if getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
             self.interrupted = "--setup-only / --setup-plan: fixtures were set up, no test ran"
+        elif listing:
+            self.interrupted = f"{listing}: no test ran"
         stopped = session.shouldfail or session.shouldstop
         if stopped and not self.interrupted and not self.signals:
             # -x / --maxfail: the tests after the stop never ran, so no gate is complete.
@@ -417,6 +486,7 @@ class Controller:
         """Decide and write; again while facts keep arriving (a signal during the writing)."""
         for _ in range(4):
             known = (len(self.signals), self.internal_error)
+            self.decided_lost = len(self.lost_interrupts())
             try:
                 self.verdict = self.conclude(status)
                 self.write(self.verdict)
@@ -436,6 +506,11 @@ class Controller:
             if (len(self.signals), self.internal_error) == known:
                 return
 
+    def lost_interrupts(self) -> list[str]:
+        """KeyboardInterrupts raised where Python could only ignore them (a finalizer), in
+        this process and in the xdist workers."""
+        return [*lost_interrupts.recorded(self.config), *self.workers_lost_interrupts]
+
     def exit_code(self, status: int) -> int:
         """0 if and only if the verdict on disk is GO; else by its judgement: 1 failed, and an
         inconclusive run keeps pytest's own 2 (interrupted), 3 (internal error) or 4 (usage
@@ -443,7 +518,8 @@ class Controller:
         if self.verdict is not None and self.verdict.get("verdict") == "GO":
             return exit_codes.GO
         judgement = self.verdict.get("judgement") if self.verdict is not None else None
-        return exit_codes.run_exit_code(judgement, status, bool(self.signals))
+        return exit_codes.run_exit_code(judgement, status,
+                                        bool(self.signals or self.lost_interrupts()))
 
     def final_exit_status(self, pytest_status: int) -> int:
         """At the very end of the invocation (``pytest_cmdline_main``), whatever other plugins
@@ -453,16 +529,25 @@ class Controller:
         # pytest's 3 is an internal error, unless it is the 3 we set (could not judge).
         crashed = (pytest_status == exit_codes.COULD_NOT_JUDGE and not self.internal_error
                    and self.session_exit != exit_codes.COULD_NOT_JUDGE)
+        lost = len(self.lost_interrupts()) != self.decided_lost  # in pytest's final gc
         if self.verdict is not None and (
-                (len(self.signals), self.internal_error) != self.decided_with or crashed):
+                (len(self.signals), self.internal_error) != self.decided_with or crashed
+                or lost):
             if crashed:
                 self.internal_error = "pytest reported an internal error after the verdict"
-            self.finish(3 if self.internal_error else self.exit_status)
+            if self.internal_error:
+                self.exit_status = exit_codes.COULD_NOT_JUDGE
+            elif len(self.signals) != self.decided_with[0] or lost:
+                self.exit_status = exit_codes.INTERRUPTED  # what pytest says of a signal
+            self.finish(self.exit_status)
             junit = self.config.pluginmanager.get_plugin("staging-junit")
             if junit is not None:
                 junit.annotate(self.config)
         if self.verdict is None:
-            # --help, --version: no session ran, a placeholder says so; pytest's own status.
+            # --help: no session ran, a placeholder says so; pytest's own status. --markers
+            # judged nothing either, and says so with its status.
+            if no_test_mode(self.config.option) and int(pytest_status) in (0, 5):
+                return exit_codes.COULD_NOT_JUDGE
             return int(pytest_status) if not self.session_started else (
                 int(pytest_status) or exit_codes.COULD_NOT_JUDGE)
         return self.exit_code(self.exit_status)
@@ -533,8 +618,9 @@ class Controller:
             finished=_now(),
             duration=time.monotonic() - self.t0,
             exit_status=exit_status,
-            complete=not (self.interrupted or self.signals),
-            interrupted=self.interrupted,
+            complete=not (self.interrupted or self.signals or self.lost_interrupts()),
+            interrupted=self.interrupted or self.redactor.text(
+                "; ".join(self.lost_interrupts()[:2])),
             signals=list(self.signals),
             internal_error=self.internal_error or (
                 "pytest reported an internal error" if exit_status == 3 else ""),
@@ -542,7 +628,7 @@ class Controller:
             plugin_errors=list(self.plugin_errors),
             collection_errors=list(self.collection_errors),
             workers=self.workers,
-            workers_lost=list(self.workers_lost),
+            workers_lost=_grouped(self.workers_lost),
             target=self.target,
             gates=gates,
             tests=tests,
@@ -652,11 +738,20 @@ class Controller:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.verdict is None and not self.session_started:
-            # No session at all (--help, --version, --markers): no verdict to make.
+            # No session at all (--help, --markers, a crash in configure): no verdict.
+            listing = no_test_mode(config.option)
+            reason = (f"internal error: {self.internal_error}" if self.internal_error
+                      else f"{listing}: no test ran" if listing else "no test session ran")
             with contextlib.suppress(OSError):
-                write_placeholder(self.settings.report_dir, "no test session ran",
+                write_placeholder(self.settings.report_dir, reason,
                                   self.redactor, run_id=self.run_id, started=self.started,
-                                  url=self.target.url)
+                                  url=self.target.url,
+                                  exit_status=exit_codes.COULD_NOT_JUDGE
+                                  if listing or self.internal_error else 1)
+            if listing:
+                with contextlib.suppress(Exception):
+                    sys.stdout.write(f"pytest-staging: NO-GO, could not judge (exit "
+                                     f"{exit_codes.COULD_NOT_JUDGE}): {reason}\n")
         elif self.verdict is None:
             # The session never reached its end (a signal during the readiness wait,
             # pytest.exit, a crash in start-up): decide on what is known, which is NO-GO.
@@ -676,6 +771,9 @@ class XdistControllerHooks:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.collected = False
+        #: Workers that became ready, and those that stopped by pytest.exit().
+        self.ready: set[str] = set()
+        self.exited: set[str] = set()
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["staging_url"] = self.controller.settings.full_url
@@ -685,6 +783,7 @@ class XdistControllerHooks:
 
     def pytest_testnodeready(self, node: Any) -> None:
         self.controller.workers += 1
+        self.ready.add(str(getattr(getattr(node, "gateway", None), "id", "") or "worker"))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -715,14 +814,105 @@ class XdistControllerHooks:
             for entry in output.get("staging_collection_skipped", []) or []:
                 if isinstance(entry, dict):
                     controller.add_collection_skip(entry)
+            for text in output.get(lost_interrupts.WORKER_KEY, []) or []:
+                controller.workers_lost_interrupts.append(str(text))
             for nodeid in output.get("staging_deselected_examples", []) or []:
                 if len(controller.deselected_examples) < 20 and (
                         nodeid not in controller.deselected_examples):
                     controller.deselected_examples.append(str(nodeid))
-        if error:
-            name = getattr(getattr(node, "gateway", None), "id", "worker")
+        name = str(getattr(getattr(node, "gateway", None), "id", "") or "worker")
+        stop = worker_stops.described(output)
+        if stop:
+            # pytest.exit() in that worker: the run stopped, by its word, and says so.
+            self.exited.add(name)
+            if not controller.interrupted:
+                controller.interrupted = controller.redactor.text(stop)
+        if error and name not in self.exited:
             text = str(error).strip().splitlines() or ["crashed"]
+            if name not in self.ready:
+                text[-1] = f"could not start: {text[-1]}"
             controller.workers_lost.append(controller.redactor.text(f"{name}: {text[-1]}"))
+
+
+def _grouped(lost: list[str]) -> list[str]:
+    """``["gw0: X", "gw1: X"]`` -> ``["gw0, gw1: X"]``: one line per cause (xdist restarts a
+    worker that cannot start up to 4 times per worker, each for the same reason)."""
+    names: dict[str, list[str]] = {}
+    for entry in lost:
+        name, _, text = entry.partition(": ")
+        names.setdefault(text, []).append(name)
+    ordered = {text: sorted(n, key=lambda name: (len(name), name)) for text, n in names.items()}
+    return [f"{', '.join(n)}: {text}" if text else ", ".join(n) for text, n in ordered.items()]
+
+
+def internal_error_line(excinfo: Any, excrepr: Any) -> str:
+    """One line for an internal error: the exception, or for an xdist worker's (which xdist
+    reports as an ``AssertionError`` whose message is the worker's whole traceback, ending
+    in ``assert False``) the worker's own exception line."""
+    value = getattr(excinfo, "value", None)
+    lines = [line.strip() for line in str(value if value is not None else excrepr).splitlines()
+             if line.strip()]
+    if isinstance(value, AssertionError) and len(lines) > 1 and lines[0].startswith(
+            "Traceback (most recent call last)"):
+        while lines and lines[-1].startswith("assert "):
+            lines.pop()
+        return one_line(f"xdist worker: {lines[-1]}" if lines else "xdist worker", 300)
+    if value is not None and lines:
+        return one_line(f"{type(value).__name__}: {lines[-1]}", 300)
+    return one_line(lines[-1] if lines else "unknown", 300)
+
+
+class LateSignal:
+    """The handler of SIGINT/SIGTERM/SIGHUP once a command-line run settled its exit status
+    (``Controller.hand_over_signals``), until the process ends: the exit status then follows
+    the verdict on disk. A GO is replaced by a NO-GO ("interrupted", exit 2), unless another
+    run owns the report dir by now; a NO-GO stands with its own exit status. The process ends
+    here, without a traceback and without waiting for what was still running."""
+
+    def __init__(self, controller: Controller, code: int) -> None:
+        self.report_dir = controller.settings.report_dir
+        self.redactor = controller.redactor
+        self.run_id = controller.run_id
+        self.started = controller.started
+        self.url = controller.target.url
+        self.go = (controller.verdict or {}).get("verdict") == "GO"
+        self.code = code
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        code = self.code
+        said = f"exit {code}, the verdict stands"
+        if self.go:
+            code = exit_codes.INTERRUPTED
+            said = "the GO is withdrawn: NO-GO, exit 2"
+            if verdict_run_id(self.report_dir) == self.run_id:
+                try:
+                    write_placeholder(self.report_dir,
+                                      f"run interrupted by {name} after its verdict was written",
+                                      self.redactor, run_id=self.run_id, started=self.started,
+                                      url=self.url, exit_status=code)
+                except Exception:  # write_placeholder removed the GO files if it could not
+                    remove_verdict(self.report_dir)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.write(f"pytest-staging: {name} after the verdict: {said}\n")
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def ignore_late_signals() -> None:
+    """At the very end of the process (``plugin``'s atexit hook, the last to run): Python's
+    finalization, which follows, puts SIG_DFL back for every handler set from Python, and a
+    SIGTERM there would kill the process beside a GO on disk. From here no Python code runs:
+    the signals a ``LateSignal`` handled are ignored, and the process exits with the status
+    that follows the verdict on disk."""
+    if not _is_main_thread():
+        return
+    for name in HANDLED_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None and isinstance(signal.getsignal(signum), LateSignal):
+            with contextlib.suppress(ValueError, TypeError, OSError):
+                signal.signal(signum, signal.SIG_IGN)
 
 
 def _is_main_thread() -> bool:

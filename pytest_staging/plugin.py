@@ -4,8 +4,10 @@ verdict and reports."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,16 +15,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_staging import (
+    exit_codes,
     github_annotations,
     hookspecs,
     insecure_tls,
     junit_hooks,
     log_redaction,
+    lost_interrupts,
     missing_url,
     promotion,
     pytest_html_hooks,
     report_dir_lock,
     run_setup,
+    worker_stops,
 )
 from pytest_staging.browser import glue as browser_glue
 from pytest_staging.durations import seconds_option
@@ -53,6 +58,8 @@ if TYPE_CHECKING:
     from pytest_staging.controller import Controller
 
 CONTROLLER_KEY: pytest.StashKey[Controller] = pytest.StashKey()
+#: The placeholder's reason of an active run that only lists its tests (--collect-only).
+NO_TEST_KEY = pytest.StashKey[str]()
 #: Where the URL came from when a conftest's pytest_staging_default_url hook gave it.
 DEFAULT_URL_SOURCE = "started by conftest"
 
@@ -63,6 +70,17 @@ GATE_HELP = {
     "parity": "parity gate: staging compared with production (read-only)",
     "contract": "contract gate: the API conforms to its OpenAPI document (Schemathesis)",
 }
+
+
+def _end_of_process() -> None:
+    """The last atexit hook of the process (registered when pytest loads the plugin, before
+    any conftest, plugin or test registers theirs): see ``controller.ignore_late_signals``."""
+    controller = sys.modules.get("pytest_staging.controller")
+    if controller is not None:  # never imported: no active run, no late handler
+        controller.ignore_late_signals()
+
+
+atexit.register(_end_of_process)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -185,22 +203,85 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     try:
         try:
             status = yield
-        except BaseException:
+        except pytest.UsageError as exc:
+            # pytest prints it in one line and exits 4; the verdict says so too (a GO written
+            # before it is withdrawn).
             controller = config.stash.get(CONTROLLER_KEY, None)
             if controller is not None:
-                controller.final_exit_status(3)
+                if (controller.verdict or {}).get("verdict") == "GO":
+                    controller.escaped(exc, exit_codes.USAGE)
+                controller.final_exit_status(4)
                 controller.restore_signals()
             raise
+        except BaseException as exc:
+            controller = config.stash.get(CONTROLLER_KEY, None)
+            if controller is None:
+                raise
+            try:
+                code = controller.escaped(exc)
+            except BaseException:
+                controller.restore_signals()
+                raise
+            return controller.hand_over_signals(code, command_line=_command_line(config))
         controller = config.stash.get(CONTROLLER_KEY, None)
         if controller is None:
-            return status
+            listed = config.stash.get(NO_TEST_KEY, "")
+            if not listed:
+                if status:
+                    _stopped_before_start(config, int(status))
+                return status
+            # --collect-only judged nothing: a CI step that runs it by mistake is not green.
+            code = int(status or 0)
+            code = exit_codes.COULD_NOT_JUDGE if code in (0, 5) else code
+            sys.stdout.write(f"pytest-staging: NO-GO, could not judge (exit {code}): "
+                             f"{listed}\n")
+            return code
         try:
-            return controller.final_exit_status(int(status or 0))
-        finally:
+            code = controller.final_exit_status(int(status or 0))
+        except BaseException:
             controller.restore_signals()
+            raise
+        return controller.hand_over_signals(code, command_line=_command_line(config))
     finally:
         # The report dir stays this run's until its last write (a late signal's verdict).
         report_dir_lock.release(config)
+
+
+#: What pytest's own status says of a run that stopped before the plugin's pytest_configure.
+_EARLY_STOPS = {2: "run interrupted before pytest-staging started (pytest exit status 2)",
+                3: "internal error before pytest-staging started (pytest exit status 3: a "
+                   "plugin or conftest failed in pytest_configure; pytest's output says why)"}
+
+
+def _stopped_before_start(config: pytest.Config, status: int) -> None:
+    """A conftest's or plugin's pytest_configure that ran before this plugin's and raised
+    (SystemExit, KeyboardInterrupt, any exception): pytest handled it and the controller never
+    started. The start-up placeholder stands; it now says what pytest said, with its status."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or report_dir_lock.busy(config):
+        return
+    from pytest_staging.stale import verdict_run_id
+
+    try:
+        configured, report_dir = early_target(config, os.environ)
+    except Exception:
+        return
+    run_id = config.stash.get(RUN_ID_KEY, "")
+    if not configured or not run_id or verdict_run_id(report_dir) != run_id:
+        return  # not an active run, or not this run's placeholder
+    from pytest_staging.redact import Redactor
+
+    reason = _EARLY_STOPS.get(
+        status, f"pytest ended with exit status {status} before pytest-staging started")
+    with contextlib.suppress(OSError):
+        write_placeholder(report_dir, reason, Redactor(), run_id=run_id, exit_status=status)
+
+
+def _command_line(config: pytest.Config) -> bool:
+    """Whether pytest runs from the command line (``pytest ...``, ``python -m pytest ...``):
+    then the process ends when ``pytest_cmdline_main`` returns. ``pytest.main(args)`` from a
+    program (pytester's in-process runs too) passes its own args or plugins."""
+    params = config.invocation_params
+    return not params.plugins and tuple(params.args) == tuple(sys.argv[1:])
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -316,9 +397,11 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
         # Listing tests decides nothing: show the gate selection; no verdict may stay behind.
         from pytest_staging.redact import Redactor
 
+        config.stash[NO_TEST_KEY] = "--collect-only: tests were listed, not run"
         with contextlib.suppress(OSError):
-            write_placeholder(settings.report_dir, "--collect-only: tests were listed, not run",
-                              Redactor(), run_id=config.stash.get(RUN_ID_KEY, ""))
+            write_placeholder(settings.report_dir, config.stash[NO_TEST_KEY], Redactor(),
+                              run_id=config.stash.get(RUN_ID_KEY, ""),
+                              exit_status=exit_codes.COULD_NOT_JUDGE)
         config.pluginmanager.register(
             ItemHooks(settings, settings.redactor(), lambda: False), "staging-items")
         _register_shard(config, need_run_id=False, collects=True)
@@ -341,6 +424,7 @@ def _configure_controller(config: pytest.Config, url: str, source: str) -> None:
             f"pytest-staging: cannot write the verdict to {settings.report_dir}: "
             f"{exc.strerror or exc}") from None
     config.stash[CONTROLLER_KEY] = controller
+    config.pluginmanager.register(lost_interrupts.LostInterruptHooks(), "staging-lost-interrupts")
     from pytest_staging import trace_glue
 
     # One trace per test, derived from the run id: the same ids on every xdist worker.
@@ -451,6 +535,8 @@ def _configure_worker(config: pytest.Config, workerinput: dict[str, Any]) -> Non
     if shard is not None:
         shard_hooks.register(config, shard, collects=True)
     config.pluginmanager.register(_wire_hooks(), "staging-wire")
+    config.pluginmanager.register(lost_interrupts.LostInterruptHooks(), "staging-lost-interrupts")
+    config.pluginmanager.register(worker_stops.WorkerExitHooks(config), "staging-worker-exit")
     log_redaction.register(config, items.redactor)
     browser_glue.configure(config, settings, controller=False)
     _register_gates(config, settings, is_sensitive=lambda: sensitive, blocked=lambda: blocked)

@@ -21,6 +21,26 @@ if TYPE_CHECKING:
     from pytest_staging.attestation_glue import AttestSettings
 
 
+#: pytest's modes that run no test, by option attribute: an active run in one of them judged
+#: nothing, so it exits 3 (could not judge), never 0 beside its NO-GO placeholder. --help,
+#: --version and --staging-show-settings print about pytest and the plugin and keep 0.
+NO_TEST_MODES = (("collectonly", "--collect-only"), ("showfixtures", "--fixtures"),
+                 ("show_fixtures_per_test", "--fixtures-per-test"), ("markers", "--markers"),
+                 ("setuponly", "--setup-only"), ("setupplan", "--setup-plan"),
+                 ("cacheshow", "--cache-show"))
+
+
+def no_test_mode(option: Any) -> str:
+    """The flag of the pytest mode that runs no test (``--collect-only``...), or ""."""
+    if getattr(option, "help", False) or getattr(option, "version", False) or getattr(
+            option, "staging_show_settings", False):
+        return ""
+    for name, flag in NO_TEST_MODES:
+        if getattr(option, name, False):
+            return flag
+    return ""
+
+
 def url_problem(config: Any) -> tuple[str | None, str, str]:
     """``(url, where it came from, usage error line or "")`` before anything is resolved."""
     problem = option_paths.problem(config)
@@ -76,4 +96,4 @@ def _contract_problem(config: Any, settings: Settings) -> str:
     return gate.usage_problem(config, settings)
 
 
-__all__ = ["resolve_settings", "run_problem", "url_problem"]
+__all__ = ["no_test_mode", "resolve_settings", "run_problem", "url_problem"]

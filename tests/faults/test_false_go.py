@@ -399,13 +399,42 @@ def test_non_utf8_policy(pytester: pytest.Pytester, server: LoopbackServer) -> N
     no_go_on_disk(stale)
 
 
-def test_collect_only_leaves_no_go(pytester: pytest.Pytester, server: LoopbackServer) -> None:
+@pytest.mark.parametrize(("flag", "reason"), [
+    ("--co", r"^--collect-only: tests were listed, not run$"),
+    ("--collect-only", r"^--collect-only: tests were listed, not run$"),
+    ("--markers", r"^--markers: no test ran$"),
+    ("--fixtures", r"^run interrupted: --fixtures: no test ran$"),
+])
+def test_a_mode_that_runs_no_test_is_no_go_and_not_green(
+        pytester: pytest.Pytester, server: LoopbackServer, flag: str, reason: str) -> None:
+    """``pytest --collect-only`` on an active run used to exit 0 beside its NO-GO
+    placeholder: a CI step that ran it by mistake was green. It judged nothing: exit 3."""
     pytester.makepyfile(test_app=PASSING)
     stale = old_go(pytester)
-    outcome = run_staging(pytester, server.url, "--co")
-    assert outcome.ret == 0, outcome.output
+    outcome = run_staging(pytester, server.url, flag)
+    assert_no_go(outcome, reason, exit_code=3)
     data = no_go_on_disk(stale)
-    assert data and "collect-only" in data["reasons"][0]
+    assert data["run"]["exit_status"] == 3 or "interrupted" in data["reasons"][0]
+    if flag != "--fixtures":  # --fixtures ends with the verdict's own summary
+        assert f"pytest-staging: NO-GO, could not judge (exit 3): {data['reasons'][0]}" \
+            in outcome.output
+
+
+def test_collect_only_under_xdist_is_no_go(pytester: pytest.Pytester,
+                                          server: LoopbackServer) -> None:
+    pytester.makepyfile(test_app=PASSING)
+    outcome = run_staging(pytester, server.url, "--co", "-n", "2")
+    assert_no_go(outcome, r"^--collect-only: tests were listed, not run$", exit_code=3)
+
+
+def test_help_and_an_inactive_collect_only_keep_exit_0(pytester: pytest.Pytester,
+                                                       server: LoopbackServer) -> None:
+    pytester.makepyfile(test_app=PASSING)
+    assert run_staging(pytester, server.url, "--help").ret == 0
+    assert run_staging(pytester, server.url, "--staging-show-settings").ret == 0
+    inactive = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--co")
+    assert inactive.ret == 0, inactive.outlines
+    assert run_staging(pytester, None, "--co").ret == 0
 
 
 def test_two_runs_sharing_a_report_dir(pytester: pytest.Pytester,

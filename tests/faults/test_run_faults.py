@@ -4,6 +4,7 @@ killed runs. Each case is a whole pytest run (in a subprocess) against a real lo
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -239,6 +240,68 @@ def test_never_runs(staging):
     assert_no_go(outcome, r"run interrupted: .*giving up early")
 
 
+@pytest.mark.parametrize("returncode", ["", ", returncode=0"], ids=["default", "returncode-0"])
+def test_pytest_exit_in_an_xdist_worker(pytester: pytest.Pytester, server: LoopbackServer,
+                                        returncode: str) -> None:
+    """The reason used to be xdist's own assertion ("internal error: assert not
+    'test_app.py::test_bail'") or "KeyboardInterrupt (Ctrl-C)": it names the worker's
+    pytest.exit() and its message, and the run is inconclusive, interrupted (exit 2)."""
+    pytester.makepyfile(test_app=SUITE + f"""
+import pytest
+
+def test_bail_out():
+    pytest.exit("database gone"{returncode})
+
+def test_more_1(staging):
+    assert staging.get("/health").ok
+
+def test_more_2(staging):
+    assert staging.get("/health").ok
+""")
+    outcome = run_staging(pytester, server.url, "-n", "2", subprocess=True)
+    verdict = assert_no_go(outcome, r"^run interrupted: pytest\.exit\(\) in worker gw\d+: "
+                                    r"database gone$", exit_code=2)
+    assert not any("internal error" in r or "Ctrl-C" in r for r in verdict["reasons"]), \
+        verdict["reasons"]
+
+
+WORKER_CONFTESTS = {
+    "configure": "import os\n\ndef pytest_configure(config):\n"
+                 "    if os.environ.get('PYTEST_XDIST_WORKER'):\n"
+                 "        raise RuntimeError('worker cannot start')\n",
+    "import": "import os\n\nif os.environ.get('PYTEST_XDIST_WORKER'):\n"
+              "    import no_such_module_in_workers\n",
+}
+
+
+@pytest.mark.parametrize(("broken", "cause"), [
+    ("configure", r"^internal error: xdist worker: RuntimeError: worker cannot start$"),
+    ("import", r"^xdist worker lost: gw0, gw1, gw2, gw3: could not start: .*"
+               r"No module named 'no_such_module_in_workers'"),
+], ids=list(WORKER_CONFTESTS))
+def test_xdist_workers_that_cannot_start(pytester: pytest.Pytester, server: LoopbackServer,
+                                         broken: str, cause: str) -> None:
+    """A conftest the workers cannot configure or import: NO-GO, one line per cause (the
+    worker's own exception, not "internal error: <WorkerController gw0>", and not one line
+    per restarted worker). xdist itself prints the workers' tracebacks ("node down")."""
+    pytester.makeconftest(WORKER_CONFTESTS[broken])
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, "-n", "2", "--max-worker-restart", "2",
+                          subprocess=True)
+    assert outcome.ret == 3, outcome.output
+    verdict = outcome.verdict()
+    assert_valid(verdict)
+    assert verdict["verdict"] == "NO-GO" and verdict["judgement"] == "inconclusive"
+    assert any(re.search(cause, r) for r in verdict["reasons"]), verdict["reasons"]
+    for reason in verdict["reasons"]:
+        assert "\n" not in reason and "Traceback" not in reason, reason
+    assert not any("WorkerController" in r for r in verdict["reasons"]), verdict["reasons"]
+    # The verdict's summary: one line per reason (pytest and xdist print the workers' own
+    # INTERNALERROR / "node down" tracebacks, on stderr).
+    summary = outcome.output.split("staging verdict", 1)[-1].split("verdict: report", 1)[0]
+    assert "Traceback" not in summary and "WorkerController" not in summary, summary
+
+
 def test_failing_verdict_hook_does_not_hide_the_verdict(pytester: pytest.Pytester,
                                                         server: LoopbackServer) -> None:
     """A conftest's notifier that raises: the written verdict stands, the output stays clean."""
@@ -364,6 +427,168 @@ def test_sigkill_leaves_no_go_behind(pytester: pytest.Pytester, server: Loopback
     assert verdict["reasons"] == ["run in progress (no verdict yet)"]
     assert not (report / "verdict.html").exists(), "a stale GO report must not survive"
     assert "GO" not in (report / "verdict.md").read_text().replace("NO-GO", "")
+
+
+#: Sends the process a signal once the verdict is written: in a trylast pytest_unconfigure
+#: (pytest's own teardown), or at interpreter shutdown (atexit: after pytest_cmdline_main
+#: returned, where a CI timeout's SIGTERM lands while a test's thread is joined).
+LATE_SIGNAL = {
+    "unconfigure": """
+import os, signal, pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        os.kill(os.getpid(), signal.{name})
+""",
+    "atexit": """
+import atexit, os, signal
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):
+        atexit.register(os.kill, os.getpid(), signal.{name})
+""",
+}
+
+
+@pytest.mark.parametrize(("when", "name", "args"), [
+    ("unconfigure", "SIGTERM", ("-p", "no:xdist")),
+    ("atexit", "SIGTERM", ("-p", "no:xdist")),
+    ("atexit", "SIGINT", ("-p", "no:xdist")),
+    ("atexit", "SIGTERM", ("-n", "2")),
+])
+def test_a_late_signal_never_leaves_a_go_beside_its_exit_status(
+        pytester: pytest.Pytester, server: LoopbackServer, when: str, name: str,
+        args: tuple[str, ...]) -> None:
+    """A signal after the verdict was written, before the process exits. It used to leave
+    verdict.json GO beside exit 143 (SIGTERM's default, once the plugin had put the old
+    handlers back) or a KeyboardInterrupt traceback: now the GO is withdrawn, the verdict
+    says why and the exit status follows it."""
+    pytester.makeconftest(LATE_SIGNAL[when].format(name=name))
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, *args, subprocess=True)
+    verdict = assert_no_go(outcome, rf"^run interrupted by {name}", exit_code=2)
+    assert verdict["run"]["exit_status"] == 2
+    assert f"pytest-staging: {name} after the verdict" in outcome.output or when != "atexit"
+
+
+def test_a_late_signal_leaves_a_no_go_and_its_exit_status(pytester: pytest.Pytester,
+                                                          server: LoopbackServer) -> None:
+    """After a NO-GO (a failed test: exit 1) the verdict stands, and so does its 1."""
+    pytester.makeconftest(LATE_SIGNAL["atexit"].format(name="SIGTERM"))
+    pytester.makepyfile(test_app=SUITE + "\ndef test_fails():\n    assert False\n")
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    assert_no_go(outcome, r"test_fails failed", exit_code=1)
+
+
+@pytest.mark.parametrize(("raised", "cause", "code"), [
+    ("SystemExit(0)", r"^internal error: SystemExit: 0 raised by a plugin or conftest", 3),
+    ("SystemExit('bye')", r"^internal error: SystemExit: bye raised by a plugin", 3),
+    ("KeyboardInterrupt()", r"^run interrupted: KeyboardInterrupt raised by a plugin", 2),
+    ("RuntimeError('boom')", r"^internal error: RuntimeError: boom raised by a plugin", 3),
+    ("pytest.UsageError('late')", r"^internal error: UsageError: late raised by a plugin", 4),
+], ids=["SystemExit-0", "SystemExit-msg", "KeyboardInterrupt", "RuntimeError", "UsageError"])
+@pytest.mark.parametrize("hook", ["pytest_sessionfinish(session)", "pytest_unconfigure(config)"],
+                         ids=["sessionfinish", "unconfigure"])
+def test_an_exception_escaping_pytest_at_the_end(pytester: pytest.Pytester,
+                                                 server: LoopbackServer, raised: str,
+                                                 cause: str, code: int, hook: str) -> None:
+    """An exception a conftest raises where pytest does not catch it went through the
+    plugin's pytest_cmdline_main: a bare traceback, and SystemExit(0) exited 0 beside a
+    NO-GO verdict. Now: NO-GO, one line, and the exit status of the verdict."""
+    pytester.makeconftest(f"""
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def {hook}:
+    raise {raised}
+""")
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    verdict = assert_no_go(outcome, cause, exit_code=code)
+    assert f"pytest-staging: NO-GO: {verdict['reasons'][0]} (exit {code})" in outcome.output
+
+
+@pytest.mark.parametrize(("raised", "code"), [("SystemExit('bye')", 3),
+                                               ("KeyboardInterrupt()", 2)],
+                         ids=["SystemExit", "KeyboardInterrupt"])
+def test_a_conftest_configure_that_raises_before_the_plugin_starts(
+        pytester: pytest.Pytester, server: LoopbackServer, raised: str, code: int) -> None:
+    """A conftest's pytest_configure runs before the plugin's: pytest handles what it raises
+    and the controller never starts. The placeholder said "run did not get past start-up"
+    with exit status 4 beside pytest's 3 or 2; it says what pytest said, with its status.
+    (For an exception pytest prints its own INTERNALERROR traceback, as without the plugin.)"""
+    pytester.makeconftest(f"def pytest_configure(config):\n    raise {raised}\n")
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    assert outcome.ret == code, outcome.output
+    verdict = outcome.verdict()
+    assert_valid(verdict)
+    assert verdict["verdict"] == "NO-GO" and verdict["judgement"] == "inconclusive"
+    assert verdict["run"]["exit_status"] == code
+    assert re.search(r"^(run interrupted|internal error) before pytest-staging started",
+                     verdict["reasons"][0]), verdict["reasons"]
+    if code == 2:
+        assert "Traceback" not in outcome.output, outcome.output
+
+
+def test_a_conftest_configure_that_raises_after_the_plugin_started(
+        pytester: pytest.Pytester, server: LoopbackServer) -> None:
+    """After the plugin's pytest_configure: the controller names pytest's internal error
+    (it said "no test session ran", with exit status 1 beside pytest's 3)."""
+    pytester.makeconftest("import pytest\n\n@pytest.hookimpl(trylast=True)\n"
+                          "def pytest_configure(config):\n    raise SystemExit('bye')\n")
+    pytester.makepyfile(test_app=SUITE)
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    assert outcome.ret == 3, outcome.output
+    verdict = outcome.verdict()
+    assert verdict["reasons"] == ["internal error: SystemExit: bye"], verdict["reasons"]
+    assert verdict["run"]["exit_status"] == 3 and verdict["judgement"] == "inconclusive"
+
+
+FINALIZER_INTERRUPT = """
+import gc
+
+class Resource:
+    def __del__(self):
+        raise KeyboardInterrupt
+
+def test_drops_a_resource():
+    resource = Resource()
+    del resource
+    gc.collect()
+"""
+
+
+#: A cycle only pytest's last gc.collect() (at unconfigure, after the verdict) frees.
+FINALIZER_AT_THE_END = """
+import gc
+
+class Resource:
+    def __del__(self):
+        raise KeyboardInterrupt
+
+def test_leaves_a_cycle():
+    gc.disable()
+    resource = Resource()
+    resource.cycle = resource
+"""
+
+
+@pytest.mark.parametrize(("args", "suite"), [
+    (("-p", "no:xdist"), FINALIZER_INTERRUPT), (("-n", "2"), FINALIZER_INTERRUPT),
+    (("-p", "no:xdist"), FINALIZER_AT_THE_END)], ids=["serial", "xdist", "after-the-verdict"])
+def test_keyboard_interrupt_python_ignored_in_a_finalizer(
+        pytester: pytest.Pytester, server: LoopbackServer, args: tuple[str, ...],
+        suite: str) -> None:
+    """A KeyboardInterrupt in a ``__del__`` is "ignored" by Python: the run went on to a GO,
+    with the traceback in pytest's warnings summary. It is an interruption all the same, even
+    when pytest's last garbage collection finds it after the verdict was written."""
+    pytester.makepyfile(test_app=SUITE + suite)
+    outcome = run_staging(pytester, server.url, *args, subprocess=True)
+    assert_no_go(outcome, r"^run interrupted: KeyboardInterrupt in a finalizer, which Python "
+                          r"ignored \(Exception ignored in: <function Resource\.__del__",
+                 exit_code=2)
 
 
 # -- gates built on other branches -------------------------------------------------------------
