@@ -102,6 +102,8 @@ class Controller:
         self.workers_lost: list[str] = []
         self.workers = 0
         self.interrupted = ""
+        #: pytest.exit() stopped the run: interrupted (exit 2) whatever returncode it gave.
+        self.stopped_by_exit = False
         self.internal_error = ""
         self.destructive_skipped: list[str] = []
         self.verdict: dict[str, Any] | None = None
@@ -435,6 +437,7 @@ class Controller:
             # pytest.exit() reaches this hook too; "Ctrl-C" would send people looking wrongly.
             message = str(excinfo.value.msg).strip().splitlines() or [""]
             self.interrupted = self.redactor.text(f"pytest.exit(): {message[0]}")[:300]
+            self.stopped_by_exit = True
             return
         if isinstance(excinfo.value, pytest.Session.Interrupted) and not self.signals:
             # pytest stopping itself ("1 error during collection"), not a Ctrl-C: the
@@ -518,8 +521,8 @@ class Controller:
         if self.verdict is not None and self.verdict.get("verdict") == "GO":
             return exit_codes.GO
         judgement = self.verdict.get("judgement") if self.verdict is not None else None
-        return exit_codes.run_exit_code(judgement, status,
-                                        bool(self.signals or self.lost_interrupts()))
+        return exit_codes.run_exit_code(
+            judgement, status, bool(self.signals or self.lost_interrupts() or self.stopped_by_exit))
 
     def final_exit_status(self, pytest_status: int) -> int:
         """At the very end of the invocation (``pytest_cmdline_main``), whatever other plugins

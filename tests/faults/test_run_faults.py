@@ -265,6 +265,22 @@ def test_more_2(staging):
         verdict["reasons"]
 
 
+@pytest.mark.parametrize("returncode", ["", ", returncode=0", ", returncode=7"],
+                         ids=["default", "returncode-0", "returncode-7"])
+def test_pytest_exit_in_one_process_is_interrupted_whatever_its_returncode(
+        pytester: pytest.Pytester, server: LoopbackServer, returncode: str) -> None:
+    """docs/exit-codes.md: pytest.exit() is an interruption, exit 2; a returncode given to it
+    (0 or any other) used to make the run exit 3, and 0 must never come of it."""
+    pytester.makepyfile(test_app=SUITE + f"""
+import pytest
+
+def test_bail_out():
+    pytest.exit("database gone"{returncode})
+""")
+    outcome = run_staging(pytester, server.url, "-p", "no:xdist", subprocess=True)
+    assert_no_go(outcome, r"^run interrupted: pytest\.exit\(\): database gone$", exit_code=2)
+
+
 WORKER_CONFTESTS = {
     "configure": "import os\n\ndef pytest_configure(config):\n"
                  "    if os.environ.get('PYTEST_XDIST_WORKER'):\n"
