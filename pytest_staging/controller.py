@@ -466,7 +466,7 @@ class Controller:
         self.deferring = True
         self.exit_status = status = int(exitstatus)
         option = self.config.option
-        listing = no_test_mode(option)
+        listing = no_test_mode(self.config)
         if getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
             self.interrupted = "--setup-only / --setup-plan: fixtures were set up, no test ran"
         elif listing:
@@ -549,7 +549,7 @@ class Controller:
         if self.verdict is None:
             # --help: no session ran, a placeholder says so; pytest's own status. --markers
             # judged nothing either, and says so with its status.
-            if no_test_mode(self.config.option) and int(pytest_status) in (0, 5):
+            if no_test_mode(self.config) and int(pytest_status) in (0, 5):
                 return exit_codes.COULD_NOT_JUDGE
             return int(pytest_status) if not self.session_started else (
                 int(pytest_status) or exit_codes.COULD_NOT_JUDGE)
@@ -742,7 +742,7 @@ class Controller:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.verdict is None and not self.session_started:
             # No session at all (--help, --markers, a crash in configure): no verdict.
-            listing = no_test_mode(config.option)
+            listing = no_test_mode(config)
             reason = (f"internal error: {self.internal_error}" if self.internal_error
                       else f"{listing}: no test ran" if listing else "no test session ran")
             with contextlib.suppress(OSError):

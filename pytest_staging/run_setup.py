@@ -30,10 +30,11 @@ NO_TEST_MODES = (("collectonly", "--collect-only"), ("showfixtures", "--fixtures
                  ("cacheshow", "--cache-show"))
 
 
-def no_test_mode(option: Any) -> str:
+def no_test_mode(config: Any) -> str:
     """The flag of the pytest mode that runs no test (``--collect-only``...), or ""."""
-    if getattr(option, "help", False) or getattr(option, "version", False) or getattr(
-            option, "staging_show_settings", False):
+    option = config.option
+    if getattr(option, "help", False) or getattr(option, "version", False) or setting(
+            config, "show_settings").value:
         return ""
     for name, flag in NO_TEST_MODES:
         if getattr(option, name, False):
