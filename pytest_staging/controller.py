@@ -449,7 +449,7 @@ class Controller:
             # A KeyboardInterrupt that came without a signal we saw (raised by code, or a
             # signal handler someone else installed); or xdist stopping the run for a worker
             # whose cause is known already (its pytest.exit()).
-            self.interrupted = self.interrupted or "KeyboardInterrupt (Ctrl-C)"
+            self.interrupted = self.interrupted or "KeyboardInterrupt (Ctrl-C, or raised by code)"
 
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
         with self.guard("internal error report"):
