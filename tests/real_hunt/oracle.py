@@ -267,6 +267,11 @@ def judge(s: Scenario, world: World) -> Expectation:
     ran = sum(1 for _, o in outcomes if o in PASSED + FAILED)
     if ran == 0:
         no_go.append(("no-test-ran", "no selected test ran"))
+    elif not any(i.blocks and o in PASSED + FAILED for i, o in outcomes):
+        # verdict.decide(): a GO rests on at least one blocking test of a blocking gate that
+        # ran (blocking_evidence); advisory tests report and never vouch for a release.
+        no_go.append(("no-blocking-test", f"no blocking test ran: the {ran} test(s) that ran "
+                                          "are advisory"))
     for gate in exp.gates:
         law = laws[gate]
         if not law.blocking:
