@@ -4,23 +4,17 @@ servers with a real headless Chromium."""
 from __future__ import annotations
 
 import base64
-import os
 import re
 import zipfile
 from pathlib import Path
 
 import pytest
+from browser_tests import CHROMIUM, browser_module
 from servers import LoopbackServer
 
 from pytest_staging.browser.chromium import find_system_chromium
 
-pytest.importorskip("pytest_playwright",
-                    reason="needs pytest-playwright: pip install -e '.[browser]'")
-
-CHROMIUM = os.environ.get("STAGING_BROWSER_PATH") or find_system_chromium()
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium on PATH: apt-get install chromium (.ci/run does)")
-pytestmark = [pytest.mark.slow, needs_chromium, pytest.mark.child_plugins("playwright")]
+pytestmark = browser_module()
 
 #: Only the integration gate is needed: the other two may stay empty.
 POLICY = "[gates.security]\nmin_tests = 0\n[gates.performance]\nmin_tests = 0\n"

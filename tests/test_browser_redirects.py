@@ -5,22 +5,14 @@ staging target and a "third party" on another port that records what it receives
 from __future__ import annotations
 
 import gzip
-import os
 import re
 
 import pytest
+from browser_tests import browser_module
 from servers import LoopbackServer, Request
 from test_trace_context import header
 
-from pytest_staging.browser.chromium import find_system_chromium
-
-pytest.importorskip("pytest_playwright",
-                    reason="needs pytest-playwright: pip install -e '.[browser]'")
-
-CHROMIUM = os.environ.get("STAGING_BROWSER_PATH") or find_system_chromium()
-pytestmark = [pytest.mark.slow, pytest.mark.child_plugins("playwright"),
-              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH: apt-get "
-                                 "install chromium (.ci/run does)")]
+pytestmark = browser_module()
 
 POLICY = "[gates.security]\nmin_tests = 0\n[gates.performance]\nmin_tests = 0\n"
 SECRET = "redirect-token-5d1e8b"

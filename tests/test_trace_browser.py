@@ -3,21 +3,12 @@ pytest-playwright, two loopback origins)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from browser_tests import browser_module
 from servers import LoopbackServer
 from test_trace_context import POLICY, header, spans
 
-from pytest_staging.browser.chromium import find_system_chromium
-
-pytest.importorskip("pytest_playwright",
-                    reason="needs pytest-playwright: pip install -e '.[browser]'")
-
-CHROMIUM = os.environ.get("STAGING_BROWSER_PATH") or find_system_chromium()
-pytestmark = [pytest.mark.slow, pytest.mark.child_plugins("playwright"),
-              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH: apt-get "
-                                 "install chromium (.ci/run does)")]
+pytestmark = browser_module()
 
 JOURNEY = """
 def test_page(page):
